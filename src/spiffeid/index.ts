@@ -1,0 +1,10 @@
+// Public surface of the spiffeid room: trust domains, SPIFFE IDs and matchers.
+export { TrustDomain, parseTrustDomain, parseTrustDomainId } from './trust-domain.js';
+export {
+  SpiffeId,
+  parseSpiffeId,
+  spiffeIdFromSegments,
+  spiffeIdOfTrustDomain,
+} from './spiffe-id.js';
+export { matchId, matchOneOf, matchMemberOf, matchPathPrefix } from './match.js';
+export type { Matcher } from './match.js';
