@@ -1,0 +1,212 @@
+// The broker configuration schema (broker.yaml). Every key is documented here and in the README.
+import { z } from 'zod';
+import { parseSpiffeId, parseTrustDomain } from '../spiffeid/index.js';
+import { durationSeconds } from './duration.js';
+
+const trustDomainName = z.string().superRefine((value, ctx) => {
+  try {
+    parseTrustDomain(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+});
+
+const spiffeIdText = z.string().superRefine((value, ctx) => {
+  try {
+    parseSpiffeId(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+});
+
+/** `host:port`, host an IP literal or a name; port 0 asks the OS for a free one (tests). */
+const listenAddress = z
+  .string()
+  .regex(
+    /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/,
+    'expected host:port, e.g. 127.0.0.1:8445',
+  )
+  .refine(
+    (value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535,
+    'port must be 0..65535',
+  );
+
+const keyType = z.enum(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-4096']);
+
+const httpsUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a URL` });
+    return;
+  }
+  // FED-4: https only, no userinfo.
+  if (url.protocol !== 'https:')
+    ctx.addIssue({ code: 'custom', message: 'bundle endpoint URLs must use https' });
+  if (url.username !== '' || url.password !== '') {
+    ctx.addIssue({ code: 'custom', message: 'bundle endpoint URLs must not contain userinfo' });
+  }
+});
+
+export const storeSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('file') }).strict(),
+  z
+    .object({
+      kind: z.literal('redis'),
+      /** redis://[:password@]host:port/db (standalone). */
+      url: z.string().optional(),
+      /** Sentinel: the master group name plus sentinel addresses. */
+      sentinel: z
+        .object({ name: z.string(), nodes: z.array(listenAddress).min(1) })
+        .strict()
+        .optional(),
+      /** Cluster: seed nodes. */
+      cluster: z
+        .object({ nodes: z.array(listenAddress).min(1) })
+        .strict()
+        .optional(),
+      keyPrefix: z.string().default('fedbroker:'),
+      commandTimeout: durationSeconds(1, 60).default(2),
+    })
+    .strict(),
+]);
+
+export const relationshipSchema = z
+  .object({
+    trustDomain: trustDomainName,
+    url: httpsUrl,
+    profile: z.enum(['https_web', 'https_spiffe']),
+    /** https_spiffe: the SPIFFE ID the endpoint must present (FED-23). */
+    endpointSpiffeId: spiffeIdText.optional(),
+    /** https_spiffe: bootstrap bundle file (SPIFFE JSON or PEM), FED-1. */
+    bundleFile: z.string().optional(),
+    /** https_web: extra CA certificates (PEM) for a private Web PKI, FED-22. */
+    caFile: z.string().optional(),
+  })
+  .strict()
+  .superRefine((value, ctx) => {
+    if (value.profile === 'https_spiffe' && value.endpointSpiffeId === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['endpointSpiffeId'],
+        message: 'https_spiffe needs endpointSpiffeId',
+      });
+    }
+    if (
+      value.profile === 'https_web' &&
+      (value.endpointSpiffeId !== undefined || value.bundleFile !== undefined)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['profile'],
+        message: 'https_web takes no endpointSpiffeId or bundleFile (FED-1, FED-2)',
+      });
+    }
+  });
+
+export const configSchema = z
+  .object({
+    /** Our trust domain, a bare name (ID-13). */
+    trustDomain: trustDomainName,
+    /** Data directory (CA keys, embedded store, admin token); relative paths are from the config file. */
+    dataDir: z.string().default('./data'),
+    logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    store: storeSchema.default({ kind: 'file' }),
+    ca: z
+      .object({
+        keyType: keyType.default('ec-p256'),
+        jwtKeyType: keyType.default('ec-p256'),
+        caTtl: durationSeconds(3600, 10 * 365 * 86400).default(86400),
+        x509SvidTtl: durationSeconds(60, 30 * 86400).default(3600),
+        maxX509SvidTtl: durationSeconds(60, 30 * 86400).default(86400),
+        jwtSvidTtl: durationSeconds(30, 86400).default(300),
+        maxJwtSvidTtl: durationSeconds(30, 86400).default(3600),
+        upstream: z.object({ certFile: z.string(), keyFile: z.string() }).strict().optional(),
+      })
+      .strict()
+      .default({
+        keyType: 'ec-p256',
+        jwtKeyType: 'ec-p256',
+        caTtl: 86400,
+        x509SvidTtl: 3600,
+        maxX509SvidTtl: 86400,
+        jwtSvidTtl: 300,
+        maxJwtSvidTtl: 3600,
+      }),
+    bundleEndpoint: z
+      .object({
+        listen: listenAddress.default('0.0.0.0:8443'),
+        profile: z.enum(['https_web', 'https_spiffe']).default('https_spiffe'),
+        /** The public URL partners fetch, advertised in invitations. */
+        url: httpsUrl.optional(),
+        /** https_spiffe: our endpoint's SPIFFE ID (default spiffe://<td>/spiffe/bundle-endpoint). */
+        spiffeId: spiffeIdText.optional(),
+        /** https_web: certificate chain and key files (PEM), reloaded when they change. */
+        certFile: z.string().optional(),
+        keyFile: z.string().optional(),
+        /** spiffe_refresh_hint we publish (FED-52). */
+        refreshHint: durationSeconds(30, 86400).default(300),
+      })
+      .strict()
+      .default({ listen: '0.0.0.0:8443', profile: 'https_spiffe', refreshHint: 300 }),
+    agentApi: z
+      .object({ listen: listenAddress.default('0.0.0.0:8444') })
+      .strict()
+      .default({ listen: '0.0.0.0:8444' }),
+    adminApi: z
+      .object({
+        listen: listenAddress.default('127.0.0.1:8445'),
+        /** File holding the admin bearer token; generated (mode 0600) at first start when absent. */
+        tokenFile: z.string().optional(),
+        /** SPIFFE IDs allowed to administer over mTLS. */
+        adminIds: z.array(spiffeIdText).default([]),
+      })
+      .strict()
+      .default({ listen: '127.0.0.1:8445', adminIds: [] }),
+    federation: z
+      .object({
+        /** Static relationships: active at start (issue 5). */
+        relationships: z.array(relationshipSchema).default([]),
+      })
+      .strict()
+      .default({ relationships: [] }),
+  })
+  .strict()
+  .superRefine((value, ctx) => {
+    if (value.bundleEndpoint.profile === 'https_web') {
+      if (
+        value.bundleEndpoint.certFile === undefined ||
+        value.bundleEndpoint.keyFile === undefined
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bundleEndpoint'],
+          message: 'https_web needs certFile and keyFile',
+        });
+      }
+    }
+    // ID-15: no relationship for our own trust domain, no duplicates.
+    const seen = new Set<string>();
+    value.federation.relationships.forEach((relationship, index) => {
+      if (relationship.trustDomain === value.trustDomain) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['federation', 'relationships', index, 'trustDomain'],
+          message: 'a relationship for our own trust domain is not allowed (ID-15)',
+        });
+      }
+      if (seen.has(relationship.trustDomain)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['federation', 'relationships', index, 'trustDomain'],
+          message: `duplicate relationship for "${relationship.trustDomain}" (ID-15)`,
+        });
+      }
+      seen.add(relationship.trustDomain);
+    });
+  });
+
+export type BrokerConfig = z.output<typeof configSchema>;
+export type RelationshipConfig = z.output<typeof relationshipSchema>;
+export type StoreConfig = z.output<typeof storeSchema>;
