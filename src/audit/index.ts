@@ -1,0 +1,11 @@
+// Public surface of the audit room: event model and hash chain.
+export {
+  AUDIT_EVENT_TYPES,
+  GENESIS_HASH,
+  assertChain,
+  canonicalJson,
+  chainEvent,
+  checkChain,
+  hashEvent,
+} from './event.js';
+export type { AuditEvent, AuditEventInput, AuditEventType, ChainCheck } from './event.js';
