@@ -26,7 +26,8 @@ describe('audit chain', () => {
     const events = buildChain(5);
     expect(checkChain(events)).toEqual({ ok: true, checked: 5 });
     expect(events[0]?.id).toBe(1);
-    expect(events[1]?.prevHash).toBe(events[0]?.hash);
+    expect(events[1]?.previousHash).toBe(events[0]?.hash);
+    expect(events[0]?.previousHash).toBeNull();
   });
 
   it.each([
@@ -37,7 +38,7 @@ describe('audit chain', () => {
     ],
     [
       'edited details',
-      (e: AuditEvent[]) => e.map((x) => (x.id === 2 ? { ...x, details: { n: 99 } } : x)),
+      (e: AuditEvent[]) => e.map((x) => (x.id === 2 ? { ...x, data: { n: 99 } } : x)),
       2,
     ],
     ['a removed event', (e: AuditEvent[]) => e.filter((x) => x.id !== 3), 4],

@@ -29,9 +29,6 @@ export const AUDIT_EVENT_TYPES = [
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
-/** The hash every chain starts from. */
-export const GENESIS_HASH = '0'.repeat(64);
-
 /** What a caller records; id, time and hashes are added by the chain. */
 export interface AuditEventInput {
   readonly type: AuditEventType;
@@ -42,14 +39,17 @@ export interface AuditEventInput {
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
+/** Same shape as the store's AuditRecord, so events go to and come from the store unchanged. */
 export interface AuditEvent {
   readonly id: number;
-  readonly type: AuditEventType;
+  /** ms since the epoch. */
+  readonly time: number;
+  readonly type: string;
   readonly actor: string;
-  readonly atMs: number;
   readonly trustDomain: string | null;
-  readonly details: Readonly<Record<string, unknown>>;
-  readonly prevHash: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  /** Hash of the previous event; null for the first event of the chain. */
+  readonly previousHash: string | null;
   readonly hash: string;
 }
 
@@ -69,26 +69,30 @@ export function canonicalJson(value: unknown): string {
 
 /** sha256 over the canonical form of every field except `hash`. */
 export function hashEvent(event: Omit<AuditEvent, 'hash'>): string {
-  const { id, type, actor, atMs, trustDomain, details, prevHash } = event;
+  const { id, time, type, actor, trustDomain, data, previousHash } = event;
   return createHash('sha256')
-    .update(canonicalJson({ id, type, actor, atMs, trustDomain, details, prevHash }))
+    .update(canonicalJson({ id, time, type, actor, trustDomain, data, previousHash }))
     .digest('hex');
 }
 
-/** Builds the next event of the chain after `previous` (undefined for the first event). */
+/**
+ * Builds the event that follows `previous` (undefined for the first one). `id` defaults to the next
+ * number; a store that assigns ids passes its own.
+ */
 export function chainEvent(
   previous: AuditEvent | undefined,
   input: AuditEventInput,
-  atMs: number,
+  time: number,
+  id: number = previous === undefined ? 1 : previous.id + 1,
 ): AuditEvent {
   const body = {
-    id: previous === undefined ? 1 : previous.id + 1,
+    id,
+    time,
     type: input.type,
     actor: input.actor,
-    atMs,
     trustDomain: input.trustDomain ?? null,
-    details: input.details ?? {},
-    prevHash: previous?.hash ?? GENESIS_HASH,
+    data: { ...(input.details ?? {}) },
+    previousHash: previous?.hash ?? null,
   };
   return { ...body, hash: hashEvent(body) };
 }
@@ -101,14 +105,14 @@ export interface ChainCheck {
 }
 
 /**
- * Checks a chain read in order: ids consecutive, each prevHash equal to the previous hash, each hash
- * recomputed. `startHash` lets a caller check a window that does not start at the genesis.
+ * Checks a chain read in order: ids consecutive, each previousHash equal to the previous hash, each hash
+ * recomputed. `startHash` lets a caller check a window that does not start at the first event.
  */
 export function checkChain(
   events: readonly AuditEvent[],
-  startHash: string = GENESIS_HASH,
+  startHash: string | null = null,
 ): ChainCheck {
-  let previousHash = startHash;
+  let previousHash: string | null = startHash;
   let previousId: number | undefined;
   for (const [index, event] of events.entries()) {
     const fail = (reason: string): ChainCheck => ({
@@ -118,7 +122,7 @@ export function checkChain(
     });
     if (previousId !== undefined && event.id !== previousId + 1)
       return fail(`id ${event.id} follows ${previousId}`);
-    if (event.prevHash !== previousHash)
+    if (event.previousHash !== previousHash)
       return fail('prevHash does not match the previous event (removed or reordered)');
     if (hashEvent(event) !== event.hash) return fail('hash does not match the content (edited)');
     previousHash = event.hash;
@@ -128,7 +132,7 @@ export function checkChain(
 }
 
 /** Like checkChain, but throws AuditError ERR_AUDIT_CHAIN_BROKEN naming the first bad event. */
-export function assertChain(events: readonly AuditEvent[], startHash?: string): void {
+export function assertChain(events: readonly AuditEvent[], startHash?: string | null): void {
   const result = checkChain(events, startHash);
   if (!result.ok && result.brokenAt !== undefined) {
     throw new AuditError(

@@ -1,7 +1,6 @@
 // Public surface of the audit room: event model and hash chain.
 export {
   AUDIT_EVENT_TYPES,
-  GENESIS_HASH,
   assertChain,
   canonicalJson,
   chainEvent,
