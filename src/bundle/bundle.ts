@@ -38,6 +38,18 @@ export interface SkippedEntry {
   readonly detail: string;
 }
 
+/**
+ * Something worth logging about an accepted entry, e.g. a tolerated `kid` on an `x509-svid` entry
+ * (BUNDLE-22), extra `x5c` certificates (BUNDLE-21) or a duplicate authority (BUNDLE-23).
+ */
+export interface BundleNote {
+  /** Position in the `keys` array. */
+  readonly index: number;
+  /** Stable short reason, e.g. `x509-kid-ignored`. */
+  readonly reason: string;
+  readonly detail: string;
+}
+
 /** Anything that can give the bundle of a trust domain: a Bundle, a BundleSet, a store-backed view. */
 export interface BundleSource {
   getBundleForTrustDomain(trustDomain: TrustDomain): Bundle | undefined;
@@ -50,6 +62,7 @@ export interface BundleInit {
   readonly sequence?: bigint | undefined;
   readonly refreshHintSeconds?: number | undefined;
   readonly skipped?: readonly SkippedEntry[];
+  readonly notes?: readonly BundleNote[];
 }
 
 /** Immutable bundle of one trust domain. Bundles of different trust domains are never merged (FED-30). */
@@ -63,6 +76,8 @@ export class Bundle implements BundleSource {
   readonly refreshHintSeconds: number | undefined;
   /** Entries ignored while parsing, with reasons; empty for bundles built in process. */
   readonly skipped: readonly SkippedEntry[];
+  /** Remarks on accepted entries (not errors); empty for bundles built in process. */
+  readonly notes: readonly BundleNote[];
 
   constructor(init: BundleInit) {
     this.trustDomain = init.trustDomain;
@@ -91,6 +106,7 @@ export class Bundle implements BundleSource {
         ? init.refreshHintSeconds
         : undefined;
     this.skipped = Object.freeze([...(init.skipped ?? [])]);
+    this.notes = Object.freeze([...(init.notes ?? [])]);
     Object.freeze(this);
   }
 
@@ -112,16 +128,30 @@ export class Bundle implements BundleSource {
 export function x509AuthorityFromDer(der: Uint8Array): X509Authority {
   const bytes = Buffer.from(der);
   let certificate: X509Certificate;
+  let publicKey: KeyObject;
   try {
     certificate = new X509Certificate(bytes);
+    publicKey = certificate.publicKey;
   } catch (cause) {
     throw new BundleError('ERR_BUNDLE_PEM', 'bytes are not a DER X.509 certificate', { cause });
   }
+  return x509AuthorityFromParsed(bytes, certificate, publicKey);
+}
+
+/**
+ * Room-internal (not in index.ts): an X509Authority from a certificate the caller already parsed
+ * from exactly `der`, so parseBundle does not parse each certificate twice.
+ */
+export function x509AuthorityFromParsed(
+  der: Buffer,
+  certificate: X509Certificate,
+  publicKey: KeyObject,
+): X509Authority {
   return Object.freeze({
-    der: bytes,
+    der,
     certificate,
-    publicKey: certificate.publicKey,
-    fingerprintSha256: createHash('sha256').update(bytes).digest('hex'),
+    publicKey,
+    fingerprintSha256: createHash('sha256').update(der).digest('hex'),
     notBefore: new Date(certificate.validFrom),
     notAfter: new Date(certificate.validTo),
   });
