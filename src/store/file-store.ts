@@ -1,0 +1,794 @@
+// The embedded store (default without Redis): state in memory, made durable by an fsynced journal with a
+// checksum per record plus atomic snapshots (temp file, fsync, rename, fsync of the directory).
+// One process per directory (a LOCK file says which); leases and notifications live in that process.
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { StoreError } from '../errors.js';
+import { checkKeyComponent } from './keys.js';
+import {
+  auditRecordFromDraft,
+  bundleRecordFromInput,
+  checkAuditQuery,
+  checkExpectedVersion,
+  checkTime,
+  checkTtlMs,
+  conflictError,
+  decideBundlePut,
+  decideLocalBundlePut,
+  encodeObject,
+  localBundleRecordFromInput,
+  matchesAuditQuery,
+  putBundleResult,
+  staleBundleError,
+  staleLocalBundleError,
+  tokenRecordFromInput,
+} from './records.js';
+import {
+  DEFAULT_AUDIT_MAX_LENGTH,
+  DEFAULT_HISTORY_LIMIT,
+  type AuditDraft,
+  type AuditQuery,
+  type AuditRecord,
+  type BundleInput,
+  type ExpectedVersion,
+  type JsonObject,
+  type LocalBundleInput,
+  type LocalBundleRecord,
+  type NotificationHandler,
+  type PutBundleOptions,
+  type PutBundleResult,
+  type Store,
+  type StoredBundle,
+  type StoreLogger,
+  type TokenInput,
+  type TokenRecord,
+  type Versioned,
+} from './store.js';
+
+export interface FileStoreOptions {
+  /** Directory holding the snapshot, the journal and the LOCK file; created if missing. */
+  readonly dir: string;
+  readonly historyLimit?: number;
+  readonly auditMaxLength?: number;
+  /** Journal size in bytes that triggers a snapshot; default 8 MiB. */
+  readonly compactBytes?: number;
+}
+
+export interface FileStoreDeps {
+  readonly logger?: StoreLogger;
+  /** Clock for lease expiry; defaults to Date.now. */
+  readonly now?: () => number;
+}
+
+const SNAPSHOT_FILE = 'snapshot.json';
+const JOURNAL_FILE = 'journal.log';
+const LOCK_FILE = 'LOCK';
+const FORMAT_VERSION = 1;
+const DEFAULT_COMPACT_BYTES = 8 * 1024 * 1024;
+/** Expired tokens are dropped from snapshots this long after expiry (garbage collection only). */
+const TOKEN_GC_GRACE_MS = 3600_000;
+
+type MapCollection = 'relationship' | 'entry' | 'token' | 'refresh';
+
+/** One journal record's changes; replaying them in order rebuilds the state. */
+type Change =
+  | { readonly op: 'bundle'; readonly record: StoredBundle; readonly limit: number }
+  | { readonly op: 'bundle-del'; readonly id: string }
+  | {
+      readonly op: 'put';
+      readonly coll: MapCollection;
+      readonly id: string;
+      readonly value: unknown;
+    }
+  | { readonly op: 'del'; readonly coll: MapCollection; readonly id: string }
+  | { readonly op: 'local'; readonly record: LocalBundleRecord }
+  | { readonly op: 'audit'; readonly record: AuditRecord; readonly max: number };
+
+interface BundleSlot {
+  readonly current: StoredBundle;
+  readonly history: readonly StoredBundle[];
+}
+
+interface State {
+  bundles: Map<string, BundleSlot>;
+  relationship: Map<string, Versioned>;
+  entry: Map<string, Versioned>;
+  token: Map<string, TokenRecord>;
+  refresh: Map<string, JsonObject>;
+  local: LocalBundleRecord | undefined;
+  audit: AuditRecord[];
+  lastAuditId: number;
+}
+
+interface Snapshot {
+  readonly format: number;
+  readonly seq: number;
+  readonly bundles: [string, BundleSlot][];
+  readonly relationship: [string, Versioned][];
+  readonly entry: [string, Versioned][];
+  readonly token: [string, TokenRecord][];
+  readonly refresh: [string, JsonObject][];
+  readonly local: LocalBundleRecord | null;
+  readonly audit: AuditRecord[];
+  readonly lastAuditId: number;
+}
+
+/** Directories open in this process (the LOCK file covers other processes). */
+const openDirs = new Set<string>();
+
+function emptyState(): State {
+  return {
+    bundles: new Map(),
+    relationship: new Map(),
+    entry: new Map(),
+    token: new Map(),
+    refresh: new Map(),
+    local: undefined,
+    audit: [],
+    lastAuditId: 0,
+  };
+}
+
+function checksum(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 16);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+function unavailable(message: string, cause?: unknown): StoreError {
+  return new StoreError('ERR_STORE_UNAVAILABLE', message, {
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+function corrupt(message: string, cause?: unknown): StoreError {
+  return new StoreError('ERR_STORE_CORRUPT', message, {
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+function errnoOf(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | null)?.code;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoOf(error) === 'EPERM';
+  }
+}
+
+/** Takes the directory for this process; refuses if another live process holds it. */
+async function takeDirLock(dir: string): Promise<void> {
+  const path = join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'wx', 0o600);
+    } catch (error) {
+      if (errnoOf(error) !== 'EEXIST') throw error;
+      const pid = Number.parseInt((await readFile(path, 'utf8').catch(() => '')).trim(), 10);
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw unavailable(`store directory "${dir}" is in use by process ${pid}`);
+      }
+      // Left behind by a process that died (or by this one): take it over.
+      await unlink(path).catch(() => undefined);
+      continue;
+    }
+    try {
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fsyncDir(dir);
+    return;
+  }
+  throw unavailable(`cannot take the lock of store directory "${dir}"`);
+}
+
+function applyChange(state: State, change: Change): void {
+  switch (change.op) {
+    case 'bundle': {
+      const previous = state.bundles.get(change.record.trustDomain);
+      const history = [change.record, ...(previous?.history ?? [])].slice(0, change.limit);
+      state.bundles.set(change.record.trustDomain, { current: change.record, history });
+      return;
+    }
+    case 'bundle-del':
+      state.bundles.delete(change.id);
+      return;
+    case 'put':
+      (state[change.coll] as Map<string, unknown>).set(change.id, change.value);
+      return;
+    case 'del':
+      state[change.coll].delete(change.id);
+      return;
+    case 'local':
+      state.local = change.record;
+      return;
+    case 'audit':
+      state.audit.push(change.record);
+      state.lastAuditId = change.record.id;
+      if (state.audit.length > change.max) state.audit.splice(0, state.audit.length - change.max);
+      return;
+    default:
+      throw corrupt(`unknown journal change ${JSON.stringify((change as { op?: unknown }).op)}`);
+  }
+}
+
+function snapshotOf(state: State, seq: number): Snapshot {
+  return {
+    format: FORMAT_VERSION,
+    seq,
+    bundles: [...state.bundles],
+    relationship: [...state.relationship],
+    entry: [...state.entry],
+    token: [...state.token],
+    refresh: [...state.refresh],
+    local: state.local ?? null,
+    audit: state.audit,
+    lastAuditId: state.lastAuditId,
+  };
+}
+
+function stateFromSnapshot(snapshot: Snapshot): State {
+  if (snapshot.format !== FORMAT_VERSION) {
+    throw corrupt(`snapshot format ${String(snapshot.format)} is not supported`);
+  }
+  return {
+    bundles: new Map(snapshot.bundles),
+    relationship: new Map(snapshot.relationship),
+    entry: new Map(snapshot.entry),
+    token: new Map(snapshot.token),
+    refresh: new Map(snapshot.refresh),
+    local: snapshot.local ?? undefined,
+    audit: [...snapshot.audit],
+    lastAuditId: snapshot.lastAuditId,
+  };
+}
+
+async function readSnapshot(dir: string): Promise<{ state: State; seq: number }> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, SNAPSHOT_FILE), 'utf8');
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT') return { state: emptyState(), seq: 0 };
+    throw error;
+  }
+  const newline = text.indexOf('\n');
+  const body = text.slice(newline + 1);
+  if (newline < 0 || text.slice(0, newline) !== checksum(body)) {
+    throw corrupt(`snapshot in "${dir}" fails its checksum`);
+  }
+  try {
+    const snapshot = deepFreeze(JSON.parse(body) as Snapshot);
+    return { state: stateFromSnapshot(snapshot), seq: snapshot.seq };
+  } catch (cause) {
+    throw corrupt(`snapshot in "${dir}" cannot be read`, cause);
+  }
+}
+
+interface JournalRecord {
+  readonly n: number;
+  readonly c: readonly Change[];
+}
+
+function parseJournalLine(line: string): JournalRecord | undefined {
+  const space = line.indexOf(' ');
+  if (space !== 16) return undefined;
+  const body = line.slice(space + 1);
+  if (line.slice(0, space) !== checksum(body)) return undefined;
+  try {
+    const record = JSON.parse(body) as JournalRecord;
+    return Number.isSafeInteger(record.n) && Array.isArray(record.c) ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Replays the journal onto the snapshot state. A torn or unreadable tail (a crash mid-append) is
+ * dropped; an unreadable record followed by good ones means real damage: `ERR_STORE_CORRUPT`.
+ * Returns the byte length of the good prefix.
+ */
+function replayJournal(
+  text: Buffer,
+  state: State,
+  snapshotSeq: number,
+): { seq: number; goodBytes: number; droppedBytes: number } {
+  let seq = snapshotSeq;
+  let offset = 0;
+  let badAt: number | undefined;
+  while (offset < text.length) {
+    const end = text.indexOf(0x0a, offset);
+    if (end < 0) {
+      badAt ??= offset;
+      break;
+    }
+    const record = parseJournalLine(text.toString('utf8', offset, end));
+    if (record === undefined) {
+      badAt ??= offset;
+    } else if (badAt !== undefined) {
+      throw corrupt('journal has an unreadable record followed by readable ones');
+    } else if (record.n > snapshotSeq) {
+      if (record.n !== seq + 1) {
+        throw corrupt(`journal record ${record.n} does not follow ${seq}`);
+      }
+      for (const change of record.c) applyChange(state, deepFreeze(change));
+      seq = record.n;
+    }
+    offset = end + 1;
+  }
+  const goodBytes = badAt ?? text.length;
+  return { seq, goodBytes, droppedBytes: text.length - goodBytes };
+}
+
+/** Opens (creating if needed) the embedded store in `options.dir`. */
+export async function createFileStore(
+  options: FileStoreOptions,
+  deps: FileStoreDeps = {},
+): Promise<Store> {
+  const dir = resolve(options.dir);
+  const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  const auditMax = options.auditMaxLength ?? DEFAULT_AUDIT_MAX_LENGTH;
+  const compactBytes = options.compactBytes ?? DEFAULT_COMPACT_BYTES;
+  if (!Number.isSafeInteger(historyLimit) || historyLimit < 1) {
+    throw new StoreError('ERR_STORE_CONFIG', 'historyLimit must be a positive integer');
+  }
+  if (!Number.isSafeInteger(auditMax) || auditMax < 1) {
+    throw new StoreError('ERR_STORE_CONFIG', 'auditMaxLength must be a positive integer');
+  }
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger;
+  if (openDirs.has(dir)) throw unavailable(`store directory "${dir}" is already open`);
+  openDirs.add(dir);
+
+  let state: State;
+  let seq: number;
+  let journal: FileHandle;
+  let journalBytes: number;
+  let lockTaken = false;
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await fsyncDir(dirname(dir));
+    await takeDirLock(dir);
+    lockTaken = true;
+    for (const name of await readdir(dir)) {
+      if (name.endsWith('.tmp')) await unlink(join(dir, name));
+    }
+    const loaded = await readSnapshot(dir);
+    state = loaded.state;
+    const journalPath = join(dir, JOURNAL_FILE);
+    let text: Buffer;
+    try {
+      text = await readFile(journalPath);
+    } catch (error) {
+      if (errnoOf(error) !== 'ENOENT') throw error;
+      text = Buffer.alloc(0);
+    }
+    const replay = replayJournal(text, state, loaded.seq);
+    seq = replay.seq;
+    journal = await open(journalPath, 'a', 0o600);
+    if (replay.droppedBytes > 0) {
+      await journal.truncate(replay.goodBytes);
+      await journal.sync();
+      logger?.warn?.('store: dropped a torn journal tail', { dir, bytes: replay.droppedBytes });
+    }
+    await fsyncDir(dir);
+    journalBytes = replay.goodBytes;
+  } catch (error) {
+    openDirs.delete(dir);
+    if (lockTaken) await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
+    if (error instanceof StoreError) throw error;
+    throw unavailable(`cannot open store directory "${dir}"`, error);
+  }
+
+  /** Set by close(): new calls are refused while the queued ones finish. */
+  let closed = false;
+  /** Set when a failed append could not be undone: refuse further writes rather than risk the file. */
+  let broken: unknown;
+  let queue: Promise<unknown> = Promise.resolve();
+  const leases = new Map<string, { owner: string; expiresAt: number }>();
+  const subscribers = new Map<string, Set<NotificationHandler>>();
+
+  function checkOpen(): void {
+    if (closed) throw unavailable('store is closed');
+  }
+
+  /** Runs `task` after every earlier write: one writer at a time keeps memory and journal in step. */
+  function serial<T>(task: () => Promise<T>): Promise<T> {
+    try {
+      checkOpen();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const run = queue.then(task);
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async function compact(): Promise<void> {
+    const current = now();
+    // Same grace as the Redis store's key expiry: consumption itself checks `expiresAt` exactly.
+    for (const [hash, token] of state.token) {
+      if (token.expiresAt + TOKEN_GC_GRACE_MS <= current) state.token.delete(hash);
+    }
+    const body = JSON.stringify(snapshotOf(state, seq));
+    const temp = join(dir, `${SNAPSHOT_FILE}.tmp`);
+    const handle = await open(temp, 'w', 0o600);
+    try {
+      await handle.writeFile(`${checksum(body)}\n${body}`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, join(dir, SNAPSHOT_FILE));
+    await fsyncDir(dir);
+    // The snapshot now covers every journal record, so emptying the journal loses nothing.
+    await journal.truncate(0);
+    await journal.sync();
+    journalBytes = 0;
+  }
+
+  /** Appends one journal record, fsyncs it, then applies it: durable before anyone sees it. */
+  async function commit(changes: Change[]): Promise<void> {
+    if (broken !== undefined) throw unavailable('store journal is unusable', broken);
+    const body = JSON.stringify({ n: seq + 1, c: changes });
+    const line = Buffer.from(`${checksum(body)} ${body}\n`, 'utf8');
+    try {
+      const { bytesWritten } = await journal.write(line, 0, line.length, null);
+      if (bytesWritten !== line.length) throw new Error('short write to the journal');
+      await journal.datasync();
+    } catch (cause) {
+      // Cut off whatever part of the record reached the file, so later appends follow good data.
+      try {
+        await journal.truncate(journalBytes);
+        await journal.datasync();
+      } catch (undoError) {
+        broken = undoError;
+      }
+      throw unavailable('cannot write the store journal', cause);
+    }
+    seq += 1;
+    journalBytes += line.length;
+    for (const change of changes) applyChange(state, deepFreeze(change));
+    if (journalBytes >= compactBytes) {
+      try {
+        await compact();
+      } catch (error) {
+        logger?.warn?.('store: snapshot failed; the journal keeps growing', {
+          dir,
+          error: String(error),
+        });
+      }
+    }
+  }
+
+  function versionedPut(
+    coll: 'relationship' | 'entry',
+    what: string,
+    id: string,
+    value: object,
+    expected: ExpectedVersion,
+  ): Promise<number> {
+    checkKeyComponent(what, id);
+    checkExpectedVersion(expected, true);
+    const parsed = JSON.parse(encodeObject(what, value)) as JsonObject;
+    return serial(async () => {
+      const current = state[coll].get(id);
+      if (
+        (expected === null && current !== undefined) ||
+        (typeof expected === 'number' && current?.version !== expected)
+      ) {
+        throw conflictError(what, id, expected);
+      }
+      const version = (current?.version ?? 0) + 1;
+      await commit([{ op: 'put', coll, id, value: { value: parsed, version } }]);
+      return version;
+    });
+  }
+
+  function versionedDelete(
+    coll: 'relationship' | 'entry',
+    what: string,
+    id: string,
+    expected: number | 'any',
+  ): Promise<boolean> {
+    checkKeyComponent(what, id);
+    checkExpectedVersion(expected, false);
+    return serial(async () => {
+      const current = state[coll].get(id);
+      if (current === undefined) return false;
+      if (expected !== 'any' && current.version !== expected) {
+        throw conflictError(what, id, expected);
+      }
+      await commit([{ op: 'del', coll, id }]);
+      return true;
+    });
+  }
+
+  function leaseOf(name: string): { owner: string; expiresAt: number } | undefined {
+    const lease = leases.get(name);
+    if (lease !== undefined && lease.expiresAt <= now()) {
+      leases.delete(name);
+      return undefined;
+    }
+    return lease;
+  }
+
+  logger?.info('store: file', { dir, records: seq });
+
+  const store: Store = {
+    kind: 'file',
+
+    getBundle: async (td) => {
+      checkOpen();
+      return state.bundles.get(checkKeyComponent('trust domain', td))?.current;
+    },
+
+    putBundle: async (input: BundleInput, putOptions: PutBundleOptions = {}) => {
+      const record = bundleRecordFromInput(input);
+      return serial(async (): Promise<PutBundleResult> => {
+        const previous = state.bundles.get(record.trustDomain)?.current;
+        const decision = decideBundlePut(previous, record, putOptions.force === true);
+        if (decision === 'stale') {
+          throw staleBundleError(record.trustDomain, record.sequence, previous?.sequence ?? null);
+        }
+        if (decision !== 'unchanged') {
+          await commit([{ op: 'bundle', record, limit: historyLimit }]);
+        }
+        return putBundleResult(decision, record, previous);
+      });
+    },
+
+    deleteBundle: async (td) => {
+      checkKeyComponent('trust domain', td);
+      return serial(async () => {
+        if (!state.bundles.has(td)) return false;
+        await commit([{ op: 'bundle-del', id: td }]);
+        return true;
+      });
+    },
+
+    listBundles: async () => {
+      checkOpen();
+      return [...state.bundles.values()].map((slot) => slot.current);
+    },
+
+    bundleHistory: async (td) => {
+      checkOpen();
+      return [...(state.bundles.get(checkKeyComponent('trust domain', td))?.history ?? [])];
+    },
+
+    getRelationship: async (td) => {
+      checkOpen();
+      return state.relationship.get(checkKeyComponent('trust domain', td));
+    },
+    listRelationships: async () => {
+      checkOpen();
+      return [...state.relationship.values()];
+    },
+    putRelationship: async (td, value, expected) =>
+      versionedPut('relationship', 'trust domain', td, value, expected),
+    deleteRelationship: async (td, expected) =>
+      versionedDelete('relationship', 'trust domain', td, expected),
+
+    getLocalBundle: async () => {
+      checkOpen();
+      return state.local;
+    },
+    putLocalBundle: async (input: LocalBundleInput) => {
+      const record = localBundleRecordFromInput(input);
+      return serial(async () => {
+        const decision = decideLocalBundlePut(state.local, record);
+        if (decision === 'stale') {
+          throw staleLocalBundleError(record.sequence, state.local?.sequence ?? '');
+        }
+        if (decision === 'written') await commit([{ op: 'local', record }]);
+        return decision;
+      });
+    },
+
+    getEntry: async (id) => {
+      checkOpen();
+      return state.entry.get(checkKeyComponent('entry id', id));
+    },
+    listEntries: async () => {
+      checkOpen();
+      return [...state.entry].map(([id, versioned]) => ({ id, ...versioned }));
+    },
+    putEntry: async (id, value, expected) => versionedPut('entry', 'entry id', id, value, expected),
+    deleteEntry: async (id, expected) => versionedDelete('entry', 'entry id', id, expected),
+
+    putToken: async (input: TokenInput) => {
+      const record = tokenRecordFromInput(input);
+      return serial(async () => {
+        if (state.token.has(record.hash)) {
+          throw new StoreError('ERR_STORE_CONFLICT', 'a token with this hash already exists');
+        }
+        await commit([{ op: 'put', coll: 'token', id: record.hash, value: record }]);
+      });
+    },
+    consumeToken: async (hash, at) => {
+      checkKeyComponent('token hash', hash);
+      checkTime('now', at);
+      return serial(async () => {
+        const token = state.token.get(hash);
+        if (token === undefined) return undefined;
+        // Deleted whether expired or not: an expired token can never be consumed anyway.
+        await commit([{ op: 'del', coll: 'token', id: hash }]);
+        return token.expiresAt > at ? token : undefined;
+      });
+    },
+    deleteToken: async (hash) => {
+      checkKeyComponent('token hash', hash);
+      return serial(async () => {
+        if (!state.token.has(hash)) return false;
+        await commit([{ op: 'del', coll: 'token', id: hash }]);
+        return true;
+      });
+    },
+    listTokens: async (at) => {
+      checkTime('now', at);
+      checkOpen();
+      return [...state.token.values()].filter((token) => token.expiresAt > at);
+    },
+
+    appendAudit: async (build: (previous: AuditRecord | undefined, id: number) => AuditDraft) =>
+      serial(async () => {
+        const id = state.lastAuditId + 1;
+        const record = auditRecordFromDraft(id, build(state.audit.at(-1), id));
+        await commit([{ op: 'audit', record, max: auditMax }]);
+        return record;
+      }),
+    lastAudit: async () => {
+      checkOpen();
+      return state.audit.at(-1);
+    },
+    listAudit: async (query: AuditQuery) => {
+      checkAuditQuery(query);
+      checkOpen();
+      const records = state.audit;
+      // Ids are consecutive, so an id maps straight to an index.
+      const first = records[0]?.id ?? 1;
+      const out: AuditRecord[] = [];
+      if (query.direction === 'backward') {
+        const start = Math.min(records.length - 1, (query.fromId ?? Infinity) - first);
+        for (let i = start; i >= 0 && out.length < query.limit; i--) {
+          const record = records[i];
+          if (record !== undefined && matchesAuditQuery(record, query)) out.push(record);
+        }
+      } else {
+        const start = Math.max(0, (query.fromId ?? 0) - first);
+        for (let i = start; i < records.length && out.length < query.limit; i++) {
+          const record = records[i];
+          if (record !== undefined && matchesAuditQuery(record, query)) out.push(record);
+        }
+      }
+      return out;
+    },
+
+    getRefreshStatus: async (td) => {
+      checkOpen();
+      return state.refresh.get(checkKeyComponent('trust domain', td));
+    },
+    putRefreshStatus: async (td, status) => {
+      checkKeyComponent('trust domain', td);
+      const value = JSON.parse(encodeObject('refresh status', status)) as JsonObject;
+      return serial(() => commit([{ op: 'put', coll: 'refresh', id: td, value }]));
+    },
+    deleteRefreshStatus: async (td) => {
+      checkKeyComponent('trust domain', td);
+      return serial(async () => {
+        if (!state.refresh.has(td)) return false;
+        await commit([{ op: 'del', coll: 'refresh', id: td }]);
+        return true;
+      });
+    },
+    listRefreshStatuses: async () => {
+      checkOpen();
+      return [...state.refresh].map(([trustDomain, status]) => ({ trustDomain, status }));
+    },
+
+    acquireLock: async (name, owner, ttlMs) => {
+      checkKeyComponent('lock name', name);
+      checkTtlMs(ttlMs);
+      checkOpen();
+      const lease = leaseOf(name);
+      if (lease !== undefined && lease.owner !== owner) return false;
+      leases.set(name, { owner, expiresAt: now() + ttlMs });
+      return true;
+    },
+    renewLock: async (name, owner, ttlMs) => {
+      checkKeyComponent('lock name', name);
+      checkTtlMs(ttlMs);
+      checkOpen();
+      if (leaseOf(name)?.owner !== owner) return false;
+      leases.set(name, { owner, expiresAt: now() + ttlMs });
+      return true;
+    },
+    releaseLock: async (name, owner) => {
+      checkKeyComponent('lock name', name);
+      checkOpen();
+      if (leaseOf(name)?.owner !== owner) return false;
+      leases.delete(name);
+      return true;
+    },
+    lockHolder: async (name) => {
+      checkKeyComponent('lock name', name);
+      checkOpen();
+      return leaseOf(name)?.owner;
+    },
+
+    publish: async (channel, message) => {
+      checkKeyComponent('channel', channel);
+      checkOpen();
+      for (const handler of subscribers.get(channel) ?? []) {
+        // Delivered asynchronously, as Redis does, so a handler never runs inside publish().
+        setImmediate(() => {
+          try {
+            handler(message);
+          } catch (error) {
+            logger?.warn?.('store: notification handler failed', {
+              channel,
+              error: String(error),
+            });
+          }
+        });
+      }
+    },
+    subscribe: async (channel, handler) => {
+      checkKeyComponent('channel', channel);
+      checkOpen();
+      const set = subscribers.get(channel) ?? new Set<NotificationHandler>();
+      subscribers.set(channel, set);
+      // A wrapper per call, so subscribing the same function twice gives two independent subscriptions.
+      const entry: NotificationHandler = (message) => handler(message);
+      set.add(entry);
+      return async () => {
+        set.delete(entry);
+        if (set.size === 0 && subscribers.get(channel) === set) subscribers.delete(channel);
+      };
+    },
+
+    ping: async () => {
+      checkOpen();
+    },
+
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await queue;
+      subscribers.clear();
+      leases.clear();
+      try {
+        await journal.close();
+        await unlink(join(dir, LOCK_FILE));
+      } catch (error) {
+        logger?.warn?.('store: close failed', { dir, error: String(error) });
+      } finally {
+        openDirs.delete(dir);
+      }
+    },
+  };
+  return store;
+}
