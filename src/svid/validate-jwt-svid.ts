@@ -1,0 +1,441 @@
+// Validates a JWT-SVID (JWS compact serialization) against the jwt-svid authorities of `sub`'s trust
+// domain, applying JWT-10..24 in order with node:crypto directly (no generic JWKS library, BUNDLE-34).
+import { constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import {
+  isJsonObject,
+  JsonNumber,
+  parseStrictJson,
+  type BundleSource,
+  type JsonObject,
+  type JsonValue,
+  type JwtAuthority,
+} from '../bundle/index.js';
+import { SvidError, type SvidErrorCode } from '../errors.js';
+import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
+
+/** The only accepted `alg` values (JWT-3, JWT-11). */
+export const JWT_SVID_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+] as const;
+export type JwtSvidAlgorithm = (typeof JWT_SVID_ALGORITHMS)[number];
+
+/** Clock leeway for exp, nbf and iat (JWT-20, JWT-21). */
+export const DEFAULT_JWT_LEEWAY_SECONDS = 30;
+export const MAX_JWT_LEEWAY_SECONDS = 60;
+/** Longer tokens are refused before decoding. */
+export const MAX_JWT_SVID_LENGTH = 65_536;
+
+export interface ValidateJwtSvidOptions {
+  /** Expected audience(s); at least one non-empty value (JWT-19, GS-7). */
+  readonly audience: string | readonly string[];
+  readonly now?: Date;
+  /** Default 30, at most 60. */
+  readonly leewaySeconds?: number;
+}
+
+export interface JwtSvidHeader {
+  readonly alg: JwtSvidAlgorithm;
+  readonly kid?: string;
+  readonly typ?: 'JWT' | 'JOSE';
+}
+
+export interface ValidatedJwtSvid {
+  /** The SPIFFE ID from `sub` (JWT-24). */
+  readonly spiffeId: SpiffeId;
+  /** Every claim, lossless (numbers stay JsonNumber). Foreign claims are the issuer's assertions only (JWT-23). */
+  readonly claims: JsonObject;
+  readonly header: JwtSvidHeader;
+  /** `aud` as a list. */
+  readonly audience: readonly string[];
+  readonly expiresAt: Date;
+  /** The bundle key that verified the signature. */
+  readonly authority: JwtAuthority;
+}
+
+interface AlgSpec {
+  readonly hash: 'sha256' | 'sha384' | 'sha512';
+  readonly family: 'rsa' | 'pss' | 'ec';
+  /** Node's curve name for ES*, and the raw r||s signature length. */
+  readonly curve?: string;
+  readonly signatureLength?: number;
+}
+
+const ALGS = new Map<string, AlgSpec>([
+  ['RS256', { hash: 'sha256', family: 'rsa' }],
+  ['RS384', { hash: 'sha384', family: 'rsa' }],
+  ['RS512', { hash: 'sha512', family: 'rsa' }],
+  ['PS256', { hash: 'sha256', family: 'pss' }],
+  ['PS384', { hash: 'sha384', family: 'pss' }],
+  ['PS512', { hash: 'sha512', family: 'pss' }],
+  ['ES256', { hash: 'sha256', family: 'ec', curve: 'prime256v1', signatureLength: 64 }],
+  ['ES384', { hash: 'sha384', family: 'ec', curve: 'secp384r1', signatureLength: 96 }],
+  ['ES512', { hash: 'sha512', family: 'ec', curve: 'secp521r1', signatureLength: 132 }],
+]);
+
+const ALLOWED_HEADERS = new Set(['alg', 'kid', 'typ']);
+const MIN_RSA_BITS = 2048;
+
+function fail(
+  code: SvidErrorCode,
+  message: string,
+  context?: Record<string, unknown>,
+  cause?: unknown,
+): never {
+  throw new SvidError(code, message, {
+    ...(context === undefined ? {} : { context }),
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+// base64url alphabet: value of each char code, -1 for anything else.
+const B64URL = new Int8Array(128).fill(-1);
+for (let i = 0; i < 64; i++) {
+  B64URL['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.charCodeAt(i)] = i;
+}
+
+/** Strict base64url without padding (RFC 7515 §2): alphabet only, no `=`, canonical trailing bits. */
+function decodePart(token: string, start: number, end: number, part: string): Buffer {
+  const len = end - start;
+  if (len % 4 === 1) fail('ERR_SVID_JWT_MALFORMED', `jwt ${part} is not valid base64url`, { part });
+  let last = 0;
+  for (let i = start; i < end; i++) {
+    const c = token.charCodeAt(i);
+    last = c < 128 ? (B64URL[c] as number) : -1;
+    if (last < 0) {
+      fail('ERR_SVID_JWT_MALFORMED', `jwt ${part} is not valid base64url`, { part });
+    }
+  }
+  if ((len % 4 === 2 && (last & 0x0f) !== 0) || (len % 4 === 3 && (last & 0x03) !== 0)) {
+    fail('ERR_SVID_JWT_MALFORMED', `jwt ${part} is not canonical base64url`, { part });
+  }
+  return Buffer.from(token.slice(start, end), 'base64url');
+}
+
+function decodeJsonObject(bytes: Buffer, part: string): JsonObject {
+  let value: JsonValue;
+  try {
+    value = parseStrictJson(bytes);
+  } catch (cause) {
+    // JWT-10: duplicates, bad UTF-8 and bad JSON are all a malformed token.
+    fail(
+      'ERR_SVID_JWT_MALFORMED',
+      `jwt ${part} is not valid json`,
+      { part, reason: (cause as { code?: unknown }).code },
+      cause,
+    );
+  }
+  if (!isJsonObject(value)) {
+    fail('ERR_SVID_JWT_MALFORMED', `jwt ${part} is not a json object`, { part });
+  }
+  return value;
+}
+
+// Key description per KeyObject: 'ec:<curve>', 'rsa:<bits>', 'rsa-pss:<bits>' or the key type.
+const keyKinds = new WeakMap<KeyObject, { type: string; curve?: string; bits?: number }>();
+
+function keyKind(key: KeyObject): { type: string; curve?: string; bits?: number } {
+  let kind = keyKinds.get(key);
+  if (kind === undefined) {
+    const details = key.asymmetricKeyDetails ?? {};
+    kind = { type: key.asymmetricKeyType ?? 'unknown' };
+    if (details.namedCurve !== undefined) kind.curve = details.namedCurve;
+    if (details.modulusLength !== undefined) kind.bits = details.modulusLength;
+    keyKinds.set(key, kind);
+  }
+  return kind;
+}
+
+/** JWT-3 / JWT-17: RS* needs RSA, PS* RSA (or RSA-PSS), ES256/384/512 the matching curve. */
+function keyFits(spec: AlgSpec, key: KeyObject): boolean {
+  const kind = keyKind(key);
+  switch (spec.family) {
+    case 'ec':
+      return kind.type === 'ec' && kind.curve === spec.curve;
+    case 'rsa':
+      return kind.type === 'rsa' && (kind.bits ?? 0) >= MIN_RSA_BITS;
+    case 'pss':
+      return (kind.type === 'rsa' || kind.type === 'rsa-pss') && (kind.bits ?? 0) >= MIN_RSA_BITS;
+  }
+}
+
+/** JWT-18: signature over ASCII(header "." payload); ECDSA is raw r||s (ieee-p1363). */
+function signatureValid(spec: AlgSpec, key: KeyObject, data: Buffer, signature: Buffer): boolean {
+  try {
+    switch (spec.family) {
+      case 'ec':
+        return (
+          signature.length === spec.signatureLength &&
+          cryptoVerify(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' }, signature)
+        );
+      case 'rsa':
+        return cryptoVerify(
+          spec.hash,
+          data,
+          { key, padding: constants.RSA_PKCS1_PADDING },
+          signature,
+        );
+      case 'pss':
+        return cryptoVerify(
+          spec.hash,
+          data,
+          {
+            key,
+            padding: constants.RSA_PKCS1_PSS_PADDING,
+            saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+          },
+          signature,
+        );
+    }
+  } catch {
+    return false;
+  }
+}
+
+function numericClaim(claims: JsonObject, name: string): number | undefined {
+  const value = claims[name];
+  if (value === undefined) return undefined;
+  const n = value instanceof JsonNumber ? value.toNumber() : NaN;
+  if (!Number.isFinite(n)) {
+    fail(
+      name === 'exp' ? 'ERR_SVID_JWT_EXP' : 'ERR_SVID_JWT_MALFORMED',
+      `claim "${name}" must be a finite number`,
+      { claim: name },
+    );
+  }
+  return n;
+}
+
+function checkOptions(options: ValidateJwtSvidOptions): {
+  expected: readonly string[];
+  nowSeconds: number;
+  leeway: number;
+} {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('options with an audience are required');
+  }
+  const audience = options.audience;
+  const expected = typeof audience === 'string' ? [audience] : audience;
+  // GS-7: an empty expected list would skip the audience check; that is a caller mistake here.
+  if (!Array.isArray(expected) || expected.length === 0) {
+    throw new TypeError('audience must be a non-empty string or a non-empty array of strings');
+  }
+  for (const value of expected) {
+    if (typeof value !== 'string' || value === '') {
+      throw new TypeError('audience values must be non-empty strings');
+    }
+  }
+  const leeway = options.leewaySeconds ?? DEFAULT_JWT_LEEWAY_SECONDS;
+  if (
+    typeof leeway !== 'number' ||
+    !Number.isFinite(leeway) ||
+    leeway < 0 ||
+    leeway > MAX_JWT_LEEWAY_SECONDS
+  ) {
+    throw new TypeError(`leewaySeconds must be between 0 and ${MAX_JWT_LEEWAY_SECONDS}`);
+  }
+  const now = options.now ?? new Date();
+  const nowMs = now instanceof Date ? now.getTime() : NaN;
+  if (!Number.isFinite(nowMs)) throw new TypeError('now must be a valid Date');
+  return { expected, nowSeconds: nowMs / 1000, leeway };
+}
+
+/**
+ * Validates a JWT-SVID and returns its SPIFFE ID and claims. Caller mistakes (no audience, leeway
+ * over 60 s, a non-string token) throw TypeError; every rejection of the token is an SvidError.
+ */
+export function validateJwtSvid(
+  token: string,
+  source: BundleSource,
+  options: ValidateJwtSvidOptions,
+): ValidatedJwtSvid {
+  if (typeof token !== 'string') throw new TypeError('token must be a string');
+  if (typeof source?.getBundleForTrustDomain !== 'function') {
+    throw new TypeError('source must be a BundleSource');
+  }
+  const { expected, nowSeconds, leeway } = checkOptions(options);
+
+  // JWT-10: compact serialization, strict base64url, JSON objects without duplicate members.
+  if (token.length > MAX_JWT_SVID_LENGTH) {
+    fail('ERR_SVID_JWT_MALFORMED', `jwt is longer than ${MAX_JWT_SVID_LENGTH} characters`);
+  }
+  const dot1 = token.indexOf('.');
+  const dot2 = dot1 < 0 ? -1 : token.indexOf('.', dot1 + 1);
+  if (dot1 < 0 || dot2 < 0 || token.indexOf('.', dot2 + 1) >= 0) {
+    fail('ERR_SVID_JWT_MALFORMED', 'jwt must have exactly three dot-separated parts');
+  }
+  if (dot1 === 0 || dot2 === dot1 + 1) {
+    fail('ERR_SVID_JWT_MALFORMED', 'jwt header and payload must not be empty');
+  }
+  const header = decodeJsonObject(decodePart(token, 0, dot1, 'header'), 'header');
+  const claims = decodeJsonObject(decodePart(token, dot1 + 1, dot2, 'payload'), 'payload');
+  const signature = decodePart(token, dot2 + 1, token.length, 'signature');
+
+  // JWT-11: the algorithm allow-list comes before anything else.
+  const alg = header['alg'];
+  const spec = typeof alg === 'string' ? ALGS.get(alg) : undefined;
+  if (spec === undefined) {
+    fail(
+      'ERR_SVID_JWT_ALG',
+      typeof alg === 'string'
+        ? `jwt alg ${JSON.stringify(alg.slice(0, 32))} is not allowed`
+        : 'jwt alg is missing or not a string',
+      typeof alg === 'string' ? { alg: alg.slice(0, 32) } : undefined,
+    );
+  }
+  // JWT-12: typ absent, "JWT" or "JOSE", compared exactly.
+  const typ = header['typ'];
+  if (typ !== undefined && typ !== 'JWT' && typ !== 'JOSE') {
+    fail('ERR_SVID_JWT_TYP', 'jwt typ must be "JWT" or "JOSE" when present');
+  }
+  // JWT-13: SPIFFE defines no critical header parameters.
+  if (header['crit'] !== undefined) fail('ERR_SVID_JWT_CRIT', 'jwt has a crit header');
+  // JWT-14: nothing but alg, kid and typ; key material from the token is never used.
+  for (const name of Object.keys(header)) {
+    if (!ALLOWED_HEADERS.has(name)) {
+      fail(
+        'ERR_SVID_JWT_HEADER',
+        `jwt header ${JSON.stringify(name.slice(0, 32))} is not allowed`,
+        {
+          header: name.slice(0, 32),
+        },
+      );
+    }
+  }
+  const kid = header['kid'];
+  if (kid !== undefined && typeof kid !== 'string') {
+    fail('ERR_SVID_JWT_HEADER', 'jwt kid must be a string');
+  }
+
+  // JWT-15: sub is a SPIFFE ID with a path.
+  const sub = claims['sub'];
+  if (typeof sub !== 'string') fail('ERR_SVID_JWT_SUB', 'jwt sub is missing or not a string');
+  let spiffeId: SpiffeId;
+  try {
+    spiffeId = parseSpiffeId(sub);
+  } catch (cause) {
+    fail(
+      'ERR_SVID_JWT_SUB',
+      'jwt sub is not a valid spiffe id',
+      { reason: (cause as { code?: unknown }).code },
+      cause,
+    );
+  }
+  if (spiffeId.isTrustDomainId) {
+    fail('ERR_SVID_JWT_SUB', `jwt sub "${sub}" has no path; a workload id needs one`, {
+      reason: 'no-path',
+    });
+  }
+
+  // JWT-16: only the jwt-svid authorities of sub's trust domain.
+  const trustDomain = spiffeId.trustDomain.name;
+  const bundle = source.getBundleForTrustDomain(spiffeId.trustDomain);
+  if (bundle === undefined) {
+    fail('ERR_SVID_JWT_NO_BUNDLE', `no bundle for trust domain "${trustDomain}"`, { trustDomain });
+  }
+  if (bundle.jwtAuthorities.size === 0) {
+    fail('ERR_SVID_JWT_NO_KEYS', `bundle of trust domain "${trustDomain}" has no jwt-svid keys`, {
+      trustDomain,
+    });
+  }
+
+  // JWT-17 / JWT-18: key choice and signature.
+  const data = Buffer.from(token.slice(0, dot2), 'latin1');
+  let authority: JwtAuthority | undefined;
+  if (kid !== undefined) {
+    const candidate = bundle.jwtAuthorities.get(kid);
+    if (candidate === undefined) {
+      fail(
+        'ERR_SVID_JWT_KID_UNKNOWN',
+        `no jwt-svid key with kid ${JSON.stringify(kid.slice(0, 64))}`,
+        {
+          trustDomain,
+        },
+      );
+    }
+    if (!keyFits(spec, candidate.publicKey)) {
+      fail(
+        'ERR_SVID_JWT_KEY_MISMATCH',
+        `key ${JSON.stringify(kid.slice(0, 64))} does not fit alg ${alg}`,
+        {
+          alg,
+        },
+      );
+    }
+    if (!signatureValid(spec, candidate.publicKey, data, signature)) {
+      fail('ERR_SVID_JWT_SIGNATURE', 'jwt signature is invalid');
+    }
+    authority = candidate;
+  } else {
+    let fitting = 0;
+    for (const candidate of bundle.jwtAuthorities.values()) {
+      if (!keyFits(spec, candidate.publicKey)) continue;
+      fitting += 1;
+      if (signatureValid(spec, candidate.publicKey, data, signature)) {
+        authority = candidate;
+        break;
+      }
+    }
+    if (fitting === 0) {
+      fail(
+        'ERR_SVID_JWT_KEY_MISMATCH',
+        `no jwt-svid key of trust domain "${trustDomain}" fits alg ${alg}`,
+        {
+          alg,
+          trustDomain,
+        },
+      );
+    }
+    if (authority === undefined) fail('ERR_SVID_JWT_SIGNATURE', 'jwt signature is invalid');
+  }
+
+  // JWT-19: aud is a string or a non-empty array of non-empty strings, intersecting the expected list.
+  const aud = claims['aud'];
+  let audience: string[];
+  if (typeof aud === 'string') {
+    audience = [aud];
+  } else if (Array.isArray(aud) && aud.length > 0 && aud.every((a) => typeof a === 'string')) {
+    audience = [...(aud as readonly string[])];
+  } else {
+    fail('ERR_SVID_JWT_AUD', 'jwt aud must be a string or a non-empty array of strings');
+  }
+  if (audience.includes('')) fail('ERR_SVID_JWT_AUD', 'jwt aud contains an empty value');
+  if (!audience.some((a) => expected.includes(a))) {
+    fail('ERR_SVID_JWT_AUD', 'jwt aud does not contain an expected audience');
+  }
+
+  // JWT-20: exp required and numeric.
+  const exp = numericClaim(claims, 'exp');
+  if (exp === undefined) fail('ERR_SVID_JWT_EXP', 'jwt exp is missing');
+  if (nowSeconds > exp + leeway) fail('ERR_SVID_JWT_EXPIRED', 'jwt has expired');
+  // JWT-21: nbf, and iat not in the future.
+  const nbf = numericClaim(claims, 'nbf');
+  if (nbf !== undefined && nowSeconds + leeway < nbf) {
+    fail('ERR_SVID_JWT_NOT_YET_VALID', 'jwt is not yet valid (nbf)');
+  }
+  const iat = numericClaim(claims, 'iat');
+  if (iat !== undefined && iat > nowSeconds + leeway) {
+    fail('ERR_SVID_JWT_IAT_FUTURE', 'jwt was issued in the future (iat)');
+  }
+
+  // JWT-24: the SPIFFE ID plus the claims.
+  return {
+    spiffeId,
+    claims,
+    header: {
+      alg: alg as JwtSvidAlgorithm,
+      ...(kid === undefined ? {} : { kid }),
+      ...(typ === undefined ? {} : { typ }),
+    },
+    audience,
+    expiresAt: new Date(exp * 1000),
+    authority,
+  };
+}
