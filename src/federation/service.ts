@@ -1,0 +1,683 @@
+// The federation service: relationships with approval, refreshing partner bundles, operator overrides,
+// and the in-memory trust view (one bundle per trust domain, active relationships only; FED-30).
+import type { Bundle } from '../bundle/index.js';
+import { BundleSet, parseBundle, parseBundleOrPem, type BundleSource } from '../bundle/index.js';
+import { FederationError, isBrokerError } from '../errors.js';
+import { parseSpiffeId, parseTrustDomain, type TrustDomain } from '../spiffeid/index.js';
+import type { Store } from '../store/index.js';
+import { fetchBundle, type FetchLog, type FetchOptions } from './fetch-bundle.js';
+import { nextRefreshDelayMs, isStale } from './refresh-policy.js';
+import {
+  createRelationship,
+  isTrusted,
+  transitionRelationship,
+  type Relationship,
+  type RelationshipInput,
+  type RelationshipSource,
+  type TransitionAction,
+} from './relationship.js';
+import { statusFromJson, type RefreshStatus } from './status.js';
+import { applyBundle, type BundleUpdate } from './update-bundle.js';
+
+/**
+ * Notification channels this room publishes and listens to (the store adds its key prefix). Other
+ * replicas re-read on a message; a missed message is covered by the next reload.
+ */
+export const FEDERATION_CHANNELS = {
+  bundleChanged: (trustDomain: string): string => `bundle-changed:${trustDomain}`,
+  relationshipChanged: 'relationship-changed',
+} as const;
+const CHANNELS = FEDERATION_CHANNELS;
+
+/** The store ports the federation service uses. */
+export type FederationStore = Pick<
+  Store,
+  | 'getRelationship'
+  | 'listRelationships'
+  | 'putRelationship'
+  | 'deleteRelationship'
+  | 'getBundle'
+  | 'putBundle'
+  | 'deleteBundle'
+  | 'bundleHistory'
+  | 'getRefreshStatus'
+  | 'putRefreshStatus'
+  | 'deleteRefreshStatus'
+  | 'publish'
+  | 'subscribe'
+>;
+
+export interface AuditSink {
+  (event: {
+    type: string;
+    actor: string;
+    trustDomain?: string;
+    details?: Record<string, unknown>;
+  }): Promise<void>;
+}
+
+export interface FederationLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface FederationDeps {
+  readonly store: FederationStore;
+  readonly ownTrustDomain: TrustDomain;
+  readonly now: () => number;
+  readonly random?: () => number;
+  readonly audit: AuditSink;
+  readonly logger: FederationLogger;
+  /** Fetch timeouts and limits (tests shorten them). */
+  readonly fetchOptions?: Omit<FetchOptions, 'now'>;
+  /** Minimum gap between two refreshes asked for by verifiers meeting an unknown key (per partner). */
+  readonly refreshOnUnknownKeyIntervalMs?: number;
+}
+
+export interface RelationshipView {
+  readonly relationship: Relationship;
+  readonly version: number;
+  readonly status: RefreshStatus & { readonly stale: boolean };
+}
+
+export interface RefreshOutcome {
+  readonly ok: boolean;
+  readonly update?: BundleUpdate;
+  readonly error?: { readonly code: string; readonly message: string };
+  readonly log: FetchLog | null;
+}
+
+export interface ActorContext {
+  readonly actor: string;
+  readonly reason?: string;
+}
+
+export interface Federation extends BundleSource {
+  create(
+    input: RelationshipInput,
+    context: ActorContext & { source?: RelationshipSource },
+  ): Promise<Relationship>;
+  list(): Promise<RelationshipView[]>;
+  get(trustDomain: string): Promise<RelationshipView>;
+  transition(
+    trustDomain: string,
+    action: TransitionAction,
+    context: ActorContext,
+  ): Promise<Relationship>;
+  delete(trustDomain: string, context: ActorContext): Promise<void>;
+  /** Makes the static relationships of the configuration exist and be active (config wins on parameters). */
+  syncStatic(inputs: readonly RelationshipInput[]): Promise<void>;
+  /** One fetch + apply now; records status and audit. Never throws for partner failures. */
+  refresh(trustDomain: string, context?: ActorContext): Promise<RefreshOutcome>;
+  /** Refresh asked for by a verifier that met an unknown kid or CA; rate-limited per partner. */
+  refreshOnUnknownKey(trustDomain: string): Promise<boolean>;
+  /** FED-33: operator replaces the stored bundle (SPIFFE JSON or PEM), rollback check bypassed. */
+  forceBundle(trustDomain: string, body: string, context: ActorContext): Promise<BundleUpdate>;
+  /** Stored versions, newest first. */
+  history(trustDomain: string): Promise<
+    {
+      raw: string;
+      sequence: string | null;
+      digest: string;
+      fetchedAtMs: number;
+      sourceUrl: string | null;
+    }[]
+  >;
+  /** Bundles of active relationships, optionally restricted to `trustDomains`. */
+  trustedBundles(trustDomains?: readonly string[]): BundleSet;
+  /** Reloads relationships and bundles from the store into the trust view. */
+  reload(): Promise<void>;
+  /** Called after the trust view changed (for agent watch streams). */
+  onChange(listener: () => void): () => void;
+  /** Subscribes to store notifications so other replicas' changes show up promptly. */
+  start(signal: AbortSignal): Promise<void>;
+  /** Due relationships for the scheduler: active and nextRefreshAtMs ≤ now. */
+  due(nowMs: number): Promise<string[]>;
+}
+
+function relationshipFrom(value: Readonly<Record<string, unknown>>): Relationship {
+  return value as unknown as Relationship;
+}
+
+function notFound(trustDomain: string): FederationError {
+  return new FederationError(
+    'ERR_FEDERATION_RELATIONSHIP_NOT_FOUND',
+    `no relationship for "${trustDomain}"`,
+  );
+}
+
+function errorSummary(error: unknown): { code: string; message: string } {
+  if (isBrokerError(error)) return { code: error.code, message: error.message };
+  return { code: 'ERR_FEDERATION_FETCH_NETWORK', message: 'unexpected failure' };
+}
+
+export function createFederation(deps: FederationDeps): Federation {
+  const { store, ownTrustDomain, now, logger, audit } = deps;
+  const random = deps.random ?? Math.random;
+  const unknownKeyGapMs = deps.refreshOnUnknownKeyIntervalMs ?? 30_000;
+  /** Trust view: active relationships → parsed current bundle. */
+  let trusted = new Map<string, Bundle>();
+  const listeners = new Set<() => void>();
+  const lastUnknownKeyRefresh = new Map<string, number>();
+  const subscriptions = new Map<string, () => Promise<void>>();
+
+  const emit = (): void => {
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        logger.warn('trust view listener failed', { error: (error as Error).message });
+      }
+    }
+  };
+
+  async function readRelationship(
+    trustDomain: string,
+  ): Promise<{ relationship: Relationship; version: number }> {
+    const found = await store.getRelationship(trustDomain);
+    if (found === undefined) throw notFound(trustDomain);
+    return { relationship: relationshipFrom(found.value), version: found.version };
+  }
+
+  async function readStatus(trustDomain: string): Promise<RefreshStatus> {
+    return statusFromJson(await store.getRefreshStatus(trustDomain), now());
+  }
+
+  async function notifyRelationship(trustDomain: string): Promise<void> {
+    await store.publish(CHANNELS.relationshipChanged, trustDomain).catch(() => undefined);
+  }
+
+  async function notifyBundle(trustDomain: string): Promise<void> {
+    await store.publish(CHANNELS.bundleChanged(trustDomain), trustDomain).catch(() => undefined);
+  }
+
+  /** Re-reads one trust domain into the trust view. */
+  async function reloadOne(trustDomain: string): Promise<void> {
+    const found = await store.getRelationship(trustDomain);
+    const next = new Map(trusted);
+    next.delete(trustDomain);
+    if (found !== undefined && isTrusted(relationshipFrom(found.value))) {
+      const stored = await store.getBundle(trustDomain);
+      if (stored !== undefined) {
+        try {
+          next.set(trustDomain, parseBundle(stored.raw, parseTrustDomain(trustDomain)));
+        } catch (error) {
+          // Operator-forced PEM bundles are stored as PEM.
+          try {
+            next.set(trustDomain, parseBundleOrPem(stored.raw, parseTrustDomain(trustDomain)));
+          } catch {
+            logger.warn('stored bundle does not parse; not trusted', {
+              trustDomain,
+              code: isBrokerError(error) ? error.code : 'unknown',
+            });
+          }
+        }
+      }
+    }
+    const before = trusted.get(trustDomain);
+    trusted = next;
+    if (before !== next.get(trustDomain)) emit();
+  }
+
+  async function watchBundle(trustDomain: string): Promise<void> {
+    if (subscriptions.has(trustDomain)) return;
+    const unsubscribe = await store
+      .subscribe(CHANNELS.bundleChanged(trustDomain), () => {
+        void reloadOne(trustDomain).catch(() => undefined);
+      })
+      .catch(() => undefined);
+    if (unsubscribe !== undefined) subscriptions.set(trustDomain, unsubscribe);
+  }
+
+  async function putStatus(trustDomain: string, status: RefreshStatus): Promise<void> {
+    await store.putRefreshStatus(trustDomain, status);
+  }
+
+  function statusAfterSuccess(
+    previous: RefreshStatus,
+    update: BundleUpdate,
+    log: FetchLog | null,
+    atMs: number,
+  ): RefreshStatus {
+    const hint = update.bundle.refreshHintSeconds;
+    const expiries = update.bundle.x509Authorities.map((a) => a.notAfter.getTime());
+    return {
+      ...previous,
+      lastAttemptAtMs: atMs,
+      lastSuccessAtMs: atMs,
+      lastError: null,
+      consecutiveFailures: 0,
+      nextRefreshAtMs:
+        atMs +
+        nextRefreshDelayMs(
+          { refreshHintSeconds: hint, consecutiveFailures: 0, hasSucceeded: true },
+          random(),
+        ),
+      sequence: update.stored.sequence,
+      digest: update.stored.digest,
+      refreshHintSeconds: hint ?? null,
+      earliestAuthorityExpiryMs: expiries.length === 0 ? null : Math.min(...expiries),
+      lastFetch: log,
+    };
+  }
+
+  const federation: Federation = {
+    getBundleForTrustDomain(trustDomain: TrustDomain) {
+      return trusted.get(trustDomain.name);
+    },
+
+    async create(input, context) {
+      const relationship = createRelationship(input, {
+        ownTrustDomain,
+        source: context.source ?? 'api',
+        actor: context.actor,
+        nowMs: now(),
+        ...(context.reason === undefined ? {} : { reason: context.reason }),
+      });
+      if (relationship.bootstrapBundle !== null) {
+        // FED-1: the bootstrap bundle must parse (SPIFFE JSON or PEM) before we accept it.
+        parseBundleOrPem(relationship.bootstrapBundle, parseTrustDomain(relationship.trustDomain));
+      }
+      try {
+        await store.putRelationship(relationship.trustDomain, relationship, null);
+      } catch (error) {
+        if (isBrokerError(error) && error.code === 'ERR_STORE_CONFLICT') {
+          throw new FederationError(
+            'ERR_FEDERATION_RELATIONSHIP_EXISTS',
+            `a relationship for "${relationship.trustDomain}" already exists (ID-15)`,
+          );
+        }
+        throw error;
+      }
+      await audit({
+        type: 'relationship.created',
+        actor: context.actor,
+        trustDomain: relationship.trustDomain,
+        details: {
+          url: relationship.url,
+          profile: relationship.profile,
+          state: relationship.state,
+          source: relationship.source,
+          reason: context.reason ?? '',
+        },
+      });
+      if (isTrusted(relationship)) await activate(relationship);
+      await notifyRelationship(relationship.trustDomain);
+      return relationship;
+    },
+
+    async list() {
+      const records = await store.listRelationships();
+      const views: RelationshipView[] = [];
+      for (const record of records) {
+        const relationship = relationshipFrom(record.value);
+        const status = await readStatus(relationship.trustDomain);
+        views.push({
+          relationship,
+          version: record.version,
+          status: withStale(relationship, status),
+        });
+      }
+      return views.sort((a, b) =>
+        a.relationship.trustDomain < b.relationship.trustDomain ? -1 : 1,
+      );
+    },
+
+    async get(trustDomain) {
+      const { relationship, version } = await readRelationship(trustDomain);
+      return {
+        relationship,
+        version,
+        status: withStale(relationship, await readStatus(trustDomain)),
+      };
+    },
+
+    async transition(trustDomain, action, context) {
+      const { relationship, version } = await readRelationship(trustDomain);
+      const next = transitionRelationship(relationship, action, {
+        actor: context.actor,
+        nowMs: now(),
+        ...(context.reason === undefined ? {} : { reason: context.reason }),
+      });
+      await store.putRelationship(trustDomain, next, version);
+      const type = {
+        approve: 'approved',
+        reject: 'rejected',
+        suspend: 'suspended',
+        resume: 'resumed',
+      }[action];
+      await audit({
+        type: `relationship.${type}`,
+        actor: context.actor,
+        trustDomain,
+        details: { from: relationship.state, to: next.state, reason: context.reason ?? '' },
+      });
+      if (isTrusted(next)) {
+        await activate(next);
+      } else {
+        await reloadOne(trustDomain);
+      }
+      await notifyRelationship(trustDomain);
+      return next;
+    },
+
+    async delete(trustDomain, context) {
+      const { relationship, version } = await readRelationship(trustDomain);
+      // FED-60: the bundle goes, polling stops, validators are told.
+      await store.deleteRelationship(trustDomain, version);
+      await store.deleteBundle(trustDomain);
+      await store.deleteRefreshStatus(trustDomain);
+      await audit({
+        type: 'relationship.deleted',
+        actor: context.actor,
+        trustDomain,
+        details: { state: relationship.state, reason: context.reason ?? '' },
+      });
+      await reloadOne(trustDomain);
+      await notifyRelationship(trustDomain);
+      await notifyBundle(trustDomain);
+    },
+
+    async syncStatic(inputs) {
+      for (const input of inputs) {
+        const desired = createRelationship(input, {
+          ownTrustDomain,
+          source: 'config',
+          actor: 'config',
+          nowMs: now(),
+        });
+        const existing = await store.getRelationship(desired.trustDomain);
+        if (existing === undefined) {
+          await federation.create(input, {
+            actor: 'config',
+            source: 'config',
+            reason: 'static configuration',
+          });
+          continue;
+        }
+        const current = relationshipFrom(existing.value);
+        const same =
+          current.url === desired.url &&
+          current.profile === desired.profile &&
+          current.endpointSpiffeId === desired.endpointSpiffeId &&
+          current.bootstrapBundle === desired.bootstrapBundle &&
+          current.caPem === desired.caPem &&
+          current.state === 'active';
+        if (same) continue;
+        const merged: Relationship = {
+          ...desired,
+          createdAtMs: current.createdAtMs,
+          transitions: [...current.transitions, ...desired.transitions],
+        };
+        await store.putRelationship(desired.trustDomain, merged, existing.version);
+        await audit({
+          type: 'relationship.created',
+          actor: 'config',
+          trustDomain: desired.trustDomain,
+          details: { updated: true, url: desired.url, profile: desired.profile },
+        });
+        await activate(merged);
+        await notifyRelationship(desired.trustDomain);
+      }
+    },
+
+    async refresh(trustDomain, context) {
+      const { relationship } = await readRelationship(trustDomain);
+      if (!isTrusted(relationship)) {
+        throw new FederationError(
+          'ERR_FEDERATION_TRANSITION',
+          `relationship "${trustDomain}" is ${relationship.state}; only active relationships are fetched`,
+        );
+      }
+      const td = parseTrustDomain(trustDomain);
+      const previous = await readStatus(trustDomain);
+      const startedAt = now();
+      let log: FetchLog | null = null;
+      try {
+        const endpointId =
+          relationship.endpointSpiffeId === null
+            ? undefined
+            : parseSpiffeId(relationship.endpointSpiffeId);
+        // FED-24: the latest stored bundle of the endpoint's trust domain authenticates it; the
+        // bootstrap bundle only before anything was stored.
+        let endpointBundle: BundleSource | undefined;
+        if (endpointId !== undefined) {
+          const stored = await store.getBundle(endpointId.trustDomain.name);
+          const raw = stored?.raw ?? relationship.bootstrapBundle;
+          if (raw === null || raw === undefined) {
+            throw new FederationError(
+              'ERR_FEDERATION_FETCH_TLS',
+              `no bundle to authenticate "${endpointId.toString()}"`,
+            );
+          }
+          endpointBundle = parseBundleOrPem(raw, endpointId.trustDomain);
+        }
+        const fetched = await fetchBundle(
+          {
+            url: relationship.url,
+            profile: relationship.profile,
+            endpointSpiffeId: endpointId,
+            endpointBundle,
+            caPem: relationship.caPem ?? undefined,
+            followRedirects: relationship.followRedirects,
+          },
+          { ...(deps.fetchOptions ?? {}), now: () => new Date(now()) },
+        );
+        log = fetched.log;
+        const update = await applyBundle(store, {
+          trustDomain: td,
+          body: fetched.body,
+          sourceUrl: relationship.url,
+          nowMs: now(),
+        });
+        const status = statusAfterSuccess(previous, update, log, startedAt);
+        await putStatus(trustDomain, status);
+        logger.info('partner bundle fetched', {
+          trustDomain,
+          outcome: update.outcome,
+          sequence: update.stored.sequence,
+          ...log,
+        });
+        if (update.anomaly !== null) {
+          logger.warn('partner changed its bundle without a new spiffe_sequence (FED-32)', {
+            trustDomain,
+          });
+        }
+        if (update.outcome !== 'unchanged') {
+          await audit({
+            type: 'bundle.changed',
+            actor: context?.actor ?? 'system',
+            trustDomain,
+            details: {
+              sequence: update.stored.sequence,
+              digest: update.stored.digest,
+              x509Authorities: update.bundle.x509Authorities.length,
+              jwtAuthorities: update.bundle.jwtAuthorities.size,
+              anomaly: update.anomaly,
+              empty: update.bundle.isEmpty,
+            },
+          });
+          await reloadOne(trustDomain);
+          await notifyBundle(trustDomain);
+        }
+        return { ok: true, update, log };
+      } catch (error) {
+        const summary = errorSummary(error);
+        const context = isBrokerError(error)
+          ? (error.context as { log?: FetchLog } | undefined)
+          : undefined;
+        log = context?.log ?? log;
+        const failures = previous.consecutiveFailures + 1;
+        const status: RefreshStatus = {
+          ...previous,
+          lastAttemptAtMs: startedAt,
+          lastError: { ...summary, atMs: startedAt },
+          consecutiveFailures: failures,
+          nextRefreshAtMs:
+            startedAt +
+            nextRefreshDelayMs(
+              {
+                refreshHintSeconds: previous.refreshHintSeconds ?? undefined,
+                consecutiveFailures: failures,
+                hasSucceeded: previous.lastSuccessAtMs !== null,
+              },
+              random(),
+            ),
+          lastFetch: log,
+        };
+        await putStatus(trustDomain, status).catch(() => undefined);
+        logger.warn('partner bundle refresh failed; keeping the last good bundle', {
+          trustDomain,
+          ...summary,
+          ...(log ?? {}),
+        });
+        await audit({
+          type: 'bundle.refused',
+          actor: context === undefined ? 'system' : 'system',
+          trustDomain,
+          details: summary,
+        }).catch(() => undefined);
+        return { ok: false, error: summary, log };
+      }
+    },
+
+    async refreshOnUnknownKey(trustDomain) {
+      const last = lastUnknownKeyRefresh.get(trustDomain);
+      const at = now();
+      if (last !== undefined && at - last < unknownKeyGapMs) return false;
+      lastUnknownKeyRefresh.set(trustDomain, at);
+      const outcome = await federation.refresh(trustDomain).catch(() => undefined);
+      return outcome?.ok === true && outcome.update?.outcome !== 'unchanged';
+    },
+
+    async forceBundle(trustDomain, body, context) {
+      await readRelationship(trustDomain);
+      const update = await applyBundle(store, {
+        trustDomain: parseTrustDomain(trustDomain),
+        body,
+        sourceUrl: null,
+        force: true,
+        allowPem: true,
+        nowMs: now(),
+      });
+      await audit({
+        type: 'bundle.forced',
+        actor: context.actor,
+        trustDomain,
+        details: {
+          sequence: update.stored.sequence,
+          digest: update.stored.digest,
+          reason: context.reason ?? '',
+        },
+      });
+      await reloadOne(trustDomain);
+      await notifyBundle(trustDomain);
+      return update;
+    },
+
+    async history(trustDomain) {
+      const versions = await store.bundleHistory(trustDomain);
+      return versions.map((v) => ({
+        raw: v.raw,
+        sequence: v.sequence,
+        digest: v.digest,
+        fetchedAtMs: v.fetchedAt,
+        sourceUrl: v.sourceUrl,
+      }));
+    },
+
+    trustedBundles(trustDomains) {
+      const selected =
+        trustDomains === undefined
+          ? [...trusted.values()]
+          : trustDomains.flatMap((td) => {
+              const bundle = trusted.get(td);
+              return bundle === undefined ? [] : [bundle];
+            });
+      return new BundleSet(selected);
+    },
+
+    async reload() {
+      const records = await store.listRelationships();
+      const names = records.map((r) => relationshipFrom(r.value).trustDomain);
+      for (const name of names) await watchBundle(name);
+      const gone = [...trusted.keys()].filter((name) => !names.includes(name));
+      for (const name of [...names, ...gone]) await reloadOne(name);
+    },
+
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+
+    async start(signal) {
+      const unsubscribe = await store.subscribe(CHANNELS.relationshipChanged, (trustDomain) => {
+        void (async () => {
+          await watchBundle(trustDomain);
+          await reloadOne(trustDomain);
+        })().catch(() => undefined);
+      });
+      await federation.reload();
+      signal.addEventListener(
+        'abort',
+        () => {
+          void unsubscribe();
+          for (const unsub of subscriptions.values()) void unsub();
+          subscriptions.clear();
+        },
+        { once: true },
+      );
+    },
+
+    async due(nowMs) {
+      const records = await store.listRelationships();
+      const due: string[] = [];
+      for (const record of records) {
+        const relationship = relationshipFrom(record.value);
+        if (!isTrusted(relationship)) continue;
+        const status = await readStatus(relationship.trustDomain);
+        if (status.nextRefreshAtMs <= nowMs) due.push(relationship.trustDomain);
+      }
+      return due;
+    },
+  };
+
+  function withStale(
+    relationship: Relationship,
+    status: RefreshStatus,
+  ): RefreshStatus & { stale: boolean } {
+    return {
+      ...status,
+      stale:
+        isTrusted(relationship) &&
+        isStale(
+          status.lastSuccessAtMs ?? undefined,
+          status.refreshHintSeconds ?? undefined,
+          now(),
+          status.activeSinceMs,
+        ),
+    };
+  }
+
+  /** A relationship became active: seed the bootstrap bundle (FED-33), reset status, refresh soon. */
+  async function activate(relationship: Relationship): Promise<void> {
+    const td = relationship.trustDomain;
+    const stored = await store.getBundle(td);
+    if (stored === undefined && relationship.bootstrapBundle !== null) {
+      await applyBundle(store, {
+        trustDomain: parseTrustDomain(td),
+        body: relationship.bootstrapBundle,
+        sourceUrl: null,
+        allowPem: true,
+        nowMs: now(),
+      });
+    }
+    const previous = await readStatus(td);
+    await putStatus(td, { ...previous, activeSinceMs: now(), nextRefreshAtMs: now() });
+    await watchBundle(td);
+    await reloadOne(td);
+    await notifyBundle(td);
+  }
+
+  return federation;
+}
