@@ -1,0 +1,86 @@
+// Serves the bundle endpoint on a bare node:https server (the hottest public path: no framework per request).
+// No client certificates are requested (FED-13); TLS 1.2+ with forward-secret AEAD suites (FED-11).
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import { handleBundleRequest, type ServedBundle } from '../federation/index.js';
+
+/** FED-11: Mozilla "intermediate" TLS 1.2 suites (TLS 1.3 suites are all AEAD with forward secrecy). */
+export const INTERMEDIATE_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export interface BundleServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Current TLS identity (cert chain + key, PEM or DER). Call `updateIdentity` when it changes. */
+  readonly identity: Pick<SecureContextOptions, 'cert' | 'key'>;
+  /** The bundle currently published, prepared once per change by serveBundle. */
+  readonly current: () => ServedBundle | undefined;
+}
+
+export interface BundleServer {
+  readonly url: string;
+  readonly port: number;
+  /** Swaps the certificate for new connections (https_spiffe renewal, https_web file reload). */
+  updateIdentity(identity: Pick<SecureContextOptions, 'cert' | 'key'>): void;
+  close(): Promise<void>;
+  readonly server: Server;
+}
+
+function tlsOptions(identity: Pick<SecureContextOptions, 'cert' | 'key'>): SecureContextOptions {
+  return {
+    ...identity,
+    minVersion: 'TLSv1.2',
+    ciphers: INTERMEDIATE_CIPHERS,
+    honorCipherOrder: false,
+  };
+}
+
+/** Starts listening and resolves once bound. */
+export async function startBundleServer(options: BundleServerOptions): Promise<BundleServer> {
+  const server = createServer(
+    { ...tlsOptions(options.identity), requestCert: false, keepAliveTimeout: 30_000 },
+    (req, res) => {
+      const ifNoneMatch = req.headers['if-none-match'];
+      const response = handleBundleRequest(options.current(), {
+        method: req.method ?? 'GET',
+        ifNoneMatch: Array.isArray(ifNoneMatch) ? ifNoneMatch.join(',') : ifNoneMatch,
+      });
+      res.writeHead(response.status, response.headers);
+      res.end(response.body);
+    },
+  );
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  server.on('tlsClientError', () => {
+    // A client that fails the handshake is the client's problem; never crash on it.
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    url: `https://${host}:${port}/`,
+    port,
+    server,
+    updateIdentity(identity) {
+      server.setSecureContext(tlsOptions(identity));
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
