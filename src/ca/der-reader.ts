@@ -1,0 +1,103 @@
+// Minimal DER reader for CSRs and certificates on the issuing path: walks TLVs by offset without
+// building an object model. Any structural problem throws DerError; callers map it to their code.
+
+export class DerError extends Error {}
+
+/** One tag-length-value located inside `bytes`. */
+export interface Tlv {
+  readonly tag: number;
+  /** Offset of the tag byte. */
+  readonly start: number;
+  /** Offset of the first content byte. */
+  readonly contentStart: number;
+  /** Offset just past the content. */
+  readonly end: number;
+}
+
+/** Reads the TLV starting at `offset`, refusing indefinite and over-long lengths. */
+export function readTlv(bytes: Uint8Array, offset: number, limit = bytes.length): Tlv {
+  if (offset + 2 > limit) throw new DerError('truncated header');
+  const tag = bytes[offset] as number;
+  if ((tag & 0x1f) === 0x1f) throw new DerError('multi-byte tags are not supported');
+  const first = bytes[offset + 1] as number;
+  let contentStart = offset + 2;
+  let length: number;
+  if (first < 0x80) {
+    length = first;
+  } else {
+    const count = first & 0x7f;
+    if (count === 0) throw new DerError('indefinite length');
+    if (count > 4) throw new DerError('length too large');
+    if (contentStart + count > limit) throw new DerError('truncated length');
+    length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + (bytes[contentStart + i] as number);
+    contentStart += count;
+  }
+  const end = contentStart + length;
+  if (end > limit) throw new DerError('content runs past its container');
+  return { tag, start: offset, contentStart, end };
+}
+
+/** Reads a TLV and insists on its tag. */
+export function expectTlv(bytes: Uint8Array, offset: number, tag: number, limit?: number): Tlv {
+  const tlv = readTlv(bytes, offset, limit);
+  if (tlv.tag !== tag) {
+    throw new DerError(`expected tag 0x${tag.toString(16)}, found 0x${tlv.tag.toString(16)}`);
+  }
+  return tlv;
+}
+
+/** The children of a constructed TLV. */
+export function children(bytes: Uint8Array, parent: Tlv): Tlv[] {
+  const out: Tlv[] = [];
+  let offset = parent.contentStart;
+  while (offset < parent.end) {
+    const child = readTlv(bytes, offset, parent.end);
+    out.push(child);
+    offset = child.end;
+  }
+  return out;
+}
+
+/** The content bytes of a TLV (a view, not a copy). */
+export function content(bytes: Uint8Array, tlv: Tlv): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + tlv.contentStart, tlv.end - tlv.contentStart);
+}
+
+/** The whole TLV, header included (a view, not a copy). */
+export function raw(bytes: Uint8Array, tlv: Tlv): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + tlv.start, tlv.end - tlv.start);
+}
+
+/** Decodes OBJECT IDENTIFIER content to dotted text. */
+export function oidText(body: Uint8Array): string {
+  if (body.length === 0) throw new DerError('empty object identifier');
+  const arcs: number[] = [];
+  let value = 0;
+  for (let i = 0; i < body.length; i++) {
+    const b = body[i] as number;
+    if (value === 0 && b === 0x80) throw new DerError('non-minimal object identifier');
+    value = value * 128 + (b & 0x7f);
+    if (value > Number.MAX_SAFE_INTEGER) throw new DerError('object identifier arc too large');
+    if ((b & 0x80) === 0) {
+      if (arcs.length === 0) {
+        const first = value < 40 ? 0 : value < 80 ? 1 : 2;
+        arcs.push(first, value - first * 40);
+      } else {
+        arcs.push(value);
+      }
+      value = 0;
+    } else if (i === body.length - 1) {
+      throw new DerError('truncated object identifier');
+    }
+  }
+  return arcs.join('.');
+}
+
+/** Content of a BIT STRING with no unused bits (keys, signatures). */
+export function bitStringBytes(bytes: Uint8Array, tlv: Tlv): Buffer {
+  if (tlv.tag !== 0x03) throw new DerError('expected a BIT STRING');
+  const body = content(bytes, tlv);
+  if (body.length === 0 || body[0] !== 0) throw new DerError('bit string has unused bits');
+  return body.subarray(1);
+}

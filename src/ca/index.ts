@@ -1,0 +1,41 @@
+// Public surface of the ca room: createCa (authorities, issuing, local bundle), rotation policy and
+// rotator, the persistence port with its file implementation, and the CSR reader.
+export { createCa, NOT_BEFORE_BACKDATE_MS } from './ca.js';
+export type {
+  ActivateOptions,
+  Ca,
+  CaDeps,
+  CaLogger,
+  IssuedJwtSvid,
+  IssuedX509Svid,
+  JwtSvidRequest,
+  OwnSvid,
+  X509SvidRequest,
+} from './ca.js';
+export {
+  AUTHORITY_KINDS,
+  AUTHORITY_STATES,
+  PUBLISHED_STATES,
+  isAuthorityKind,
+} from './authority.js';
+export type { AuthorityKind, AuthorityMetadata, AuthorityState } from './authority.js';
+export { CA_DEFAULTS, resolveCaOptions } from './options.js';
+export type { CaOptions, ResolvedCaOptions } from './options.js';
+export { KEY_TYPES, isKeyType } from './key-type.js';
+export type { KeyType } from './key-type.js';
+export {
+  ACTIVATION_LEAD_REFRESH_HINTS,
+  activationLeadMs,
+  earliestActivation,
+  planRotation,
+  removableAt,
+} from './rotation.js';
+export type { RotationAction, RotationConfig, RotationPlan } from './rotation.js';
+export { createRotator } from './rotator.js';
+export type { Rotator, RotatorDeps, RotatorOptions } from './rotator.js';
+export { decodeCaState, encodeCaState } from './persistence.js';
+export type { CaPersistence, PersistedAuthority, PersistedCaState } from './persistence.js';
+export { createFileCaPersistence } from './file-persistence.js';
+export { MAX_CSR_BYTES, parseCsr, readVerifiedCsr } from './csr.js';
+export type { ParsedCsr } from './csr.js';
+export { certificatePem } from './x509-encoder.js';
