@@ -58,3 +58,12 @@ export {
   createScheduler,
 } from './scheduler.js';
 export type { Scheduler, SchedulerDeps, SchedulerOptions } from './scheduler.js';
+export {
+  INVITE_AUDIENCE,
+  INVITE_CLAIM,
+  INVITE_FORMAT,
+  acceptInvite,
+  createInvite,
+  sha256Hex,
+} from './invite.js';
+export type { InviteDocument, InviteParameters, InviteSigner } from './invite.js';

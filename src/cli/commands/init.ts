@@ -50,7 +50,7 @@ ca:
 bundleEndpoint:
   listen: ${options.publicHost}:${options.bundlePort}
   profile: https_spiffe   # https_spiffe (our own X509-SVID) | https_web (certFile + keyFile)
-  url: https://${options.publicHost}:${options.bundlePort}/
+  ${options.bundlePort === 0 || options.publicHost === '0.0.0.0' ? '# url: https://broker.example:8443/   (set the public URL partners fetch)' : `url: https://${options.publicHost}:${options.bundlePort}/`}
   spiffeId: spiffe://${td}/spiffe/bundle-endpoint
   refreshHint: 5m         # spiffe_refresh_hint we publish
 

@@ -1,0 +1,378 @@
+// Composition root: config -> store -> CA -> federation -> listeners. The only file that picks adapters.
+// Everything long-running runs under one AbortSignal and stops cleanly on stop().
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { createAdminApp } from './api/admin-app.js';
+import { startBundleServer, type BundleServer } from './api/bundle-server.js';
+import { chainEvent, type AuditEventInput } from './audit/index.js';
+import { marshalBundle, type Bundle } from './bundle/index.js';
+import { createCa, createRotator, type Ca } from './ca/index.js';
+import type { LoadedConfig, RelationshipConfig } from './config/index.js';
+import { ConfigError } from './errors.js';
+import {
+  createFederation,
+  createScheduler,
+  serveBundle,
+  type Federation,
+  type RelationshipInput,
+  type ServedBundle,
+} from './federation/index.js';
+import type { Logger } from './log.js';
+import { parseSpiffeId, parseTrustDomain, spiffeIdFromSegments } from './spiffeid/index.js';
+import { createStore, type Store, type StoreOptions } from './store/index.js';
+
+export interface BrokerDeps {
+  readonly logger: Logger;
+  readonly now?: () => Date;
+  /** Identifies this replica in leases (FED-43). */
+  readonly replicaId?: string;
+}
+
+export interface Broker {
+  readonly bundleEndpointUrl: string;
+  readonly adminUrl: string;
+  readonly adminTokenFile: string | undefined;
+  readonly ca: Ca;
+  readonly federation: Federation;
+  readonly store: Store;
+  /** Current served bundle bytes (what partners get). */
+  servedBundle(): ServedBundle | undefined;
+  /** https_spiffe: issue a fresh endpoint X509-SVID now (also done on a timer at half its lifetime). */
+  renewBundleEndpointSvid(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Lifetime of the bundle endpoint's own X509-SVID; renewed at half of it (FED-15). */
+const ENDPOINT_SVID_TTL_SECONDS = 3600;
+/** How often https_web certificate files are checked for changes. */
+const CERT_FILE_POLL_MS = 10_000;
+
+function storeOptions(loaded: LoadedConfig): StoreOptions {
+  const store = loaded.config.store;
+  if (store.kind === 'file') return { kind: 'file', dir: join(loaded.dataDir, 'store') };
+  if (store.url === undefined && store.sentinel === undefined && store.cluster === undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'store.kind redis needs url, sentinel or cluster');
+  }
+  return {
+    kind: 'redis',
+    ...(store.url === undefined ? {} : { url: store.url }),
+    ...(store.sentinel === undefined ? {} : { sentinel: store.sentinel }),
+    ...(store.cluster === undefined ? {} : { cluster: store.cluster }),
+    keyPrefix: store.keyPrefix,
+    commandTimeoutMs: store.commandTimeout * 1000,
+  };
+}
+
+function splitListen(listen: string): { host: string; port: number } {
+  const index = listen.lastIndexOf(':');
+  const host = listen.slice(0, index).replace(/^\[|\]$/g, '');
+  return { host, port: Number(listen.slice(index + 1)) };
+}
+
+/** Reads (or creates, mode 0600) the admin token; the environment variable wins. */
+function loadAdminToken(
+  loaded: LoadedConfig,
+  logger: Logger,
+): { token: string; file: string | undefined } {
+  if (loaded.adminTokenFromEnv !== undefined)
+    return { token: loaded.adminTokenFromEnv, file: undefined };
+  const configured = loaded.config.adminApi.tokenFile;
+  const file =
+    configured === undefined
+      ? join(loaded.dataDir, 'admin-token')
+      : resolve(loaded.dataDir, configured);
+  if (!existsSync(file)) {
+    writeFileSync(file, `fbat_${randomBytes(32).toString('base64url')}\n`, {
+      mode: 0o600,
+      flag: 'wx',
+    });
+    logger.info('generated admin token', { file });
+  }
+  if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  const token = readFileSync(file, 'utf8').trim();
+  if (token.length < 16)
+    throw new ConfigError(
+      'ERR_CONFIG_FILE',
+      `admin token in "${file}" is shorter than 16 characters`,
+    );
+  return { token, file };
+}
+
+function readFileFor(what: string, file: string, base: string): string {
+  try {
+    return readFileSync(resolve(base, file), 'utf8');
+  } catch (cause) {
+    throw new ConfigError('ERR_CONFIG_FILE', `cannot read ${what} "${file}"`, { cause });
+  }
+}
+
+function staticRelationships(loaded: LoadedConfig): RelationshipInput[] {
+  const base = resolve(loaded.path, '..');
+  return loaded.config.federation.relationships.map((r: RelationshipConfig) => ({
+    trustDomain: r.trustDomain,
+    url: r.url,
+    profile: r.profile,
+    endpointSpiffeId: r.endpointSpiffeId,
+    bootstrapBundle:
+      r.bundleFile === undefined ? undefined : readFileFor('bundle file', r.bundleFile, base),
+    caPem: r.caFile === undefined ? undefined : readFileFor('CA file', r.caFile, base),
+  }));
+}
+
+/** Starts every part of a broker and resolves once all listeners accept connections. */
+export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promise<Broker> {
+  const { config } = loaded;
+  const logger = deps.logger;
+  const now = deps.now ?? (() => new Date());
+  const nowMs = (): number => now().getTime();
+  const replicaId = deps.replicaId ?? `replica-${randomBytes(6).toString('hex')}`;
+  const controller = new AbortController();
+  const background: Promise<unknown>[] = [];
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const trustDomain = parseTrustDomain(config.trustDomain);
+
+  mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
+  const store = await createStore(storeOptions(loaded), { logger, now: nowMs });
+  cleanups.push(() => store.close());
+  try {
+    const audit = async (event: AuditEventInput): Promise<void> => {
+      await store.appendAudit((previous, id) => {
+        const { id: _id, ...draft } = chainEvent(previous, event, nowMs(), id);
+        return draft;
+      });
+    };
+    const auditSink = (event: {
+      type: string;
+      actor: string;
+      trustDomain?: string;
+      details?: Record<string, unknown>;
+    }): Promise<void> =>
+      audit(event as AuditEventInput).catch((error: unknown) => {
+        logger.error('audit append failed', { type: event.type, error: (error as Error).message });
+      });
+
+    const ca = await createCa(
+      { now, logger },
+      {
+        trustDomain,
+        dataDir: loaded.dataDir,
+        keyType: config.ca.keyType,
+        jwtKeyType: config.ca.jwtKeyType,
+        caTtlSeconds: config.ca.caTtl,
+        x509SvidTtlSeconds: config.ca.x509SvidTtl,
+        maxX509SvidTtlSeconds: config.ca.maxX509SvidTtl,
+        jwtSvidTtlSeconds: config.ca.jwtSvidTtl,
+        maxJwtSvidTtlSeconds: config.ca.maxJwtSvidTtl,
+        refreshHintSeconds: config.bundleEndpoint.refreshHint,
+        ...(config.ca.upstream === undefined
+          ? {}
+          : {
+              upstream: {
+                certFile: resolve(loaded.path, '..', config.ca.upstream.certFile),
+                keyFile: resolve(loaded.path, '..', config.ca.upstream.keyFile),
+              },
+            }),
+      },
+    );
+    cleanups.unshift(() => ca.close());
+
+    // Our bundle: serialised once per change (FED-12), recorded in the store so it never goes back.
+    let served: ServedBundle | undefined;
+    const publish = (bundle: Bundle): void => {
+      const bytes = marshalBundle(bundle);
+      served = serveBundle(bytes, bundle.refreshHintSeconds);
+      const sequence = bundle.sequence?.toString() ?? '0';
+      store
+        .putLocalBundle({ raw: bytes.toString('utf8'), sequence, publishedAt: nowMs() })
+        .catch((error: unknown) =>
+          logger.warn('could not record the local bundle in the store', {
+            sequence,
+            error: (error as Error).message,
+          }),
+        );
+      logger.info('published local bundle', {
+        sequence,
+        x509: bundle.x509Authorities.length,
+        jwt: bundle.jwtAuthorities.size,
+      });
+    };
+    publish(ca.localBundle());
+    cleanups.push(ca.onBundleChange(publish));
+
+    const rotator = createRotator({ ca, now, logger });
+    background.push(rotator.run(controller.signal));
+
+    // Bundle endpoint identity: our own X509-SVID (https_spiffe) or operator files (https_web).
+    const endpoint = config.bundleEndpoint;
+    const bundleListen = splitListen(endpoint.listen);
+    let bundleServer: BundleServer;
+    let renewEndpointSvid = async (): Promise<void> => undefined;
+    if (endpoint.profile === 'https_spiffe') {
+      const endpointId =
+        endpoint.spiffeId === undefined
+          ? spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint')
+          : parseSpiffeId(endpoint.spiffeId);
+      const issueIdentity = async (): Promise<{ cert: string; key: string; renewInMs: number }> => {
+        const own = await ca.issueOwnSvid(endpointId, ENDPOINT_SVID_TTL_SECONDS);
+        const lifetime = own.notAfter.getTime() - nowMs();
+        return {
+          cert: own.chainPem,
+          key: own.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+          renewInMs: Math.max(1000, Math.floor(lifetime / 2)),
+        };
+      };
+      let identity = await issueIdentity();
+      bundleServer = await startBundleServer({ ...bundleListen, identity, current: () => served });
+      renewEndpointSvid = async () => {
+        identity = await issueIdentity();
+        bundleServer.updateIdentity(identity);
+      };
+      const renew = (): void => {
+        const timer = setTimeout(() => {
+          issueIdentity()
+            .then((next) => {
+              identity = next;
+              bundleServer.updateIdentity(next);
+              logger.info('renewed bundle endpoint X509-SVID', { spiffeId: endpointId.toString() });
+            })
+            .catch((error: unknown) =>
+              logger.error('bundle endpoint SVID renewal failed', {
+                error: (error as Error).message,
+              }),
+            )
+            .finally(() => {
+              if (!controller.signal.aborted) renew();
+            });
+        }, identity.renewInMs);
+        timer.unref();
+        cleanups.push(() => clearTimeout(timer));
+      };
+      renew();
+    } else {
+      const base = resolve(loaded.path, '..');
+      const certFile = resolve(base, endpoint.certFile ?? '');
+      const keyFile = resolve(base, endpoint.keyFile ?? '');
+      const read = (): { cert: string; key: string } => ({
+        cert: readFileFor('bundle endpoint certificate', certFile, base),
+        key: readFileFor('bundle endpoint key', keyFile, base),
+      });
+      const stamp = (): string => `${statSync(certFile).mtimeMs}:${statSync(keyFile).mtimeMs}`;
+      let lastStamp = stamp();
+      bundleServer = await startBundleServer({
+        ...bundleListen,
+        identity: read(),
+        current: () => served,
+      });
+      const poll = setInterval(() => {
+        try {
+          const next = stamp();
+          if (next === lastStamp) return;
+          lastStamp = next;
+          bundleServer.updateIdentity(read());
+          logger.info('reloaded bundle endpoint certificate files', { certFile });
+        } catch (error) {
+          logger.warn('could not reload bundle endpoint certificate files', {
+            error: (error as Error).message,
+          });
+        }
+      }, CERT_FILE_POLL_MS);
+      poll.unref();
+      cleanups.push(() => clearInterval(poll));
+    }
+    cleanups.unshift(() => bundleServer.close());
+
+    const federation = createFederation({
+      store,
+      ownTrustDomain: trustDomain,
+      now: nowMs,
+      audit: auditSink,
+      logger,
+    });
+    await federation.start(controller.signal);
+    await federation.syncStatic(staticRelationships(loaded));
+    const scheduler = createScheduler({ federation, locks: store, now: nowMs, logger, replicaId });
+    background.push(scheduler.run(controller.signal));
+
+    const admin = loadAdminToken(loaded, logger);
+    const endpointId =
+      endpoint.profile === 'https_spiffe'
+        ? (endpoint.spiffeId ??
+          spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint').toString())
+        : null;
+    const adminApp = createAdminApp({
+      ca,
+      federation,
+      store,
+      audit: auditSink,
+      token: () => admin.token,
+      logger,
+      now: nowMs,
+      // Invitations advertise the configured public URL, or the listener's own address.
+      endpoint: () => ({
+        url: endpoint.url ?? bundleServer.url,
+        profile: endpoint.profile,
+        spiffeId: endpointId,
+      }),
+    });
+    const adminListen = splitListen(config.adminApi.listen);
+    const adminServer = await new Promise<ServerType>((resolveServer, reject) => {
+      const server = serve(
+        { fetch: adminApp.fetch, hostname: adminListen.host, port: adminListen.port },
+        () => resolveServer(server),
+      );
+      server.once('error', reject);
+    });
+    cleanups.unshift(
+      () =>
+        new Promise<void>((done) => {
+          adminServer.close(() => done());
+          (adminServer as { closeAllConnections?: () => void }).closeAllConnections?.();
+        }),
+    );
+    const adminAddress = adminServer.address() as AddressInfo;
+    const adminHost = adminListen.host.includes(':') ? `[${adminListen.host}]` : adminListen.host;
+
+    logger.info('broker started', {
+      trustDomain: trustDomain.name,
+      store: store.kind,
+      bundleEndpoint: bundleServer.url,
+      profile: endpoint.profile,
+      admin: `http://${adminHost}:${adminAddress.port}`,
+    });
+
+    let stopped: Promise<void> | undefined;
+    return {
+      bundleEndpointUrl: bundleServer.url,
+      adminUrl: `http://${adminHost}:${adminAddress.port}`,
+      adminTokenFile: admin.file,
+      ca,
+      federation,
+      store,
+      servedBundle: () => served,
+      renewBundleEndpointSvid: () => renewEndpointSvid(),
+      stop() {
+        stopped ??= (async () => {
+          controller.abort();
+          await Promise.allSettled(background);
+          for (const cleanup of cleanups) {
+            try {
+              await cleanup();
+            } catch (error) {
+              logger.warn('error while stopping', { error: (error as Error).message });
+            }
+          }
+          logger.info('broker stopped', { trustDomain: trustDomain.name });
+        })();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    controller.abort();
+    await Promise.allSettled(background);
+    for (const cleanup of cleanups) await Promise.resolve(cleanup()).catch(() => undefined);
+    throw error;
+  }
+}
