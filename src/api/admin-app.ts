@@ -433,18 +433,32 @@ export function createAdminApp(deps: AdminDeps): Hono<Env> {
     const body = await parseJsonBody(
       c,
       z
-        .object({ invite: z.string().max(2 * 1024 * 1024), reason: z.string().max(500).optional() })
+        .object({
+          invite: z.string().max(2 * 1024 * 1024),
+          /** https_web partners on a private Web PKI: the CA to trust for their endpoint (FED-22). */
+          caPem: z
+            .string()
+            .max(256 * 1024)
+            .optional(),
+          reason: z.string().max(500).optional(),
+        })
         .strict(),
     );
     const { input, parameters } = acceptInvite(body.invite, {
       ownTrustDomain: deps.ca.trustDomain,
       now: new Date(deps.now()),
     });
-    await deps.federation.create(input, {
-      actor: c.var.actor,
-      source: 'invite',
-      reason: body.reason ?? `invite with bundle sha256 ${parameters.bundleSha256}`,
-    });
+    if (body.caPem !== undefined && input.profile !== 'https_web') {
+      throw validationError('caPem applies to https_web invites only');
+    }
+    await deps.federation.create(
+      body.caPem === undefined ? input : { ...input, caPem: body.caPem },
+      {
+        actor: c.var.actor,
+        source: 'invite',
+        reason: body.reason ?? `invite with bundle sha256 ${parameters.bundleSha256}`,
+      },
+    );
     await deps.audit({
       type: 'invite.accepted',
       actor: c.var.actor,

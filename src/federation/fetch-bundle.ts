@@ -203,7 +203,8 @@ function fetchOnce(
     const req = httpsRequest(url, {
       method: 'GET',
       headers: { accept: 'application/json', 'user-agent': 'fedbroker' },
-      agent: false,
+      // No agent: Node then uses createConnection, so the request is attached only to a socket that
+      // passed authentication (with `agent: false` Node would build its own socket and skip ours).
       createConnection: createConnection as never,
       signal,
     });

@@ -496,24 +496,32 @@ export const inviteCommands: CommandSpec[] = [
   },
   {
     words: ['federation', 'accept'],
-    usage: 'fedbroker federation accept FILE [--reason TEXT] [--config FILE] [--json]',
+    usage:
+      'fedbroker federation accept FILE [--ca-file FILE] [--reason TEXT] [--config FILE] [--json]',
     summary:
       "check a partner's invitation and create a pending relationship from it (approve it next)",
     async run(argv, io) {
-      const args = parseCommandArgs(argv, { ...CONFIG_OPTION, reason: { type: 'string' } }, 1);
-      const file = requirePositional(args, 0, 'FILE');
-      let invite: string;
-      try {
-        invite = readFileSync(resolve(io.cwd, file), 'utf8');
-      } catch (cause) {
-        throw new CliError('ERR_CLI_FILE', `cannot read "${file}"`, { cause });
-      }
+      const args = parseCommandArgs(
+        argv,
+        { ...CONFIG_OPTION, reason: { type: 'string' }, 'ca-file': { type: 'string' } },
+        1,
+      );
+      const read = (file: string): string => {
+        try {
+          return readFileSync(resolve(io.cwd, file), 'utf8');
+        } catch (cause) {
+          throw new CliError('ERR_CLI_FILE', `cannot read "${file}"`, { cause });
+        }
+      };
+      const invite = read(requirePositional(args, 0, 'FILE'));
+      const caFile = optionalString(args, 'ca-file');
       const reason = optionalString(args, 'reason');
       const result = await connect(args, io).request<{
         relationship: RelationshipJson;
         bundleSha256: string;
       }>('POST', '/v1/admin/invites/accept', {
         invite,
+        ...(caFile === undefined ? {} : { caPem: read(caFile) }),
         ...(reason === undefined ? {} : { reason }),
       });
       if (flag(args, 'json')) return (printJson(io, result), 0);
