@@ -1,0 +1,39 @@
+// Public surface of the registration room: entries, ID templates, join tokens, enrolment.
+export {
+  MAX_DNS_NAMES,
+  MAX_ENTRY_TTL_SECONDS,
+  MAX_FEDERATES_WITH,
+  MIN_ENTRY_TTL_SECONDS,
+  buildEntry,
+  decodeEntry,
+  encodeEntry,
+  entryView,
+  isEntryId,
+} from './entry.js';
+export type { Entry, EntryInput } from './entry.js';
+export {
+  INSTANCE_PLACEHOLDER,
+  fillIdPattern,
+  idPatternText,
+  idPatternsOverlap,
+  matchIdPattern,
+  newInstanceId,
+  parseIdPattern,
+} from './template.js';
+export type { IdPattern } from './template.js';
+export {
+  DEFAULT_TOKEN_TTL_SECONDS,
+  MAX_TOKEN_TTL_SECONDS,
+  MIN_TOKEN_TTL_SECONDS,
+  TOKEN_PREFIX,
+  createRegistration,
+} from './service.js';
+export type {
+  CreatedToken,
+  Enrolment,
+  Registration,
+  RegistrationDeps,
+  RegistrationLogger,
+  RegistrationStore,
+  TokenView,
+} from './service.js';
