@@ -1,12 +1,20 @@
 // Composition root: config -> store -> CA -> federation -> listeners. The only file that picks adapters.
 // Everything long-running runs under one AbortSignal and stops cleanly on stop().
 import { randomBytes } from 'node:crypto';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { createAdminApp } from './api/admin-app.js';
+import { createAgentApp } from './api/agent-app.js';
 import { startBundleServer, type BundleServer } from './api/bundle-server.js';
+import {
+  createBrokerMetrics,
+  instrumentCa,
+  instrumentFederation,
+  instrumentStore,
+} from './api/metrics.js';
 import { chainEvent, type AuditEventInput } from './audit/index.js';
 import { marshalBundle, type Bundle } from './bundle/index.js';
 import { createCa, createRotator, type Ca } from './ca/index.js';
@@ -21,7 +29,13 @@ import {
   type ServedBundle,
 } from './federation/index.js';
 import type { Logger } from './log.js';
-import { parseSpiffeId, parseTrustDomain, spiffeIdFromSegments } from './spiffeid/index.js';
+import {
+  parseSpiffeId,
+  parseTrustDomain,
+  spiffeIdFromSegments,
+  type SpiffeId,
+} from './spiffeid/index.js';
+import { createRegistration, type Registration } from './registration/index.js';
 import { createStore, type Store, type StoreOptions } from './store/index.js';
 
 export interface BrokerDeps {
@@ -35,6 +49,11 @@ export interface Broker {
   readonly bundleEndpointUrl: string;
   readonly adminUrl: string;
   readonly adminTokenFile: string | undefined;
+  /** https URL of the agent API. */
+  readonly agentApiUrl: string;
+  /** The SPIFFE ID on the agent API's certificate. */
+  readonly agentApiSpiffeId: string;
+  readonly registration: Registration;
   readonly ca: Ca;
   readonly federation: Federation;
   readonly store: Store;
@@ -45,8 +64,14 @@ export interface Broker {
   stop(): Promise<void>;
 }
 
-/** Lifetime of the bundle endpoint's own X509-SVID; renewed at half of it (FED-15). */
+/** Lifetime of the broker's own X509-SVIDs (bundle endpoint, agent API); renewed at half of it (FED-15). */
 const ENDPOINT_SVID_TTL_SECONDS = 3600;
+
+interface TlsIdentity {
+  readonly cert: string;
+  readonly key: string;
+  readonly renewInMs: number;
+}
 /** How often https_web certificate files are checked for changes. */
 const CERT_FILE_POLL_MS = 10_000;
 
@@ -135,7 +160,14 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
   const trustDomain = parseTrustDomain(config.trustDomain);
 
   mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
-  const store = await createStore(storeOptions(loaded), { logger, now: nowMs });
+  const metrics = createBrokerMetrics({
+    onCollectError: (metric, error) =>
+      logger.warn('metrics collector failed', { metric, error: (error as Error).message }),
+  });
+  const store = instrumentStore(
+    await createStore(storeOptions(loaded), { logger, now: nowMs }),
+    metrics,
+  );
   cleanups.push(() => store.close());
   try {
     const audit = async (event: AuditEventInput): Promise<void> => {
@@ -154,7 +186,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         logger.error('audit append failed', { type: event.type, error: (error as Error).message });
       });
 
-    const ca = await createCa(
+    const signingCa = await createCa(
       { now, logger },
       {
         trustDomain,
@@ -177,6 +209,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
             }),
       },
     );
+    const ca = instrumentCa(signingCa, metrics);
     cleanups.unshift(() => ca.close());
 
     // Our bundle: serialised once per change (FED-12), recorded in the store so it never goes back.
@@ -202,6 +235,50 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     publish(ca.localBundle());
     cleanups.push(ca.onBundleChange(publish));
 
+    /**
+     * One of the broker's own X509-SVIDs (FED-15): issued now, renewed on a timer at half its
+     * lifetime, each renewal handed to `apply` (a listener swaps its certificate without restart).
+     */
+    const keepOwnSvid = async (
+      id: SpiffeId,
+      apply: (identity: TlsIdentity) => void,
+    ): Promise<{ current: () => TlsIdentity; renew: () => Promise<void> }> => {
+      const issue = async (): Promise<TlsIdentity> => {
+        const own = await ca.issueOwnSvid(id, ENDPOINT_SVID_TTL_SECONDS);
+        const lifetime = own.notAfter.getTime() - nowMs();
+        return {
+          cert: own.chainPem,
+          key: own.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+          renewInMs: Math.max(1000, Math.floor(lifetime / 2)),
+        };
+      };
+      let identity = await issue();
+      let timer: NodeJS.Timeout | undefined;
+      const renew = async (): Promise<void> => {
+        identity = await issue();
+        apply(identity);
+      };
+      const schedule = (): void => {
+        timer = setTimeout(() => {
+          renew()
+            .then(() => logger.info('renewed own X509-SVID', { spiffeId: id.toString() }))
+            .catch((error: unknown) =>
+              logger.error('own X509-SVID renewal failed', {
+                spiffeId: id.toString(),
+                error: (error as Error).message,
+              }),
+            )
+            .finally(() => {
+              if (!controller.signal.aborted) schedule();
+            });
+        }, identity.renewInMs);
+        timer.unref();
+      };
+      schedule();
+      cleanups.push(() => clearTimeout(timer));
+      return { current: () => identity, renew };
+    };
+
     const rotator = createRotator({ ca, now, logger });
     background.push(rotator.run(controller.signal));
 
@@ -215,42 +292,13 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         endpoint.spiffeId === undefined
           ? spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint')
           : parseSpiffeId(endpoint.spiffeId);
-      const issueIdentity = async (): Promise<{ cert: string; key: string; renewInMs: number }> => {
-        const own = await ca.issueOwnSvid(endpointId, ENDPOINT_SVID_TTL_SECONDS);
-        const lifetime = own.notAfter.getTime() - nowMs();
-        return {
-          cert: own.chainPem,
-          key: own.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-          renewInMs: Math.max(1000, Math.floor(lifetime / 2)),
-        };
-      };
-      let identity = await issueIdentity();
-      bundleServer = await startBundleServer({ ...bundleListen, identity, current: () => served });
-      renewEndpointSvid = async () => {
-        identity = await issueIdentity();
-        bundleServer.updateIdentity(identity);
-      };
-      const renew = (): void => {
-        const timer = setTimeout(() => {
-          issueIdentity()
-            .then((next) => {
-              identity = next;
-              bundleServer.updateIdentity(next);
-              logger.info('renewed bundle endpoint X509-SVID', { spiffeId: endpointId.toString() });
-            })
-            .catch((error: unknown) =>
-              logger.error('bundle endpoint SVID renewal failed', {
-                error: (error as Error).message,
-              }),
-            )
-            .finally(() => {
-              if (!controller.signal.aborted) renew();
-            });
-        }, identity.renewInMs);
-        timer.unref();
-        cleanups.push(() => clearTimeout(timer));
-      };
-      renew();
+      const own = await keepOwnSvid(endpointId, (next) => bundleServer.updateIdentity(next));
+      bundleServer = await startBundleServer({
+        ...bundleListen,
+        identity: own.current(),
+        current: () => served,
+      });
+      renewEndpointSvid = own.renew;
     } else {
       const base = resolve(loaded.path, '..');
       const certFile = resolve(base, endpoint.certFile ?? '');
@@ -284,17 +332,88 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     }
     cleanups.unshift(() => bundleServer.close());
 
-    const federation = createFederation({
+    const unmeteredFederation = createFederation({
       store,
       ownTrustDomain: trustDomain,
       now: nowMs,
       audit: auditSink,
       logger,
     });
+    const federation = instrumentFederation(unmeteredFederation, metrics);
     await federation.start(controller.signal);
     await federation.syncStatic(staticRelationships(loaded));
     const scheduler = createScheduler({ federation, locks: store, now: nowMs, logger, replicaId });
     background.push(scheduler.run(controller.signal));
+
+    // Registration and the agent API: TLS with the broker's own X509-SVID; a client certificate is
+    // asked for but checked by the app (join-token enrolment has none yet).
+    const agentApiId = spiffeIdFromSegments(trustDomain, 'fedbroker', 'agent-api');
+    const bundleEndpointId =
+      endpoint.profile === 'https_spiffe'
+        ? endpoint.spiffeId === undefined
+          ? spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint')
+          : parseSpiffeId(endpoint.spiffeId)
+        : undefined;
+    const registration = createRegistration({
+      store,
+      ownTrustDomain: trustDomain,
+      reserved: [
+        agentApiId,
+        ...(bundleEndpointId === undefined ? [] : [bundleEndpointId]),
+        ...config.adminApi.adminIds.map((id) => parseSpiffeId(id)),
+      ],
+      now: nowMs,
+      randomBytes,
+      logger,
+      replicaId,
+    });
+    await registration.start(controller.signal);
+    const agentApp = createAgentApp({
+      ca,
+      registration,
+      federation,
+      audit: auditSink,
+      logger,
+      now: nowMs,
+      serverSpiffeId: () => agentApiId.toString(),
+      signal: controller.signal,
+    });
+    // The listener swaps its certificate on each renewal; it exists once the first one is issued.
+    const agentTls: { server?: HttpsServer } = {};
+    const agentOwn = await keepOwnSvid(agentApiId, (next) =>
+      agentTls.server?.setSecureContext({ cert: next.cert, key: next.key }),
+    );
+    const agentListen = splitListen(config.agentApi.listen);
+    const agentServer = await new Promise<HttpsServer>((resolveServer, reject) => {
+      const server = serve(
+        {
+          fetch: agentApp.fetch,
+          hostname: agentListen.host,
+          port: agentListen.port,
+          createServer: createHttpsServer,
+          serverOptions: {
+            cert: agentOwn.current().cert,
+            key: agentOwn.current().key,
+            requestCert: true,
+            rejectUnauthorized: false,
+            minVersion: 'TLSv1.2',
+          },
+        },
+        () => resolveServer(server as HttpsServer),
+      );
+      server.once('error', reject);
+    });
+    agentTls.server = agentServer;
+    cleanups.unshift(
+      () =>
+        new Promise<void>((done) => {
+          agentServer.close(() => done());
+          agentServer.closeAllConnections();
+        }),
+    );
+    const agentAddress = agentServer.address() as AddressInfo;
+    const agentHost = agentListen.host.includes(':') ? `[${agentListen.host}]` : agentListen.host;
+    const agentApiUrl = `https://${agentHost === '0.0.0.0' ? '127.0.0.1' : agentHost}:${agentAddress.port}`;
 
     const admin = loadAdminToken(loaded, logger);
     const endpointId =
@@ -310,6 +429,8 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       token: () => admin.token,
       logger,
       now: nowMs,
+      metrics,
+      registration: { registration, agentApiUrl: () => agentApiUrl },
       // Invitations advertise the configured public URL, or the listener's own address.
       endpoint: () => ({
         url: endpoint.url ?? bundleServer.url,
@@ -340,6 +461,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       store: store.kind,
       bundleEndpoint: bundleServer.url,
       profile: endpoint.profile,
+      agentApi: agentApiUrl,
       admin: `http://${adminHost}:${adminAddress.port}`,
     });
 
@@ -348,6 +470,9 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       bundleEndpointUrl: bundleServer.url,
       adminUrl: `http://${adminHost}:${adminAddress.port}`,
       adminTokenFile: admin.file,
+      agentApiUrl,
+      agentApiSpiffeId: agentApiId.toString(),
+      registration,
       ca,
       federation,
       store,

@@ -1,12 +1,19 @@
-// The admin API (Hono): health, our bundle and authorities, SVID minting, relationships, audit.
-// Every /v1/admin route needs the admin bearer token; /healthz and /readyz are open on the admin listener.
+// The admin API (Hono): health, metrics, our bundle and authorities, SVID minting, relationships, audit.
+// Routes are declared once (routes.ts) so validation and the OpenAPI document read the same schemas.
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { checkChain, type AuditEvent } from '../audit/index.js';
 import { marshalBundle, marshalPem, parsePemCertificates } from '../bundle/index.js';
-import type { AuthorityKind, AuthorityMetadata, Ca } from '../ca/index.js';
+import {
+  AUTHORITY_KINDS,
+  AUTHORITY_STATES,
+  KEY_TYPES,
+  type AuthorityMetadata,
+  type Ca,
+} from '../ca/index.js';
 import { ApiError } from '../errors.js';
 import {
+  INVITE_FORMAT,
   acceptInvite,
   createInvite,
   type Federation,
@@ -17,8 +24,25 @@ import { parseTrustDomain } from '../spiffeid/index.js';
 import type { Store } from '../store/index.js';
 import { adminAuth } from './auth.js';
 import { errorHandler, notFoundHandler, validationError } from './http-errors.js';
-import { parseJsonBody, parseQuery } from './validate.js';
+import {
+  PROMETHEUS_CONTENT_TYPE,
+  createBrokerMetrics,
+  registerStateCollectors,
+  requestMetrics,
+  type BrokerMetrics,
+} from './metrics.js';
+import { buildOpenApiDocument } from './openapi.js';
 import { requestIdMiddleware } from './request-id.js';
+import {
+  createRouteTable,
+  defineRoute,
+  respondJson,
+  type AdminEnv,
+  type Route,
+  type RouteTable,
+} from './routes.js';
+import { registrationRoutes } from './admin-registration.js';
+import type { Registration } from '../registration/index.js';
 
 export interface AdminLogger {
   info(message: string, fields?: Readonly<Record<string, unknown>>): void;
@@ -41,12 +65,123 @@ export interface AdminDeps {
   readonly now: () => number;
   /** What invitations advertise: our public bundle endpoint URL, profile and endpoint SPIFFE ID. */
   readonly endpoint: () => { url: string; profile: Profile; spiffeId: string | null };
+  /** Shared with the other listeners and the counting wrappers of main.ts; a private one if absent. */
+  readonly metrics?: BrokerMetrics;
+  /** Entries and join tokens (src/api/admin-registration.ts); those routes are absent without it. */
+  readonly registration?: {
+    readonly registration: Registration;
+    readonly agentApiUrl: () => string;
+  };
 }
 
-type Env = { Variables: { actor: string; requestId: string } };
+/** Where the admin routes are served; `GET ${ADMIN_PREFIX}/openapi.json` documents them all. */
+export const ADMIN_PREFIX = '/v1/admin';
 
-const kindSchema = z.enum(['x509', 'jwt']);
-const reasonSchema = z.object({ reason: z.string().max(500).optional() }).strict();
+// ---- schemas: requests (validated) and responses (documented; handlers type-check against them) --
+
+const kindSchema = z.enum(AUTHORITY_KINDS);
+const isoTime = z.iso.datetime();
+const bundleFormatQuery = z.object({
+  format: z
+    .enum(['spiffe', 'pem'])
+    .default('spiffe')
+    .describe('spiffe: SPIFFE bundle JSON; pem: the X.509 authorities as PEM'),
+});
+const tdParams = z.object({ td: z.string().describe('partner trust domain name') });
+const reasonBody = z.object({ reason: z.string().max(500).optional() }).strict();
+
+const authoritySchema = z.object({
+  id: z.string(),
+  kind: kindSchema,
+  keyType: z.enum(KEY_TYPES),
+  state: z.enum(AUTHORITY_STATES),
+  createdAt: isoTime,
+  publishedAt: isoTime,
+  activatedAt: isoTime.nullable(),
+  retiredAt: isoTime.nullable(),
+  taintedAt: isoTime.nullable(),
+  revokedAt: isoTime.nullable(),
+  notBefore: isoTime,
+  notAfter: isoTime,
+  signedUntil: isoTime.nullable(),
+  upstream: z.boolean(),
+  fingerprintSha256: z.string().nullable(),
+  certificatePem: z.string().nullable(),
+});
+const oneAuthority = z.object({ authority: authoritySchema });
+
+const relationshipStateSchema = z.enum(['pending', 'active', 'suspended', 'rejected']);
+const profileSchema = z.enum(['https_web', 'https_spiffe']);
+const fetchLogSchema = z
+  .object({
+    url: z.string(),
+    profile: profileSchema,
+    redirects: z.array(z.string()),
+    peer: z.object({ identity: z.string(), fingerprintSha256: z.string() }).nullable(),
+    status: z.number().int().nullable(),
+    bytes: z.number(),
+    durationMs: z.number(),
+  })
+  .describe('the last fetch, for forensics (FED-27)');
+const relationshipSchema = z.object({
+  trustDomain: z.string(),
+  url: z.string(),
+  profile: profileSchema,
+  endpointSpiffeId: z.string().nullable(),
+  hasBootstrapBundle: z.boolean(),
+  hasCaPem: z.boolean(),
+  followRedirects: z.boolean(),
+  state: relationshipStateSchema,
+  source: z.enum(['api', 'config', 'invite']),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+  transitions: z.array(
+    z.object({
+      action: z.enum(['create', 'approve', 'reject', 'suspend', 'resume']),
+      from: relationshipStateSchema.nullable(),
+      to: relationshipStateSchema,
+      actor: z.string(),
+      atMs: z.number(),
+      reason: z.string(),
+      at: isoTime,
+    }),
+  ),
+  version: z.number().int(),
+  status: z.object({
+    lastAttemptAtMs: z.number().nullable(),
+    lastSuccessAtMs: z.number().nullable(),
+    lastError: z.object({ code: z.string(), message: z.string(), atMs: z.number() }).nullable(),
+    consecutiveFailures: z.number().int(),
+    nextRefreshAtMs: z.number(),
+    activeSinceMs: z.number(),
+    sequence: z.string().nullable(),
+    digest: z.string().nullable(),
+    refreshHintSeconds: z.number().nullable(),
+    earliestAuthorityExpiryMs: z.number().nullable(),
+    lastFetch: fetchLogSchema.nullable(),
+    stale: z.boolean(),
+  }),
+});
+const oneRelationship = z.object({ relationship: relationshipSchema });
+
+const statusSchemas = {
+  health: z.object({ status: z.literal('ok') }),
+  ready: z.object({
+    status: z.enum(['ready', 'not ready']),
+    checks: z.record(z.string(), z.string()),
+  }),
+};
+
+const auditEventSchema = z.object({
+  id: z.number().int(),
+  time: z.number(),
+  type: z.string(),
+  actor: z.string(),
+  trustDomain: z.string().nullable(),
+  data: z.record(z.string(), z.unknown()),
+  previousHash: z.string().nullable(),
+  hash: z.string(),
+});
 
 /** Accepts a CSR as PEM (`-----BEGIN CERTIFICATE REQUEST-----`) or base64 DER. */
 function csrDer(text: string): Buffer {
@@ -59,7 +194,7 @@ function csrDer(text: string): Buffer {
   return Buffer.from(body, 'base64');
 }
 
-function authorityView(a: AuthorityMetadata): Record<string, unknown> {
+function authorityView(a: AuthorityMetadata): z.output<typeof authoritySchema> {
   return {
     id: a.id,
     kind: a.kind,
@@ -80,8 +215,9 @@ function authorityView(a: AuthorityMetadata): Record<string, unknown> {
   };
 }
 
-function relationshipView(view: RelationshipView): Record<string, unknown> {
+function relationshipView(view: RelationshipView): z.output<typeof relationshipSchema> {
   const r = view.relationship;
+  const lastFetch = view.status.lastFetch;
   return {
     trustDomain: r.trustDomain,
     url: r.url,
@@ -96,7 +232,10 @@ function relationshipView(view: RelationshipView): Record<string, unknown> {
     updatedAt: new Date(r.updatedAtMs).toISOString(),
     transitions: r.transitions.map((t) => ({ ...t, at: new Date(t.atMs).toISOString() })),
     version: view.version,
-    status: view.status,
+    status: {
+      ...view.status,
+      lastFetch: lastFetch === null ? null : { ...lastFetch, redirects: [...lastFetch.redirects] },
+    },
   };
 }
 
@@ -112,377 +251,643 @@ function ownBundleResponse(c: Context, deps: AdminDeps, format: 'spiffe' | 'pem'
   });
 }
 
-export function createAdminApp(deps: AdminDeps): Hono<Env> {
-  const app = new Hono<Env>();
-  app.use('*', requestIdMiddleware());
-  app.onError(errorHandler(deps.logger));
-  app.notFound(notFoundHandler);
+const BUNDLE_BODY = {
+  description: 'the bundle, SPIFFE JSON or PEM by `format`',
+  contentType: ['application/json', 'application/x-pem-file'],
+} as const;
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', async (c) => {
-    const checks: Record<string, string> = {};
-    try {
-      await deps.store.ping();
-      checks['store'] = 'ok';
-    } catch (error) {
-      checks['store'] = (error as { code?: string }).code ?? 'failed';
-    }
-    checks['ca'] = deps.ca.authorities().some((a) => a.state === 'active')
-      ? 'ok'
-      : 'no active authority';
-    const ok = Object.values(checks).every((v) => v === 'ok');
-    return c.json({ status: ok ? 'ready' : 'not ready', checks }, ok ? 200 : 503);
-  });
+// ---- routes --------------------------------------------------------------------------------
 
-  const admin = new Hono<Env>();
-  admin.use(
-    '*',
-    adminAuth({
-      token: deps.token,
-      onFailure: (reason) => {
-        void deps
-          .audit({ type: 'admin.login_failed', actor: 'anonymous', details: { reason } })
-          .catch(() => undefined);
+function healthRoutes(deps: AdminDeps, metrics: BrokerMetrics): Route[] {
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/healthz',
+      summary: 'Liveness: the process answers',
+      tags: ['health'],
+      auth: 'none',
+      responses: { 200: { description: 'alive', schema: statusSchemas.health } },
+      handler: (c) => respondJson(c, statusSchemas.health, { status: 'ok' }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/readyz',
+      summary: 'Readiness: the store answers and a CA authority is active',
+      tags: ['health'],
+      auth: 'none',
+      responses: {
+        200: { description: 'ready', schema: statusSchemas.ready },
+        503: { description: 'not ready; `checks` says why', schema: statusSchemas.ready },
+      },
+      handler: async (c) => {
+        const checks: Record<string, string> = {};
+        try {
+          await deps.store.ping();
+          checks['store'] = 'ok';
+        } catch (error) {
+          checks['store'] = (error as { code?: string }).code ?? 'failed';
+        }
+        checks['ca'] = deps.ca.authorities().some((a) => a.state === 'active')
+          ? 'ok'
+          : 'no active authority';
+        const ok = Object.values(checks).every((v) => v === 'ok');
+        return respondJson(
+          c,
+          statusSchemas.ready,
+          { status: ok ? 'ready' : 'not ready', checks },
+          ok ? 200 : 503,
+        );
       },
     }),
-  );
+    defineRoute({
+      method: 'get',
+      path: '/metrics',
+      summary: 'Prometheus metrics (text exposition format 0.0.4)',
+      description:
+        'Needs the admin bearer token like the rest of the admin API (Prometheus: `authorization.credentials_file`).',
+      tags: ['health'],
+      responses: { 200: { description: 'metrics', contentType: 'text/plain' } },
+      handler: async (c) =>
+        c.body(await metrics.registry.render(), 200, { 'content-type': PROMETHEUS_CONTENT_TYPE }),
+    }),
+  ];
+}
 
-  // Our bundle and authorities.
-  admin.get('/bundle', (c) => {
-    const { format } = parseQuery(
-      c,
-      z.object({ format: z.enum(['spiffe', 'pem']).default('spiffe') }),
-    );
-    return ownBundleResponse(c, deps, format);
-  });
-  admin.get('/authorities', (c) => {
-    const { kind } = parseQuery(c, z.object({ kind: kindSchema.optional() }));
-    return c.json({ authorities: deps.ca.authorities(kind).map(authorityView) });
-  });
-  admin.post('/authorities/:kind/prepare', async (c) => {
-    const kind = kindSchema.parse(c.req.param('kind')) as AuthorityKind;
-    const authority = await deps.ca.prepare(kind);
-    await deps.audit({
-      type: 'authority.prepared',
-      actor: c.var.actor,
-      details: { kind, id: authority.id },
-    });
-    return c.json({ authority: authorityView(authority) }, 201);
-  });
-  for (const action of ['activate', 'taint', 'revoke'] as const) {
-    admin.post(`/authorities/:kind/:id/${action}`, async (c) => {
-      const kind = kindSchema.safeParse(c.req.param('kind'));
-      if (!kind.success) throw validationError('kind must be x509 or jwt');
-      const id = c.req.param('id');
-      const body = await parseJsonBody(
-        c,
-        z
-          .object({ force: z.boolean().optional(), reason: z.string().max(500).optional() })
-          .strict(),
-      );
-      const authority =
-        action === 'activate'
-          ? await deps.ca.activate(kind.data, id, { force: body.force === true })
-          : action === 'taint'
-            ? await deps.ca.taint(kind.data, id)
-            : await deps.ca.revoke(kind.data, id);
-      const type = {
-        activate: 'authority.activated',
-        taint: 'authority.tainted',
-        revoke: 'authority.revoked',
-      }[action];
-      await deps.audit({
-        type,
-        actor: c.var.actor,
-        details: { kind: kind.data, id, force: body.force === true, reason: body.reason ?? '' },
-      });
-      return c.json({ authority: authorityView(authority) });
-    });
-  }
+function authorityRoutes(deps: AdminDeps): Route[] {
+  const actionParams = z.object({ kind: kindSchema, id: z.string() });
+  const actionBody = z
+    .object({
+      force: z
+        .boolean()
+        .optional()
+        .describe('activate only: skip the FED-50 lead time check (partners may not have it yet)'),
+      reason: z.string().max(500).optional(),
+    })
+    .strict();
+  const actions = {
+    activate: { summary: 'Make a prepared authority the active one', audit: 'authority.activated' },
+    taint: { summary: 'Stop signing with an authority at once', audit: 'authority.tainted' },
+    revoke: { summary: 'Remove an authority from the bundle at once', audit: 'authority.revoked' },
+  } as const;
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/bundle',
+      summary: 'Our bundle as published',
+      tags: ['bundles'],
+      query: bundleFormatQuery,
+      responses: { 200: BUNDLE_BODY },
+      handler: (c, { query }) => ownBundleResponse(c, deps, query.format),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/authorities',
+      summary: 'Authorities of our CA',
+      tags: ['authorities'],
+      query: z.object({ kind: kindSchema.optional() }),
+      responses: {
+        200: {
+          description: 'authorities by kind, then creation time',
+          schema: z.object({ authorities: z.array(authoritySchema) }),
+        },
+      },
+      handler: (c, { query }) =>
+        respondJson(c, z.object({ authorities: z.array(authoritySchema) }), {
+          authorities: deps.ca.authorities(query.kind).map(authorityView),
+        }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/authorities/:kind/prepare',
+      summary: 'Create and publish the next authority of a kind (not signing yet)',
+      tags: ['authorities'],
+      params: z.object({ kind: kindSchema }),
+      responses: { 201: { description: 'prepared', schema: oneAuthority } },
+      handler: async (c, { params }) => {
+        const authority = await deps.ca.prepare(params.kind);
+        await deps.audit({
+          type: 'authority.prepared',
+          actor: c.var.actor,
+          details: { kind: params.kind, id: authority.id },
+        });
+        return respondJson(c, oneAuthority, { authority: authorityView(authority) }, 201);
+      },
+    }),
+    ...(['activate', 'taint', 'revoke'] as const).map((action) =>
+      defineRoute({
+        method: 'post',
+        path: `/authorities/:kind/:id/${action}`,
+        summary: actions[action].summary,
+        tags: ['authorities'],
+        params: actionParams,
+        body: actionBody,
+        responses: { 200: { description: 'the authority after the change', schema: oneAuthority } },
+        handler: async (c, { params, body }) => {
+          const { kind, id } = params;
+          const authority =
+            action === 'activate'
+              ? await deps.ca.activate(kind, id, { force: body.force === true })
+              : action === 'taint'
+                ? await deps.ca.taint(kind, id)
+                : await deps.ca.revoke(kind, id);
+          await deps.audit({
+            type: actions[action].audit,
+            actor: c.var.actor,
+            details: { kind, id, force: body.force === true, reason: body.reason ?? '' },
+          });
+          return respondJson(c, oneAuthority, { authority: authorityView(authority) });
+        },
+      }),
+    ),
+  ];
+}
 
-  // SVIDs minted by an admin (the CLI generates the key and sends a CSR; keys never travel).
-  admin.post('/svids/x509', async (c) => {
-    const body = await parseJsonBody(
-      c,
-      z
+function svidRoutes(deps: AdminDeps): Route[] {
+  const x509Response = z.object({
+    spiffeId: z.string(),
+    chainPem: z.string(),
+    notAfter: isoTime,
+    serial: z.string(),
+    bundlePem: z.string(),
+  });
+  const jwtResponse = z.object({ spiffeId: z.string(), token: z.string(), expiresAt: isoTime });
+  return [
+    // SVIDs minted by an admin (the CLI generates the key and sends a CSR; keys never travel).
+    defineRoute({
+      method: 'post',
+      path: '/svids/x509',
+      summary: 'Sign an X509-SVID for a CSR',
+      tags: ['svids'],
+      body: z
         .object({
           spiffeId: z.string().max(2048),
-          csr: z.string().max(64 * 1024),
+          csr: z
+            .string()
+            .max(64 * 1024)
+            .describe('PKCS#10 as PEM or base64 DER'),
           ttlSeconds: z.number().int().positive().optional(),
           dnsNames: z.array(z.string().max(253)).max(32).optional(),
         })
         .strict(),
-    );
-    const issued = await deps.ca.issueX509Svid({
-      spiffeId: body.spiffeId,
-      csr: csrDer(body.csr),
-      ...(body.ttlSeconds === undefined ? {} : { ttlSeconds: body.ttlSeconds }),
-      ...(body.dnsNames === undefined ? {} : { dnsNames: body.dnsNames }),
-    });
-    await deps.audit({
-      type: 'svid.issued',
-      actor: c.var.actor,
-      details: {
-        kind: 'x509',
-        spiffeId: issued.spiffeId.toString(),
-        serial: issued.serialHex,
-        notAfter: issued.notAfter.toISOString(),
+      responses: { 200: { description: 'the signed chain', schema: x509Response } },
+      handler: async (c, { body }) => {
+        const issued = await deps.ca.issueX509Svid({
+          spiffeId: body.spiffeId,
+          csr: csrDer(body.csr),
+          ...(body.ttlSeconds === undefined ? {} : { ttlSeconds: body.ttlSeconds }),
+          ...(body.dnsNames === undefined ? {} : { dnsNames: body.dnsNames }),
+        });
+        await deps.audit({
+          type: 'svid.issued',
+          actor: c.var.actor,
+          details: {
+            kind: 'x509',
+            spiffeId: issued.spiffeId.toString(),
+            serial: issued.serialHex,
+            notAfter: issued.notAfter.toISOString(),
+          },
+        });
+        return respondJson(c, x509Response, {
+          spiffeId: issued.spiffeId.toString(),
+          chainPem: marshalPem(issued.chainDer),
+          notAfter: issued.notAfter.toISOString(),
+          serial: issued.serialHex,
+          bundlePem: marshalPem(deps.ca.localBundle().x509Authorities.map((a) => a.der)),
+        });
       },
-    });
-    return c.json({
-      spiffeId: issued.spiffeId.toString(),
-      chainPem: marshalPem(issued.chainDer),
-      notAfter: issued.notAfter.toISOString(),
-      serial: issued.serialHex,
-      bundlePem: marshalPem(deps.ca.localBundle().x509Authorities.map((a) => a.der)),
-    });
-  });
-  admin.post('/svids/jwt', async (c) => {
-    const body = await parseJsonBody(
-      c,
-      z
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/svids/jwt',
+      summary: 'Sign a JWT-SVID',
+      tags: ['svids'],
+      body: z
         .object({
           spiffeId: z.string().max(2048),
           audience: z.array(z.string().min(1).max(512)).min(1).max(16),
           ttlSeconds: z.number().int().positive().optional(),
         })
         .strict(),
-    );
-    const issued = await deps.ca.issueJwtSvid({
-      spiffeId: body.spiffeId,
-      audience: body.audience,
-      ...(body.ttlSeconds === undefined ? {} : { ttlSeconds: body.ttlSeconds }),
-    });
-    await deps.audit({
-      type: 'svid.issued',
-      actor: c.var.actor,
-      details: {
-        kind: 'jwt',
-        spiffeId: issued.spiffeId.toString(),
-        kid: issued.kid,
-        audience: body.audience,
-        expiresAt: issued.expiresAt.toISOString(),
+      responses: { 200: { description: 'the signed token', schema: jwtResponse } },
+      handler: async (c, { body }) => {
+        const issued = await deps.ca.issueJwtSvid({
+          spiffeId: body.spiffeId,
+          audience: body.audience,
+          ...(body.ttlSeconds === undefined ? {} : { ttlSeconds: body.ttlSeconds }),
+        });
+        await deps.audit({
+          type: 'svid.issued',
+          actor: c.var.actor,
+          details: {
+            kind: 'jwt',
+            spiffeId: issued.spiffeId.toString(),
+            kid: issued.kid,
+            audience: body.audience,
+            expiresAt: issued.expiresAt.toISOString(),
+          },
+        });
+        return respondJson(c, jwtResponse, {
+          spiffeId: issued.spiffeId.toString(),
+          token: issued.token,
+          expiresAt: issued.expiresAt.toISOString(),
+        });
       },
-    });
-    return c.json({
-      spiffeId: issued.spiffeId.toString(),
-      token: issued.token,
-      expiresAt: issued.expiresAt.toISOString(),
-    });
-  });
+    }),
+  ];
+}
 
-  // Partner bundles we hold.
-  admin.get('/bundles', async (c) => {
-    const own = deps.ca.localBundle();
-    const partners = await deps.store.listBundles();
-    return c.json({
-      bundles: [
-        {
-          trustDomain: own.trustDomain.name,
-          own: true,
-          sequence: own.sequence?.toString() ?? null,
-          x509Authorities: own.x509Authorities.length,
-          jwtAuthorities: own.jwtAuthorities.size,
-        },
-        ...partners.map((b) => ({
-          trustDomain: b.trustDomain,
-          own: false,
-          sequence: b.sequence,
-          digest: b.digest,
-          fetchedAt: new Date(b.fetchedAt).toISOString(),
-          sourceUrl: b.sourceUrl,
-          trusted: deps.federation.trustedBundles([b.trustDomain]).size > 0,
-        })),
-      ],
-    });
+function bundleRoutes(deps: AdminDeps): Route[] {
+  const bundleList = z.object({
+    bundles: z.array(
+      z.discriminatedUnion('own', [
+        z.object({
+          trustDomain: z.string(),
+          own: z.literal(true),
+          sequence: z.string().nullable(),
+          x509Authorities: z.number().int(),
+          jwtAuthorities: z.number().int(),
+        }),
+        z.object({
+          trustDomain: z.string(),
+          own: z.literal(false),
+          sequence: z.string().nullable(),
+          digest: z.string(),
+          fetchedAt: isoTime,
+          sourceUrl: z.string().nullable(),
+          trusted: z.boolean(),
+        }),
+      ]),
+    ),
   });
-  admin.get('/bundles/:td', async (c) => {
-    const td = c.req.param('td');
-    const { format } = parseQuery(
-      c,
-      z.object({ format: z.enum(['spiffe', 'pem']).default('spiffe') }),
-    );
-    if (td === deps.ca.trustDomain.name) return ownBundleResponse(c, deps, format);
-    const stored = await deps.store.getBundle(td);
-    if (stored === undefined) throw new ApiError('ERR_API_NOT_FOUND', `no bundle held for "${td}"`);
-    if (format === 'pem') {
-      const bundle = deps.federation.trustedBundles([td]).get(parseTrustDomain(td));
-      const ders =
-        bundle?.x509Authorities.map((a) => a.der) ??
-        (stored.raw.includes('-----BEGIN') ? parsePemCertificates(stored.raw) : []);
-      return c.body(marshalPem(ders), 200, { 'content-type': 'application/x-pem-file' });
-    }
-    return c.body(stored.raw, 200, { 'content-type': 'application/json' });
+  const history = z.object({
+    history: z.array(
+      z.object({
+        raw: z.string(),
+        sequence: z.string().nullable(),
+        digest: z.string(),
+        fetchedAtMs: z.number(),
+        sourceUrl: z.string().nullable(),
+      }),
+    ),
   });
-  admin.get('/bundles/:td/history', async (c) => {
-    return c.json({ history: await deps.federation.history(c.req.param('td')) });
-  });
-
-  // Relationships.
-  const relationshipInput = z
-    .object({
-      trustDomain: z.string().max(255),
-      url: z.string().max(2048),
-      profile: z.enum(['https_web', 'https_spiffe']),
-      endpointSpiffeId: z.string().max(2048).optional(),
-      bootstrapBundle: z
-        .string()
-        .max(1024 * 1024)
-        .optional(),
-      caPem: z
-        .string()
-        .max(256 * 1024)
-        .optional(),
-      followRedirects: z.boolean().optional(),
-      reason: z.string().max(500).optional(),
-    })
-    .strict();
-  admin.post('/relationships', async (c) => {
-    const { reason, ...input } = await parseJsonBody(c, relationshipInput);
-    const relationship = await deps.federation.create(input, {
-      actor: c.var.actor,
-      ...(reason === undefined ? {} : { reason }),
-    });
-    return c.json(
-      { relationship: relationshipView(await deps.federation.get(relationship.trustDomain)) },
-      201,
-    );
-  });
-  admin.get('/relationships', async (c) =>
-    c.json({ relationships: (await deps.federation.list()).map(relationshipView) }),
-  );
-  admin.get('/relationships/:td', async (c) =>
-    c.json({ relationship: relationshipView(await deps.federation.get(c.req.param('td'))) }),
-  );
-  for (const action of ['approve', 'reject', 'suspend', 'resume'] as const) {
-    admin.post(`/relationships/:td/${action}`, async (c) => {
-      const { reason } = await parseJsonBody(c, reasonSchema);
-      const td = c.req.param('td');
-      await deps.federation.transition(td, action, {
-        actor: c.var.actor,
-        ...(reason === undefined ? {} : { reason }),
-      });
-      return c.json({ relationship: relationshipView(await deps.federation.get(td)) });
-    });
-  }
-  admin.delete('/relationships/:td', async (c) => {
-    await deps.federation.delete(c.req.param('td'), { actor: c.var.actor });
-    return c.body(null, 204);
-  });
-  admin.post('/relationships/:td/refresh', async (c) => {
-    const outcome = await deps.federation.refresh(c.req.param('td'), { actor: c.var.actor });
-    return c.json({
-      ok: outcome.ok,
-      outcome: outcome.update?.outcome ?? null,
-      sequence: outcome.update?.stored.sequence ?? null,
-      error: outcome.error ?? null,
-      fetch: outcome.log,
-    });
-  });
-  admin.put('/relationships/:td/bundle', async (c) => {
-    const body = await parseJsonBody(
-      c,
-      z
-        .object({ bundle: z.string().max(1024 * 1024), reason: z.string().max(500).optional() })
-        .strict(),
-    );
-    const update = await deps.federation.forceBundle(c.req.param('td'), body.bundle, {
-      actor: c.var.actor,
-      ...(body.reason === undefined ? {} : { reason: body.reason }),
-    });
-    return c.json({
-      outcome: update.outcome,
-      sequence: update.stored.sequence,
-      digest: update.stored.digest,
-    });
-  });
-
-  // Invitations: ours to hand out, and partners' to accept (a pending relationship results).
-  admin.post('/invites', async (c) => {
-    const body = await parseJsonBody(
-      c,
-      z.object({ ttlSeconds: z.number().int().positive().optional() }).strict(),
-    );
-    const endpoint = deps.endpoint();
-    const ttlSeconds = Math.min(
-      body.ttlSeconds ?? deps.ca.options.maxJwtSvidTtlSeconds,
-      deps.ca.options.maxJwtSvidTtlSeconds,
-    );
-    const invite = await createInvite(
-      async (request) => {
-        const issued = await deps.ca.issueJwtSvid(request);
-        return { token: issued.token, expiresAt: issued.expiresAt };
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/bundles',
+      summary: 'Our bundle and every partner bundle held',
+      tags: ['bundles'],
+      responses: { 200: { description: 'bundle summaries', schema: bundleList } },
+      handler: async (c) => {
+        const own = deps.ca.localBundle();
+        const partners = await deps.store.listBundles();
+        return respondJson(c, bundleList, {
+          bundles: [
+            {
+              trustDomain: own.trustDomain.name,
+              own: true,
+              sequence: own.sequence?.toString() ?? null,
+              x509Authorities: own.x509Authorities.length,
+              jwtAuthorities: own.jwtAuthorities.size,
+            },
+            ...partners.map((b) => ({
+              trustDomain: b.trustDomain,
+              own: false as const,
+              sequence: b.sequence,
+              digest: b.digest,
+              fetchedAt: new Date(b.fetchedAt).toISOString(),
+              sourceUrl: b.sourceUrl,
+              trusted: deps.federation.trustedBundles([b.trustDomain]).size > 0,
+            })),
+          ],
+        });
       },
-      {
-        trustDomain: deps.ca.trustDomain,
-        bundleEndpointUrl: endpoint.url,
-        profile: endpoint.profile,
-        endpointSpiffeId: endpoint.spiffeId,
-        bundle: marshalBundle(deps.ca.localBundle()).toString('utf8'),
-        ttlSeconds,
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/bundles/:td',
+      summary: 'One bundle held (ours or a partner one), as stored or as PEM',
+      tags: ['bundles'],
+      params: tdParams,
+      query: bundleFormatQuery,
+      responses: { 200: BUNDLE_BODY },
+      handler: async (c, { params, query }) => {
+        const { td } = params;
+        if (td === deps.ca.trustDomain.name) return ownBundleResponse(c, deps, query.format);
+        const stored = await deps.store.getBundle(td);
+        if (stored === undefined) {
+          throw new ApiError('ERR_API_NOT_FOUND', `no bundle held for "${td}"`);
+        }
+        if (query.format === 'pem') {
+          const bundle = deps.federation.trustedBundles([td]).get(parseTrustDomain(td));
+          const ders =
+            bundle?.x509Authorities.map((a) => a.der) ??
+            (stored.raw.includes('-----BEGIN') ? parsePemCertificates(stored.raw) : []);
+          return c.body(marshalPem(ders), 200, { 'content-type': 'application/x-pem-file' });
+        }
+        return c.body(stored.raw, 200, { 'content-type': 'application/json' });
       },
-    );
-    await deps.audit({
-      type: 'invite.created',
-      actor: c.var.actor,
-      details: { bundleSha256: invite.bundleSha256, expiresAt: invite.expiresAt },
-    });
-    return c.json(invite, 201);
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/bundles/:td/history',
+      summary: 'Stored versions of a partner bundle, newest first',
+      tags: ['bundles'],
+      params: tdParams,
+      responses: { 200: { description: 'versions', schema: history } },
+      handler: async (c, { params }) =>
+        respondJson(c, history, { history: await deps.federation.history(params.td) }),
+    }),
+  ];
+}
+
+function relationshipRoutes(deps: AdminDeps): Route[] {
+  const refreshResponse = z.object({
+    ok: z.boolean(),
+    outcome: z.enum(['created', 'replaced', 'unchanged']).nullable(),
+    sequence: z.string().nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    fetch: fetchLogSchema.nullable(),
   });
-  admin.post('/invites/accept', async (c) => {
-    const body = await parseJsonBody(
-      c,
-      z
+  const forceResponse = z.object({
+    outcome: z.enum(['created', 'replaced', 'unchanged']),
+    sequence: z.string().nullable(),
+    digest: z.string(),
+  });
+  const list = z.object({ relationships: z.array(relationshipSchema) });
+  const transitions = {
+    approve: 'Approve a pending relationship (its partner bundle becomes trusted)',
+    reject: 'Reject a pending relationship',
+    suspend: 'Suspend an active relationship (its bundle stops being trusted)',
+    resume: 'Resume a suspended relationship',
+  } as const;
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/relationships',
+      summary: 'Create a federation relationship (pending until approved)',
+      tags: ['relationships'],
+      body: z
         .object({
-          invite: z.string().max(2 * 1024 * 1024),
-          /** https_web partners on a private Web PKI: the CA to trust for their endpoint (FED-22). */
+          trustDomain: z.string().max(255),
+          url: z.string().max(2048),
+          profile: profileSchema,
+          endpointSpiffeId: z.string().max(2048).optional(),
+          bootstrapBundle: z
+            .string()
+            .max(1024 * 1024)
+            .optional(),
           caPem: z
             .string()
             .max(256 * 1024)
             .optional(),
+          followRedirects: z.boolean().optional(),
           reason: z.string().max(500).optional(),
         })
         .strict(),
-    );
-    const { input, parameters } = acceptInvite(body.invite, {
-      ownTrustDomain: deps.ca.trustDomain,
-      now: new Date(deps.now()),
-    });
-    if (body.caPem !== undefined && input.profile !== 'https_web') {
-      throw validationError('caPem applies to https_web invites only');
-    }
-    await deps.federation.create(
-      body.caPem === undefined ? input : { ...input, caPem: body.caPem },
-      {
-        actor: c.var.actor,
-        source: 'invite',
-        reason: body.reason ?? `invite with bundle sha256 ${parameters.bundleSha256}`,
+      responses: { 201: { description: 'created', schema: oneRelationship } },
+      handler: async (c, { body }) => {
+        const { reason, ...input } = body;
+        const relationship = await deps.federation.create(input, {
+          actor: c.var.actor,
+          ...(reason === undefined ? {} : { reason }),
+        });
+        return respondJson(
+          c,
+          oneRelationship,
+          { relationship: relationshipView(await deps.federation.get(relationship.trustDomain)) },
+          201,
+        );
       },
-    );
-    await deps.audit({
-      type: 'invite.accepted',
-      actor: c.var.actor,
-      trustDomain: parameters.trustDomain,
-      details: {
-        url: parameters.bundleEndpointUrl,
-        profile: parameters.profile,
-        bundleSha256: parameters.bundleSha256,
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/relationships',
+      summary: 'Every relationship with its refresh status',
+      tags: ['relationships'],
+      responses: { 200: { description: 'relationships by trust domain', schema: list } },
+      handler: async (c) =>
+        respondJson(c, list, {
+          relationships: (await deps.federation.list()).map(relationshipView),
+        }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/relationships/:td',
+      summary: 'One relationship with its refresh status',
+      tags: ['relationships'],
+      params: tdParams,
+      responses: { 200: { description: 'the relationship', schema: oneRelationship } },
+      handler: async (c, { params }) =>
+        respondJson(c, oneRelationship, {
+          relationship: relationshipView(await deps.federation.get(params.td)),
+        }),
+    }),
+    ...(['approve', 'reject', 'suspend', 'resume'] as const).map((action) =>
+      defineRoute({
+        method: 'post',
+        path: `/relationships/:td/${action}`,
+        summary: transitions[action],
+        tags: ['relationships'],
+        params: tdParams,
+        body: reasonBody,
+        responses: { 200: { description: 'the relationship after', schema: oneRelationship } },
+        handler: async (c, { params, body }) => {
+          await deps.federation.transition(params.td, action, {
+            actor: c.var.actor,
+            ...(body.reason === undefined ? {} : { reason: body.reason }),
+          });
+          return respondJson(c, oneRelationship, {
+            relationship: relationshipView(await deps.federation.get(params.td)),
+          });
+        },
+      }),
+    ),
+    defineRoute({
+      method: 'delete',
+      path: '/relationships/:td',
+      summary: 'Delete a relationship and its bundle (FED-60)',
+      tags: ['relationships'],
+      params: tdParams,
+      responses: { 204: { description: 'deleted' } },
+      handler: async (c, { params }) => {
+        await deps.federation.delete(params.td, { actor: c.var.actor });
+        return c.body(null, 204);
       },
-    });
-    return c.json(
-      {
-        relationship: relationshipView(await deps.federation.get(parameters.trustDomain)),
-        bundleSha256: parameters.bundleSha256,
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/relationships/:td/refresh',
+      summary: 'Fetch the partner bundle now',
+      description: 'A partner failure is a 200 with `ok: false`; the last good bundle is kept.',
+      tags: ['relationships'],
+      params: tdParams,
+      responses: { 200: { description: 'the outcome of the fetch', schema: refreshResponse } },
+      handler: async (c, { params }) => {
+        const outcome = await deps.federation.refresh(params.td, { actor: c.var.actor });
+        const log = outcome.log;
+        return respondJson(c, refreshResponse, {
+          ok: outcome.ok,
+          outcome: outcome.update?.outcome ?? null,
+          sequence: outcome.update?.stored.sequence ?? null,
+          error: outcome.error ?? null,
+          fetch: log === null ? null : { ...log, redirects: [...log.redirects] },
+        });
       },
-      201,
-    );
-  });
+    }),
+    defineRoute({
+      method: 'put',
+      path: '/relationships/:td/bundle',
+      summary: 'Replace the partner bundle by hand (FED-33; rollback check bypassed)',
+      tags: ['relationships'],
+      params: tdParams,
+      body: z
+        .object({
+          bundle: z
+            .string()
+            .max(1024 * 1024)
+            .describe('SPIFFE bundle JSON or PEM'),
+          reason: z.string().max(500).optional(),
+        })
+        .strict(),
+      responses: { 200: { description: 'stored', schema: forceResponse } },
+      handler: async (c, { params, body }) => {
+        const update = await deps.federation.forceBundle(params.td, body.bundle, {
+          actor: c.var.actor,
+          ...(body.reason === undefined ? {} : { reason: body.reason }),
+        });
+        return respondJson(c, forceResponse, {
+          outcome: update.outcome,
+          sequence: update.stored.sequence,
+          digest: update.stored.digest,
+        });
+      },
+    }),
+  ];
+}
 
-  // Audit.
-  admin.get('/audit', async (c) => {
-    const q = parseQuery(
-      c,
-      z.object({
+function inviteRoutes(deps: AdminDeps): Route[] {
+  const inviteSchema = z.object({
+    format: z.literal(INVITE_FORMAT),
+    trustDomain: z.string(),
+    bundleSha256: z.string(),
+    expiresAt: z.string(),
+    token: z.string(),
+  });
+  const accepted = z.object({ relationship: relationshipSchema, bundleSha256: z.string() });
+  // Invitations: ours to hand out, and partners' to accept (a pending relationship results).
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/invites',
+      summary:
+        'Create an invitation for a partner (a signed document naming our endpoint and bundle)',
+      tags: ['invites'],
+      body: z.object({ ttlSeconds: z.number().int().positive().optional() }).strict(),
+      responses: { 201: { description: 'the invitation document', schema: inviteSchema } },
+      handler: async (c, { body }) => {
+        const endpoint = deps.endpoint();
+        const ttlSeconds = Math.min(
+          body.ttlSeconds ?? deps.ca.options.maxJwtSvidTtlSeconds,
+          deps.ca.options.maxJwtSvidTtlSeconds,
+        );
+        const invite = await createInvite(
+          async (request) => {
+            const issued = await deps.ca.issueJwtSvid(request);
+            return { token: issued.token, expiresAt: issued.expiresAt };
+          },
+          {
+            trustDomain: deps.ca.trustDomain,
+            bundleEndpointUrl: endpoint.url,
+            profile: endpoint.profile,
+            endpointSpiffeId: endpoint.spiffeId,
+            bundle: marshalBundle(deps.ca.localBundle()).toString('utf8'),
+            ttlSeconds,
+          },
+        );
+        await deps.audit({
+          type: 'invite.created',
+          actor: c.var.actor,
+          details: { bundleSha256: invite.bundleSha256, expiresAt: invite.expiresAt },
+        });
+        return respondJson(c, inviteSchema, invite, 201);
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/invites/accept',
+      summary: 'Accept a partner invitation (creates a pending relationship)',
+      tags: ['invites'],
+      body: z
+        .object({
+          invite: z
+            .string()
+            .max(2 * 1024 * 1024)
+            .describe('the invitation document, as JSON text'),
+          caPem: z
+            .string()
+            .max(256 * 1024)
+            .optional()
+            .describe(
+              'https_web partners on a private Web PKI: the CA for their endpoint (FED-22)',
+            ),
+          reason: z.string().max(500).optional(),
+        })
+        .strict(),
+      responses: { 201: { description: 'the pending relationship', schema: accepted } },
+      handler: async (c, { body }) => {
+        const { input, parameters } = acceptInvite(body.invite, {
+          ownTrustDomain: deps.ca.trustDomain,
+          now: new Date(deps.now()),
+        });
+        if (body.caPem !== undefined && input.profile !== 'https_web') {
+          throw validationError('caPem applies to https_web invites only');
+        }
+        await deps.federation.create(
+          body.caPem === undefined ? input : { ...input, caPem: body.caPem },
+          {
+            actor: c.var.actor,
+            source: 'invite',
+            reason: body.reason ?? `invite with bundle sha256 ${parameters.bundleSha256}`,
+          },
+        );
+        await deps.audit({
+          type: 'invite.accepted',
+          actor: c.var.actor,
+          trustDomain: parameters.trustDomain,
+          details: {
+            url: parameters.bundleEndpointUrl,
+            profile: parameters.profile,
+            bundleSha256: parameters.bundleSha256,
+          },
+        });
+        return respondJson(
+          c,
+          accepted,
+          {
+            relationship: relationshipView(await deps.federation.get(parameters.trustDomain)),
+            bundleSha256: parameters.bundleSha256,
+          },
+          201,
+        );
+      },
+    }),
+  ];
+}
+
+function auditRoutes(deps: AdminDeps): Route[] {
+  const events = z.object({ events: z.array(auditEventSchema) });
+  const verified = z.object({
+    ok: z.boolean(),
+    checked: z.number().int(),
+    brokenAt: z.object({ id: z.number().int(), reason: z.string() }).optional(),
+  });
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/audit',
+      summary: 'Audit events, oldest first',
+      tags: ['audit'],
+      query: z.object({
         type: z.string().optional(),
         actor: z.string().optional(),
         trustDomain: z.string().optional(),
@@ -491,32 +896,114 @@ export function createAdminApp(deps: AdminDeps): Hono<Env> {
         limit: z.coerce.number().int().min(1).max(10_000).default(100),
         fromId: z.coerce.number().int().min(1).optional(),
       }),
-    );
-    const events = await deps.store.listAudit({
-      limit: q.limit,
-      ...(q.fromId === undefined ? {} : { fromId: q.fromId }),
-      ...(q.type === undefined ? {} : { type: q.type }),
-      ...(q.actor === undefined ? {} : { actor: q.actor }),
-      ...(q.trustDomain === undefined ? {} : { trustDomain: q.trustDomain }),
-      ...(q.since === undefined ? {} : { sinceMs: Date.parse(q.since) }),
-      ...(q.until === undefined ? {} : { untilMs: Date.parse(q.until) }),
-    });
-    return c.json({ events });
-  });
-  admin.get('/audit/verify', async (c) => {
-    const events: AuditEvent[] = [];
-    let fromId = 1;
-    for (;;) {
-      const page = await deps.store.listAudit({ fromId, limit: 10_000 });
-      events.push(...page);
-      if (page.length < 10_000) break;
-      fromId = (page.at(-1)?.id ?? fromId) + 1;
-    }
-    // A trimmed log starts after id 1: check from its first event's own previousHash.
-    const result = checkChain(events, events[0]?.previousHash ?? null);
-    return c.json(result);
-  });
+      responses: { 200: { description: 'matching events', schema: events } },
+      handler: async (c, { query: q }) =>
+        respondJson(c, events, {
+          events: await deps.store.listAudit({
+            limit: q.limit,
+            ...(q.fromId === undefined ? {} : { fromId: q.fromId }),
+            ...(q.type === undefined ? {} : { type: q.type }),
+            ...(q.actor === undefined ? {} : { actor: q.actor }),
+            ...(q.trustDomain === undefined ? {} : { trustDomain: q.trustDomain }),
+            ...(q.since === undefined ? {} : { sinceMs: Date.parse(q.since) }),
+            ...(q.until === undefined ? {} : { untilMs: Date.parse(q.until) }),
+          }),
+        }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/audit/verify',
+      summary: 'Check the hash chain of the audit log',
+      tags: ['audit'],
+      responses: { 200: { description: 'the check', schema: verified } },
+      handler: async (c) => {
+        const all: AuditEvent[] = [];
+        let fromId = 1;
+        for (;;) {
+          const page = await deps.store.listAudit({ fromId, limit: 10_000 });
+          all.push(...page);
+          if (page.length < 10_000) break;
+          fromId = (page.at(-1)?.id ?? fromId) + 1;
+        }
+        // A trimmed log starts after id 1: check from its first event's own previousHash.
+        return respondJson(c, verified, checkChain(all, all[0]?.previousHash ?? null));
+      },
+    }),
+  ];
+}
 
-  app.route('/v1/admin', admin);
+function openApiRoute(table: RouteTable): Route {
+  let document: Record<string, unknown> | undefined;
+  return defineRoute({
+    method: 'get',
+    path: '/openapi.json',
+    summary: 'This document (OpenAPI 3.1)',
+    tags: ['meta'],
+    responses: { 200: { description: 'the OpenAPI document', contentType: 'application/json' } },
+    handler: (c) => {
+      // Built on first use: every route is mounted by then.
+      document ??= buildOpenApiDocument(table.routes(), {
+        title: 'spiffe-federation-broker admin API',
+        version: 'v1',
+        description:
+          'Admin listener of the federation broker. Errors are `{ "error": { "code", "message", "requestId" } }`; codes are a stable contract.',
+      });
+      return c.json(document);
+    },
+  });
+}
+
+export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
+  const metrics =
+    deps.metrics ??
+    createBrokerMetrics({
+      onCollectError: (metric, error) =>
+        deps.logger.warn('metrics collector failed', { metric, error: (error as Error).message }),
+    });
+  registerStateCollectors(metrics, { ca: deps.ca, federation: deps.federation, now: deps.now });
+
+  const app = new Hono<AdminEnv>();
+  app.use('*', requestIdMiddleware());
+  app.use('*', requestMetrics(metrics, 'admin'));
+  app.onError(errorHandler(deps.logger));
+  app.notFound(notFoundHandler);
+
+  const authenticate = adminAuth({
+    token: deps.token,
+    onFailure: (reason) => {
+      void deps
+        .audit({ type: 'admin.login_failed', actor: 'anonymous', details: { reason } })
+        .catch(() => undefined);
+    },
+  });
+  const table = createRouteTable();
+  table.mount(app, healthRoutes(deps, metrics), { prefix: '', guard: authenticate });
+
+  // Every /v1/admin path needs the token, including unknown ones (refused before the 404).
+  const admin = new Hono<AdminEnv>();
+  admin.use('*', authenticate);
+  table.mount(
+    admin,
+    [
+      ...authorityRoutes(deps),
+      ...svidRoutes(deps),
+      ...bundleRoutes(deps),
+      ...relationshipRoutes(deps),
+      ...inviteRoutes(deps),
+      ...auditRoutes(deps),
+      ...(deps.registration === undefined
+        ? []
+        : registrationRoutes({
+            registration: deps.registration.registration,
+            agentApiUrl: deps.registration.agentApiUrl,
+            ca: deps.ca,
+            audit: deps.audit,
+          })),
+      openApiRoute(table),
+    ],
+    { prefix: ADMIN_PREFIX, guard: 'app-wide' },
+  );
+  // Mount further route groups here, before app.route() copies the sub-app's routes.
+  app.route(ADMIN_PREFIX, admin);
   return app;
 }

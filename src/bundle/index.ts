@@ -15,6 +15,7 @@ export {
   isJsonObject,
   jsonMemberNames,
   parseStrictJson,
+  stringifyJsonValue,
 } from './json.js';
 export type { JsonArray, JsonObject, JsonValue, ParseStrictJsonOptions } from './json.js';
 export {

@@ -8,6 +8,7 @@ import {
   isJsonObject,
   jsonMemberNames,
   parseStrictJson,
+  stringifyJsonValue,
   type JsonValue,
 } from './index.js';
 
@@ -233,5 +234,19 @@ describe('BUNDLE-4 lossless numbers (JsonNumber)', () => {
   it('serialises back as the raw literal', () => {
     expect(JSON.stringify({ n: num('1.50') })).toBe('{"n":"1.50"}');
     expect(String(num('-12e3'))).toBe('-12e3');
+  });
+});
+
+describe('stringifyJsonValue', () => {
+  it('BUNDLE-4: round-trips numbers exactly and keeps __proto__ an ordinary member', () => {
+    const text =
+      '{"spiffe_sequence":18446744073709551617,"x":[1.50,-0,2e400,null,true,"\\u2028é"],"__proto__":{"a":{}}}';
+    const value = parseStrictJson(text);
+    const again = stringifyJsonValue(value);
+    expect(again).toContain('18446744073709551617');
+    expect(again).toContain('1.50');
+    expect(again).toContain('2e400');
+    expect(stringifyJsonValue(parseStrictJson(again))).toBe(again);
+    expect(JSON.parse(again)).toEqual(JSON.parse(text));
   });
 });

@@ -446,3 +446,20 @@ class Parser {
     return new JsonNumber(text.slice(start, pos));
   }
 }
+
+/** Serialises a parsed value back to compact JSON text, numbers exactly as they were written. */
+export function stringifyJsonValue(value: JsonValue): string {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') {
+    return JSON.stringify(value);
+  }
+  if (value instanceof JsonNumber) return value.raw;
+  if (Array.isArray(value)) {
+    return `[${(value as JsonArray).map((item) => stringifyJsonValue(item)).join(',')}]`;
+  }
+  const object = value as JsonObject;
+  const parts: string[] = [];
+  for (const name of Object.keys(object)) {
+    parts.push(`${JSON.stringify(name)}:${stringifyJsonValue(object[name] as JsonValue)}`);
+  }
+  return `{${parts.join(',')}}`;
+}

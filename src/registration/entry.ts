@@ -7,10 +7,10 @@ import { idPatternText, parseIdPattern, type IdPattern } from './template.js';
 /** What an admin sends to create an entry (already shape-checked by the API's schema). */
 export interface EntryInput {
   readonly spiffeId: string;
-  readonly federatesWith?: readonly string[];
-  readonly ttlSeconds?: number;
-  readonly dnsNames?: readonly string[];
-  readonly description?: string;
+  readonly federatesWith?: readonly string[] | undefined;
+  readonly ttlSeconds?: number | undefined;
+  readonly dnsNames?: readonly string[] | undefined;
+  readonly description?: string | undefined;
 }
 
 export interface Entry {

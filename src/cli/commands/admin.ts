@@ -11,29 +11,12 @@ import {
   requirePositional,
   requireString,
   stringList,
-  type OptionSpec,
-  type ParsedArgs,
 } from '../args.js';
-import { adminClientFromConfig, type AdminClient } from '../client.js';
 import { createCsrPem } from '../csr.js';
-import type { CliIo, CommandSpec } from '../io.js';
+import type { AdminClient } from '../client.js';
+import type { CommandSpec } from '../io.js';
+import { CONFIG_OPTION, connect, deleteCommand, durationOption } from './common.js';
 import { printFields, printJson, printTable } from '../output.js';
-import { parseDurationSeconds } from '../../config/index.js';
-
-const CONFIG_OPTION: OptionSpec = { config: { type: 'string' }, json: { type: 'boolean' } };
-
-function connect(args: ParsedArgs, io: CliIo): AdminClient {
-  return adminClientFromConfig(optionalString(args, 'config') ?? 'data/broker.yaml', io);
-}
-
-function ttlOption(args: ParsedArgs): number | undefined {
-  const text = optionalString(args, 'ttl');
-  if (text === undefined) return undefined;
-  const seconds = parseDurationSeconds(text);
-  if (seconds === undefined || seconds <= 0)
-    throw new CliError('ERR_CLI_USAGE', `--ttl "${text}" is not a duration like 5m or 1h`);
-  return seconds;
-}
 
 const encodeTd = (td: string): string => encodeURIComponent(td);
 
@@ -167,7 +150,7 @@ export const x509MintCommand: CommandSpec = {
     // The private key is generated here and never sent anywhere.
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const csr = createCsrPem(privateKey, publicKey);
-    const ttlSeconds = ttlOption(args);
+    const ttlSeconds = durationOption(args, 'ttl');
     const dnsNames = stringList(args, 'dns');
     const result = await connect(args, io).request<{
       spiffeId: string;
@@ -210,7 +193,7 @@ export const jwtMintCommand: CommandSpec = {
     const audience = stringList(args, 'audience');
     if (audience.length === 0)
       throw new CliError('ERR_CLI_USAGE', '--audience is required (JWT-5)');
-    const ttlSeconds = ttlOption(args);
+    const ttlSeconds = durationOption(args, 'ttl');
     const result = await connect(args, io).request<{
       token: string;
       expiresAt: string;
@@ -411,19 +394,15 @@ export const federationCommands: CommandSpec[] = [
       return 0;
     },
   })),
-  {
+  deleteCommand({
     words: ['federation', 'delete'],
-    usage: 'fedbroker federation delete TD [--config FILE]',
+    what: 'TD',
+    noun: 'relationship',
     summary: 'end a relationship: its bundle is removed and agents stop trusting it (FED-60)',
-    async run(argv, io) {
-      const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
-      const td = requirePositional(args, 0, 'TD');
-      await connect(args, io).request('DELETE', `/v1/admin/relationships/${encodeTd(td)}`);
-      if (flag(args, 'json')) return (printJson(io, { deleted: td }), 0);
-      io.stdout(`relationship ${td} deleted\n`);
-      return 0;
-    },
-  },
+    path: (td) => `/v1/admin/relationships/${td}`,
+    jsonKey: 'deleted',
+    done: 'deleted',
+  }),
   {
     words: ['federation', 'refresh'],
     usage: 'fedbroker federation refresh TD [--config FILE] [--json]',
@@ -465,7 +444,7 @@ export const inviteCommands: CommandSpec[] = [
         out: { type: 'string' },
         ttl: { type: 'string' },
       });
-      const ttlSeconds = ttlOption(args);
+      const ttlSeconds = durationOption(args, 'ttl');
       const invite = await connect(args, io).request<{
         trustDomain: string;
         bundleSha256: string;

@@ -11,7 +11,9 @@ import {
   localAuthorityCommand,
   x509MintCommand,
 } from './admin.js';
+import { agentRunCommand } from './agent.js';
 import { initCommand } from './init.js';
+import { registrationCommands } from './registration.js';
 import { bundleInspectCommand, jwtValidateCommand, svidVerifyCommand } from './offline.js';
 import { serveCommand, startCommand } from './serve.js';
 
@@ -31,4 +33,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...federationCommands,
   ...inviteCommands,
   ...auditCommands,
+  ...registrationCommands,
+  agentRunCommand,
 ];

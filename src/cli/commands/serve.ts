@@ -6,6 +6,7 @@ import { createLogger } from '../../log.js';
 import { startBroker } from '../../main.js';
 import { optionalString, parseCommandArgs, requireString } from '../args.js';
 import type { CliIo, CommandSpec } from '../io.js';
+import { waitForSignal } from './common.js';
 import { initBrokerDirectory } from './init.js';
 
 async function serveUntilSignal(configFile: string, io: CliIo): Promise<number> {
@@ -16,21 +17,14 @@ async function serveUntilSignal(configFile: string, io: CliIo): Promise<number> 
     [
       `fedbroker serving trust domain ${loaded.config.trustDomain} (store: ${broker.store.kind})`,
       `  bundle endpoint: ${broker.bundleEndpointUrl} (${loaded.config.bundleEndpoint.profile})`,
+      `  agent API:       ${broker.agentApiUrl} (${broker.agentApiSpiffeId})`,
       `  admin API:       ${broker.adminUrl}`,
       `  admin token:     ${broker.adminTokenFile ?? 'from FEDBROKER_ADMIN_TOKEN'}`,
       `  config:          ${loaded.path}`,
       '',
     ].join('\n'),
   );
-  await new Promise<void>((done) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await waitForSignal();
   await broker.stop();
   return 0;
 }

@@ -1,0 +1,446 @@
+// The agent API (Hono, served over TLS): enrolment with a join token, then mTLS with the agent's
+// own X509-SVID for renewal, JWT-SVIDs, the bundles its entry allows (SPIFFE JSON, keyed by trust
+// domain, never pooled: FED-30) and JWT-SVID validation. An agent never gets an ID its entry does
+// not grant, nor a bundle its entry does not list.
+import type { TLSSocket } from 'node:tls';
+import { Hono, type MiddlewareHandler } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
+import { BundleSet, marshalBundle, type Bundle } from '../bundle/index.js';
+import { readVerifiedCsr, type Ca } from '../ca/index.js';
+import { ApiError, isBrokerError } from '../errors.js';
+import type { Federation } from '../federation/index.js';
+import { idPatternText, type Entry, type Registration } from '../registration/index.js';
+import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
+import { validateJwtSvid, verifyX509Svid } from '../svid/index.js';
+import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
+import { errorHandler, notFoundHandler } from './http-errors.js';
+import { RawJson, jsonText, oneLine } from './json-text.js';
+import { requestIdMiddleware } from './request-id.js';
+import { parseJsonBody } from './validate.js';
+
+export interface AgentLogger {
+  info(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  warn(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  error(message: string, fields?: Readonly<Record<string, unknown>>): void;
+}
+
+export type AgentAuditSink = (event: {
+  type: 'svid.issued' | 'token.used';
+  actor: string;
+  trustDomain?: string;
+  details?: Record<string, unknown>;
+}) => Promise<void>;
+
+export interface AgentDeps {
+  readonly ca: Pick<
+    Ca,
+    'issueX509Svid' | 'issueJwtSvid' | 'localBundle' | 'onBundleChange' | 'trustDomain' | 'options'
+  >;
+  readonly registration: Pick<Registration, 'enrol' | 'entryFor'>;
+  readonly federation: Pick<Federation, 'trustedBundles' | 'onChange' | 'refreshOnUnknownKey'>;
+  readonly audit: AgentAuditSink;
+  readonly logger: AgentLogger;
+  readonly now: () => number;
+  /** The SPIFFE ID on the agent API's own certificate, told to agents at enrolment. */
+  readonly serverSpiffeId: () => string;
+  /** Watch streams end when this aborts (broker shutdown). */
+  readonly signal?: AbortSignal;
+  /** Comment lines keep idle watch streams open through proxies; default 15 s. */
+  readonly watchHeartbeatMs?: number;
+}
+
+/** What the mTLS check found: the caller's SVID and the entry that grants it. */
+export interface AgentIdentity {
+  readonly spiffeId: SpiffeId;
+  readonly entry: Entry;
+  readonly instanceId: string | undefined;
+  readonly svidExpiresAt: Date;
+}
+
+/** `incoming` is set by @hono/node-server: the Node request, whose socket is the TLS socket. */
+type Env = {
+  Bindings: { incoming?: { socket?: unknown } };
+  Variables: { requestId: string; agent: AgentIdentity };
+};
+
+export const AGENT_ROUTES = [
+  'GET /v1/agent/bundle',
+  'POST /v1/agent/attest',
+  'POST /v1/agent/x509svid',
+  'POST /v1/agent/jwtsvid',
+  'GET /v1/agent/bundles',
+  'GET /v1/agent/bundles/watch',
+  'POST /v1/agent/jwt/validate',
+] as const;
+
+const MAX_CHAIN = 8;
+const csrText = z.string().min(1).max(MAX_CSR_TEXT);
+const attestSchema = z.object({ joinToken: z.string().min(1).max(200), csr: csrText }).strict();
+const renewSchema = z.object({ csr: csrText }).strict();
+const audienceItem = z.string().min(1).max(256);
+const jwtSvidSchema = z.object({ audience: z.array(audienceItem).min(1).max(10) }).strict();
+const validateSchema = z
+  .object({
+    token: z
+      .string()
+      .min(1)
+      .max(16 * 1024),
+    audience: audienceItem,
+  })
+  .strict();
+
+/** The peer's certificates as sent in the handshake, leaf first (node's detailed peer certificate). */
+export function peerChainDer(socket: unknown): Buffer[] | undefined {
+  const tls = socket as Partial<Pick<TLSSocket, 'getPeerCertificate'>> | undefined;
+  if (typeof tls?.getPeerCertificate !== 'function') return undefined;
+  let cert = tls.getPeerCertificate(true) as
+    { raw?: Buffer; issuerCertificate?: unknown; fingerprint256?: string } | undefined;
+  const chain: Buffer[] = [];
+  while (cert !== undefined && cert !== null && Buffer.isBuffer(cert.raw)) {
+    chain.push(cert.raw);
+    const next = cert.issuerCertificate as typeof cert;
+    // A self-issued certificate is its own issuer in node's object graph.
+    if (next === cert || next?.fingerprint256 === cert.fingerprint256 || chain.length > MAX_CHAIN) {
+      break;
+    }
+    cert = next;
+  }
+  return chain.length === 0 ? undefined : chain;
+}
+
+function unauthenticated(message: string): ApiError {
+  return new ApiError('ERR_API_UNAUTHENTICATED', message);
+}
+
+function forbidden(message: string): ApiError {
+  return new ApiError('ERR_API_FORBIDDEN', message);
+}
+
+function bundleJson(bundle: Bundle): RawJson {
+  return new RawJson(oneLine(marshalBundle(bundle).toString('utf8')));
+}
+
+/** Our bundle plus the active partners the entry lists; absent partners are simply not there. */
+function allowedBundles(deps: AgentDeps, entry: Entry): BundleSet {
+  const partners = deps.federation.trustedBundles(entry.federatesWith);
+  return new BundleSet([deps.ca.localBundle(), ...partners]);
+}
+
+function bundlesBody(set: BundleSet): string {
+  const bundles: Record<string, RawJson> = {};
+  for (const bundle of set) bundles[bundle.trustDomain.name] = bundleJson(bundle);
+  return jsonText({ bundles });
+}
+
+function x509Body(
+  issued: { chainDer: readonly Buffer[]; spiffeId: SpiffeId; notAfter: Date },
+  extra: Record<string, unknown>,
+): Record<string, unknown> {
+  return {
+    spiffeId: issued.spiffeId.toString(),
+    ...extra,
+    x509Svid: {
+      chain: issued.chainDer.map((der) => der.toString('base64')),
+      expiresAt: issued.notAfter.toISOString(),
+    },
+  };
+}
+
+export function createAgentApp(deps: AgentDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  app.use('*', requestIdMiddleware());
+  app.onError(errorHandler(deps.logger));
+  app.notFound(notFoundHandler);
+
+  const x509Ttl = (entry: Entry): number | undefined =>
+    entry.ttlSeconds === undefined
+      ? undefined
+      : Math.min(entry.ttlSeconds, deps.ca.options.maxX509SvidTtlSeconds);
+  const jwtTtl = (entry: Entry): number | undefined =>
+    entry.ttlSeconds === undefined
+      ? undefined
+      : Math.min(entry.ttlSeconds, deps.ca.options.jwtSvidTtlSeconds);
+
+  const issueX509 = async (
+    spiffeId: SpiffeId,
+    entry: Entry,
+    csr: Buffer,
+    instanceId: string | undefined,
+    via: 'attest' | 'renew',
+  ) => {
+    const ttl = x509Ttl(entry);
+    const issued = await deps.ca.issueX509Svid({
+      spiffeId,
+      csr,
+      ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
+      ...(entry.dnsNames.length === 0 ? {} : { dnsNames: entry.dnsNames }),
+    });
+    await deps.audit({
+      type: 'svid.issued',
+      actor: via === 'attest' ? 'agent:join-token' : spiffeId.toString(),
+      details: {
+        kind: 'x509',
+        via,
+        spiffeId: spiffeId.toString(),
+        instanceId: instanceId ?? null,
+        entryId: entry.id,
+        serial: issued.serialHex,
+        expiresAt: issued.notAfter.toISOString(),
+      },
+    });
+    return issued;
+  };
+
+  // Our bundle, public as on the bundle endpoint: an agent given only the bundle's SHA-256 digest
+  // beside its join token fetches it here, checks the digest, and only then trusts this server.
+  app.get('/v1/agent/bundle', (c) =>
+    c.body(marshalBundle(deps.ca.localBundle()).toString('utf8'), 200, {
+      'content-type': 'application/json',
+    }),
+  );
+
+  // Enrolment: the join token is the only credential; the CSR's proof of possession is checked
+  // before the token is spent, so a broken client does not burn it.
+  app.post('/v1/agent/attest', async (c) => {
+    const body = await parseJsonBody(c, attestSchema);
+    const csr = csrDer(body.csr);
+    await readVerifiedCsr(csr);
+    const enrolment = await deps.registration.enrol(body.joinToken);
+    await deps.audit({
+      type: 'token.used',
+      actor: 'agent:join-token',
+      details: {
+        tokenId: enrolment.tokenId,
+        entryId: enrolment.entry.id,
+        spiffeId: enrolment.spiffeId.toString(),
+        instanceId: enrolment.instanceId ?? null,
+      },
+    });
+    const issued = await issueX509(
+      enrolment.spiffeId,
+      enrolment.entry,
+      csr,
+      enrolment.instanceId,
+      'attest',
+    );
+    return c.body(
+      jsonText(
+        x509Body(issued, {
+          instanceId: enrolment.instanceId ?? null,
+          entryId: enrolment.entry.id,
+          brokerSpiffeId: deps.serverSpiffeId(),
+          bundle: bundleJson(deps.ca.localBundle()),
+        }),
+      ),
+      200,
+      { 'content-type': 'application/json' },
+    );
+  });
+
+  // Everything else: mTLS with an X509-SVID of our trust domain that a current entry grants.
+  const requireAgent: MiddlewareHandler<Env> = async (c, next) => {
+    const chain = peerChainDer(c.env?.incoming?.socket);
+    if (chain === undefined) {
+      throw unauthenticated('a client certificate (the agent X509-SVID) is required');
+    }
+    let spiffeId: SpiffeId;
+    let expiresAt: Date;
+    try {
+      // Only our own bundle: an agent SVID is always issued by us (X509-31).
+      const verified = verifyX509Svid(chain, new BundleSet([deps.ca.localBundle()]), {
+        now: new Date(deps.now()),
+      });
+      spiffeId = verified.spiffeId;
+      expiresAt = verified.expiresAt;
+    } catch (error) {
+      if (!isBrokerError(error)) throw error;
+      throw unauthenticated(`client certificate refused: ${error.code}: ${error.message}`);
+    }
+    const found = await deps.registration.entryFor(spiffeId);
+    if (found === undefined) {
+      throw forbidden(`no registration entry grants "${spiffeId.toString()}"`);
+    }
+    c.set('agent', {
+      spiffeId,
+      entry: found.entry,
+      instanceId: found.instanceId,
+      svidExpiresAt: expiresAt,
+    });
+    await next();
+  };
+
+  // The check is attached to each route, not to `*`: an unknown path stays a 404 for everyone.
+  const agent = new Hono<Env>();
+
+  agent.post('/x509svid', requireAgent, async (c) => {
+    const body = await parseJsonBody(c, renewSchema);
+    const { spiffeId, entry, instanceId } = c.get('agent');
+    const issued = await issueX509(spiffeId, entry, csrDer(body.csr), instanceId, 'renew');
+    return c.body(jsonText(x509Body(issued, { instanceId: instanceId ?? null })), 200, {
+      'content-type': 'application/json',
+    });
+  });
+
+  agent.post('/jwtsvid', requireAgent, async (c) => {
+    const body = await parseJsonBody(c, jwtSvidSchema);
+    const { spiffeId, entry, instanceId } = c.get('agent');
+    const ttl = jwtTtl(entry);
+    const issued = await deps.ca.issueJwtSvid({
+      spiffeId,
+      audience: body.audience,
+      ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
+    });
+    await deps.audit({
+      type: 'svid.issued',
+      actor: spiffeId.toString(),
+      details: {
+        kind: 'jwt',
+        spiffeId: spiffeId.toString(),
+        instanceId: instanceId ?? null,
+        entryId: entry.id,
+        audience: body.audience,
+        kid: issued.kid,
+        expiresAt: issued.expiresAt.toISOString(),
+      },
+    });
+    return c.json({
+      spiffeId: spiffeId.toString(),
+      token: issued.token,
+      expiresAt: issued.expiresAt.toISOString(),
+    });
+  });
+
+  agent.get('/bundles', requireAgent, (c) =>
+    c.body(bundlesBody(allowedBundles(deps, c.get('agent').entry)), 200, {
+      'content-type': 'application/json',
+    }),
+  );
+
+  // Server-sent events: the full allowed set on connect and again whenever any of it changes. The
+  // stream ends when the entry disappears, the caller's SVID expires, or the broker stops.
+  agent.get('/bundles/watch', requireAgent, (c) => {
+    const identity = c.get('agent');
+    return streamSSE(c, async (stream) => {
+      let lastBody = '';
+      // A watch opened while the broker is stopping ends at once (the abort event already fired).
+      let closed = deps.signal?.aborted === true;
+      // A change signalled while the loop is busy (reading the entry, writing an event) is kept
+      // here, so the next wait returns at once instead of sleeping until the heartbeat. Reset at
+      // the top of each pass, which reads everything afresh.
+      let pending: boolean;
+      let wake: (() => void) | undefined;
+      const changed = (): void => {
+        pending = true;
+        wake?.();
+      };
+      const unsubscribeCa = deps.ca.onBundleChange(changed);
+      const unsubscribeFederation = deps.federation.onChange(changed);
+      const stop = (): void => {
+        closed = true;
+        wake?.();
+      };
+      stream.onAbort(stop);
+      deps.signal?.addEventListener('abort', stop, { once: true });
+      const heartbeatMs = deps.watchHeartbeatMs ?? 15_000;
+      try {
+        let id = 0;
+        while (!closed && !stream.aborted) {
+          pending = false;
+          const current = await deps.registration.entryFor(identity.spiffeId);
+          if (current === undefined || deps.now() >= identity.svidExpiresAt.getTime()) {
+            await stream.writeSSE({ event: 'end', data: 'entry removed or SVID expired' });
+            break;
+          }
+          const body = bundlesBody(allowedBundles(deps, current.entry));
+          if (body !== lastBody) {
+            lastBody = body;
+            id += 1;
+            await stream.writeSSE({ event: 'bundles', id: String(id), data: body });
+          } else {
+            await stream.write(': keep-alive\n\n');
+          }
+          if (pending || closed) continue;
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, heartbeatMs);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = undefined;
+        }
+      } catch (error) {
+        // Headers are sent: the stream just closes (the agent reconnects). The cause goes to our
+        // log, never to the caller (hono's default would print it to the console).
+        deps.logger.error('bundle watch stream failed', {
+          spiffeId: identity.spiffeId.toString(),
+          code: isBrokerError(error) ? error.code : undefined,
+          error: (error as Error).message,
+        });
+      } finally {
+        unsubscribeCa();
+        unsubscribeFederation();
+        deps.signal?.removeEventListener('abort', stop);
+      }
+    });
+  });
+
+  // JWT-SVID validation against our bundle or an allowed partner's, never a pooled key set. One
+  // rate-limited refresh of that partner when the key id is unknown (it may have just rotated).
+  agent.post('/jwt/validate', requireAgent, async (c) => {
+    const body = await parseJsonBody(c, validateSchema);
+    const { entry } = c.get('agent');
+    const validate = () =>
+      validateJwtSvid(body.token, allowedBundles(deps, entry), {
+        audience: body.audience,
+        now: new Date(deps.now()),
+      });
+    let result;
+    try {
+      result = validate();
+    } catch (error) {
+      if (!isBrokerError(error) || error.code !== 'ERR_SVID_JWT_KID_UNKNOWN') throw error;
+      const partner = unverifiedTrustDomain(body.token);
+      if (partner === undefined || !entry.federatesWith.includes(partner)) throw error;
+      if (!(await deps.federation.refreshOnUnknownKey(partner))) throw error;
+      result = validate();
+    }
+    return c.body(
+      jsonText({
+        spiffeId: result.spiffeId.toString(),
+        trustDomain: result.spiffeId.trustDomain.name,
+        audience: result.audience,
+        expiresAt: result.expiresAt.toISOString(),
+        claims: result.claims,
+      }),
+      200,
+      { 'content-type': 'application/json' },
+    );
+  });
+
+  app.route('/v1/agent', agent);
+  return app;
+}
+
+/**
+ * The trust domain a token claims, read WITHOUT verification: only used to pick which allowed
+ * partner to refresh, never to trust anything.
+ */
+function unverifiedTrustDomain(token: string): string | undefined {
+  const payload = token.split('.')[1];
+  if (payload === undefined || payload.length > 16 * 1024) return undefined;
+  try {
+    const sub = (
+      JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown }
+    ).sub;
+    return typeof sub === 'string' ? parseSpiffeId(sub).trustDomain.name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The entry's ID as text, for logs (re-exported for the composition root). */
+export function entryIdText(entry: Entry): string {
+  return idPatternText(entry.pattern);
+}

@@ -1,0 +1,96 @@
+// `fedbroker agent run`: enrols with a join token and keeps svid.pem, svid_key.pem, bundle.pem and
+// federated/<td>.pem current in a directory, for workloads in any language (like spiffe-helper).
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createAgent, writeSvidFiles, type Agent } from '../../agent/index.js';
+import { CliError } from '../../errors.js';
+import { flag, optionalString, parseCommandArgs, requireString, type ParsedArgs } from '../args.js';
+import type { CliIo, CommandSpec } from '../io.js';
+import { waitForSignal } from './common.js';
+
+function readToken(args: ParsedArgs, io: CliIo): string {
+  const direct = optionalString(args, 'join-token');
+  const file = optionalString(args, 'join-token-file');
+  const env = io.env['FEDBROKER_JOIN_TOKEN'];
+  if (direct !== undefined) return direct;
+  if (file !== undefined) return readFileSync(resolve(file), 'utf8').trim();
+  if (env !== undefined && env !== '') return env;
+  throw new CliError(
+    'ERR_CLI_USAGE',
+    '--join-token, --join-token-file or FEDBROKER_JOIN_TOKEN is required',
+  );
+}
+
+export const agentRunCommand: CommandSpec = {
+  words: ['agent', 'run'],
+  usage:
+    'fedbroker agent run --broker URL (--join-token T | --join-token-file FILE) (--bundle FILE | --bundle-digest SHA256) --write DIR [--once]',
+  summary:
+    'enrol, then keep svid.pem, svid_key.pem, bundle.pem and federated/<td>.pem current in DIR',
+  async run(argv, io) {
+    const args = parseCommandArgs(argv, {
+      broker: { type: 'string' },
+      'join-token': { type: 'string' },
+      'join-token-file': { type: 'string' },
+      bundle: { type: 'string' },
+      'bundle-digest': { type: 'string' },
+      write: { type: 'string' },
+      once: { type: 'boolean' },
+    });
+    const brokerUrl = requireString(args, 'broker');
+    const dir = resolve(requireString(args, 'write'));
+    const bundleFile = optionalString(args, 'bundle');
+    const digest = optionalString(args, 'bundle-digest');
+    if ((bundleFile === undefined) === (digest === undefined)) {
+      throw new CliError('ERR_CLI_USAGE', 'give exactly one of --bundle and --bundle-digest');
+    }
+    let bundle: Buffer | undefined;
+    if (bundleFile !== undefined) {
+      try {
+        bundle = readFileSync(resolve(bundleFile));
+      } catch (cause) {
+        throw new CliError('ERR_CLI_FILE', `cannot read bundle file "${bundleFile}"`, { cause });
+      }
+    }
+    const agent: Agent = await createAgent({
+      brokerUrl,
+      joinToken: readToken(args, io),
+      ...(bundle === undefined ? {} : { brokerBundle: bundle }),
+      ...(digest === undefined ? {} : { brokerBundleDigest: digest }),
+      logger: {
+        info: (message, fields) => io.stderr(`${message} ${JSON.stringify(fields ?? {})}\n`),
+        warn: (message, fields) => io.stderr(`warn: ${message} ${JSON.stringify(fields ?? {})}\n`),
+      },
+    });
+    const write = async (): Promise<void> => {
+      const svid = agent.x509Svid();
+      const result = await writeSvidFiles(dir, {
+        chainDer: svid.chainDer,
+        privateKeyPem: svid.privateKeyPem,
+        bundles: agent.bundles(),
+        ownTrustDomain: agent.trustDomain,
+      });
+      io.stderr(
+        `wrote ${result.written.length} files to ${dir} (${svid.spiffeId.toString()}, expires ${svid.expiresAt.toISOString()})\n`,
+      );
+    };
+    await write();
+    io.stdout(`${agent.spiffeId.toString()}\n`);
+    if (flag(args, 'once')) {
+      await agent.close();
+      return 0;
+    }
+    // Rewrite on every change, one write at a time; stop on SIGINT/SIGTERM.
+    let chain = Promise.resolve();
+    const unsubscribe = agent.onUpdate(() => {
+      chain = chain
+        .then(write)
+        .catch((error: unknown) => io.stderr(`warn: ${(error as Error).message}\n`));
+    });
+    await waitForSignal();
+    unsubscribe();
+    await chain;
+    await agent.close();
+    return 0;
+  },
+};

@@ -1,0 +1,187 @@
+// Registration commands: entries (create, list, show, delete) and join tokens (generate, list,
+// revoke), through the admin API.
+import {
+  flag,
+  optionalString,
+  parseCommandArgs,
+  requirePositional,
+  requireString,
+  stringList,
+} from '../args.js';
+import type { CommandSpec } from '../io.js';
+import { CONFIG_OPTION, connect, deleteCommand, durationOption } from './common.js';
+import { printFields, printJson, printTable } from '../output.js';
+
+const BASE = CONFIG_OPTION;
+
+interface EntryJson {
+  id: string;
+  spiffeId: string;
+  kind: string;
+  federatesWith: string[];
+  ttlSeconds: number | null;
+  dnsNames: string[];
+  description: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+function entryFields(entry: EntryJson): [string, string][] {
+  return [
+    ['id', entry.id],
+    ['spiffe id', entry.spiffeId],
+    ['kind', entry.kind],
+    ['federates with', entry.federatesWith.join(', ') || '-'],
+    ['max ttl', entry.ttlSeconds === null ? 'CA default' : `${entry.ttlSeconds}s`],
+    ['dns names', entry.dnsNames.join(', ') || '-'],
+    ['description', entry.description || '-'],
+    ['created', `${entry.createdAt} by ${entry.createdBy}`],
+  ];
+}
+
+export const registrationCommands: CommandSpec[] = [
+  {
+    words: ['entry', 'create'],
+    usage:
+      'fedbroker entry create --spiffe-id ID|TEMPLATE [--federates-with TD ...] [--ttl DURATION] [--dns-name NAME ...] [--description TEXT] [--config FILE] [--json]',
+    summary:
+      'register agents: a fixed SPIFFE ID or a template with {instance} (a fresh id per enrolment)',
+    async run(argv, io) {
+      const args = parseCommandArgs(argv, {
+        ...BASE,
+        'spiffe-id': { type: 'string' },
+        'federates-with': { type: 'string', multiple: true },
+        ttl: { type: 'string' },
+        'dns-name': { type: 'string', multiple: true },
+        description: { type: 'string' },
+      });
+      const ttl = durationOption(args, 'ttl');
+      const description = optionalString(args, 'description');
+      const { entry } = await connect(args, io).request<{ entry: EntryJson }>(
+        'POST',
+        '/v1/admin/entries',
+        {
+          spiffeId: requireString(args, 'spiffe-id'),
+          federatesWith: stringList(args, 'federates-with'),
+          dnsNames: stringList(args, 'dns-name'),
+          ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
+          ...(description === undefined ? {} : { description }),
+        },
+      );
+      if (flag(args, 'json')) return (printJson(io, { entry }), 0);
+      printFields(io, entryFields(entry));
+      return 0;
+    },
+  },
+  {
+    words: ['entry', 'list'],
+    usage: 'fedbroker entry list [--config FILE] [--json]',
+    summary: 'registration entries',
+    async run(argv, io) {
+      const args = parseCommandArgs(argv, BASE);
+      const result = await connect(args, io).request<{ entries: EntryJson[] }>(
+        'GET',
+        '/v1/admin/entries',
+      );
+      if (flag(args, 'json')) return (printJson(io, result), 0);
+      printTable(
+        io,
+        ['id', 'spiffe id', 'federates with', 'max ttl'],
+        result.entries.map((e) => [
+          e.id,
+          e.spiffeId,
+          e.federatesWith.join(',') || '-',
+          e.ttlSeconds === null ? '-' : `${e.ttlSeconds}s`,
+        ]),
+      );
+      return 0;
+    },
+  },
+  {
+    words: ['entry', 'show'],
+    usage: 'fedbroker entry show ID [--config FILE] [--json]',
+    summary: 'one registration entry',
+    async run(argv, io) {
+      const args = parseCommandArgs(argv, BASE, 1);
+      const id = requirePositional(args, 0, 'ID');
+      const { entry } = await connect(args, io).request<{ entry: EntryJson }>(
+        'GET',
+        `/v1/admin/entries/${encodeURIComponent(id)}`,
+      );
+      if (flag(args, 'json')) return (printJson(io, { entry }), 0);
+      printFields(io, entryFields(entry));
+      return 0;
+    },
+  },
+  deleteCommand({
+    words: ['entry', 'delete'],
+    what: 'ID',
+    noun: 'entry',
+    summary: 'delete an entry: its agents can no longer renew, get JWT-SVIDs or bundles',
+    path: (id) => `/v1/admin/entries/${id}`,
+    jsonKey: 'deleted',
+    done: 'deleted',
+  }),
+  {
+    words: ['token', 'generate'],
+    usage: 'fedbroker token generate --entry ID [--ttl DURATION] [--config FILE] [--json]',
+    summary: 'a one-time join token for an entry (default 10m); the secret is printed once',
+    async run(argv, io) {
+      const args = parseCommandArgs(argv, {
+        ...BASE,
+        entry: { type: 'string' },
+        ttl: { type: 'string' },
+      });
+      const ttl = durationOption(args, 'ttl');
+      const result = await connect(args, io).request<{
+        token: string;
+        tokenId: string;
+        entryId: string;
+        spiffeId: string;
+        expiresAt: string;
+        agentApiUrl: string;
+        bundleDigest: string;
+      }>('POST', '/v1/admin/tokens', {
+        entryId: requireString(args, 'entry'),
+        ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
+      });
+      if (flag(args, 'json')) return (printJson(io, result), 0);
+      printFields(io, [
+        ['token', result.token],
+        ['token id', result.tokenId],
+        ['entry', `${result.entryId} (${result.spiffeId})`],
+        ['expires', result.expiresAt],
+        ['agent api', result.agentApiUrl],
+        ['bundle sha256', result.bundleDigest],
+      ]);
+      return 0;
+    },
+  },
+  {
+    words: ['token', 'list'],
+    usage: 'fedbroker token list [--config FILE] [--json]',
+    summary: 'unused, unexpired join tokens (ids only, never secrets)',
+    async run(argv, io) {
+      const args = parseCommandArgs(argv, BASE);
+      const result = await connect(args, io).request<{
+        tokens: { tokenId: string; entryId: string; expiresAt: string; createdBy: string }[];
+      }>('GET', '/v1/admin/tokens');
+      if (flag(args, 'json')) return (printJson(io, result), 0);
+      printTable(
+        io,
+        ['token id', 'entry', 'expires', 'created by'],
+        result.tokens.map((t) => [t.tokenId, t.entryId, t.expiresAt, t.createdBy]),
+      );
+      return 0;
+    },
+  },
+  deleteCommand({
+    words: ['token', 'revoke'],
+    what: 'TOKEN_ID',
+    noun: 'token',
+    summary: 'revoke an unused join token',
+    path: (id) => `/v1/admin/tokens/${id}`,
+    jsonKey: 'revoked',
+    done: 'revoked',
+  }),
+];

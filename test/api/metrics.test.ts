@@ -1,0 +1,336 @@
+// GET /metrics on the admin listener: token required, valid Prometheus text exposition, request counts
+// by route pattern (never the raw path), CA and store figures, and partner fetch figures between two
+// real brokers federated over TLS.
+import { generateKeyPairSync } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  PROMETHEUS_CONTENT_TYPE,
+  createMetricsRegistry,
+  escapeLabelValue,
+} from '../../src/api/metrics.js';
+import type { Broker } from '../../src/main.js';
+import { createTestAdminApp, type TestAdminApp } from '../helpers/admin-app.js';
+import { admin, startTestBroker } from '../helpers/broker.js';
+import { parseExposition, sampleValue } from '../helpers/prometheus.js';
+
+describe('metrics registry', () => {
+  it('escapes label values and HELP text per the exposition format, and reads back', async () => {
+    const registry = createMetricsRegistry();
+    const counter = registry.counter('t_total', 'help with \\ backslash\nand a line feed', ['v']);
+    const nasty = 'quote " backslash \\ newline \n end';
+    counter.inc({ v: nasty }, 2);
+    expect(escapeLabelValue(nasty)).toBe('quote \\" backslash \\\\ newline \\n end');
+    const text = await registry.render();
+    expect(text).toContain('# HELP t_total help with \\\\ backslash\\nand a line feed\n');
+    expect(text).toContain(`t_total{v="quote \\" backslash \\\\ newline \\n end"} 2\n`);
+    const parsed = parseExposition(text);
+    expect(parsed.get('t_total')?.samples[0]?.labels['v']).toBe(nasty);
+    expect(parsed.get('t_total')?.help).toBe('help with \\ backslash\nand a line feed');
+  });
+
+  it('renders histograms with cumulative buckets, +Inf equal to _count, and _sum', async () => {
+    const registry = createMetricsRegistry();
+    const histogram = registry.histogram('t_seconds', 'durations', ['route'], [0.1, 1]);
+    for (const value of [0.05, 0.5, 5]) histogram.observe({ route: '/x' }, value);
+    const parsed = parseExposition(await registry.render());
+    expect(sampleValue(parsed, 't_seconds_bucket', { le: '0.1' })).toBe(1);
+    expect(sampleValue(parsed, 't_seconds_bucket', { le: '1' })).toBe(2);
+    expect(sampleValue(parsed, 't_seconds_bucket', { le: '+Inf' })).toBe(3);
+    expect(sampleValue(parsed, 't_seconds_count')).toBe(3);
+    expect(sampleValue(parsed, 't_seconds_sum')).toBeCloseTo(5.55);
+  });
+
+  it('a failing collector leaves its family empty and is reported; caller mistakes throw TypeError', async () => {
+    const failures: string[] = [];
+    const registry = createMetricsRegistry({ onCollectError: (name) => failures.push(name) });
+    registry.collect('t_broken', 'fails', 'gauge', [], () => {
+      throw new Error('store down');
+    });
+    registry.collect('t_fine', 'works', 'gauge', ['a'], () => [{ labels: { a: 'x' }, value: 1 }]);
+    const parsed = parseExposition(await registry.render());
+    expect(parsed.get('t_broken')?.samples).toEqual([]);
+    expect(sampleValue(parsed, 't_fine', { a: 'x' })).toBe(1);
+    expect(failures).toEqual(['t_broken']);
+    expect(() => registry.counter('t_fine', 'again', [])).toThrow(TypeError);
+    expect(() => registry.counter('bad-name', 'x', [])).toThrow(TypeError);
+    expect(() => registry.gauge('g', 'x', ['__reserved'])).toThrow(TypeError);
+    const counter = registry.counter('c_total', 'x', ['a']);
+    expect(() => counter.inc({ a: 'x' }, -1)).toThrow(TypeError);
+    expect(() => counter.inc({ b: 'x' } as never)).toThrow(TypeError);
+  });
+});
+
+describe('GET /metrics (admin app in process)', () => {
+  let t: TestAdminApp;
+  const scrape = async (): Promise<ReturnType<typeof parseExposition>> => {
+    const response = await t.call('GET', '/metrics');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe(PROMETHEUS_CONTENT_TYPE);
+    return parseExposition(response.text);
+  };
+
+  beforeAll(async () => {
+    t = await createTestAdminApp({ trustDomain: 'metrics.test' });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('refuses a scrape without the admin token, or with a wrong one (ERR_API_UNAUTHENTICATED)', async () => {
+    for (const token of [null, 'wrong-token-0123456789']) {
+      const response = await t.call('GET', '/metrics', undefined, token);
+      expect(response.status).toBe(401);
+      expect(response.body).toMatchObject({ error: { code: 'ERR_API_UNAUTHENTICATED' } });
+    }
+  });
+
+  it('is valid exposition text: every family has HELP and TYPE once, every sample line parses', async () => {
+    const families = await scrape();
+    for (const name of [
+      'fedbroker_api_requests_total',
+      'fedbroker_api_request_duration_seconds',
+      'fedbroker_bundle_fetch_total',
+      'fedbroker_bundle_fetch_failures_total',
+      'fedbroker_svids_issued_total',
+      'fedbroker_store_errors_total',
+      'fedbroker_partner_bundle_age_seconds',
+      'fedbroker_partner_bundle_sequence',
+      'fedbroker_ca_earliest_authority_expiry_timestamp_seconds',
+      'fedbroker_ca_authorities',
+    ]) {
+      expect(families.get(name), name).toBeDefined();
+      expect(families.get(name)?.help, name).not.toBe('');
+    }
+    expect(families.get('fedbroker_api_requests_total')?.type).toBe('counter');
+    expect(families.get('fedbroker_api_request_duration_seconds')?.type).toBe('histogram');
+    expect(families.get('fedbroker_partner_bundle_age_seconds')?.type).toBe('gauge');
+  });
+
+  it('counts requests by route pattern and status, never by raw path', async () => {
+    for (let i = 0; i < 3; i += 1) {
+      expect((await t.call('GET', `/v1/admin/relationships/nobody-${i}.test`)).status).toBe(404);
+    }
+    await t.call('GET', '/v1/admin/authorities', undefined, null);
+    await t.call('GET', '/no/such/path/at-all');
+    const before = await scrape();
+    const route = { api: 'admin', method: 'GET', route: '/v1/admin/relationships/:td' };
+    expect(sampleValue(before, 'fedbroker_api_requests_total', { ...route, status: '404' })).toBe(
+      3,
+    );
+    expect(
+      sampleValue(before, 'fedbroker_api_requests_total', {
+        route: '/v1/admin/authorities',
+        status: '401',
+      }),
+    ).toBe(1);
+    expect(
+      sampleValue(before, 'fedbroker_api_requests_total', { route: 'unmatched', status: '404' }),
+    ).toBe(1);
+    expect(sampleValue(before, 'fedbroker_api_request_duration_seconds_count', route)).toBe(3);
+
+    await t.call('GET', '/v1/admin/relationships/another.test');
+    const after = await scrape();
+    expect(sampleValue(after, 'fedbroker_api_requests_total', { ...route, status: '404' })).toBe(4);
+    const labelValues = [...after.values()].flatMap((f) =>
+      f.samples.flatMap((s) => Object.values(s.labels)),
+    );
+    expect(labelValues.filter((v) => /nobody|another\.test|such\/path/.test(v))).toEqual([]);
+    // The scrapes themselves count under /metrics.
+    expect(
+      sampleValue(after, 'fedbroker_api_requests_total', { route: '/metrics', status: '200' }),
+    ).toBeGreaterThanOrEqual(1);
+  });
+
+  it('reports our CA: authorities by state, active and earliest expiry, local bundle sequence', async () => {
+    const families = await scrape();
+    const active = t.ca.authorities('x509').find((a) => a.state === 'active');
+    expect(active).toBeDefined();
+    expect(
+      sampleValue(families, 'fedbroker_ca_active_authority_expiry_timestamp_seconds', {
+        kind: 'x509',
+      }),
+    ).toBe((active?.notAfter.getTime() ?? 0) / 1000);
+    expect(
+      sampleValue(families, 'fedbroker_ca_earliest_authority_expiry_timestamp_seconds', {
+        kind: 'jwt',
+      }),
+    ).toBeGreaterThan(Date.now() / 1000);
+    expect(
+      sampleValue(families, 'fedbroker_ca_authorities', { kind: 'x509', state: 'active' }),
+    ).toBe(1);
+    expect(
+      sampleValue(families, 'fedbroker_ca_authorities', { kind: 'x509', state: 'revoked' }),
+    ).toBe(0);
+    expect(sampleValue(families, 'fedbroker_local_bundle_sequence')).toBe(
+      Number(t.ca.localBundle().sequence),
+    );
+  });
+
+  it('counts SVIDs issued by kind, through the API and the CA alike', async () => {
+    const before = await scrape();
+    const jwtBefore = sampleValue(before, 'fedbroker_svids_issued_total', { kind: 'jwt' }) ?? 0;
+    const x509Before = sampleValue(before, 'fedbroker_svids_issued_total', { kind: 'x509' }) ?? 0;
+    const minted = await t.call('POST', '/v1/admin/svids/jwt', {
+      spiffeId: 'spiffe://metrics.test/workload',
+      audience: ['a'],
+    });
+    expect(minted.status).toBe(200);
+    await t.ca.issueX509Svid({
+      spiffeId: 'spiffe://metrics.test/workload',
+      publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey,
+    });
+    const after = await scrape();
+    expect(sampleValue(after, 'fedbroker_svids_issued_total', { kind: 'jwt' })).toBe(jwtBefore + 1);
+    expect(sampleValue(after, 'fedbroker_svids_issued_total', { kind: 'x509' })).toBe(
+      x509Before + 1,
+    );
+  });
+
+  it('counts failing store calls by operation and code', async () => {
+    const relationship = {
+      trustDomain: 'twice.test',
+      url: 'https://127.0.0.1:9/bundle',
+      profile: 'https_web',
+    };
+    expect((await t.call('POST', '/v1/admin/relationships', relationship)).status).toBe(201);
+    const again = await t.call('POST', '/v1/admin/relationships', relationship);
+    expect(again.body).toMatchObject({ error: { code: 'ERR_FEDERATION_RELATIONSHIP_EXISTS' } });
+    const families = await scrape();
+    expect(
+      sampleValue(families, 'fedbroker_store_errors_total', {
+        operation: 'putRelationship',
+        code: 'ERR_STORE_CONFLICT',
+      }),
+    ).toBe(1);
+    expect(
+      sampleValue(families, 'fedbroker_partner_relationship_state', {
+        trust_domain: 'twice.test',
+        state: 'pending',
+      }),
+    ).toBe(1);
+  });
+
+  it('counts a failed partner fetch by trust domain and error code', async () => {
+    await t.call('POST', '/v1/admin/relationships', {
+      trustDomain: 'down.test',
+      url: 'https://127.0.0.1:9/bundle',
+      profile: 'https_web',
+    });
+    expect((await t.call('POST', '/v1/admin/relationships/down.test/approve', {})).status).toBe(
+      200,
+    );
+    const outcome = await t.call<{ ok: boolean; error: { code: string } }>(
+      'POST',
+      '/v1/admin/relationships/down.test/refresh',
+    );
+    expect(outcome.body.ok).toBe(false);
+    // Unknown or inactive relationships are no fetch attempt, and add no label value.
+    await t.call('POST', '/v1/admin/relationships/twice.test/refresh');
+    await t.call('POST', '/v1/admin/relationships/unknown.test/refresh');
+    const families = await scrape();
+    expect(
+      sampleValue(families, 'fedbroker_bundle_fetch_total', {
+        trust_domain: 'down.test',
+        result: 'failure',
+      }),
+    ).toBe(1);
+    expect(
+      sampleValue(families, 'fedbroker_bundle_fetch_failures_total', {
+        trust_domain: 'down.test',
+        code: outcome.body.error.code,
+      }),
+    ).toBe(1);
+    expect(
+      sampleValue(families, 'fedbroker_partner_refresh_consecutive_failures', {
+        trust_domain: 'down.test',
+      }),
+    ).toBe(1);
+    const fetchDomains = families
+      .get('fedbroker_bundle_fetch_total')
+      ?.samples.map((s) => s.labels['trust_domain']);
+    expect(fetchDomains).toEqual(['down.test']);
+    expect(sampleValue(families, 'fedbroker_partner_bundle_age_seconds')).toBeUndefined();
+  });
+});
+
+describe('partner fetch metrics between two federated brokers', () => {
+  let a: Broker;
+  let b: Broker;
+
+  beforeAll(async () => {
+    a = await startTestBroker({ trustDomain: 'a.test' });
+    b = await startTestBroker({ trustDomain: 'b.test' });
+    const invite = await admin(a, 'POST', '/v1/admin/invites', {});
+    expect(invite.status).toBe(201);
+    const accepted = await admin(b, 'POST', '/v1/admin/invites/accept', {
+      invite: JSON.stringify(invite.body),
+    });
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(201);
+    expect((await admin(b, 'POST', '/v1/admin/relationships/a.test/approve', {})).status).toBe(200);
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+  });
+
+  const scrapeOf = async (broker: Broker): Promise<ReturnType<typeof parseExposition>> => {
+    const refused = await admin(broker, 'GET', '/metrics', undefined, null);
+    expect(refused.status).toBe(401);
+    const response = await admin<string>(broker, 'GET', '/metrics');
+    expect(response.status).toBe(200);
+    return parseExposition(response.body);
+  };
+
+  it('counts fetch attempts and reports bundle age and sequence per partner', async () => {
+    const outcome = await b.federation.refresh('a.test');
+    expect(outcome.error).toBeUndefined();
+    const families = await scrapeOf(b);
+    const td = { trust_domain: 'a.test' };
+    expect(
+      sampleValue(families, 'fedbroker_bundle_fetch_total', { ...td, result: 'success' }),
+    ).toBeGreaterThanOrEqual(1);
+    const status = (await b.federation.get('a.test')).status;
+    expect(sampleValue(families, 'fedbroker_partner_bundle_sequence', td)).toBe(
+      Number(status.sequence),
+    );
+    const age = sampleValue(families, 'fedbroker_partner_bundle_age_seconds', td);
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan(60);
+    expect(sampleValue(families, 'fedbroker_partner_bundle_stale', td)).toBe(0);
+    expect(
+      sampleValue(families, 'fedbroker_partner_relationship_state', { ...td, state: 'active' }),
+    ).toBe(1);
+    expect(
+      sampleValue(families, 'fedbroker_partner_authority_earliest_expiry_timestamp_seconds', td),
+    ).toBe((status.earliestAuthorityExpiryMs ?? 0) / 1000);
+    // The broker's own X509-SVIDs (bundle endpoint, listeners) are signed through the counting CA too.
+    expect(
+      sampleValue(await scrapeOf(a), 'fedbroker_svids_issued_total', { kind: 'x509' }),
+    ).toBeGreaterThanOrEqual(1);
+  });
+
+  it('counts a failure by error code once the partner is gone', async () => {
+    const before = await scrapeOf(b);
+    const failuresBefore =
+      sampleValue(before, 'fedbroker_bundle_fetch_total', {
+        trust_domain: 'a.test',
+        result: 'failure',
+      }) ?? 0;
+    await a.stop();
+    const outcome = await b.federation.refresh('a.test');
+    expect(outcome.ok).toBe(false);
+    const after = await scrapeOf(b);
+    expect(
+      sampleValue(after, 'fedbroker_bundle_fetch_total', {
+        trust_domain: 'a.test',
+        result: 'failure',
+      }),
+    ).toBeGreaterThanOrEqual(failuresBefore + 1);
+    expect(
+      sampleValue(after, 'fedbroker_bundle_fetch_failures_total', {
+        trust_domain: 'a.test',
+        code: outcome.error?.code ?? '',
+      }),
+    ).toBeGreaterThanOrEqual(1);
+  });
+});

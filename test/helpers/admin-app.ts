@@ -1,0 +1,139 @@
+// Builds the admin app in process (real CA and file store in a temp dir, counting wrappers as in
+// main.ts) for tests that go through app.request(); no listener is started.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Hono } from 'hono';
+import { createAdminApp } from '../../src/api/admin-app.js';
+import {
+  createBrokerMetrics,
+  instrumentCa,
+  instrumentFederation,
+  instrumentStore,
+  type BrokerMetrics,
+} from '../../src/api/metrics.js';
+import type { AdminEnv } from '../../src/api/routes.js';
+import { chainEvent, type AuditEventInput } from '../../src/audit/index.js';
+import { createCa, type Ca } from '../../src/ca/index.js';
+import { createFederation, type Federation } from '../../src/federation/index.js';
+import { silentLogger } from '../../src/log.js';
+import { parseTrustDomain } from '../../src/spiffeid/index.js';
+import { createStore, type Store } from '../../src/store/index.js';
+import { ADMIN_TOKEN } from './broker.js';
+
+export interface TestAdminApp {
+  readonly app: Hono<AdminEnv>;
+  readonly ca: Ca;
+  readonly store: Store;
+  readonly federation: Federation;
+  readonly metrics: BrokerMetrics;
+  /** app.request() with the admin token (or `token`, or none with null); JSON bodies parsed. */
+  call<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string | null,
+  ): Promise<{ status: number; headers: Headers; text: string; body: T }>;
+  close(): Promise<void>;
+}
+
+export async function createTestAdminApp(
+  options: { trustDomain?: string; now?: () => Date } = {},
+): Promise<TestAdminApp> {
+  const now = options.now ?? (() => new Date());
+  const nowMs = (): number => now().getTime();
+  const trustDomain = parseTrustDomain(options.trustDomain ?? 'admin.test');
+  const dir = mkdtempSync(join(tmpdir(), 'fedbroker-admin-app-'));
+  const metrics = createBrokerMetrics();
+  const store = instrumentStore(
+    await createStore(
+      { kind: 'file', dir: join(dir, 'store') },
+      { logger: silentLogger, now: nowMs },
+    ),
+    metrics,
+  );
+  const ca = instrumentCa(
+    await createCa(
+      { now, logger: silentLogger },
+      {
+        trustDomain,
+        dataDir: dir,
+        caTtlSeconds: 7200,
+        x509SvidTtlSeconds: 600,
+        maxX509SvidTtlSeconds: 3600,
+        jwtSvidTtlSeconds: 300,
+        maxJwtSvidTtlSeconds: 3600,
+        refreshHintSeconds: 30,
+      },
+    ),
+    metrics,
+  );
+  const audit = async (event: {
+    type: string;
+    actor: string;
+    trustDomain?: string;
+    details?: Record<string, unknown>;
+  }): Promise<void> => {
+    await store.appendAudit((previous, id) => {
+      const { id: _id, ...draft } = chainEvent(previous, event as AuditEventInput, nowMs(), id);
+      return draft;
+    });
+  };
+  const federation = instrumentFederation(
+    createFederation({
+      store,
+      ownTrustDomain: trustDomain,
+      now: nowMs,
+      audit,
+      logger: silentLogger,
+      fetchOptions: { connectTimeoutMs: 2000, totalTimeoutMs: 3000 },
+    }),
+    metrics,
+  );
+  const app = createAdminApp({
+    ca,
+    federation,
+    store,
+    audit,
+    token: () => ADMIN_TOKEN,
+    logger: silentLogger,
+    now: nowMs,
+    metrics,
+    endpoint: () => ({
+      url: 'https://127.0.0.1:8443',
+      profile: 'https_spiffe',
+      spiffeId: `spiffe://${trustDomain.name}/spiffe/bundle-endpoint`,
+    }),
+  });
+  return {
+    app,
+    ca,
+    store,
+    federation,
+    metrics,
+    async call(method, path, body, token = ADMIN_TOKEN) {
+      const response = await app.request(path, {
+        method,
+        headers: {
+          ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined
+          ? {}
+          : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        // not JSON (metrics, PEM)
+      }
+      return { status: response.status, headers: response.headers, text, body: parsed as never };
+    },
+    async close() {
+      await ca.close();
+      await store.close();
+    },
+  };
+}
