@@ -1,14 +1,16 @@
 // Fetching a partner bundle over HTTPS in either profile (FED-20..27). Parsing and storing happen elsewhere.
 // The TLS socket is verified before the HTTP request is attached to it, so nothing is read from an
 // unauthenticated peer (FED-23: abort before reading the body).
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import {
   connect as tlsConnect,
+  createSecureContext,
   rootCertificates,
   type PeerCertificate,
+  type SecureContext,
   type TLSSocket,
 } from 'node:tls';
 import { FederationError, isBrokerError } from '../errors.js';
@@ -61,6 +63,31 @@ export interface FetchResult {
   readonly log: FetchLog;
 }
 
+/**
+ * https_web with a private root (FED-22): a TLS context holding the system roots plus that root.
+ * Building one parses every system root again (about 25 ms of CPU and 1 MB per connection, which
+ * made refreshes CPU-bound at a few hundred partners), so contexts are kept per root set, LRU-bounded.
+ */
+const MAX_WEB_CONTEXTS = 64;
+const webContexts = new Map<string, SecureContext>();
+
+function webSecureContext(caPem: string): SecureContext {
+  const cached = webContexts.get(caPem);
+  if (cached !== undefined) {
+    webContexts.delete(caPem);
+    webContexts.set(caPem, cached);
+    return cached;
+  }
+  // The context carries the protocol floor: tls.connect ignores minVersion when given a context.
+  const context = createSecureContext({ ca: [...rootCertificates, caPem], minVersion: 'TLSv1.2' });
+  webContexts.set(caPem, context);
+  if (webContexts.size > MAX_WEB_CONTEXTS) {
+    const oldest = webContexts.keys().next();
+    if (oldest.done !== true) webContexts.delete(oldest.value);
+  }
+  return context;
+}
+
 interface HopState {
   peer: FetchLog['peer'];
   status: number | null;
@@ -89,21 +116,23 @@ function fingerprintOf(der: Buffer): string {
 
 /** Authenticates the connected TLS peer per profile; throws FederationError on any failure. */
 function authenticatePeer(socket: TLSSocket, target: FetchTarget, now: Date): FetchLog['peer'] {
-  const peer = socket.getPeerCertificate(true);
-  if (peer === undefined || peer.raw === undefined) {
-    throw new FederationError('ERR_FEDERATION_FETCH_TLS', 'the endpoint presented no certificate');
-  }
+  const noCertificate = (): FederationError =>
+    new FederationError('ERR_FEDERATION_FETCH_TLS', 'the endpoint presented no certificate');
   if (target.profile === 'https_web') {
-    // FED-22: OpenSSL already checked the chain against the trusted roots and the host name.
+    // FED-22: OpenSSL already checked the chain against the trusted roots and the host name. Only
+    // the leaf is needed for the log (cheaper than getPeerCertificate(true) plus a second parse).
+    const leaf: X509Certificate | undefined = socket.getPeerX509Certificate();
+    if (leaf === undefined) throw noCertificate();
     if (!socket.authorized) {
       throw new FederationError(
         'ERR_FEDERATION_FETCH_TLS',
         `endpoint certificate not trusted: ${String(socket.authorizationError)}`,
       );
     }
-    const san = new X509Certificate(peer.raw).subjectAltName ?? '';
-    return { identity: san, fingerprintSha256: fingerprintOf(peer.raw) };
+    return { identity: leaf.subjectAltName ?? '', fingerprintSha256: fingerprintOf(leaf.raw) };
   }
+  const peer = socket.getPeerCertificate(true);
+  if (peer === undefined || peer.raw === undefined) throw noCertificate();
   // FED-23: SPIFFE authentication, no host name check; full X509-SVID verification against the
   // bundle of the endpoint's trust domain, then exact ID equality.
   if (target.endpointBundle === undefined || target.endpointSpiffeId === undefined) {
@@ -172,7 +201,7 @@ function fetchOnce(
         ...(target.profile === 'https_web'
           ? {
               rejectUnauthorized: true,
-              ...(target.caPem ? { ca: [...rootCertificates, target.caPem] } : {}),
+              ...(target.caPem ? { secureContext: webSecureContext(target.caPem) } : {}),
             }
           : // https_spiffe: OpenSSL's verification is replaced by X509-SVID verification below (X509-31).
             { rejectUnauthorized: false }),
@@ -222,27 +251,29 @@ function fetchOnce(
         return;
       }
       const declared = Number(res.headers['content-length'] ?? NaN);
+      // Settle before destroying: destroy() can emit a connection error synchronously, which would
+      // otherwise win and be reported as a network failure instead of the size limit (FED-21).
       if (Number.isFinite(declared) && declared > maxBody) {
-        res.destroy();
         fail(
           new FederationError(
             'ERR_FEDERATION_FETCH_TOO_LARGE',
             `bundle of ${declared} bytes exceeds ${maxBody}`,
           ),
         );
+        res.destroy();
         return;
       }
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => {
         hop.bytes += chunk.length;
         if (hop.bytes > maxBody) {
-          res.destroy();
           fail(
             new FederationError(
               'ERR_FEDERATION_FETCH_TOO_LARGE',
               `bundle body exceeds ${maxBody} bytes`,
             ),
           );
+          res.destroy();
           return;
         }
         chunks.push(chunk);
@@ -271,6 +302,13 @@ export async function fetchBundle(
   target: FetchTarget,
   options: FetchOptions,
 ): Promise<FetchResult> {
+  if (
+    target.profile === 'https_spiffe' &&
+    (target.endpointBundle === undefined || target.endpointSpiffeId === undefined)
+  ) {
+    // A caller mistake, not a partner failure: say so before connecting anywhere.
+    throw new TypeError('https_spiffe fetch needs endpointSpiffeId and endpointBundle');
+  }
   const started = Date.now();
   const redirects: string[] = [];
   const hop: HopState = { peer: null, status: null, bytes: 0 };

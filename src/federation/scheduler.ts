@@ -9,7 +9,7 @@ export const DEFAULT_TICK_CRON = '*/5 * * * * *';
 export const DEFAULT_MAX_CONCURRENT_REFRESHES = 16;
 
 export interface SchedulerDeps {
-  readonly federation: Pick<Federation, 'due' | 'refresh'>;
+  readonly federation: Pick<Federation, 'due' | 'isDue' | 'refresh'>;
   readonly locks: Pick<Store, 'acquireLock' | 'releaseLock'>;
   readonly now: () => number;
   readonly logger: FederationLogger;
@@ -40,8 +40,9 @@ export function createScheduler(deps: SchedulerDeps, options: SchedulerOptions =
     const lease = `refresh:${trustDomain}`;
     if (!(await deps.locks.acquireLock(lease, deps.replicaId, leaseTtlMs))) return false;
     try {
-      // Another replica may have refreshed it between `due` and the lease: refresh() re-reads status,
-      // and the shared nextRefreshAtMs keeps that window to one tick.
+      // FED-43: another replica may have refreshed it (and released the lease) between our `due` and
+      // this lease; its shared nextRefreshAtMs says so. Re-check under the lease, or we fetch twice.
+      if (!(await deps.federation.isDue(trustDomain, deps.now()))) return false;
       await deps.federation.refresh(trustDomain);
       return true;
     } finally {

@@ -45,7 +45,9 @@ export type FederationStore = Pick<
   | 'deleteRefreshStatus'
   | 'publish'
   | 'subscribe'
->;
+> &
+  // Optional so narrower stores still fit; with it, due() and list() read every status in one go.
+  Partial<Pick<Store, 'listRefreshStatuses'>>;
 
 export interface AuditSink {
   (event: {
@@ -133,6 +135,14 @@ export interface Federation extends BundleSource {
   start(signal: AbortSignal): Promise<void>;
   /** Due relationships for the scheduler: active and nextRefreshAtMs ≤ now. */
   due(nowMs: number): Promise<string[]>;
+  /** Whether one relationship is due (the scheduler re-checks under its lease, FED-43). */
+  isDue(trustDomain: string, nowMs: number): Promise<boolean>;
+}
+
+/** One trust domain in the trust view: the parsed bundle and the digest of the stored bytes. */
+interface TrustedEntry {
+  readonly bundle: Bundle;
+  readonly digest: string;
 }
 
 function relationshipFrom(value: Readonly<Record<string, unknown>>): Relationship {
@@ -146,6 +156,19 @@ function notFound(trustDomain: string): FederationError {
   );
 }
 
+/** BUNDLE-14: refusals that are security events, not just failed fetches (code → alert name). */
+const SECURITY_ALERTS: ReadonlyMap<string, string> = new Map([
+  ['ERR_BUNDLE_PRIVATE_KEY', 'partner-private-key'],
+]);
+
+function goneDuringRefresh(trustDomain: string): FederationError {
+  return new FederationError(
+    'ERR_FEDERATION_RELATIONSHIP_NOT_FOUND',
+    `relationship "${trustDomain}" was deleted during its refresh`,
+    { context: { gone: true } },
+  );
+}
+
 function errorSummary(error: unknown): { code: string; message: string } {
   if (isBrokerError(error)) return { code: error.code, message: error.message };
   return { code: 'ERR_FEDERATION_FETCH_NETWORK', message: 'unexpected failure' };
@@ -155,8 +178,10 @@ export function createFederation(deps: FederationDeps): Federation {
   const { store, ownTrustDomain, now, logger, audit } = deps;
   const random = deps.random ?? Math.random;
   const unknownKeyGapMs = deps.refreshOnUnknownKeyIntervalMs ?? 30_000;
-  /** Trust view: active relationships → parsed current bundle. */
-  let trusted = new Map<string, Bundle>();
+  /** Trust view: active relationships → parsed current bundle and the digest of its stored bytes. */
+  const trusted = new Map<string, TrustedEntry>();
+  /** The reload in progress per trust domain (reloads of one trust domain run in order). */
+  const reloads = new Map<string, Promise<void>>();
   const listeners = new Set<() => void>();
   const lastUnknownKeyRefresh = new Map<string, number>();
   const subscriptions = new Map<string, () => Promise<void>>();
@@ -179,8 +204,45 @@ export function createFederation(deps: FederationDeps): Federation {
     return { relationship: relationshipFrom(found.value), version: found.version };
   }
 
+  /** The relationship now stored for the trust domain, if any, and whether it is still `relationship`. */
+  async function currentRelationship(
+    relationship: Relationship,
+  ): Promise<{ current: Relationship | undefined; same: boolean }> {
+    const found = await store.getRelationship(relationship.trustDomain);
+    const current = found === undefined ? undefined : relationshipFrom(found.value);
+    // Deleted and created again: a new record with its own creation time.
+    return { current, same: current?.createdAtMs === relationship.createdAtMs };
+  }
+
   async function readStatus(trustDomain: string): Promise<RefreshStatus> {
     return statusFromJson(await store.getRefreshStatus(trustDomain), now());
+  }
+
+  /**
+   * Every relationship with its status. One listing of each when the store can list statuses (a
+   * Redis round trip per relationship made due() and list() grow with the partner count); one
+   * status read per relationship otherwise, issued together rather than one after another.
+   */
+  async function readAll(): Promise<
+    { relationship: Relationship; version: number; status: RefreshStatus }[]
+  > {
+    const [records, statuses] = await Promise.all([
+      store.listRelationships(),
+      store.listRefreshStatuses?.(),
+    ]);
+    const byTrustDomain =
+      statuses === undefined ? undefined : new Map(statuses.map((s) => [s.trustDomain, s.status]));
+    const at = now();
+    return Promise.all(
+      records.map(async (record) => {
+        const relationship = relationshipFrom(record.value);
+        const status =
+          byTrustDomain === undefined
+            ? await readStatus(relationship.trustDomain)
+            : statusFromJson(byTrustDomain.get(relationship.trustDomain), at);
+        return { relationship, version: record.version, status };
+      }),
+    );
   }
 
   async function notifyRelationship(trustDomain: string): Promise<void> {
@@ -191,32 +253,66 @@ export function createFederation(deps: FederationDeps): Federation {
     await store.publish(CHANNELS.bundleChanged(trustDomain), trustDomain).catch(() => undefined);
   }
 
-  /** Re-reads one trust domain into the trust view. */
-  async function reloadOne(trustDomain: string): Promise<void> {
+  /**
+   * Re-reads one trust domain into the trust view. `known` is a bundle the caller just parsed; it is
+   * used when the store still holds exactly those bytes (same digest), saving a second parse.
+   * Reloads of one trust domain are queued so an older read never lands after a newer one.
+   */
+  function reloadOne(trustDomain: string, known?: TrustedEntry): Promise<void> {
+    const previous = reloads.get(trustDomain);
+    const run = (previous === undefined ? Promise.resolve() : previous.catch(() => undefined)).then(
+      () => readIntoView(trustDomain, known),
+    );
+    reloads.set(trustDomain, run);
+    const clear = (): void => {
+      if (reloads.get(trustDomain) === run) reloads.delete(trustDomain);
+    };
+    run.then(clear, clear);
+    return run;
+  }
+
+  async function readIntoView(trustDomain: string, known: TrustedEntry | undefined): Promise<void> {
+    const entry = await readTrusted(trustDomain, known);
+    // Applied with no await since the view was last read: refreshes run concurrently, and a copy of
+    // the map taken before an await would drop the other trust domains' updates (FED-34).
+    const before = trusted.get(trustDomain);
+    if (entry === undefined) {
+      if (before === undefined) return;
+      trusted.delete(trustDomain);
+    } else {
+      // Same stored bytes: keep the parsed value and do not wake the listeners for nothing.
+      if (before !== undefined && before.digest === entry.digest) return;
+      trusted.set(trustDomain, entry);
+    }
+    emit();
+  }
+
+  async function readTrusted(
+    trustDomain: string,
+    known: TrustedEntry | undefined,
+  ): Promise<TrustedEntry | undefined> {
     const found = await store.getRelationship(trustDomain);
-    const next = new Map(trusted);
-    next.delete(trustDomain);
-    if (found !== undefined && isTrusted(relationshipFrom(found.value))) {
-      const stored = await store.getBundle(trustDomain);
-      if (stored !== undefined) {
-        try {
-          next.set(trustDomain, parseBundle(stored.raw, parseTrustDomain(trustDomain)));
-        } catch (error) {
-          // Operator-forced PEM bundles are stored as PEM.
-          try {
-            next.set(trustDomain, parseBundleOrPem(stored.raw, parseTrustDomain(trustDomain)));
-          } catch {
-            logger.warn('stored bundle does not parse; not trusted', {
-              trustDomain,
-              code: isBrokerError(error) ? error.code : 'unknown',
-            });
-          }
-        }
+    if (found === undefined || !isTrusted(relationshipFrom(found.value))) return undefined;
+    const stored = await store.getBundle(trustDomain);
+    if (stored === undefined) return undefined;
+    const current = trusted.get(trustDomain);
+    if (current !== undefined && current.digest === stored.digest) return current;
+    if (known !== undefined && known.digest === stored.digest) return known;
+    const td = parseTrustDomain(trustDomain);
+    try {
+      return { bundle: parseBundle(stored.raw, td), digest: stored.digest };
+    } catch (error) {
+      // Operator-forced PEM bundles are stored as PEM.
+      try {
+        return { bundle: parseBundleOrPem(stored.raw, td), digest: stored.digest };
+      } catch {
+        logger.warn('stored bundle does not parse; not trusted', {
+          trustDomain,
+          code: isBrokerError(error) ? error.code : 'unknown',
+        });
+        return undefined;
       }
     }
-    const before = trusted.get(trustDomain);
-    trusted = next;
-    if (before !== next.get(trustDomain)) emit();
   }
 
   async function watchBundle(trustDomain: string): Promise<void> {
@@ -263,7 +359,7 @@ export function createFederation(deps: FederationDeps): Federation {
 
   const federation: Federation = {
     getBundleForTrustDomain(trustDomain: TrustDomain) {
-      return trusted.get(trustDomain.name);
+      return trusted.get(trustDomain.name)?.bundle;
     },
 
     async create(input, context) {
@@ -307,17 +403,13 @@ export function createFederation(deps: FederationDeps): Federation {
     },
 
     async list() {
-      const records = await store.listRelationships();
-      const views: RelationshipView[] = [];
-      for (const record of records) {
-        const relationship = relationshipFrom(record.value);
-        const status = await readStatus(relationship.trustDomain);
-        views.push({
+      const views: RelationshipView[] = (await readAll()).map(
+        ({ relationship, version, status }) => ({
           relationship,
-          version: record.version,
+          version,
           status: withStale(relationship, status),
-        });
-      }
+        }),
+      );
       return views.sort((a, b) =>
         a.relationship.trustDomain < b.relationship.trustDomain ? -1 : 1,
       );
@@ -464,6 +556,9 @@ export function createFederation(deps: FederationDeps): Federation {
           { ...(deps.fetchOptions ?? {}), now: () => new Date(now()) },
         );
         log = fetched.log;
+        // FED-60: a relationship deleted (or deleted and re-created) while the fetch was in flight
+        // gets nothing stored: no bundle, no status, nothing that a re-created one would inherit.
+        if (!(await currentRelationship(relationship)).same) throw goneDuringRefresh(trustDomain);
         const update = await applyBundle(store, {
           trustDomain: td,
           body: fetched.body,
@@ -472,6 +567,18 @@ export function createFederation(deps: FederationDeps): Federation {
         });
         const status = statusAfterSuccess(previous, update, log, startedAt);
         await putStatus(trustDomain, status);
+        // FED-60: deleted between the check above and our writes: the delete may have run before
+        // them, so remove what we wrote (a delete that runs after this check removes it itself).
+        const after = await currentRelationship(relationship);
+        if (!after.same) {
+          await store.deleteBundle(trustDomain);
+          await store.deleteRefreshStatus(trustDomain);
+          // One created again meanwhile starts from scratch, its bootstrap bundle included.
+          if (after.current !== undefined && isTrusted(after.current))
+            await activate(after.current);
+          else await reloadOne(trustDomain);
+          throw goneDuringRefresh(trustDomain);
+        }
         logger.info('partner bundle fetched', {
           trustDomain,
           outcome: update.outcome,
@@ -497,16 +604,23 @@ export function createFederation(deps: FederationDeps): Federation {
               empty: update.bundle.isEmpty,
             },
           });
-          await reloadOne(trustDomain);
+          await reloadOne(trustDomain, { digest: update.stored.digest, bundle: update.bundle });
           await notifyBundle(trustDomain);
         }
         return { ok: true, update, log };
       } catch (error) {
         const summary = errorSummary(error);
-        const context = isBrokerError(error)
+        const errorContext = isBrokerError(error)
           ? (error.context as { log?: FetchLog } | undefined)
           : undefined;
-        log = context?.log ?? log;
+        log = errorContext?.log ?? log;
+        if (isBrokerError(error) && error.context?.['gone'] === true) {
+          // FED-60: the relationship is gone; it gets no status record back.
+          logger.info('relationship deleted during its refresh; fetched bundle discarded', {
+            trustDomain,
+          });
+          return { ok: false, error: summary, log };
+        }
         const failures = previous.consecutiveFailures + 1;
         const status: RefreshStatus = {
           ...previous,
@@ -531,11 +645,21 @@ export function createFederation(deps: FederationDeps): Federation {
           ...summary,
           ...(log ?? {}),
         });
+        const alert = SECURITY_ALERTS.get(summary.code);
+        if (alert !== undefined) {
+          // BUNDLE-14: the partner leaked a private key; say so loudly (never the key itself).
+          logger.warn('SECURITY ALERT: partner bundle rejected', {
+            trustDomain,
+            alert,
+            code: summary.code,
+            url: relationship.url,
+          });
+        }
         await audit({
           type: 'bundle.refused',
-          actor: context === undefined ? 'system' : 'system',
+          actor: context?.actor ?? 'system',
           trustDomain,
-          details: summary,
+          details: { ...summary, ...(alert === undefined ? {} : { alert }) },
         }).catch(() => undefined);
         return { ok: false, error: summary, log };
       }
@@ -589,9 +713,9 @@ export function createFederation(deps: FederationDeps): Federation {
     trustedBundles(trustDomains) {
       const selected =
         trustDomains === undefined
-          ? [...trusted.values()]
+          ? [...trusted.values()].map((entry) => entry.bundle)
           : trustDomains.flatMap((td) => {
-              const bundle = trusted.get(td);
+              const bundle = trusted.get(td)?.bundle;
               return bundle === undefined ? [] : [bundle];
             });
       return new BundleSet(selected);
@@ -601,7 +725,8 @@ export function createFederation(deps: FederationDeps): Federation {
       const records = await store.listRelationships();
       const names = records.map((r) => relationshipFrom(r.value).trustDomain);
       for (const name of names) await watchBundle(name);
-      const gone = [...trusted.keys()].filter((name) => !names.includes(name));
+      const present = new Set(names);
+      const gone = [...trusted.keys()].filter((name) => !present.has(name));
       for (const name of [...names, ...gone]) await reloadOne(name);
     },
 
@@ -630,15 +755,17 @@ export function createFederation(deps: FederationDeps): Federation {
     },
 
     async due(nowMs) {
-      const records = await store.listRelationships();
-      const due: string[] = [];
-      for (const record of records) {
-        const relationship = relationshipFrom(record.value);
-        if (!isTrusted(relationship)) continue;
-        const status = await readStatus(relationship.trustDomain);
-        if (status.nextRefreshAtMs <= nowMs) due.push(relationship.trustDomain);
-      }
-      return due;
+      return (await readAll())
+        .filter(
+          ({ relationship, status }) => isTrusted(relationship) && status.nextRefreshAtMs <= nowMs,
+        )
+        .map(({ relationship }) => relationship.trustDomain);
+    },
+
+    async isDue(trustDomain, nowMs) {
+      const found = await store.getRelationship(trustDomain);
+      if (found === undefined || !isTrusted(relationshipFrom(found.value))) return false;
+      return (await readStatus(trustDomain)).nextRefreshAtMs <= nowMs;
     },
   };
 
