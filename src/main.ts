@@ -14,6 +14,7 @@ import {
   instrumentCa,
   instrumentFederation,
   instrumentStore,
+  requestMetrics,
 } from './api/metrics.js';
 import { chainEvent, type AuditEventInput } from './audit/index.js';
 import { marshalBundle, type Bundle } from './bundle/index.js';
@@ -377,6 +378,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       now: nowMs,
       serverSpiffeId: () => agentApiId.toString(),
       signal: controller.signal,
+      middleware: [requestMetrics(metrics, 'agent')],
     });
     // The listener swaps its certificate on each renewal; it exists once the first one is issued.
     const agentTls: { server?: HttpsServer } = {};

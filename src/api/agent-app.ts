@@ -46,6 +46,8 @@ export interface AgentDeps {
   readonly serverSpiffeId: () => string;
   /** Watch streams end when this aborts (broker shutdown). */
   readonly signal?: AbortSignal;
+  /** Extra middleware run first on every request (e.g. request metrics). */
+  readonly middleware?: readonly MiddlewareHandler[];
   /** Comment lines keep idle watch streams open through proxies; default 15 s. */
   readonly watchHeartbeatMs?: number;
 }
@@ -150,6 +152,7 @@ function x509Body(
 export function createAgentApp(deps: AgentDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.use('*', requestIdMiddleware());
+  for (const middleware of deps.middleware ?? []) app.use('*', middleware);
   app.onError(errorHandler(deps.logger));
   app.notFound(notFoundHandler);
 
@@ -239,24 +242,40 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   });
 
   // Everything else: mTLS with an X509-SVID of our trust domain that a current entry grants.
+  const verifiedSockets = new WeakMap<
+    object,
+    { spiffeId: SpiffeId; expiresAt: Date; bundle: Bundle }
+  >();
   const requireAgent: MiddlewareHandler<Env> = async (c, next) => {
-    const chain = peerChainDer(c.env?.incoming?.socket);
-    if (chain === undefined) {
-      throw unauthenticated('a client certificate (the agent X509-SVID) is required');
+    const socket = c.env?.incoming?.socket;
+    const own = deps.ca.localBundle();
+    const nowMs = deps.now();
+    // A keep-alive connection keeps its verified peer while our bundle is unchanged and the SVID
+    // valid: the chain cannot change within one TLS connection (renegotiation is not allowed).
+    let verifiedPeer =
+      typeof socket === 'object' && socket !== null ? verifiedSockets.get(socket) : undefined;
+    if (
+      verifiedPeer !== undefined &&
+      (verifiedPeer.bundle !== own || nowMs >= verifiedPeer.expiresAt.getTime())
+    ) {
+      verifiedPeer = undefined;
     }
-    let spiffeId: SpiffeId;
-    let expiresAt: Date;
-    try {
-      // Only our own bundle: an agent SVID is always issued by us (X509-31).
-      const verified = verifyX509Svid(chain, new BundleSet([deps.ca.localBundle()]), {
-        now: new Date(deps.now()),
-      });
-      spiffeId = verified.spiffeId;
-      expiresAt = verified.expiresAt;
-    } catch (error) {
-      if (!isBrokerError(error)) throw error;
-      throw unauthenticated(`client certificate refused: ${error.code}: ${error.message}`);
+    if (verifiedPeer === undefined) {
+      const chain = peerChainDer(socket);
+      if (chain === undefined) {
+        throw unauthenticated('a client certificate (the agent X509-SVID) is required');
+      }
+      try {
+        // Only our own bundle: an agent SVID is always issued by us (X509-31).
+        const verified = verifyX509Svid(chain, new BundleSet([own]), { now: new Date(nowMs) });
+        verifiedPeer = { spiffeId: verified.spiffeId, expiresAt: verified.expiresAt, bundle: own };
+      } catch (error) {
+        if (!isBrokerError(error)) throw error;
+        throw unauthenticated(`client certificate refused: ${error.code}: ${error.message}`);
+      }
+      if (typeof socket === 'object' && socket !== null) verifiedSockets.set(socket, verifiedPeer);
     }
+    const { spiffeId, expiresAt } = verifiedPeer;
     const found = await deps.registration.entryFor(spiffeId);
     if (found === undefined) {
       throw forbidden(`no registration entry grants "${spiffeId.toString()}"`);

@@ -638,9 +638,15 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
     return [record, secret];
   };
 
-  /** X509-SVID issuances under way: above one, CSR checks go to worker threads. */
+  /**
+   * CSR checks go to worker threads when the CA is busy: several issuances under way, or one that
+   * follows the previous closely (a stream of API requests, each alone at the CA, still keeps the
+   * main thread busy with TLS and HTTP). A lone request is checked inline, without the hop.
+   */
   const csrChecks = createCsrCheckPool();
   let issuing = 0;
+  let lastIssueMs = -Infinity;
+  const BUSY_GAP_MS = 5;
   const issueX509Svid = async (request: X509SvidRequest): Promise<IssuedX509Svid> => {
     if (closed) throw new TypeError('the ca is closed');
     if (typeof request !== 'object' || request === null) throw new TypeError('request is required');
@@ -654,9 +660,11 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
     if ((request.csr === undefined) === (request.publicKey === undefined)) {
       throw new TypeError('give exactly one of csr and publicKey');
     }
+    const busy = issuing > 0 || performance.now() - lastIssueMs < BUSY_GAP_MS;
+    lastIssueMs = performance.now();
     issuing++;
     try {
-      return await issueX509(spiffeId, ttlSeconds, dnsNames, request);
+      return await issueX509(spiffeId, ttlSeconds, dnsNames, request, busy);
     } finally {
       issuing--;
     }
@@ -667,10 +675,11 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
     ttlSeconds: number,
     dnsNames: readonly string[],
     request: X509SvidRequest,
+    busy: boolean,
   ): Promise<IssuedX509Svid> => {
     const subjectKey: SubjectKey =
       request.csr !== undefined
-        ? await readVerifiedCsr(request.csr, issuing > 1 ? csrChecks : undefined)
+        ? await readVerifiedCsr(request.csr, busy ? csrChecks : undefined)
         : subjectKeyFromKeyObject(request.publicKey as KeyObject);
     const t = now();
     const [record, secret] = usableActive('x509', t);

@@ -415,6 +415,42 @@ export async function createFileStore(
   }
 
   /** Runs `task` after every earlier write: one writer at a time keeps memory and journal in step. */
+  /**
+   * Group commit for audit events: appends that arrive while another write is being made durable
+   * are chained in order and written with one journal record and one datasync.
+   */
+  const pendingAudit: {
+    build: (previous: AuditRecord | undefined, id: number) => AuditDraft;
+    resolve: (record: AuditRecord) => void;
+    reject: (error: Error) => void;
+  }[] = [];
+  async function flushAudit(): Promise<void> {
+    const batch = pendingAudit.splice(0, pendingAudit.length);
+    const built: { record: AuditRecord; resolve: (record: AuditRecord) => void }[] = [];
+    const failed: Error[] = [];
+    let previous = state.audit.at(-1);
+    let id = state.lastAuditId;
+    for (const item of batch) {
+      try {
+        const record = auditRecordFromDraft(id + 1, item.build(previous, id + 1));
+        id += 1;
+        previous = record;
+        built.push({ record, resolve: item.resolve });
+      } catch (error) {
+        item.reject(error as Error);
+        failed.push(error as Error);
+      }
+    }
+    if (built.length === 0) return;
+    try {
+      await commit(built.map(({ record }) => ({ op: 'audit', record, max: auditMax })));
+    } catch (error) {
+      for (const item of batch) item.reject(error as Error);
+      return;
+    }
+    for (const { record, resolve } of built) resolve(record);
+  }
+
   function serial<T>(task: () => Promise<T>): Promise<T> {
     try {
       checkOpen();
@@ -653,12 +689,16 @@ export async function createFileStore(
       return [...state.token.values()].filter((token) => token.expiresAt > at);
     },
 
-    appendAudit: async (build: (previous: AuditRecord | undefined, id: number) => AuditDraft) =>
-      serial(async () => {
-        const id = state.lastAuditId + 1;
-        const record = auditRecordFromDraft(id, build(state.audit.at(-1), id));
-        await commit([{ op: 'audit', record, max: auditMax }]);
-        return record;
+    appendAudit: (build: (previous: AuditRecord | undefined, id: number) => AuditDraft) =>
+      new Promise<AuditRecord>((resolve, reject) => {
+        try {
+          checkOpen();
+        } catch (error) {
+          reject(error as Error);
+          return;
+        }
+        pendingAudit.push({ build, resolve, reject });
+        if (pendingAudit.length === 1) void serial(flushAudit).catch(() => undefined);
       }),
     lastAudit: async () => {
       checkOpen();

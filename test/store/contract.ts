@@ -372,6 +372,26 @@ export function describeStoreContract(name: string, fixture: () => StoreFixture)
         expect(await store.lastAudit()).toBeUndefined();
       });
 
+      it('a failing builder among concurrent appends fails alone; the rest chain and persist', async () => {
+        const store = await fresh();
+        const boom = new Error('builder refused');
+        const results = await Promise.allSettled(
+          Array.from({ length: 12 }, (_, i) =>
+            store.appendAudit(
+              i === 5
+                ? () => {
+                    throw boom;
+                  }
+                : chained('x'),
+            ),
+          ),
+        );
+        expect(results.filter((r) => r.status === 'rejected').map((r) => r.reason)).toEqual([boom]);
+        const all = await store.listAudit({ limit: 100 });
+        expect(all.map((r) => r.id)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+        checkChain(all);
+      });
+
       it('reads by id range, direction and filters', async () => {
         const store = await fresh();
         await store.appendAudit(chained('a', { actor: 'alice', trustDomain: TD, time: 100 }));
