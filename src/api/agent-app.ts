@@ -37,7 +37,8 @@ export interface AgentDeps {
     Ca,
     'issueX509Svid' | 'issueJwtSvid' | 'localBundle' | 'onBundleChange' | 'trustDomain' | 'options'
   >;
-  readonly registration: Pick<Registration, 'enrol' | 'entryFor'>;
+  readonly registration: Pick<Registration, 'enrol' | 'entryFor'> &
+    Partial<Pick<Registration, 'onChange'>>;
   readonly federation: Pick<Federation, 'trustedBundles' | 'onChange' | 'refreshOnUnknownKey'>;
   readonly audit: AgentAuditSink;
   readonly logger: AgentLogger;
@@ -355,6 +356,8 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
       };
       const unsubscribeCa = deps.ca.onBundleChange(changed);
       const unsubscribeFederation = deps.federation.onChange(changed);
+      // An entry deleted (here or on another replica) ends its streams at once.
+      const unsubscribeRegistration = deps.registration.onChange?.(changed);
       const stop = (): void => {
         closed = true;
         wake?.();
@@ -400,6 +403,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
       } finally {
         unsubscribeCa();
         unsubscribeFederation();
+        unsubscribeRegistration?.();
         deps.signal?.removeEventListener('abort', stop);
       }
     });

@@ -87,6 +87,8 @@ export interface Registration {
   enrol(token: string): Promise<Enrolment>;
   /** The entry granting `id` (at most one: entries never overlap), or undefined. */
   entryFor(id: SpiffeId): Promise<{ entry: Entry; instanceId: string | undefined } | undefined>;
+  /** Called after any entry change, here or (over pub/sub) on another replica; returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
   /** Follows entry changes made by other replicas. */
   start(signal: AbortSignal): Promise<void>;
 }
@@ -142,9 +144,19 @@ export function createRegistration(deps: RegistrationDeps): Registration {
     return out;
   };
 
+  const listeners = new Set<() => void>();
   const invalidate = (): void => {
     generation += 1;
     cache = undefined;
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        deps.logger.warn('registration change listener failed', {
+          error: (error as Error).message,
+        });
+      }
+    }
   };
 
   const cachedEntries = async (): Promise<readonly Entry[]> => {
@@ -316,6 +328,11 @@ export function createRegistration(deps: RegistrationDeps): Registration {
         if (match !== undefined) return { entry, instanceId: match.instanceId };
       }
       return undefined;
+    },
+
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
 
     async start(signal) {

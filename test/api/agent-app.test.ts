@@ -955,6 +955,24 @@ describe('GET /v1/agent/bundles/watch', () => {
     }
   });
 
+  it('deleting the entry ends the stream at once, without waiting for a heartbeat', async () => {
+    const local = createAgentApp(deps({ watchHeartbeatMs: 60_000 }));
+    const entry = await createEntry('agents/watch-deleted-now');
+    const agent = await enrol(entry);
+    const response = await call('/v1/agent/bundles/watch', { socket: agent.socket, app: local });
+    const sse = new SseReader(response.body);
+    try {
+      await sse.nextOf('bundles');
+      await broker.registration.deleteEntry(entry.id);
+      // Well under the 60 s heartbeat: only the registration change notification can wake it.
+      const end = await sse.next(5_000);
+      expect(end).not.toBe('closed');
+      expect((end as SseEvent).event).toBe('end');
+    } finally {
+      await sse.cancel();
+    }
+  });
+
   it('the stream ends when the SVID expires', async () => {
     const { publicKey } = newKeyAndCsr();
     const issued = await broker.ca.issueX509Svid({
