@@ -12,7 +12,7 @@ import {
   requireString,
   stringList,
 } from '../args.js';
-import { createCsrPem } from '../csr.js';
+import { createCsrDer, csrPem } from '../../agent/csr.js';
 import type { AdminClient } from '../client.js';
 import type { CommandSpec } from '../io.js';
 import { CONFIG_OPTION, connect, deleteCommand, durationOption } from './common.js';
@@ -149,7 +149,7 @@ export const x509MintCommand: CommandSpec = {
     const dir = resolve(io.cwd, requireString(args, 'write'));
     // The private key is generated here and never sent anywhere.
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const csr = createCsrPem(privateKey, publicKey);
+    const csr = csrPem(createCsrDer(privateKey, publicKey));
     const ttlSeconds = durationOption(args, 'ttl');
     const dnsNames = stringList(args, 'dns');
     const result = await connect(args, io).request<{
