@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { createAdminApp } from './api/admin-app.js';
 import { createAgentApp } from './api/agent-app.js';
+import { createPeerVerifier } from './api/peer-svid.js';
 import { startBundleServer, type BundleServer } from './api/bundle-server.js';
 import {
   createBrokerMetrics,
@@ -280,6 +281,66 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       return { current: () => identity, renew };
     };
 
+    /**
+     * Serves a Hono app: plain HTTP, or TLS with one of our own X509-SVIDs (renewed without
+     * restart) asking for a client certificate that the app itself checks. Returns a URL to reach it.
+     */
+    const listenApp = async (
+      fetch: Parameters<typeof serve>[0]['fetch'],
+      listen: string,
+      tlsId?: SpiffeId,
+    ): Promise<{ url: string }> => {
+      const address = splitListen(listen);
+      const tls: { server?: HttpsServer } = {};
+      const own =
+        tlsId === undefined
+          ? undefined
+          : await keepOwnSvid(tlsId, (next) =>
+              tls.server?.setSecureContext({ cert: next.cert, key: next.key }),
+            );
+      const server = await new Promise<ServerType>((resolveServer, reject) => {
+        const created = serve(
+          {
+            fetch,
+            hostname: address.host,
+            port: address.port,
+            ...(own === undefined
+              ? {}
+              : {
+                  createServer: createHttpsServer,
+                  serverOptions: {
+                    cert: own.current().cert,
+                    key: own.current().key,
+                    requestCert: true,
+                    rejectUnauthorized: false,
+                    minVersion: 'TLSv1.2' as const,
+                  },
+                }),
+          },
+          () => resolveServer(created),
+        );
+        created.once('error', reject);
+      });
+      if (own !== undefined) tls.server = server as HttpsServer;
+      cleanups.unshift(
+        () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+          }),
+      );
+      const port = (server.address() as AddressInfo).port;
+      const host =
+        address.host === '0.0.0.0' || address.host === ''
+          ? '127.0.0.1'
+          : address.host === '::'
+            ? '[::1]'
+            : address.host.includes(':')
+              ? `[${address.host}]`
+              : address.host;
+      return { url: `${own === undefined ? 'http' : 'https'}://${host}:${port}` };
+    };
+
     const rotator = createRotator({ ca, now, logger });
     background.push(rotator.run(controller.signal));
 
@@ -349,6 +410,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     // Registration and the agent API: TLS with the broker's own X509-SVID; a client certificate is
     // asked for but checked by the app (join-token enrolment has none yet).
     const agentApiId = spiffeIdFromSegments(trustDomain, 'fedbroker', 'agent-api');
+    const adminApiId = spiffeIdFromSegments(trustDomain, 'fedbroker', 'admin-api');
     const bundleEndpointId =
       endpoint.profile === 'https_spiffe'
         ? endpoint.spiffeId === undefined
@@ -360,6 +422,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       ownTrustDomain: trustDomain,
       reserved: [
         agentApiId,
+        adminApiId,
         ...(bundleEndpointId === undefined ? [] : [bundleEndpointId]),
         ...config.adminApi.adminIds.map((id) => parseSpiffeId(id)),
       ],
@@ -380,42 +443,8 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       signal: controller.signal,
       middleware: [requestMetrics(metrics, 'agent')],
     });
-    // The listener swaps its certificate on each renewal; it exists once the first one is issued.
-    const agentTls: { server?: HttpsServer } = {};
-    const agentOwn = await keepOwnSvid(agentApiId, (next) =>
-      agentTls.server?.setSecureContext({ cert: next.cert, key: next.key }),
-    );
-    const agentListen = splitListen(config.agentApi.listen);
-    const agentServer = await new Promise<HttpsServer>((resolveServer, reject) => {
-      const server = serve(
-        {
-          fetch: agentApp.fetch,
-          hostname: agentListen.host,
-          port: agentListen.port,
-          createServer: createHttpsServer,
-          serverOptions: {
-            cert: agentOwn.current().cert,
-            key: agentOwn.current().key,
-            requestCert: true,
-            rejectUnauthorized: false,
-            minVersion: 'TLSv1.2',
-          },
-        },
-        () => resolveServer(server as HttpsServer),
-      );
-      server.once('error', reject);
-    });
-    agentTls.server = agentServer;
-    cleanups.unshift(
-      () =>
-        new Promise<void>((done) => {
-          agentServer.close(() => done());
-          agentServer.closeAllConnections();
-        }),
-    );
-    const agentAddress = agentServer.address() as AddressInfo;
-    const agentHost = agentListen.host.includes(':') ? `[${agentListen.host}]` : agentListen.host;
-    const agentApiUrl = `https://${agentHost === '0.0.0.0' ? '127.0.0.1' : agentHost}:${agentAddress.port}`;
+    const agentListener = await listenApp(agentApp.fetch, config.agentApi.listen, agentApiId);
+    const agentApiUrl = agentListener.url;
 
     const admin = loadAdminToken(loaded, logger);
     const endpointId =
@@ -433,6 +462,14 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       now: nowMs,
       metrics,
       registration: { registration, agentApiUrl: () => agentApiUrl },
+      ...(config.adminApi.tls
+        ? {
+            adminPeer: {
+              check: createPeerVerifier(() => ca.localBundle(), nowMs),
+              adminIds: new Set(config.adminApi.adminIds),
+            },
+          }
+        : {}),
       // Invitations advertise the configured public URL, or the listener's own address.
       endpoint: () => ({
         url: endpoint.url ?? bundleServer.url,
@@ -440,23 +477,11 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         spiffeId: endpointId,
       }),
     });
-    const adminListen = splitListen(config.adminApi.listen);
-    const adminServer = await new Promise<ServerType>((resolveServer, reject) => {
-      const server = serve(
-        { fetch: adminApp.fetch, hostname: adminListen.host, port: adminListen.port },
-        () => resolveServer(server),
-      );
-      server.once('error', reject);
-    });
-    cleanups.unshift(
-      () =>
-        new Promise<void>((done) => {
-          adminServer.close(() => done());
-          (adminServer as { closeAllConnections?: () => void }).closeAllConnections?.();
-        }),
+    const adminListener = await listenApp(
+      adminApp.fetch,
+      config.adminApi.listen,
+      config.adminApi.tls ? adminApiId : undefined,
     );
-    const adminAddress = adminServer.address() as AddressInfo;
-    const adminHost = adminListen.host.includes(':') ? `[${adminListen.host}]` : adminListen.host;
 
     logger.info('broker started', {
       trustDomain: trustDomain.name,
@@ -464,13 +489,13 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       bundleEndpoint: bundleServer.url,
       profile: endpoint.profile,
       agentApi: agentApiUrl,
-      admin: `http://${adminHost}:${adminAddress.port}`,
+      admin: adminListener.url,
     });
 
     let stopped: Promise<void> | undefined;
     return {
       bundleEndpointUrl: bundleServer.url,
-      adminUrl: `http://${adminHost}:${adminAddress.port}`,
+      adminUrl: adminListener.url,
       adminTokenFile: admin.file,
       agentApiUrl,
       agentApiSpiffeId: agentApiId.toString(),

@@ -23,6 +23,7 @@ import {
 import { parseTrustDomain } from '../spiffeid/index.js';
 import type { Store } from '../store/index.js';
 import { adminAuth } from './auth.js';
+import type { PeerCheck } from './peer-svid.js';
 import { errorHandler, notFoundHandler, validationError } from './http-errors.js';
 import {
   PROMETHEUS_CONTENT_TYPE,
@@ -67,6 +68,11 @@ export interface AdminDeps {
   readonly endpoint: () => { url: string; profile: Profile; spiffeId: string | null };
   /** Shared with the other listeners and the counting wrappers of main.ts; a private one if absent. */
   readonly metrics?: BrokerMetrics;
+  /** mTLS admins (listener on TLS): client SVIDs checked against our bundle, IDs from adminIds. */
+  readonly adminPeer?: {
+    readonly check: (socket: unknown) => PeerCheck;
+    readonly adminIds: ReadonlySet<string>;
+  };
   /** Entries and join tokens (src/api/admin-registration.ts); those routes are absent without it. */
   readonly registration?: {
     readonly registration: Registration;
@@ -970,6 +976,7 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
 
   const authenticate = adminAuth({
     token: deps.token,
+    ...(deps.adminPeer === undefined ? {} : { peer: deps.adminPeer }),
     onFailure: (reason) => {
       void deps
         .audit({ type: 'admin.login_failed', actor: 'anonymous', details: { reason } })

@@ -2,7 +2,6 @@
 // own X509-SVID for renewal, JWT-SVIDs, the bundles its entry allows (SPIFFE JSON, keyed by trust
 // domain, never pooled: FED-30) and JWT-SVID validation. An agent never gets an ID its entry does
 // not grant, nor a bundle its entry does not list.
-import type { TLSSocket } from 'node:tls';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
@@ -12,10 +11,11 @@ import { ApiError, isBrokerError } from '../errors.js';
 import type { Federation } from '../federation/index.js';
 import { idPatternText, type Entry, type Registration } from '../registration/index.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
-import { validateJwtSvid, verifyX509Svid } from '../svid/index.js';
+import { validateJwtSvid } from '../svid/index.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
 import { errorHandler, notFoundHandler } from './http-errors.js';
 import { RawJson, jsonText, oneLine } from './json-text.js';
+import { createPeerVerifier } from './peer-svid.js';
 import { requestIdMiddleware } from './request-id.js';
 import { parseJsonBody } from './validate.js';
 
@@ -67,6 +67,8 @@ type Env = {
   Variables: { requestId: string; agent: AgentIdentity };
 };
 
+export { peerChainDer } from './peer-svid.js';
+
 export const AGENT_ROUTES = [
   'GET /v1/agent/bundle',
   'POST /v1/agent/attest',
@@ -77,7 +79,6 @@ export const AGENT_ROUTES = [
   'POST /v1/agent/jwt/validate',
 ] as const;
 
-const MAX_CHAIN = 8;
 const csrText = z.string().min(1).max(MAX_CSR_TEXT);
 const attestSchema = z.object({ joinToken: z.string().min(1).max(200), csr: csrText }).strict();
 const renewSchema = z.object({ csr: csrText }).strict();
@@ -92,25 +93,6 @@ const validateSchema = z
     audience: audienceItem,
   })
   .strict();
-
-/** The peer's certificates as sent in the handshake, leaf first (node's detailed peer certificate). */
-export function peerChainDer(socket: unknown): Buffer[] | undefined {
-  const tls = socket as Partial<Pick<TLSSocket, 'getPeerCertificate'>> | undefined;
-  if (typeof tls?.getPeerCertificate !== 'function') return undefined;
-  let cert = tls.getPeerCertificate(true) as
-    { raw?: Buffer; issuerCertificate?: unknown; fingerprint256?: string } | undefined;
-  const chain: Buffer[] = [];
-  while (cert !== undefined && cert !== null && Buffer.isBuffer(cert.raw)) {
-    chain.push(cert.raw);
-    const next = cert.issuerCertificate as typeof cert;
-    // A self-issued certificate is its own issuer in node's object graph.
-    if (next === cert || next?.fingerprint256 === cert.fingerprint256 || chain.length > MAX_CHAIN) {
-      break;
-    }
-    cert = next;
-  }
-  return chain.length === 0 ? undefined : chain;
-}
 
 function unauthenticated(message: string): ApiError {
   return new ApiError('ERR_API_UNAUTHENTICATED', message);
@@ -243,40 +225,16 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   });
 
   // Everything else: mTLS with an X509-SVID of our trust domain that a current entry grants.
-  const verifiedSockets = new WeakMap<
-    object,
-    { spiffeId: SpiffeId; expiresAt: Date; bundle: Bundle }
-  >();
+  const checkPeer = createPeerVerifier(() => deps.ca.localBundle(), deps.now);
   const requireAgent: MiddlewareHandler<Env> = async (c, next) => {
-    const socket = c.env?.incoming?.socket;
-    const own = deps.ca.localBundle();
-    const nowMs = deps.now();
-    // A keep-alive connection keeps its verified peer while our bundle is unchanged and the SVID
-    // valid: the chain cannot change within one TLS connection (renegotiation is not allowed).
-    let verifiedPeer =
-      typeof socket === 'object' && socket !== null ? verifiedSockets.get(socket) : undefined;
-    if (
-      verifiedPeer !== undefined &&
-      (verifiedPeer.bundle !== own || nowMs >= verifiedPeer.expiresAt.getTime())
-    ) {
-      verifiedPeer = undefined;
+    const peer = checkPeer(c.env?.incoming?.socket);
+    if (peer.kind === 'absent') {
+      throw unauthenticated('a client certificate (the agent X509-SVID) is required');
     }
-    if (verifiedPeer === undefined) {
-      const chain = peerChainDer(socket);
-      if (chain === undefined) {
-        throw unauthenticated('a client certificate (the agent X509-SVID) is required');
-      }
-      try {
-        // Only our own bundle: an agent SVID is always issued by us (X509-31).
-        const verified = verifyX509Svid(chain, new BundleSet([own]), { now: new Date(nowMs) });
-        verifiedPeer = { spiffeId: verified.spiffeId, expiresAt: verified.expiresAt, bundle: own };
-      } catch (error) {
-        if (!isBrokerError(error)) throw error;
-        throw unauthenticated(`client certificate refused: ${error.code}: ${error.message}`);
-      }
-      if (typeof socket === 'object' && socket !== null) verifiedSockets.set(socket, verifiedPeer);
+    if (peer.kind === 'refused') {
+      throw unauthenticated(`client certificate refused: ${peer.code}: ${peer.message}`);
     }
-    const { spiffeId, expiresAt } = verifiedPeer;
+    const { spiffeId, expiresAt } = peer;
     const found = await deps.registration.entryFor(spiffeId);
     if (found === undefined) {
       throw forbidden(`no registration entry grants "${spiffeId.toString()}"`);

@@ -159,11 +159,17 @@ export const configSchema = z
         listen: listenAddress.default('127.0.0.1:8445'),
         /** File holding the admin bearer token; generated (mode 0600) at first start when absent. */
         tokenFile: z.string().optional(),
-        /** SPIFFE IDs allowed to administer over mTLS. */
+        /** SPIFFE IDs allowed to administer over mTLS (needs `tls: true`). */
         adminIds: z.array(spiffeIdText).default([]),
+        /**
+         * Serve the admin API over TLS with the broker's own X509-SVID
+         * (`spiffe://<td>/fedbroker/admin-api`), asking for a client X509-SVID: callers then use
+         * the bearer token or mTLS with an ID in `adminIds`. Default false (plain HTTP on loopback).
+         */
+        tls: z.boolean().default(false),
       })
       .strict()
-      .default({ listen: '127.0.0.1:8445', adminIds: [] }),
+      .default({ listen: '127.0.0.1:8445', adminIds: [], tls: false }),
     federation: z
       .object({
         /** Static relationships: active at start (issue 5). */
