@@ -1,5 +1,6 @@
 // Builds the admin app in process (real CA and file store in a temp dir, counting wrappers as in
 // main.ts) for tests that go through app.request(); no listener is started.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,8 @@ import { chainEvent, type AuditEventInput } from '../../src/audit/index.js';
 import { createCa, type Ca } from '../../src/ca/index.js';
 import { createFederation, type Federation } from '../../src/federation/index.js';
 import { silentLogger } from '../../src/log.js';
-import { parseTrustDomain } from '../../src/spiffeid/index.js';
+import { createRegistration, type Registration } from '../../src/registration/index.js';
+import { parseSpiffeId, parseTrustDomain } from '../../src/spiffeid/index.js';
 import { createStore, type Store } from '../../src/store/index.js';
 import { ADMIN_TOKEN } from './broker.js';
 
@@ -26,6 +28,7 @@ export interface TestAdminApp {
   readonly ca: Ca;
   readonly store: Store;
   readonly federation: Federation;
+  readonly registration: Registration;
   readonly metrics: BrokerMetrics;
   /** app.request() with the admin token (or `token`, or none with null); JSON bodies parsed. */
   call<T = Record<string, unknown>>(
@@ -90,9 +93,19 @@ export async function createTestAdminApp(
     }),
     metrics,
   );
+  const registration = createRegistration({
+    store,
+    ownTrustDomain: trustDomain,
+    reserved: [parseSpiffeId(`spiffe://${trustDomain.name}/spiffe/bundle-endpoint`)],
+    now: nowMs,
+    randomBytes,
+    logger: silentLogger,
+    replicaId: 'test',
+  });
   const app = createAdminApp({
     ca,
     federation,
+    registration: { registration, agentApiUrl: () => 'https://127.0.0.1:8444' },
     store,
     audit,
     token: () => ADMIN_TOKEN,
@@ -110,6 +123,7 @@ export async function createTestAdminApp(
     ca,
     store,
     federation,
+    registration,
     metrics,
     async call(method, path, body, token = ADMIN_TOKEN) {
       const response = await app.request(path, {
