@@ -90,7 +90,10 @@ export interface Agent extends X509Source {
   validateJwtSvid(token: string, audience: string): Promise<ValidatedJwtSvid>;
   /** Called after the SVID was renewed or the bundle set changed; returns the unsubscribe. */
   onUpdate(listener: (what: AgentUpdate) => void): () => void;
-  /** Renews the X509-SVID now (also done automatically at half its lifetime). */
+  /**
+   * Renews the X509-SVID now (also done automatically at half its lifetime) and drops cached
+   * JWT-SVIDs, so the next jwtSvid() is signed by the broker's current key (e.g. after a rotation).
+   */
   renew(): Promise<void>;
   /** Fetches the bundle set now. */
   refreshBundles(): Promise<void>;
@@ -464,6 +467,7 @@ export async function createAgent(options: CreateAgentOptions): Promise<Agent> {
       throw untrusted('the broker renewed a different SPIFFE ID');
     }
     svid = renewed;
+    jwtCache.clear();
     const old = mtlsAgent;
     mtlsAgent = newMtlsAgent(renewed);
     old?.destroy();

@@ -29,3 +29,5 @@ export type {
   JwtSvid,
 } from './client.js';
 export { createCsrDer, csrPem, newKeyAndCsr } from './csr.js';
+// The SPIFFE ID values the authorisers take, so an SDK user can name a partner trust domain.
+export { SpiffeId, TrustDomain, parseSpiffeId, parseTrustDomain } from '../spiffeid/index.js';

@@ -141,9 +141,10 @@ describe('agent SDK createAgent against a real broker', () => {
     ).toBe('ERR_AGENT_BROKER_REFUSED');
   });
 
-  it('renews with a new key and the same SPIFFE ID', async () => {
+  it('renews with a new key and the same SPIFFE ID, and drops cached JWT-SVIDs', async () => {
     const agent = agents[0] as Agent;
     const before = agent.x509Svid();
+    const jwtBefore = await agent.jwtSvid('renew-test');
     const updates: string[] = [];
     const off = agent.onUpdate((what) => updates.push(what));
     await agent.renew();
@@ -153,6 +154,8 @@ describe('agent SDK createAgent against a real broker', () => {
     expect(after.privateKeyPem).not.toBe(before.privateKeyPem);
     expect(after.chainDer[0]?.equals(before.chainDer[0] as Buffer)).toBe(false);
     expect(updates).toContain('svid');
+    // After a renewal (e.g. following a CA rotation) the next JWT-SVID is minted afresh.
+    expect((await agent.jwtSvid('renew-test')).token).not.toBe(jwtBefore.token);
   });
 
   it('FED-30: an approved partner in federatesWith arrives over the watch stream, keyed by its trust domain', async () => {

@@ -5,7 +5,14 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, freePort, runBuilt, startServe, stopServe } from '../helpers/built-cli.js';
+import {
+  buildCli,
+  freePort,
+  loopbackInitArgs,
+  runBuilt,
+  startServe,
+  stopServe,
+} from '../helpers/built-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fedbroker-cli-'));
 const config = join(dir, 'broker.yaml');
@@ -22,21 +29,7 @@ function openssl(args: string[]): Promise<{ code: number; out: string }> {
 beforeAll(async () => {
   await buildCli();
   const adminPort = await freePort();
-  const init = await runBuilt([
-    'init',
-    '--trust-domain',
-    'logistics.example',
-    '--dir',
-    dir,
-    '--host',
-    '127.0.0.1',
-    '--bundle-port',
-    '0',
-    '--agent-port',
-    '0',
-    '--admin-port',
-    String(adminPort),
-  ]);
+  const init = await runBuilt(loopbackInitArgs('logistics.example', dir, adminPort));
   expect(init.code, init.stderr).toBe(0);
   child = (await startServe(config)).child;
 }, 240_000);

@@ -1,18 +1,58 @@
-// Builds the real `fedbroker` once into .test-output/dist and runs it as a child process.
+// Builds the real `fedbroker` once per test process into .test-output/dist-<pid> and runs it as a
+// child process.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const outDir = join(root, '.test-output', 'dist');
+// One directory per test process: vitest runs CLI test files in parallel forks, and a build
+// rewriting files another fork is executing makes that fork's child fail at random.
+const outDir = join(root, '.test-output', `dist-${process.pid}`);
 export const BUILT_CLI = join(outDir, 'cli', 'main.js');
+process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
+
+/** Removes the builds of test processes that are gone (vitest may end a fork without 'exit'). */
+function removeStaleBuilds(): void {
+  const parent = join(root, '.test-output');
+  for (const name of existsSync(parent) ? readdirSync(parent) : []) {
+    const pid = Number(/^dist-(\d+)$/.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') {
+        rmSync(join(parent, name), { recursive: true, force: true });
+      }
+    }
+  }
+}
+
+/** `fedbroker init` arguments for a loopback broker: ephemeral bundle and agent ports, a fixed admin port. */
+export function loopbackInitArgs(trustDomain: string, dir: string, adminPort: number): string[] {
+  return [
+    'init',
+    '--trust-domain',
+    trustDomain,
+    '--dir',
+    dir,
+    '--host',
+    '127.0.0.1',
+    '--bundle-port',
+    '0',
+    '--agent-port',
+    '0',
+    '--admin-port',
+    String(adminPort),
+  ];
+}
 
 let building: Promise<void> | undefined;
 
-/** Compiles src/ with the production tsconfig into .test-output/dist (once per test process). */
+/** Compiles src/ with the production tsconfig into .test-output/dist-<pid> (once per test process). */
 export function buildCli(): Promise<void> {
   building ??= new Promise((done, fail) => {
+    removeStaleBuilds();
     execFile(
       process.execPath,
       [
