@@ -13,13 +13,13 @@ import { startBundleServer, type BundleServer } from './api/bundle-server.js';
 import {
   createBrokerMetrics,
   instrumentCa,
-  instrumentFederation,
+  countBundleFetches,
   instrumentStore,
   requestMetrics,
 } from './api/metrics.js';
 import { chainEvent, type AuditEventInput } from './audit/index.js';
 import { marshalBundle, type Bundle } from './bundle/index.js';
-import { createCa, createRotator, type Ca } from './ca/index.js';
+import { createCa, createRotator, createSharedLocalBundle, type Ca } from './ca/index.js';
 import type { LoadedConfig, RelationshipConfig } from './config/index.js';
 import { ConfigError } from './errors.js';
 import {
@@ -38,7 +38,7 @@ import {
   type SpiffeId,
 } from './spiffeid/index.js';
 import { createRegistration, type Registration } from './registration/index.js';
-import { createStore, type Store, type StoreOptions } from './store/index.js';
+import { CHANNELS, createStore, type Store, type StoreOptions } from './store/index.js';
 
 export interface BrokerDeps {
   readonly logger: Logger;
@@ -128,6 +128,29 @@ function loadAdminToken(
   return { token, file };
 }
 
+/**
+ * This replica's id, kept in the data directory so that a restart replaces its authority record in
+ * the shared store instead of leaving a stale one behind (its keys live in the same directory).
+ */
+function loadReplicaId(dataDir: string): string {
+  const file = join(dataDir, 'replica-id');
+  if (!existsSync(file)) {
+    try {
+      writeFileSync(file, `replica-${randomBytes(8).toString('hex')}\n`, {
+        mode: 0o600,
+        flag: 'wx',
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  const id = readFileSync(file, 'utf8').trim();
+  if (!/^[A-Za-z0-9._:@+=~-]{1,128}$/.test(id)) {
+    throw new ConfigError('ERR_CONFIG_FILE', `"${file}" does not hold a valid replica id`);
+  }
+  return id;
+}
+
 function readFileFor(what: string, file: string, base: string): string {
   try {
     return readFileSync(resolve(base, file), 'utf8');
@@ -155,13 +178,13 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
   const logger = deps.logger;
   const now = deps.now ?? (() => new Date());
   const nowMs = (): number => now().getTime();
-  const replicaId = deps.replicaId ?? `replica-${randomBytes(6).toString('hex')}`;
+  mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
+  const replicaId = deps.replicaId ?? loadReplicaId(loaded.dataDir);
   const controller = new AbortController();
   const background: Promise<unknown>[] = [];
   const cleanups: (() => Promise<void> | void)[] = [];
   const trustDomain = parseTrustDomain(config.trustDomain);
 
-  mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
   const metrics = createBrokerMetrics({
     onCollectError: (metric, error) =>
       logger.warn('metrics collector failed', { metric, error: (error as Error).message }),
@@ -211,25 +234,36 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
             }),
       },
     );
-    const ca = instrumentCa(signingCa, metrics);
-    cleanups.unshift(() => ca.close());
+    cleanups.unshift(() => signingCa.close());
 
-    // Our bundle: serialised once per change (FED-12), recorded in the store so it never goes back.
+    // One bundle for every replica: the union of each replica's authorities, with one sequence
+    // the store never lets go back (BUNDLE-31). Everything that hands out or checks against our
+    // bundle sees this merged one; our CA itself still signs with its own authorities only.
+    const shared = createSharedLocalBundle({
+      ca: signingCa,
+      store,
+      replicaId,
+      now: nowMs,
+      logger,
+      channel: CHANNELS.localBundleChanged,
+      resyncMs: Math.min(30_000, Math.max(1000, (config.bundleEndpoint.refreshHint * 1000) / 2)),
+    });
+    await shared.start(controller.signal);
+    const ca = instrumentCa(
+      {
+        ...signingCa,
+        localBundle: () => shared.current(),
+        onBundleChange: (listener) => shared.onChange(listener),
+      },
+      metrics,
+    );
+
+    // Our bundle: serialised once per change (FED-12).
     let served: ServedBundle | undefined;
     const publish = (bundle: Bundle): void => {
-      const bytes = marshalBundle(bundle);
-      served = serveBundle(bytes, bundle.refreshHintSeconds);
-      const sequence = bundle.sequence?.toString() ?? '0';
-      store
-        .putLocalBundle({ raw: bytes.toString('utf8'), sequence, publishedAt: nowMs() })
-        .catch((error: unknown) =>
-          logger.warn('could not record the local bundle in the store', {
-            sequence,
-            error: (error as Error).message,
-          }),
-        );
-      logger.info('published local bundle', {
-        sequence,
+      served = serveBundle(marshalBundle(bundle), bundle.refreshHintSeconds);
+      logger.info('serving local bundle', {
+        sequence: bundle.sequence?.toString() ?? '0',
         x509: bundle.x509Authorities.length,
         jwt: bundle.jwtAuthorities.size,
       });
@@ -341,7 +375,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       return { url: `${own === undefined ? 'http' : 'https'}://${host}:${port}` };
     };
 
-    const rotator = createRotator({ ca, now, logger });
+    const rotator = createRotator({ ca: signingCa, now, logger });
     background.push(rotator.run(controller.signal));
 
     // Bundle endpoint identity: our own X509-SVID (https_spiffe) or operator files (https_web).
@@ -394,14 +428,15 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     }
     cleanups.unshift(() => bundleServer.close());
 
-    const unmeteredFederation = createFederation({
+    // Every fetch is counted, including those a verifier meeting an unknown kid asks for.
+    const federation = createFederation({
       store,
       ownTrustDomain: trustDomain,
       now: nowMs,
       audit: auditSink,
       logger,
+      onRefreshed: countBundleFetches(metrics),
     });
-    const federation = instrumentFederation(unmeteredFederation, metrics);
     await federation.start(controller.signal);
     await federation.syncStatic(staticRelationships(loaded));
     const scheduler = createScheduler({ federation, locks: store, now: nowMs, logger, replicaId });

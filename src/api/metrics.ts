@@ -10,7 +10,7 @@ import {
   type Ca,
 } from '../ca/index.js';
 import { isBrokerError } from '../errors.js';
-import type { Federation, RelationshipView } from '../federation/index.js';
+import type { Federation, FederationDeps, RelationshipView } from '../federation/index.js';
 
 /** What `GET /metrics` answers with (Prometheus text exposition format 0.0.4). */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -525,24 +525,20 @@ export function registerStateCollectors(metrics: BrokerMetrics, sources: StateSo
 // ---- counting wrappers (wired in main.ts; the wrapped rooms stay free of metrics) ------------
 
 /** Counts refresh attempts by result. Refreshes the service starts itself (unknown key) are not seen. */
-export function instrumentFederation(federation: Federation, metrics: BrokerMetrics): Federation {
-  return {
-    ...federation,
-    async refresh(trustDomain, context) {
-      // A refresh that throws (unknown or inactive relationship) made no fetch attempt.
-      const outcome = await federation.refresh(trustDomain, context);
-      metrics.bundleFetches.inc({
+export function countBundleFetches(
+  metrics: BrokerMetrics,
+): NonNullable<FederationDeps['onRefreshed']> {
+  return (trustDomain, outcome) => {
+    metrics.bundleFetches.inc({
+      trust_domain: trustDomain,
+      result: outcome.ok ? 'success' : 'failure',
+    });
+    if (!outcome.ok) {
+      metrics.bundleFetchFailures.inc({
         trust_domain: trustDomain,
-        result: outcome.ok ? 'success' : 'failure',
+        code: outcome.error?.code ?? 'unknown',
       });
-      if (!outcome.ok) {
-        metrics.bundleFetchFailures.inc({
-          trust_domain: trustDomain,
-          code: outcome.error?.code ?? 'unknown',
-        });
-      }
-      return outcome;
-    },
+    }
   };
 }
 

@@ -39,3 +39,10 @@ export { createFileCaPersistence } from './file-persistence.js';
 export { MAX_CSR_BYTES, parseCsr, readVerifiedCsr } from './csr.js';
 export type { ParsedCsr } from './csr.js';
 export { certificatePem } from './x509-encoder.js';
+export { createSharedLocalBundle } from './shared-bundle.js';
+export type {
+  SharedBundleDeps,
+  SharedBundleSource,
+  SharedBundleStore,
+  SharedLocalBundle,
+} from './shared-bundle.js';

@@ -74,6 +74,11 @@ export interface FederationDeps {
   readonly fetchOptions?: Omit<FetchOptions, 'now'>;
   /** Minimum gap between two refreshes asked for by verifiers meeting an unknown key (per partner). */
   readonly refreshOnUnknownKeyIntervalMs?: number;
+  /**
+   * Told of every fetch attempt, whoever asked (scheduler, admin, a verifier meeting an unknown
+   * key); not of refreshes refused before fetching (unknown or inactive relationship).
+   */
+  readonly onRefreshed?: (trustDomain: string, outcome: RefreshOutcome) => void;
 }
 
 export interface RelationshipView {
@@ -357,6 +362,161 @@ export function createFederation(deps: FederationDeps): Federation {
     };
   }
 
+  /** One fetch of one partner (FED-20..35): every outcome is recorded in its refresh status. */
+  const refreshRelationship = async (
+    trustDomain: string,
+    context: ActorContext | undefined,
+  ): Promise<RefreshOutcome> => {
+    const { relationship } = await readRelationship(trustDomain);
+    if (!isTrusted(relationship)) {
+      throw new FederationError(
+        'ERR_FEDERATION_TRANSITION',
+        `relationship "${trustDomain}" is ${relationship.state}; only active relationships are fetched`,
+      );
+    }
+    const td = parseTrustDomain(trustDomain);
+    const previous = await readStatus(trustDomain);
+    const startedAt = now();
+    let log: FetchLog | null = null;
+    try {
+      const endpointId =
+        relationship.endpointSpiffeId === null
+          ? undefined
+          : parseSpiffeId(relationship.endpointSpiffeId);
+      // FED-24: the latest stored bundle of the endpoint's trust domain authenticates it; the
+      // bootstrap bundle only before anything was stored.
+      let endpointBundle: BundleSource | undefined;
+      if (endpointId !== undefined) {
+        const stored = await store.getBundle(endpointId.trustDomain.name);
+        const raw = stored?.raw ?? relationship.bootstrapBundle;
+        if (raw === null || raw === undefined) {
+          throw new FederationError(
+            'ERR_FEDERATION_FETCH_TLS',
+            `no bundle to authenticate "${endpointId.toString()}"`,
+          );
+        }
+        endpointBundle = parseBundleOrPem(raw, endpointId.trustDomain);
+      }
+      const fetched = await fetchBundle(
+        {
+          url: relationship.url,
+          profile: relationship.profile,
+          endpointSpiffeId: endpointId,
+          endpointBundle,
+          caPem: relationship.caPem ?? undefined,
+          followRedirects: relationship.followRedirects,
+        },
+        { ...(deps.fetchOptions ?? {}), now: () => new Date(now()) },
+      );
+      log = fetched.log;
+      // FED-60: a relationship deleted (or deleted and re-created) while the fetch was in flight
+      // gets nothing stored: no bundle, no status, nothing that a re-created one would inherit.
+      if (!(await currentRelationship(relationship)).same) throw goneDuringRefresh(trustDomain);
+      const update = await applyBundle(store, {
+        trustDomain: td,
+        body: fetched.body,
+        sourceUrl: relationship.url,
+        nowMs: now(),
+      });
+      const status = statusAfterSuccess(previous, update, log, startedAt);
+      await putStatus(trustDomain, status);
+      // FED-60: deleted between the check above and our writes: the delete may have run before
+      // them, so remove what we wrote (a delete that runs after this check removes it itself).
+      const after = await currentRelationship(relationship);
+      if (!after.same) {
+        await store.deleteBundle(trustDomain);
+        await store.deleteRefreshStatus(trustDomain);
+        // One created again meanwhile starts from scratch, its bootstrap bundle included.
+        if (after.current !== undefined && isTrusted(after.current)) await activate(after.current);
+        else await reloadOne(trustDomain);
+        throw goneDuringRefresh(trustDomain);
+      }
+      logger.info('partner bundle fetched', {
+        trustDomain,
+        outcome: update.outcome,
+        sequence: update.stored.sequence,
+        ...log,
+      });
+      if (update.anomaly !== null) {
+        logger.warn('partner changed its bundle without a new spiffe_sequence (FED-32)', {
+          trustDomain,
+        });
+      }
+      if (update.outcome !== 'unchanged') {
+        await audit({
+          type: 'bundle.changed',
+          actor: context?.actor ?? 'system',
+          trustDomain,
+          details: {
+            sequence: update.stored.sequence,
+            digest: update.stored.digest,
+            x509Authorities: update.bundle.x509Authorities.length,
+            jwtAuthorities: update.bundle.jwtAuthorities.size,
+            anomaly: update.anomaly,
+            empty: update.bundle.isEmpty,
+          },
+        });
+        await reloadOne(trustDomain, { digest: update.stored.digest, bundle: update.bundle });
+        await notifyBundle(trustDomain);
+      }
+      return { ok: true, update, log };
+    } catch (error) {
+      const summary = errorSummary(error);
+      const errorContext = isBrokerError(error)
+        ? (error.context as { log?: FetchLog } | undefined)
+        : undefined;
+      log = errorContext?.log ?? log;
+      if (isBrokerError(error) && error.context?.['gone'] === true) {
+        // FED-60: the relationship is gone; it gets no status record back.
+        logger.info('relationship deleted during its refresh; fetched bundle discarded', {
+          trustDomain,
+        });
+        return { ok: false, error: summary, log };
+      }
+      const failures = previous.consecutiveFailures + 1;
+      const status: RefreshStatus = {
+        ...previous,
+        lastAttemptAtMs: startedAt,
+        lastError: { ...summary, atMs: startedAt },
+        consecutiveFailures: failures,
+        nextRefreshAtMs:
+          startedAt +
+          nextRefreshDelayMs(
+            {
+              refreshHintSeconds: previous.refreshHintSeconds ?? undefined,
+              consecutiveFailures: failures,
+              hasSucceeded: previous.lastSuccessAtMs !== null,
+            },
+            random(),
+          ),
+        lastFetch: log,
+      };
+      await putStatus(trustDomain, status).catch(() => undefined);
+      logger.warn('partner bundle refresh failed; keeping the last good bundle', {
+        trustDomain,
+        ...summary,
+        ...(log ?? {}),
+      });
+      const alert = SECURITY_ALERTS.get(summary.code);
+      if (alert !== undefined) {
+        // BUNDLE-14: the partner leaked a private key; say so loudly (never the key itself).
+        logger.warn('SECURITY ALERT: partner bundle rejected', {
+          trustDomain,
+          alert,
+          code: summary.code,
+          url: relationship.url,
+        });
+      }
+      await audit({
+        type: 'bundle.refused',
+        actor: context?.actor ?? 'system',
+        trustDomain,
+        details: { ...summary, ...(alert === undefined ? {} : { alert }) },
+      }).catch(() => undefined);
+      return { ok: false, error: summary, log };
+    }
+  };
+
   const federation: Federation = {
     getBundleForTrustDomain(trustDomain: TrustDomain) {
       return trusted.get(trustDomain.name)?.bundle;
@@ -514,155 +674,9 @@ export function createFederation(deps: FederationDeps): Federation {
     },
 
     async refresh(trustDomain, context) {
-      const { relationship } = await readRelationship(trustDomain);
-      if (!isTrusted(relationship)) {
-        throw new FederationError(
-          'ERR_FEDERATION_TRANSITION',
-          `relationship "${trustDomain}" is ${relationship.state}; only active relationships are fetched`,
-        );
-      }
-      const td = parseTrustDomain(trustDomain);
-      const previous = await readStatus(trustDomain);
-      const startedAt = now();
-      let log: FetchLog | null = null;
-      try {
-        const endpointId =
-          relationship.endpointSpiffeId === null
-            ? undefined
-            : parseSpiffeId(relationship.endpointSpiffeId);
-        // FED-24: the latest stored bundle of the endpoint's trust domain authenticates it; the
-        // bootstrap bundle only before anything was stored.
-        let endpointBundle: BundleSource | undefined;
-        if (endpointId !== undefined) {
-          const stored = await store.getBundle(endpointId.trustDomain.name);
-          const raw = stored?.raw ?? relationship.bootstrapBundle;
-          if (raw === null || raw === undefined) {
-            throw new FederationError(
-              'ERR_FEDERATION_FETCH_TLS',
-              `no bundle to authenticate "${endpointId.toString()}"`,
-            );
-          }
-          endpointBundle = parseBundleOrPem(raw, endpointId.trustDomain);
-        }
-        const fetched = await fetchBundle(
-          {
-            url: relationship.url,
-            profile: relationship.profile,
-            endpointSpiffeId: endpointId,
-            endpointBundle,
-            caPem: relationship.caPem ?? undefined,
-            followRedirects: relationship.followRedirects,
-          },
-          { ...(deps.fetchOptions ?? {}), now: () => new Date(now()) },
-        );
-        log = fetched.log;
-        // FED-60: a relationship deleted (or deleted and re-created) while the fetch was in flight
-        // gets nothing stored: no bundle, no status, nothing that a re-created one would inherit.
-        if (!(await currentRelationship(relationship)).same) throw goneDuringRefresh(trustDomain);
-        const update = await applyBundle(store, {
-          trustDomain: td,
-          body: fetched.body,
-          sourceUrl: relationship.url,
-          nowMs: now(),
-        });
-        const status = statusAfterSuccess(previous, update, log, startedAt);
-        await putStatus(trustDomain, status);
-        // FED-60: deleted between the check above and our writes: the delete may have run before
-        // them, so remove what we wrote (a delete that runs after this check removes it itself).
-        const after = await currentRelationship(relationship);
-        if (!after.same) {
-          await store.deleteBundle(trustDomain);
-          await store.deleteRefreshStatus(trustDomain);
-          // One created again meanwhile starts from scratch, its bootstrap bundle included.
-          if (after.current !== undefined && isTrusted(after.current))
-            await activate(after.current);
-          else await reloadOne(trustDomain);
-          throw goneDuringRefresh(trustDomain);
-        }
-        logger.info('partner bundle fetched', {
-          trustDomain,
-          outcome: update.outcome,
-          sequence: update.stored.sequence,
-          ...log,
-        });
-        if (update.anomaly !== null) {
-          logger.warn('partner changed its bundle without a new spiffe_sequence (FED-32)', {
-            trustDomain,
-          });
-        }
-        if (update.outcome !== 'unchanged') {
-          await audit({
-            type: 'bundle.changed',
-            actor: context?.actor ?? 'system',
-            trustDomain,
-            details: {
-              sequence: update.stored.sequence,
-              digest: update.stored.digest,
-              x509Authorities: update.bundle.x509Authorities.length,
-              jwtAuthorities: update.bundle.jwtAuthorities.size,
-              anomaly: update.anomaly,
-              empty: update.bundle.isEmpty,
-            },
-          });
-          await reloadOne(trustDomain, { digest: update.stored.digest, bundle: update.bundle });
-          await notifyBundle(trustDomain);
-        }
-        return { ok: true, update, log };
-      } catch (error) {
-        const summary = errorSummary(error);
-        const errorContext = isBrokerError(error)
-          ? (error.context as { log?: FetchLog } | undefined)
-          : undefined;
-        log = errorContext?.log ?? log;
-        if (isBrokerError(error) && error.context?.['gone'] === true) {
-          // FED-60: the relationship is gone; it gets no status record back.
-          logger.info('relationship deleted during its refresh; fetched bundle discarded', {
-            trustDomain,
-          });
-          return { ok: false, error: summary, log };
-        }
-        const failures = previous.consecutiveFailures + 1;
-        const status: RefreshStatus = {
-          ...previous,
-          lastAttemptAtMs: startedAt,
-          lastError: { ...summary, atMs: startedAt },
-          consecutiveFailures: failures,
-          nextRefreshAtMs:
-            startedAt +
-            nextRefreshDelayMs(
-              {
-                refreshHintSeconds: previous.refreshHintSeconds ?? undefined,
-                consecutiveFailures: failures,
-                hasSucceeded: previous.lastSuccessAtMs !== null,
-              },
-              random(),
-            ),
-          lastFetch: log,
-        };
-        await putStatus(trustDomain, status).catch(() => undefined);
-        logger.warn('partner bundle refresh failed; keeping the last good bundle', {
-          trustDomain,
-          ...summary,
-          ...(log ?? {}),
-        });
-        const alert = SECURITY_ALERTS.get(summary.code);
-        if (alert !== undefined) {
-          // BUNDLE-14: the partner leaked a private key; say so loudly (never the key itself).
-          logger.warn('SECURITY ALERT: partner bundle rejected', {
-            trustDomain,
-            alert,
-            code: summary.code,
-            url: relationship.url,
-          });
-        }
-        await audit({
-          type: 'bundle.refused',
-          actor: context?.actor ?? 'system',
-          trustDomain,
-          details: { ...summary, ...(alert === undefined ? {} : { alert }) },
-        }).catch(() => undefined);
-        return { ok: false, error: summary, log };
-      }
+      const outcome = await refreshRelationship(trustDomain, context);
+      deps.onRefreshed?.(trustDomain, outcome);
+      return outcome;
     },
 
     async refreshOnUnknownKey(trustDomain) {

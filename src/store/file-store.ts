@@ -69,7 +69,7 @@ const DEFAULT_COMPACT_BYTES = 8 * 1024 * 1024;
 /** Expired tokens are dropped from snapshots this long after expiry (garbage collection only). */
 const TOKEN_GC_GRACE_MS = 3600_000;
 
-type MapCollection = 'relationship' | 'entry' | 'token' | 'refresh';
+type MapCollection = 'relationship' | 'entry' | 'token' | 'refresh' | 'replica';
 
 /** One journal record's changes; replaying them in order rebuilds the state. */
 type Change =
@@ -96,6 +96,7 @@ interface State {
   entry: Map<string, Versioned>;
   token: Map<string, TokenRecord>;
   refresh: Map<string, JsonObject>;
+  replica: Map<string, JsonObject>;
   local: LocalBundleRecord | undefined;
   audit: AuditRecord[];
   lastAuditId: number;
@@ -109,6 +110,8 @@ interface Snapshot {
   readonly entry: [string, Versioned][];
   readonly token: [string, TokenRecord][];
   readonly refresh: [string, JsonObject][];
+  /** Absent in snapshots written before replica authorities existed. */
+  readonly replica?: [string, JsonObject][];
   readonly local: LocalBundleRecord | null;
   readonly audit: AuditRecord[];
   readonly lastAuditId: number;
@@ -124,6 +127,7 @@ function emptyState(): State {
     entry: new Map(),
     token: new Map(),
     refresh: new Map(),
+    replica: new Map(),
     local: undefined,
     audit: [],
     lastAuditId: 0,
@@ -244,6 +248,7 @@ function snapshotOf(state: State, seq: number): Snapshot {
     entry: [...state.entry],
     token: [...state.token],
     refresh: [...state.refresh],
+    replica: [...state.replica],
     local: state.local ?? null,
     audit: state.audit,
     lastAuditId: state.lastAuditId,
@@ -260,6 +265,7 @@ function stateFromSnapshot(snapshot: Snapshot): State {
     entry: new Map(snapshot.entry),
     token: new Map(snapshot.token),
     refresh: new Map(snapshot.refresh),
+    replica: new Map(snapshot.replica ?? []),
     local: snapshot.local ?? undefined,
     audit: [...snapshot.audit],
     lastAuditId: snapshot.lastAuditId,
@@ -747,6 +753,24 @@ export async function createFileStore(
     listRefreshStatuses: async () => {
       checkOpen();
       return [...state.refresh].map(([trustDomain, status]) => ({ trustDomain, status }));
+    },
+
+    putReplicaAuthorities: async (replicaId, authorities) => {
+      checkKeyComponent('replica id', replicaId);
+      const value = JSON.parse(encodeObject('replica authorities', authorities)) as JsonObject;
+      return serial(() => commit([{ op: 'put', coll: 'replica', id: replicaId, value }]));
+    },
+    deleteReplicaAuthorities: async (replicaId) => {
+      checkKeyComponent('replica id', replicaId);
+      return serial(async () => {
+        if (!state.replica.has(replicaId)) return false;
+        await commit([{ op: 'del', coll: 'replica', id: replicaId }]);
+        return true;
+      });
+    },
+    listReplicaAuthorities: async () => {
+      checkOpen();
+      return [...state.replica].map(([replicaId, value]) => ({ replicaId, value }));
     },
 
     acquireLock: async (name, owner, ttlMs) => {

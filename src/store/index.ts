@@ -24,6 +24,7 @@ export type {
   PutBundleResult,
   RefreshStatusStore,
   RelationshipStore,
+  ReplicaAuthorityStore,
   Store,
   StoredBundle,
   StoreLogger,

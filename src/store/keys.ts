@@ -10,7 +10,8 @@ const PREFIX_PATTERN = /^[A-Za-z0-9._:/-]{0,128}$/;
 const COMPONENT_PATTERN = /^[A-Za-z0-9._:@+=~-]{1,512}$/;
 
 /** Collections listed with SCAN. */
-export type ScannedCollection = 'bundle' | 'relationship' | 'entry' | 'token' | 'refreshStatus';
+export type ScannedCollection =
+  'bundle' | 'relationship' | 'entry' | 'token' | 'refreshStatus' | 'replicaAuthorities';
 
 export interface StoreKeys {
   readonly prefix: string;
@@ -22,6 +23,7 @@ export interface StoreKeys {
   token(hash: string): string;
   readonly audit: string;
   refreshStatus(trustDomain: string): string;
+  replicaAuthorities(replicaId: string): string;
   lock(name: string): string;
   channel(name: string): string;
   /** SCAN MATCH pattern for the main key of every record of a collection. */
@@ -53,6 +55,7 @@ export function createStoreKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys 
     entry: `${prefix}entry:`,
     token: `${prefix}token:`,
     refreshStatus: `${prefix}refresh-status:`,
+    replicaAuthorities: `${prefix}replica-authorities:`,
   };
   const tails: Record<ScannedCollection, string> = {
     bundle: '}:current',
@@ -60,6 +63,7 @@ export function createStoreKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys 
     entry: '',
     token: '',
     refreshStatus: '',
+    replicaAuthorities: '',
   };
   return {
     prefix,
@@ -71,6 +75,7 @@ export function createStoreKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys 
     token: (hash) => heads.token + checkKeyComponent('token hash', hash),
     audit: `${prefix}audit`,
     refreshStatus: (td) => heads.refreshStatus + checkKeyComponent('trust domain', td),
+    replicaAuthorities: (id) => heads.replicaAuthorities + checkKeyComponent('replica id', id),
     lock: (name) => `${prefix}lock:${checkKeyComponent('lock name', name)}`,
     channel: (name) => `${prefix}channel:${checkKeyComponent('channel', name)}`,
     scanPattern: (collection) => `${heads[collection]}*${tails[collection]}`,

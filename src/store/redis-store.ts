@@ -447,6 +447,21 @@ export async function createRedisStore(
     return [...found].map(([key, id]) => ({ key, id }));
   }
 
+  /** Every plain JSON object of a scanned collection, by id. */
+  async function listObjects(
+    what: string,
+    collection: 'refreshStatus' | 'replicaAuthorities',
+  ): Promise<{ id: string; value: JsonObject }[]> {
+    const found = await scan(collection);
+    const texts = await Promise.all(found.map(({ key }) => client.get(key)));
+    const out: { id: string; value: JsonObject }[] = [];
+    texts.forEach((text, i) => {
+      const id = found[i]?.id;
+      if (text !== null && id !== undefined) out.push({ id, value: decodeObject(what, text) });
+    });
+    return out;
+  }
+
   function decodeVersioned(
     what: string,
     version: string | null,
@@ -748,18 +763,29 @@ export async function createRedisStore(
       return (await call('delete refresh status', () => client.del(key))) > 0;
     },
     listRefreshStatuses: async () =>
-      call('list refresh statuses', async () => {
-        const found = await scan('refreshStatus');
-        const texts = await Promise.all(found.map(({ key }) => client.get(key)));
-        const out: { trustDomain: string; status: JsonObject }[] = [];
-        texts.forEach((text, i) => {
-          const id = found[i]?.id;
-          if (text !== null && id !== undefined) {
-            out.push({ trustDomain: id, status: decodeObject('refresh status', text) });
-          }
-        });
-        return out;
-      }),
+      call('list refresh statuses', async () =>
+        (await listObjects('refresh status', 'refreshStatus')).map(({ id, value }) => ({
+          trustDomain: id,
+          status: value,
+        })),
+      ),
+
+    putReplicaAuthorities: async (replicaId, authorities) => {
+      const key = keys.replicaAuthorities(replicaId);
+      const json = encodeObject('replica authorities', authorities);
+      await call('put replica authorities', () => client.set(key, json));
+    },
+    deleteReplicaAuthorities: async (replicaId) => {
+      const key = keys.replicaAuthorities(replicaId);
+      return (await call('delete replica authorities', () => client.del(key))) > 0;
+    },
+    listReplicaAuthorities: async () =>
+      call('list replica authorities', async () =>
+        (await listObjects('replica authorities', 'replicaAuthorities')).map(({ id, value }) => ({
+          replicaId: id,
+          value,
+        })),
+      ),
 
     acquireLock: async (name, owner, ttlMs) => {
       const key = keys.lock(name);

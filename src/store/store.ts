@@ -192,6 +192,16 @@ export interface RefreshStatusStore {
   listRefreshStatuses(): Promise<{ readonly trustDomain: string; readonly status: JsonObject }[]>;
 }
 
+/**
+ * Each replica's published CA authorities (public parts only, never keys), so that every replica
+ * serves one bundle holding the union of them all (as SPIRE does for HA). Values are opaque here.
+ */
+export interface ReplicaAuthorityStore {
+  putReplicaAuthorities(replicaId: string, value: object): Promise<void>;
+  deleteReplicaAuthorities(replicaId: string): Promise<boolean>;
+  listReplicaAuthorities(): Promise<{ readonly replicaId: string; readonly value: JsonObject }[]>;
+}
+
 /** Leases with a TTL for one-replica-at-a-time work (FED-43). Every change is owner-checked. */
 export interface Locks {
   /** True if `owner` now holds the lease (also when it already held it: the TTL restarts). */
@@ -233,6 +243,7 @@ export interface Store
     TokenStore,
     AuditLog,
     RefreshStatusStore,
+    ReplicaAuthorityStore,
     Locks,
     Notifications {
   readonly kind: 'file' | 'redis';

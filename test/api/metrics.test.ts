@@ -309,6 +309,16 @@ describe('partner fetch metrics between two federated brokers', () => {
     ).toBeGreaterThanOrEqual(1);
   });
 
+  it('counts the fetch a verifier asks for on an unknown kid (refreshOnUnknownKey), not only scheduled ones', async () => {
+    const td = { trust_domain: 'a.test', result: 'success' };
+    const before = sampleValue(await scrapeOf(b), 'fedbroker_bundle_fetch_total', td) ?? 0;
+    expect(await b.federation.refreshOnUnknownKey('a.test')).toBe(false); // fetched, unchanged
+    expect(sampleValue(await scrapeOf(b), 'fedbroker_bundle_fetch_total', td)).toBe(before + 1);
+    // Rate-limited: a second ask within the interval fetches nothing and counts nothing.
+    expect(await b.federation.refreshOnUnknownKey('a.test')).toBe(false);
+    expect(sampleValue(await scrapeOf(b), 'fedbroker_bundle_fetch_total', td)).toBe(before + 1);
+  });
+
   it('counts a failure by error code once the partner is gone', async () => {
     const before = await scrapeOf(b);
     const failuresBefore =

@@ -1,6 +1,6 @@
 // Issue 6: two replicas of one organisation on one redis-server (each with its own CA): changes on A
 // reach B over pub/sub within a second, one partner fetch per scheduler round (FED-43), A's token
-// enrols on B; and the known gap: each replica publishes only its own CA.
+// enrols on B, and both serve one bundle holding both CAs (BUNDLE-31, ARCHITECTURE "State").
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +14,6 @@ import {
   agentApi,
   anchorsOf,
   attest,
-  errorCode,
   renew,
   type AgentTls,
   type IssuedSvid,
@@ -173,54 +172,80 @@ describe('two replicas of one organisation on one redis-server (issue 6)', () =>
     agentOnB = renewed.svid as IssuedSvid;
   });
 
-  it('KNOWN GAP: replicas do not share one trust bundle: each publishes only its own CA, so an SVID from B is refused by A and the token digest from A does not match B', async () => {
-    // ARCHITECTURE.md: "every replica's CA is published in the shared bundle, as SPIRE does for
-    // HA". Not implemented: each replica's local bundle (bundle endpoint, /v1/agent/bundle, the
-    // agent API's peer check) holds its own authorities only.
+  /** True when both replicas serve the same bundle bytes (sequence and content). */
+  const converged = (): boolean => {
+    const servedA = a.servedBundle()?.body;
+    const servedB = b.servedBundle()?.body;
+    return servedA !== undefined && servedB !== undefined && servedA.equals(servedB);
+  };
+
+  it('BUNDLE-31: both replicas serve one bundle, the union of both CAs, with one sequence from the store', async () => {
+    expect(await within(PROPAGATION_MS, converged)).toBe(true);
     const bundleA = a.ca.localBundle();
     const bundleB = b.ca.localBundle();
     expect(bundleA.trustDomain.name).toBe(ORG);
-    expect(bundleB.trustDomain.name).toBe(ORG);
-    const shared = fingerprints(bundleA).filter((f) => fingerprints(bundleB).includes(f));
-    expect(shared).toEqual([]);
+    // Each replica has its own X.509 authority and JWT key; both are in the one bundle.
+    expect(fingerprints(bundleA)).toHaveLength(2);
+    expect(fingerprints(bundleB)).toEqual(fingerprints(bundleA));
+    expect([...bundleA.jwtAuthorities.keys()].sort()).toEqual(
+      [...bundleB.jwtAuthorities.keys()].sort(),
+    );
+    expect(bundleA.jwtAuthorities.size).toBe(2);
+    expect(bundleB.sequence).toBe(bundleA.sequence);
+    // The store holds exactly what both serve.
+    const stored = await a.store.getLocalBundle();
+    expect(stored?.raw).toBe(a.servedBundle()?.body.toString('utf8'));
+    expect(stored?.sequence).toBe(bundleA.sequence?.toString());
+    // Two authority records, one per replica, public parts only.
+    const records = await a.store.listReplicaAuthorities();
+    expect(records.map((r) => r.replicaId).sort()).toEqual(['replica-a', 'replica-b']);
+    expect(JSON.stringify(records)).not.toMatch(/PRIVATE KEY|"d":/);
 
-    // The SVID B issued chains to B's bundle only.
+    // An SVID issued by B chains to A's bundle, so A renews B's agent over mTLS.
     expect(
-      verifyX509Svid(agentOnB.chainDer, new BundleSet([bundleB]), {
+      verifyX509Svid(agentOnB.chainDer, new BundleSet([bundleA]), {
         now: now(),
       }).spiffeId.toString(),
     ).toBe(agentOnB.spiffeId);
-    expect(() =>
-      verifyX509Svid(agentOnB.chainDer, new BundleSet([bundleA]), { now: now() }),
-    ).toThrow(expect.objectContaining({ code: expect.stringMatching(/^ERR_SVID_/) }));
-
-    // So A refuses it at the mTLS check (a load balancer sending the agent to A breaks renewal).
     const onA = await renew(a.agentApiUrl, tlsFor(a), agentOnB);
-    expect(onA.response.status).toBe(401);
-    expect(errorCode(onA.response)).toBe('ERR_API_UNAUTHENTICATED');
+    expect(onA.response.status, onA.response.text).toBe(200);
+    expect(onA.svid?.spiffeId).toBe(agentOnB.spiffeId);
 
-    // And the bundle digest handed out with A's token is not the bundle B serves: an agent that
-    // trusts A's bundle cannot even authenticate B's agent API.
-    const servedByB = await agentApi(b.agentApiUrl, 'GET', '/v1/agent/bundle', tlsFor(b));
-    expect(createHash('sha256').update(servedByB.text).digest('hex')).not.toBe(token.bundleDigest);
-    await expect(
-      agentApi(b.agentApiUrl, 'GET', '/v1/agent/bundle', {
-        anchorsPem: anchorsOf(bundleA),
-        serverSpiffeId: AGENT_API_ID,
-      }),
-    ).rejects.toThrow(/certificate|verify|issuer/i);
+    // The bundle digest a token made on A carries is the bundle B hands out, and A's anchors
+    // authenticate B's agent API.
+    const fresh = await admin<{ bundleDigest: string }>(a, 'POST', '/v1/admin/tokens', {
+      entryId,
+    });
+    const servedByB = await agentApi(b.agentApiUrl, 'GET', '/v1/agent/bundle', {
+      anchorsPem: anchorsOf(bundleA),
+      serverSpiffeId: AGENT_API_ID,
+    });
+    expect(createHash('sha256').update(servedByB.text).digest('hex')).toBe(fresh.body.bundleDigest);
+  });
 
-    // The store's record of "the local bundle" is whichever replica wrote first; the other one's
-    // publication is refused (logged), so the store does not hold a merged bundle either.
-    const refused = [...logA.messages, ...logB.messages].filter(
-      (m) => m.msg === 'could not record the local bundle in the store',
-    );
-    expect(refused.map((m) => m.fields['error'])).toContainEqual(expect.stringMatching(/sequence/));
-    const stored = await a.store.getLocalBundle();
-    expect([
-      marshalBundle(bundleA).toString('utf8'),
-      marshalBundle(bundleB).toString('utf8'),
-    ]).toContain(stored?.raw);
+  it('FED-50/FED-53: an authority prepared on A is served by B within a second with a higher sequence, and gone from B once A revokes it', async () => {
+    expect(await within(PROPAGATION_MS, converged)).toBe(true);
+    const before = b.ca.localBundle().sequence ?? 0n;
+    const prepared = await a.ca.prepare('x509');
+    const anchor = prepared.anchorFingerprintSha256 ?? '';
+    expect(anchor).toMatch(/^[0-9a-f]{64}$/);
+    expect(
+      await within(PROPAGATION_MS, () => fingerprints(b.ca.localBundle()).includes(anchor)),
+    ).toBe(true);
+    expect((b.ca.localBundle().sequence ?? 0n) > before).toBe(true);
+    expect(fingerprints(b.ca.localBundle())).toHaveLength(3);
+    // B's own CA did not gain an authority: only what it serves did.
+    expect(b.ca.authorities('x509')).toHaveLength(1);
+    expect(await within(PROPAGATION_MS, converged)).toBe(true);
+
+    const afterPrepare = b.ca.localBundle().sequence ?? 0n;
+    await a.ca.revoke('x509', prepared.id);
+    expect(
+      await within(PROPAGATION_MS, () => !fingerprints(b.ca.localBundle()).includes(anchor)),
+    ).toBe(true);
+    expect((b.ca.localBundle().sequence ?? 0n) > afterPrepare).toBe(true);
+    expect(fingerprints(b.ca.localBundle())).toHaveLength(2);
+    expect(await within(PROPAGATION_MS, converged)).toBe(true);
   });
 
   it('a relationship created and approved on A is served by B within a second, over pub/sub', async () => {

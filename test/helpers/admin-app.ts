@@ -9,7 +9,7 @@ import { createAdminApp } from '../../src/api/admin-app.js';
 import {
   createBrokerMetrics,
   instrumentCa,
-  instrumentFederation,
+  countBundleFetches,
   instrumentStore,
   type BrokerMetrics,
 } from '../../src/api/metrics.js';
@@ -82,17 +82,15 @@ export async function createTestAdminApp(
       return draft;
     });
   };
-  const federation = instrumentFederation(
-    createFederation({
-      store,
-      ownTrustDomain: trustDomain,
-      now: nowMs,
-      audit,
-      logger: silentLogger,
-      fetchOptions: { connectTimeoutMs: 2000, totalTimeoutMs: 3000 },
-    }),
-    metrics,
-  );
+  const federation = createFederation({
+    store,
+    ownTrustDomain: trustDomain,
+    now: nowMs,
+    audit,
+    logger: silentLogger,
+    fetchOptions: { connectTimeoutMs: 2000, totalTimeoutMs: 3000 },
+    onRefreshed: countBundleFetches(metrics),
+  });
   const registration = createRegistration({
     store,
     ownTrustDomain: trustDomain,

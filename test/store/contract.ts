@@ -434,6 +434,32 @@ export function describeStoreContract(name: string, fixture: () => StoreFixture)
       });
     });
 
+    describe('replica authorities (one bundle for all replicas, BUNDLE-31)', () => {
+      it('keeps one record per replica, replaces it on write and deletes it once', async () => {
+        const store = await fresh();
+        await store.putReplicaAuthorities('replica-a', { x509: ['a1'], jwt: [] });
+        await store.putReplicaAuthorities('replica-a', { x509: ['a1', 'a2'], jwt: [] });
+        await store.putReplicaAuthorities('replica-b', { x509: ['b1'], jwt: [] });
+        const all = await store.listReplicaAuthorities();
+        expect(all.sort((a, b) => a.replicaId.localeCompare(b.replicaId))).toEqual([
+          { replicaId: 'replica-a', value: { x509: ['a1', 'a2'], jwt: [] } },
+          { replicaId: 'replica-b', value: { x509: ['b1'], jwt: [] } },
+        ]);
+        expect(await store.deleteReplicaAuthorities('replica-a')).toBe(true);
+        expect(await store.deleteReplicaAuthorities('replica-a')).toBe(false);
+        expect((await store.listReplicaAuthorities()).map((r) => r.replicaId)).toEqual([
+          'replica-b',
+        ]);
+      });
+
+      it('refuses a replica id that could escape its key', async () => {
+        const store = await fresh();
+        await expect(store.putReplicaAuthorities('a*b', {})).rejects.toBeInstanceOf(TypeError);
+        await expect(store.putReplicaAuthorities('', {})).rejects.toBeInstanceOf(TypeError);
+        expect(await store.listReplicaAuthorities()).toEqual([]);
+      });
+    });
+
     describe('leases (FED-43)', () => {
       it('gives a lease to one owner; only that owner renews or releases it', async () => {
         const store = await fresh();
@@ -504,6 +530,7 @@ export function describeStoreContract(name: string, fixture: () => StoreFixture)
         await first.appendAudit(chained('a'));
         await first.appendAudit(chained('b'));
         await first.putRefreshStatus(TD, { ok: true });
+        await first.putReplicaAuthorities('replica-a', { x509: ['a1'] });
         await first.close();
 
         const second = await open();
@@ -520,6 +547,9 @@ export function describeStoreContract(name: string, fixture: () => StoreFixture)
         expect(audit.map((r) => r.type)).toEqual(['a', 'b']);
         checkChain(audit);
         expect(await second.getRefreshStatus(TD)).toEqual({ ok: true });
+        expect(await second.listReplicaAuthorities()).toEqual([
+          { replicaId: 'replica-a', value: { x509: ['a1'] } },
+        ]);
         expect((await second.appendAudit(chained('c'))).id).toBe(3);
         expect((await rejection(second.putBundle(bundleInput('2')))).code).toBe(
           'ERR_STORE_STALE_SEQUENCE',

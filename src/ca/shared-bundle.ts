@@ -1,0 +1,387 @@
+// One local bundle for every replica of a trust domain (as SPIRE does for HA): each replica records
+// the public parts of its own published authorities in the shared store, and every replica serves
+// the union of all of them, with one `spiffe_sequence` that the store only lets go up (BUNDLE-31).
+// Private keys stay with their replica; only certificates and public JWKs are recorded.
+import { createHash, type JsonWebKey } from 'node:crypto';
+import {
+  Bundle,
+  jwtAuthorityFromJwk,
+  marshalBundle,
+  parseBundle,
+  x509AuthorityFromDer,
+  type JwtAuthority,
+  type X509Authority,
+} from '../bundle/index.js';
+import { isBrokerError } from '../errors.js';
+import type { TrustDomain } from '../spiffeid/index.js';
+import type {
+  JsonObject,
+  LocalBundleStore,
+  Notifications,
+  ReplicaAuthorityStore,
+} from '../store/index.js';
+import type { AuthorityMetadata } from './authority.js';
+
+/** The part of the CA this needs: its own bundle, its change events and its JWT key expiries. */
+export interface SharedBundleSource {
+  readonly trustDomain: TrustDomain;
+  localBundle(): Bundle;
+  onBundleChange(listener: (bundle: Bundle) => void): () => void;
+  authorities(kind?: 'x509' | 'jwt'): readonly AuthorityMetadata[];
+}
+
+export type SharedBundleStore = LocalBundleStore & ReplicaAuthorityStore & Notifications;
+
+export interface SharedBundleLogger {
+  info(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  warn(message: string, fields?: Readonly<Record<string, unknown>>): void;
+}
+
+export interface SharedBundleDeps {
+  readonly ca: SharedBundleSource;
+  readonly store: SharedBundleStore;
+  /** Stable across restarts of this replica (its record is replaced, not duplicated). */
+  readonly replicaId: string;
+  readonly now: () => number;
+  readonly logger: SharedBundleLogger;
+  /** Notification channel for "the shared bundle changed". */
+  readonly channel: string;
+  /** How often to merge again without a notification (missed messages, expiry pruning). */
+  readonly resyncMs?: number;
+}
+
+export interface SharedLocalBundle {
+  /** The bundle to serve now: the union of every replica's authorities. */
+  current(): Bundle;
+  onChange(listener: (bundle: Bundle) => void): () => void;
+  /** Records our authorities and merges once more; resolves with the bundle now served. */
+  sync(): Promise<Bundle>;
+  /** First merge, then follows the CA, notifications and a timer until `signal` aborts. */
+  start(signal: AbortSignal): Promise<void>;
+}
+
+/** The stored shape of one replica's authorities (validated on read: another replica wrote it). */
+interface ReplicaRecord {
+  readonly refreshHintSeconds: number;
+  readonly x509: readonly { readonly der: string; readonly notAfter: number }[];
+  readonly jwt: readonly {
+    readonly kid: string;
+    readonly jwk: JsonWebKey;
+    readonly notAfter: number;
+  }[];
+}
+
+const MAX_WRITE_ATTEMPTS = 5;
+const DEFAULT_RESYNC_MS = 30_000;
+
+function readRecord(value: JsonObject): ReplicaRecord | undefined {
+  const { refreshHintSeconds, x509, jwt } = value;
+  if (typeof refreshHintSeconds !== 'number' || !Array.isArray(x509) || !Array.isArray(jwt)) {
+    return undefined;
+  }
+  const isX509 = (e: unknown): e is ReplicaRecord['x509'][number] =>
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as { der?: unknown }).der === 'string' &&
+    typeof (e as { notAfter?: unknown }).notAfter === 'number';
+  const isJwt = (e: unknown): e is ReplicaRecord['jwt'][number] =>
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as { kid?: unknown }).kid === 'string' &&
+    typeof (e as { jwk?: unknown }).jwk === 'object' &&
+    (e as { jwk?: unknown }).jwk !== null &&
+    typeof (e as { notAfter?: unknown }).notAfter === 'number';
+  if (!x509.every(isX509) || !jwt.every(isJwt)) return undefined;
+  return { refreshHintSeconds, x509, jwt };
+}
+
+/** Canonical public JWK text, so keys parsed from different documents compare equal. */
+function jwkText(authority: JwtAuthority): string {
+  const jwk = authority.publicKey.export({ format: 'jwk' });
+  return JSON.stringify([jwk.kty, jwk.crv, jwk.x, jwk.y, jwk.n, jwk.e]);
+}
+
+/** Digest of what a bundle trusts (not its sequence): equal content, equal digest. */
+function contentDigest(
+  refreshHintSeconds: number | undefined,
+  x509: Iterable<X509Authority>,
+  jwt: Iterable<JwtAuthority>,
+): string {
+  return createHash('sha256')
+    .update(
+      JSON.stringify([
+        refreshHintSeconds ?? null,
+        [...x509].map((a) => a.fingerprintSha256).sort(),
+        [...jwt].map((a) => [a.kid, jwkText(a)]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+      ]),
+    )
+    .digest('hex');
+}
+
+export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBundle {
+  const { ca, store, replicaId, logger } = deps;
+  const trustDomain = ca.trustDomain;
+  const listeners = new Set<(bundle: Bundle) => void>();
+  let served: Bundle | undefined;
+  let lastRecordText: string | undefined;
+  let running: Promise<Bundle> | undefined;
+  let again = false;
+
+  const serve = (bundle: Bundle): void => {
+    const previous = served;
+    served = bundle;
+    if (
+      previous !== undefined &&
+      previous.sequence === bundle.sequence &&
+      contentDigest(previous.refreshHintSeconds, previous.x509Authorities, [
+        ...previous.jwtAuthorities.values(),
+      ]) ===
+        contentDigest(bundle.refreshHintSeconds, bundle.x509Authorities, [
+          ...bundle.jwtAuthorities.values(),
+        ])
+    ) {
+      return;
+    }
+    for (const listener of listeners) {
+      try {
+        listener(bundle);
+      } catch (error) {
+        logger.warn('shared bundle listener failed', { error: String(error) });
+      }
+    }
+  };
+
+  /** Our own authorities as published by our CA, with each one's expiry. */
+  const ownRecord = (): ReplicaRecord => {
+    const own = ca.localBundle();
+    const jwtExpiry = new Map(ca.authorities('jwt').map((a) => [a.id, a.notAfter.getTime()]));
+    return {
+      refreshHintSeconds: own.refreshHintSeconds ?? 300,
+      x509: own.x509Authorities.map((a) => ({
+        der: a.der.toString('base64'),
+        notAfter: a.notAfter.getTime(),
+      })),
+      jwt: [...own.jwtAuthorities.values()].map((a) => ({
+        kid: a.kid,
+        jwk: { ...a.jwk },
+        notAfter: jwtExpiry.get(a.kid) ?? Number.MAX_SAFE_INTEGER,
+      })),
+    };
+  };
+
+  /** The union of every replica's unexpired authorities; fully expired records are removed. */
+  const merge = async (
+    t: number,
+    own: ReplicaRecord,
+  ): Promise<{ x509: X509Authority[]; jwt: JwtAuthority[] }> => {
+    const records = await store.listReplicaAuthorities();
+    // Our own record first (it may not be listed yet on a lagging replica), then by replica id.
+    const ordered: [string, ReplicaRecord | undefined][] = [
+      [replicaId, own],
+      ...records
+        .filter((r) => r.replicaId !== replicaId)
+        .sort((a, b) => (a.replicaId < b.replicaId ? -1 : 1))
+        .map((r): [string, ReplicaRecord | undefined] => [r.replicaId, readRecord(r.value)]),
+    ];
+    const x509 = new Map<string, X509Authority>();
+    const jwt = new Map<string, JwtAuthority>();
+    for (const [id, record] of ordered) {
+      if (record === undefined) {
+        logger.warn('ignoring a malformed replica authority record', { replicaId: id });
+        continue;
+      }
+      let live = 0;
+      for (const entry of record.x509) {
+        if (entry.notAfter <= t) continue; // BUNDLE-33: expired CA certificates are pruned.
+        live++;
+        try {
+          const authority = x509AuthorityFromDer(Buffer.from(entry.der, 'base64'));
+          x509.set(authority.fingerprintSha256, authority);
+        } catch (error) {
+          logger.warn('ignoring an unreadable certificate of another replica', {
+            replicaId: id,
+            error: (error as Error).message,
+          });
+        }
+      }
+      for (const entry of record.jwt) {
+        if (entry.notAfter <= t) continue;
+        live++;
+        try {
+          const authority = jwtAuthorityFromJwk(entry.kid, entry.jwk);
+          const seen = jwt.get(entry.kid);
+          if (seen !== undefined && jwkText(seen) !== jwkText(authority)) {
+            // Two different keys under one kid would make JWT-SVID validation ambiguous.
+            logger.warn(
+              'two replicas publish different JWT keys under one kid; keeping the first',
+              {
+                replicaId: id,
+                kid: entry.kid,
+              },
+            );
+            continue;
+          }
+          jwt.set(entry.kid, authority);
+        } catch (error) {
+          logger.warn('ignoring an unreadable JWT key of another replica', {
+            replicaId: id,
+            error: (error as Error).message,
+          });
+        }
+      }
+      if (live === 0 && id !== replicaId) {
+        // Everything that replica signed has expired with its authorities (FED-51).
+        await store.deleteReplicaAuthorities(id);
+        logger.info('removed the authorities of a replica whose authorities all expired', {
+          replicaId: id,
+        });
+      }
+    }
+    return { x509: [...x509.values()], jwt: [...jwt.values()] };
+  };
+
+  const runSync = async (): Promise<Bundle> => {
+    const t = deps.now();
+    const own = ownRecord();
+    const ownText = JSON.stringify(own);
+    if (ownText !== lastRecordText) {
+      await store.putReplicaAuthorities(replicaId, own);
+      lastRecordText = ownText;
+    }
+    for (let attempt = 1; ; attempt++) {
+      const { x509, jwt } = await merge(t, own);
+      const digest = contentDigest(own.refreshHintSeconds, x509, jwt);
+      const stored = await store.getLocalBundle();
+      let storedBundle: Bundle | undefined;
+      if (stored !== undefined) {
+        try {
+          storedBundle = parseBundle(stored.raw, trustDomain);
+        } catch (error) {
+          logger.warn('the stored local bundle does not parse; publishing a new one', {
+            error: (error as Error).message,
+          });
+        }
+      }
+      if (
+        storedBundle !== undefined &&
+        contentDigest(storedBundle.refreshHintSeconds, storedBundle.x509Authorities, [
+          ...storedBundle.jwtAuthorities.values(),
+        ]) === digest
+      ) {
+        serve(storedBundle);
+        return storedBundle;
+      }
+      // BUNDLE-31: one more than anything any replica has published or this CA has counted.
+      const floor = [stored?.sequence, ca.localBundle().sequence, served?.sequence].reduce<bigint>(
+        (max, s) => {
+          const value = typeof s === 'string' ? BigInt(s) : (s ?? 0n);
+          return value > max ? value : max;
+        },
+        0n,
+      );
+      // BUNDLE-32: x509 by notBefore, jwt by kid (marshalBundle keeps this order).
+      x509.sort(
+        (a, b) =>
+          a.notBefore.getTime() - b.notBefore.getTime() ||
+          (a.fingerprintSha256 < b.fingerprintSha256 ? -1 : 1),
+      );
+      jwt.sort((a, b) => (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0));
+      const next = new Bundle({
+        trustDomain,
+        x509Authorities: x509,
+        jwtAuthorities: jwt,
+        sequence: floor + 1n,
+        refreshHintSeconds: own.refreshHintSeconds,
+      });
+      try {
+        await store.putLocalBundle({
+          raw: marshalBundle(next).toString('utf8'),
+          sequence: (floor + 1n).toString(),
+          publishedAt: t,
+        });
+      } catch (error) {
+        // Another replica published first: merge again on top of its bundle.
+        if (
+          isBrokerError(error) &&
+          error.code === 'ERR_STORE_STALE_SEQUENCE' &&
+          attempt < MAX_WRITE_ATTEMPTS
+        ) {
+          continue;
+        }
+        throw error;
+      }
+      logger.info('published the shared local bundle', {
+        sequence: (floor + 1n).toString(),
+        x509: x509.length,
+        jwt: jwt.length,
+      });
+      serve(next);
+      await store.publish(deps.channel, (floor + 1n).toString()).catch(() => undefined);
+      return next;
+    }
+  };
+
+  const sync = (): Promise<Bundle> => {
+    if (running !== undefined) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        let result = await runSync();
+        while (again) {
+          again = false;
+          result = await runSync();
+        }
+        return result;
+      } finally {
+        running = undefined;
+      }
+    })();
+    return running;
+  };
+
+  const syncQuietly = (why: string): void => {
+    sync().catch((error: unknown) =>
+      logger.warn('could not merge the shared local bundle; serving the last one', {
+        why,
+        error: (error as Error).message,
+      }),
+    );
+  };
+
+  return {
+    current: () => served ?? ca.localBundle(),
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    sync,
+    async start(signal) {
+      try {
+        await sync();
+      } catch (error) {
+        // The store is unreachable: serve our own authorities until a merge succeeds.
+        logger.warn('could not merge the shared local bundle at start; serving our own', {
+          error: (error as Error).message,
+        });
+        serve(ca.localBundle());
+      }
+      const stopCa = ca.onBundleChange(() => syncQuietly('our authorities changed'));
+      const unsubscribe = await store.subscribe(deps.channel, () =>
+        syncQuietly('another replica published'),
+      );
+      const timer = setInterval(() => syncQuietly('periodic'), deps.resyncMs ?? DEFAULT_RESYNC_MS);
+      timer.unref();
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearInterval(timer);
+          stopCa();
+          unsubscribe().catch(() => undefined);
+        },
+        { once: true },
+      );
+    },
+  };
+}
