@@ -886,6 +886,7 @@ function auditRoutes(deps: AdminDeps): Route[] {
     ok: z.boolean(),
     checked: z.number().int(),
     brokenAt: z.object({ id: z.number().int(), reason: z.string() }).optional(),
+    head: z.object({ id: z.number().int(), hash: z.string() }).optional(),
   });
   return [
     defineRoute({

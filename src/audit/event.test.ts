@@ -24,7 +24,11 @@ function buildChain(length: number): AuditEvent[] {
 describe('audit chain', () => {
   it('an untouched chain verifies', () => {
     const events = buildChain(5);
-    expect(checkChain(events)).toEqual({ ok: true, checked: 5 });
+    expect(checkChain(events)).toEqual({
+      ok: true,
+      checked: 5,
+      head: { id: 5, hash: events[4]?.hash },
+    });
     expect(events[0]?.id).toBe(1);
     expect(events[1]?.previousHash).toBe(events[0]?.hash);
     expect(events[0]?.previousHash).toBeNull();

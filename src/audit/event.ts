@@ -102,6 +102,11 @@ export interface ChainCheck {
   readonly checked: number;
   /** The first event that does not fit the chain, and why. */
   readonly brokenAt?: { readonly id: number; readonly reason: string };
+  /**
+   * The last event of an intact chain: keep it somewhere else, since only a later check against it
+   * shows that newest events were removed or the newest one rewritten with a recomputed hash.
+   */
+  readonly head?: { readonly id: number; readonly hash: string };
 }
 
 /**
@@ -128,7 +133,12 @@ export function checkChain(
     previousHash = event.hash;
     previousId = event.id;
   }
-  return { ok: true, checked: events.length };
+  const last = events.at(-1);
+  return {
+    ok: true,
+    checked: events.length,
+    ...(last === undefined ? {} : { head: { id: last.id, hash: last.hash } }),
+  };
 }
 
 /** Like checkChain, but throws AuditError ERR_AUDIT_CHAIN_BROKEN naming the first bad event. */

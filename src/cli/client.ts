@@ -1,8 +1,23 @@
-// The CLI's client for a running broker's admin API: address and token come from --config.
+// The CLI's client for a running broker's admin API: address and token come from --config; with
+// `adminApi.tls: true` it speaks HTTPS and authenticates the broker by its X509-SVID (admin-tls.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadConfig } from '../config/index.js';
-import { BrokerError, CliError, type ErrorCode, ALL_ERROR_CODES } from '../errors.js';
+import { loadConfig, type LoadedConfig } from '../config/index.js';
+import {
+  BrokerError,
+  CliError,
+  isBrokerError,
+  type ErrorCode,
+  ALL_ERROR_CODES,
+} from '../errors.js';
+import { parseTrustDomain } from '../spiffeid/index.js';
+import {
+  adminApiIdOf,
+  adminHttpsRequest,
+  loadAdminBundle,
+  loadAdminIdentity,
+  type AdminTls,
+} from './admin-tls.js';
 import type { CliIo } from './io.js';
 
 export interface AdminClient {
@@ -14,45 +29,108 @@ export interface AdminClient {
 /** A coded error that came back from the broker (the code is the broker's, kept as-is). */
 class RemoteError extends BrokerError {}
 
-function connectHost(listen: string): string {
+/** Files for the admin API over TLS (`--admin-bundle`, `--admin-cert`, `--admin-key`). */
+export interface AdminTlsFiles {
+  /** Our trust bundle (SPIFFE JSON or PEM); default: the CA state under the data directory. */
+  readonly bundleFile?: string | undefined;
+  /** An admin X509-SVID (PEM, leaf first) and its key: mTLS instead of the bearer token. */
+  readonly certFile?: string | undefined;
+  readonly keyFile?: string | undefined;
+}
+
+const REQUEST_TIMEOUT_MS = 60_000;
+
+function connectHost(listen: string, scheme: 'http' | 'https'): string {
   const index = listen.lastIndexOf(':');
   let host = listen.slice(0, index);
   const port = listen.slice(index + 1);
   if (host === '0.0.0.0') host = '127.0.0.1';
   if (host === '::' || host === '[::]') host = '[::1]';
-  return `http://${host}:${port}`;
+  return `${scheme}://${host}:${port}`;
 }
 
-export function adminClientFromConfig(configFile: string, io: CliIo): AdminClient {
-  const loaded = loadConfig(resolve(io.cwd, configFile), io.env);
-  let token = loaded.adminTokenFromEnv;
-  if (token === undefined) {
-    const file =
-      loaded.config.adminApi.tokenFile === undefined
-        ? join(loaded.dataDir, 'admin-token')
-        : resolve(loaded.dataDir, loaded.config.adminApi.tokenFile);
-    if (!existsSync(file)) {
+function readToken(loaded: LoadedConfig): string {
+  if (loaded.adminTokenFromEnv !== undefined) return loaded.adminTokenFromEnv;
+  const file =
+    loaded.config.adminApi.tokenFile === undefined
+      ? join(loaded.dataDir, 'admin-token')
+      : resolve(loaded.dataDir, loaded.config.adminApi.tokenFile);
+  if (!existsSync(file)) {
+    throw new CliError(
+      'ERR_CLI_FILE',
+      `no admin token at "${file}"; start the broker once or set FEDBROKER_ADMIN_TOKEN`,
+    );
+  }
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** What the CLI needs to reach the admin listener over TLS, or undefined for plain HTTP. */
+function adminTlsOf(loaded: LoadedConfig, files: AdminTlsFiles, io: CliIo): AdminTls | undefined {
+  const given = [
+    ['--admin-bundle', files.bundleFile],
+    ['--admin-cert', files.certFile],
+    ['--admin-key', files.keyFile],
+  ].filter(([, value]) => value !== undefined);
+  if (!loaded.config.adminApi.tls) {
+    if (given.length > 0) {
       throw new CliError(
-        'ERR_CLI_FILE',
-        `no admin token at "${file}"; start the broker once or set FEDBROKER_ADMIN_TOKEN`,
+        'ERR_CLI_USAGE',
+        `${String(given[0]?.[0])} needs adminApi.tls: true in "${loaded.path}" (the admin API is plain http)`,
       );
     }
-    token = readFileSync(file, 'utf8').trim();
+    return undefined;
   }
-  const baseUrl = connectHost(loaded.config.adminApi.listen);
-  const authorization = `Bearer ${token}`;
+  const trustDomain = parseTrustDomain(loaded.config.trustDomain);
+  const at = (file: string | undefined): string | undefined =>
+    file === undefined ? undefined : resolve(io.cwd, file);
+  const { bundle, source } = loadAdminBundle(trustDomain, loaded.dataDir, at(files.bundleFile));
+  const identity = loadAdminIdentity(at(files.certFile), at(files.keyFile));
+  return {
+    bundle,
+    bundleSource: source,
+    serverId: adminApiIdOf(trustDomain),
+    ...(identity === undefined ? {} : { identity }),
+  };
+}
+
+export function adminClientFromConfig(
+  configFile: string,
+  io: CliIo,
+  files: AdminTlsFiles = {},
+): AdminClient {
+  const loaded = loadConfig(resolve(io.cwd, configFile), io.env);
+  const trust = adminTlsOf(loaded, files, io);
+  // An admin X509-SVID authenticates on its own: the broker only looks at it without a token.
+  const headers: Record<string, string> =
+    trust?.identity === undefined ? { authorization: `Bearer ${readToken(loaded)}` } : {};
+  const baseUrl = connectHost(
+    loaded.config.adminApi.listen,
+    trust === undefined ? 'http' : 'https',
+  );
   async function send(method: string, path: string, body?: unknown): Promise<Response> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const allHeaders = {
+      ...headers,
+      ...(text === undefined ? {} : { 'content-type': 'application/json' }),
+    };
     try {
+      if (trust !== undefined) {
+        return await adminHttpsRequest(new URL(path, baseUrl), trust, {
+          method,
+          headers: allHeaders,
+          ...(text === undefined ? {} : { body: text }),
+          timeoutMs: REQUEST_TIMEOUT_MS,
+        });
+      }
       return await fetch(`${baseUrl}${path}`, {
         method,
-        headers: {
-          authorization,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(60_000),
+        headers: allHeaders,
+        ...(text === undefined ? {} : { body: text }),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (cause) {
+      // A broker that failed authentication keeps its own code; anything else is "unreachable".
+      if (isBrokerError(cause)) throw cause;
       throw new CliError(
         'ERR_CLI_USAGE',
         `cannot reach the broker's admin API at ${baseUrl}: is it running?`,

@@ -1,11 +1,12 @@
 // The `fedbroker` dispatcher: finds the command by its words, runs it, maps errors to exit codes.
 import { isBrokerError } from '../errors.js';
+import { ADMIN_TLS_HELP } from './commands/common.js';
 import { COMMANDS } from './commands/index.js';
 import type { CliIo, CommandSpec } from './io.js';
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  ${c.usage}\n      ${c.summary}`);
-  return `usage: fedbroker <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+  return `usage: fedbroker <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n${ADMIN_TLS_HELP}\n`;
 }
 
 function findCommand(

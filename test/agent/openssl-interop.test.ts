@@ -1,7 +1,6 @@
 // Interop with the openssl CLI over real TLS on 127.0.0.1: files written by writeSvidFiles drive
 // `openssl s_client` against a guarded SDK server, and an SDK client talks to `openssl s_server`.
 // Child processes are async (never *Sync against in-process servers), bounded, killed in finally.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,14 +23,19 @@ import { AgentError } from '../../src/errors.js';
 import { parseSpiffeId, parseTrustDomain } from '../../src/spiffeid/index.js';
 import { closeServer, listenLoopback, svidOf, within } from '../helpers/agent.js';
 import { bundleOf, createCa, createLeaf, type TestCert } from '../helpers/pki.js';
+import {
+  hasOpenssl,
+  runOpenssl,
+  stopOpenssl,
+  waitUntil,
+  type OpensslRun,
+} from '../helpers/openssl.js';
 
 const WAIT_MS = 10_000;
 const LOGISTICS = 'logistics.example';
 const SHIPPING = 'shipping.example';
 const API_ID = parseSpiffeId(`spiffe://${LOGISTICS}/api`);
 const DISPATCHER_ID = parseSpiffeId(`spiffe://${SHIPPING}/dispatcher`);
-
-const hasOpenssl = spawnSync('openssl', ['version'], { encoding: 'utf8' }).status === 0;
 
 let dir: string;
 let logCa: TestCert;
@@ -58,43 +62,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  readonly child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  readonly exited: Promise<number | null>;
-}
-
-function run(args: string[]): Run {
-  const child = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  const result: Run = {
-    child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) => {
-      child.once('exit', (code) => resolve(code));
-      child.once('error', () => resolve(null));
-    }),
-  };
-  child.stdout?.on('data', (chunk: Buffer) => (result.stdout += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (result.stderr += chunk.toString()));
-  return result;
-}
-
-async function waitFor(check: () => boolean, label: string, ms = WAIT_MS): Promise<void> {
-  await within(
-    (async () => {
-      while (!check()) await new Promise((r) => setTimeout(r, 20));
-    })(),
-    ms,
-    label,
-  );
-}
-
-async function stop(proc: Run): Promise<void> {
-  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
-  await within(proc.exited, WAIT_MS, 'openssl exit').catch(() => undefined);
-}
+const run = (args: string[]): OpensslRun => runOpenssl(args);
+const waitFor = (check: () => boolean, label: string, ms = WAIT_MS): Promise<void> =>
+  waitUntil(check, label, ms);
+const stop = (proc: OpensslRun): Promise<void> => stopOpenssl(proc, WAIT_MS);
 
 async function freePort(): Promise<number> {
   const server = createServer();

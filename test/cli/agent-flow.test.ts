@@ -22,6 +22,7 @@ import {
 import {
   buildCli,
   freePort,
+  eventually,
   loopbackInitArgs,
   runBuilt,
   startServe,
@@ -66,21 +67,6 @@ async function init(trustDomain: string, dir: string): Promise<void> {
   const adminPort = await freePort();
   const result = await fedbroker([...loopbackInitArgs(trustDomain, dir, adminPort), '--json']);
   expect(result.code, result.stderr).toBe(0);
-}
-
-/** Polls `check` every 100 ms until it returns a value, at most `timeoutMs`. */
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((done) => setTimeout(done, 100));
-  }
 }
 
 describe('fedbroker agent flow (issue 6): two real `fedbroker serve` processes', () => {

@@ -122,7 +122,12 @@ const CASES: readonly Case[] = [
 interface Verified {
   readonly code: number;
   readonly stderr: string;
-  readonly json: { ok: boolean; checked: number; brokenAt?: { id: number; reason: string } };
+  readonly json: {
+    ok: boolean;
+    checked: number;
+    brokenAt?: { id: number; reason: string };
+    head?: { id: number; hash: string };
+  };
 }
 
 async function verify(config: string): Promise<Verified> {
@@ -294,10 +299,15 @@ describe('audit verify catches an edited file store (journal edited while the br
       }),
     );
     expect(result.code, result.stderr).toBe(0);
-    expect(result.json).toEqual({ ok: true, checked: events.length });
+    const last = events.at(-1) as AuditEvent;
+    expect(result.json).toEqual({
+      ok: true,
+      checked: events.length,
+      head: { id: last.id, hash: last.hash },
+    });
     expect(plain).toEqual({
       code: 0,
-      stdout: `audit chain intact: ${events.length} events\n`,
+      stdout: `audit chain intact: ${events.length} events, head #${last.id} ${last.hash}\n`,
       stderr: '',
     });
   });
@@ -323,14 +333,22 @@ describe('audit verify catches an edited file store (journal edited while the br
 
   // What a hash chain with no outside anchor cannot see. verify starts at the oldest stored event's
   // own previousHash (a log trimmed to auditMaxLength starts after id 1), and nothing records the
-  // newest hash elsewhere: cutting events off either end, or re-hashing the newest one, goes unseen.
+  // newest hash elsewhere: cutting events off either end, or re-hashing the newest one, goes unseen
+  // by verify alone. The head it prints differs from the pristine one in the last two cases, so an
+  // operator who keeps heads elsewhere sees them; the first stays invisible (it looks like a trim).
   it.each([
-    { name: 'the oldest event deleted', tamper: only(0, () => null), checked: -1 },
+    {
+      name: 'the oldest event deleted',
+      tamper: only(0, () => null),
+      checked: -1,
+      headMoved: false,
+    },
     {
       name: 'the newest event deleted',
       tamper: (e: AuditEvent, i: number, all: readonly AuditEvent[]) =>
         i === all.length - 1 ? null : e,
       checked: -1,
+      headMoved: true,
     },
     {
       name: 'the newest event edited and re-hashed',
@@ -340,12 +358,20 @@ describe('audit verify catches an edited file store (journal edited while the br
         return { ...rest, hash: hashEvent(rest) };
       },
       checked: 0,
+      headMoved: true,
     },
-  ])('KNOWN LIMIT: $name is not detected (verify still exits 0)', async ({ tamper, checked }) => {
-    const result = await verifyEdited((text) => tamperJournal(text, tamper));
-    expect(result.code).toBe(0);
-    expect(result.json).toEqual({ ok: true, checked: events.length + checked });
-  });
+  ])(
+    'KNOWN LIMIT: $name is not detected (verify still exits 0)',
+    async ({ tamper, checked, headMoved }) => {
+      const result = await verifyEdited((text) => tamperJournal(text, tamper));
+      expect(result.code).toBe(0);
+      expect(result.json).toMatchObject({ ok: true, checked: events.length + checked });
+      const last = events.at(-1) as AuditEvent;
+      const pristineHead = { id: last.id, hash: last.hash };
+      if (headMoved) expect(result.json.head).not.toEqual(pristineHead);
+      else expect(result.json.head).toEqual(pristineHead);
+    },
+  );
 });
 
 // --- Redis store: the audit stream (one entry per event, field `r` = the record JSON) ------------
@@ -407,7 +433,8 @@ describe('audit verify catches an edited Redis audit stream (edited under a runn
     await rewrite((e) => e);
     const result = await verify(config);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.json).toEqual({ ok: true, checked: events.length });
+    expect(result.json).toMatchObject({ ok: true, checked: events.length });
+    expect(result.json.head?.id).toBe(events.at(-1)?.id);
   });
 
   it.each(CASES)('$name: verify exits 1 and names the broken event', async (c) => {

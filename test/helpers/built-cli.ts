@@ -47,6 +47,21 @@ export function loopbackInitArgs(trustDomain: string, dir: string, adminPort: nu
   ];
 }
 
+/** Polls `check` every 100 ms until it returns a value, at most `timeoutMs`. */
+export async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+}
+
 let building: Promise<void> | undefined;
 
 /** Compiles src/ with the production tsconfig into .test-output/dist-<pid> (once per test process). */

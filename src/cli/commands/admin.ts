@@ -577,7 +577,11 @@ export const auditCommands: CommandSpec[] = [
       const response = await fetchVerify(client);
       if (flag(args, 'json')) printJson(io, response);
       if (response.ok) {
-        if (!flag(args, 'json')) io.stdout(`audit chain intact: ${response.checked} events\n`);
+        if (!flag(args, 'json')) {
+          const head =
+            response.head === undefined ? '' : `, head #${response.head.id} ${response.head.hash}`;
+          io.stdout(`audit chain intact: ${response.checked} events${head}\n`);
+        }
         return 0;
       }
       io.stderr(
@@ -588,8 +592,11 @@ export const auditCommands: CommandSpec[] = [
   },
 ];
 
-async function fetchVerify(
-  client: AdminClient,
-): Promise<{ ok: boolean; checked: number; brokenAt?: { id: number; reason: string } }> {
+async function fetchVerify(client: AdminClient): Promise<{
+  ok: boolean;
+  checked: number;
+  brokenAt?: { id: number; reason: string };
+  head?: { id: number; hash: string };
+}> {
   return client.request('GET', '/v1/admin/audit/verify');
 }

@@ -14,10 +14,31 @@ import { adminClientFromConfig, type AdminClient } from '../client.js';
 import type { CliIo, CommandSpec } from '../io.js';
 import { printJson } from '../output.js';
 
-export const CONFIG_OPTION: OptionSpec = { config: { type: 'string' }, json: { type: 'boolean' } };
+/**
+ * Options of every command that talks to the admin API. The `--admin-*` files apply when the config
+ * has `adminApi.tls: true`: our trust bundle (default: the CA state in the data directory) and an
+ * optional admin X509-SVID for mTLS instead of the bearer token.
+ */
+export const CONFIG_OPTION: OptionSpec = {
+  config: { type: 'string' },
+  json: { type: 'boolean' },
+  'admin-bundle': { type: 'string' },
+  'admin-cert': { type: 'string' },
+  'admin-key': { type: 'string' },
+};
+
+/** One line for `fedbroker --help`: the admin TLS options every `--config` command takes. */
+export const ADMIN_TLS_HELP =
+  'commands taking --config also take, when its adminApi.tls is true: --admin-bundle FILE (our trust\n' +
+  'bundle; default: the CA state in the data directory) and --admin-cert FILE --admin-key FILE (an\n' +
+  'admin X509-SVID for mTLS instead of the bearer token)';
 
 export function connect(args: ParsedArgs, io: CliIo): AdminClient {
-  return adminClientFromConfig(optionalString(args, 'config') ?? 'data/broker.yaml', io);
+  return adminClientFromConfig(optionalString(args, 'config') ?? 'data/broker.yaml', io, {
+    bundleFile: optionalString(args, 'admin-bundle'),
+    certFile: optionalString(args, 'admin-cert'),
+    keyFile: optionalString(args, 'admin-key'),
+  });
 }
 
 /** A `--name 10m`-style option in whole seconds; undefined when absent. */
