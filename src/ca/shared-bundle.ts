@@ -175,6 +175,12 @@ export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBund
     own: ReplicaRecord,
   ): Promise<{ x509: X509Authority[]; jwt: JwtAuthority[] }> => {
     const records = await store.listReplicaAuthorities();
+    if (!records.some((r) => r.replicaId === replicaId)) {
+      // Our record is missing (a store restored from an old backup, or another replica pruning
+      // a record of ours it read as fully expired just before we rewrote it): write it again.
+      await store.putReplicaAuthorities(replicaId, own);
+      lastRecordText = JSON.stringify(own);
+    }
     // Our own record first (it may not be listed yet on a lagging replica), then by replica id.
     const ordered: [string, ReplicaRecord | undefined][] = [
       [replicaId, own],

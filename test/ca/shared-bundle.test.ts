@@ -155,6 +155,16 @@ describe('shared local bundle (BUNDLE-31)', () => {
     expect((await store.getLocalBundle())?.sequence).toBe('42');
   });
 
+  it('writes its own record again when it has gone missing from the store', async () => {
+    const clock = testClock();
+    const { store, ca, messages } = await setUp(clock);
+    const local = shared(store, ca, clock, messages);
+    await local.sync();
+    expect(await store.deleteReplicaAuthorities('replica-a')).toBe(true);
+    await local.sync();
+    expect((await store.listReplicaAuthorities()).map((r) => r.replicaId)).toEqual(['replica-a']);
+  });
+
   it('ignores malformed records and unreadable certificates from other replicas without failing', async () => {
     const clock = testClock();
     const { store, ca, messages } = await setUp(clock);
