@@ -1,6 +1,7 @@
 // Worker threads that check CSR signatures (key import + verify, about 5 raw signatures of CPU) off
-// the main thread when several issuances are in flight, so the checks use every core. Checks are
-// batched per worker each tick; a failed worker is replaced and its checks fall back to the caller.
+// the main thread when several issuances are in flight, so the checks use every core. Each worker
+// has one batch in flight at most; checks that arrive meanwhile form its next batch. A failed worker
+// is replaced and its checks fall back to the caller.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { HashName } from './key-type.js';
@@ -54,34 +55,66 @@ parentPort.on('message', async (jobs) => {
 });
 `;
 
-interface Slot {
-  worker: Worker | undefined;
-  /** Settlers of the checks sent, in order (a worker answers batches in order). */
-  readonly inFlight: { resolve(ok: boolean): void; reject(error: Error): void }[];
-  readonly queued: { job: CsrCheckJob; resolve(ok: boolean): void; reject(error: Error): void }[];
+interface Settler {
+  resolve(ok: boolean): void;
+  reject(error: Error): void;
 }
 
+interface Slot {
+  worker: Worker | undefined;
+  /** Settlers of the one batch the worker is checking (it answers a batch with one message). */
+  inFlight: Settler[];
+  /** Checks waiting for the worker to finish its batch; sent together as the next batch. */
+  readonly queued: (Settler & { job: CsrCheckJob })[];
+}
+
+/**
+ * One batch in flight per worker: checks that arrive while a worker is busy wait and go to it as
+ * one message when it answers. Under load (API requests arriving one by one, each read on its own
+ * turn of the event loop) this keeps a message and a thread wake-up per batch rather than per
+ * check, which is most of the cost of the hop; an idle worker still gets a check at once.
+ */
 export function createCsrCheckPool(size = availableParallelism()): CsrCheckPool {
   const slots: Slot[] = Array.from({ length: Math.max(1, size) }, () => ({
     worker: undefined,
     inFlight: [],
     queued: [],
   }));
-  let next = 0;
   let flushScheduled = false;
   let closed = false;
 
+  const send = (slot: Slot): void => {
+    if (slot.inFlight.length > 0 || slot.queued.length === 0) return;
+    const batch = slot.queued.splice(0);
+    if (closed) {
+      for (const item of batch) item.reject(new Error('csr check pool is closed'));
+      return;
+    }
+    const worker = slot.worker ?? start(slot);
+    worker.ref();
+    slot.inFlight = batch;
+    worker.postMessage(batch.map((item) => item.job));
+  };
+
   const fail = (slot: Slot, error: Error): void => {
     slot.worker = undefined;
-    for (const pending of slot.inFlight.splice(0)) pending.reject(error);
+    const pending = slot.inFlight;
+    slot.inFlight = [];
+    for (const item of pending) item.reject(error);
+    // Checks that were waiting for this worker go to a fresh one.
+    send(slot);
   };
 
   const start = (slot: Slot): Worker => {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.on('message', (verdicts: boolean[]) => {
-      for (const ok of verdicts) slot.inFlight.shift()?.resolve(ok === true);
+      const answered = slot.inFlight;
+      slot.inFlight = [];
+      // The next batch first, so the worker is busy again while these callers go on.
+      send(slot);
       // Only a worker with work keeps the process alive.
       if (slot.inFlight.length === 0) worker.unref();
+      answered.forEach((item, i) => item.resolve(verdicts[i] === true));
     });
     worker.on('error', (error) => fail(slot, error));
     worker.on('exit', (code) => {
@@ -93,27 +126,31 @@ export function createCsrCheckPool(size = availableParallelism()): CsrCheckPool 
 
   const flush = (): void => {
     flushScheduled = false;
+    for (const slot of slots) send(slot);
+  };
+
+  /** The worker with the least work sent or waiting. */
+  const leastBusy = (): Slot => {
+    let best = slots[0] as Slot;
+    let bestLoad = Infinity;
     for (const slot of slots) {
-      if (slot.queued.length === 0) continue;
-      const batch = slot.queued.splice(0);
-      if (closed) {
-        for (const item of batch) item.reject(new Error('csr check pool is closed'));
-        continue;
+      const load = slot.inFlight.length + slot.queued.length;
+      if (load < bestLoad) {
+        best = slot;
+        bestLoad = load;
       }
-      const worker = slot.worker ?? start(slot);
-      worker.ref();
-      for (const item of batch) slot.inFlight.push(item);
-      worker.postMessage(batch.map((item) => item.job));
     }
+    return best;
   };
 
   return {
     check(job) {
       if (closed) return Promise.reject(new Error('csr check pool is closed'));
-      const slot = slots[next++ % slots.length] as Slot;
+      const slot = leastBusy();
       return new Promise<boolean>((resolve, reject) => {
         slot.queued.push({ job, resolve, reject });
-        if (!flushScheduled) {
+        // Checks asked for in the same tick share a message.
+        if (!flushScheduled && slot.inFlight.length === 0) {
           flushScheduled = true;
           queueMicrotask(flush);
         }
@@ -125,7 +162,9 @@ export function createCsrCheckPool(size = availableParallelism()): CsrCheckPool 
         slots.map(async (slot) => {
           const worker = slot.worker;
           slot.worker = undefined;
-          fail(slot, new Error('csr check pool is closed'));
+          const error = new Error('csr check pool is closed');
+          for (const item of slot.queued.splice(0)) item.reject(error);
+          fail(slot, error);
           if (worker !== undefined) await worker.terminate();
         }),
       );

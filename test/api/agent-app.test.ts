@@ -682,6 +682,9 @@ describe('POST /v1/agent/x509svid', () => {
     }>(response);
     expect(body.spiffeId).toBe(agent.spiffeId);
     expect(body.instanceId).toBe(agent.instanceId);
+    // The body is the same x509Body shape, in the same order, as the enrolment answer's.
+    expect(Object.keys(body)).toEqual(['spiffeId', 'instanceId', 'x509Svid']);
+    expect(Object.keys(body.x509Svid)).toEqual(['chain', 'expiresAt']);
     const chain = body.x509Svid.chain.map((b64) => Buffer.from(b64, 'base64'));
     const verified = verifyX509Svid(chain, new BundleSet([broker.ca.localBundle()]), {
       now: new Date(nowMs()),

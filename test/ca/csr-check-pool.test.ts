@@ -1,0 +1,76 @@
+// The CSR-check worker pool: one batch in flight per worker, checks that arrive meanwhile queued
+// and sent as the next batch; verdicts stay in order and right; closing refuses what is left.
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createCsrCheckPool,
+  type CsrCheckJob,
+  type CsrCheckPool,
+} from '../../src/ca/csr-check-pool.js';
+
+function ecJob(valid: boolean): CsrCheckJob {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = publicKey.export({ format: 'jwk' });
+  const point = Buffer.concat([
+    Buffer.from([4]),
+    Buffer.from(jwk.x as string, 'base64url'),
+    Buffer.from(jwk.y as string, 'base64url'),
+  ]);
+  const data = Buffer.from(`certificationRequestInfo ${Math.random()}`);
+  const signature = sign('sha256', data, privateKey);
+  return {
+    family: 'ec',
+    curve: 'P-256',
+    keyBits: new Uint8Array(point),
+    n: undefined,
+    e: undefined,
+    hash: 'sha256',
+    data: new Uint8Array(valid ? data : Buffer.concat([data, Buffer.from('x')])),
+    signature: new Uint8Array(signature),
+  };
+}
+
+let pool: CsrCheckPool | undefined;
+afterEach(async () => {
+  await pool?.close();
+  pool = undefined;
+});
+
+describe('csr check pool', () => {
+  it.each([1, 2])('answers every check of a burst right, with %i worker(s)', async (size) => {
+    pool = createCsrCheckPool(size);
+    const expected = Array.from({ length: 24 }, (_, i) => i % 3 !== 0);
+    const jobs = expected.map((valid) => ecJob(valid));
+    await expect(Promise.all(jobs.map((job) => pool?.check(job)))).resolves.toEqual(expected);
+  });
+
+  it('queues checks that arrive while the worker is busy and answers them as the next batch', async () => {
+    pool = createCsrCheckPool(1);
+    const first = pool.check(ecJob(true));
+    // Asked for on later turns of the event loop, while the first batch is being checked.
+    const later: Promise<boolean>[] = [];
+    for (let i = 0; i < 5; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      later.push(pool.check(ecJob(i !== 2)));
+    }
+    await expect(first).resolves.toBe(true);
+    await expect(Promise.all(later)).resolves.toEqual([true, true, false, true, true]);
+  });
+
+  it('refuses queued and new checks once closed', async () => {
+    pool = createCsrCheckPool(1);
+    const pending = Array.from({ length: 4 }, () => pool?.check(ecJob(true)));
+    const closing = pool.close();
+    const settled = await Promise.allSettled(pending);
+    await closing;
+    // Each check either finished before the close or was refused; none is left hanging.
+    for (const result of settled) {
+      if (result.status === 'rejected') {
+        expect((result.reason as Error).message).toMatch(/closed/);
+      } else {
+        expect(result.value).toBe(true);
+      }
+    }
+    await expect(pool.check(ecJob(true))).rejects.toThrow(/closed/);
+  });
+});
