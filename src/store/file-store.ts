@@ -1,10 +1,19 @@
 // The embedded store (default without Redis): state in memory, made durable by an fsynced journal with a
-// checksum per record plus atomic snapshots (temp file, fsync, rename, fsync of the directory).
-// One process per directory (a LOCK file says which); leases and notifications live in that process.
-import { createHash } from 'node:crypto';
+// checksum per record plus atomic snapshots (temp file, fsync, rename, fsync of the directory); audit
+// records go to their own append-only segments (file-audit.ts). One process per directory (LOCK file).
 import { mkdir, open, readFile, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
+import {
+  checksum,
+  corrupt,
+  deepFreeze,
+  errnoOf,
+  fsyncDir,
+  openAuditSegments,
+  unavailable,
+  type AuditSegments,
+} from './file-audit.js';
 import { checkKeyComponent } from './keys.js';
 import {
   auditRecordFromDraft,
@@ -18,7 +27,6 @@ import {
   decideLocalBundlePut,
   encodeObject,
   localBundleRecordFromInput,
-  matchesAuditQuery,
   putBundleResult,
   staleBundleError,
   staleLocalBundleError,
@@ -64,7 +72,9 @@ export interface FileStoreDeps {
 const SNAPSHOT_FILE = 'snapshot.json';
 const JOURNAL_FILE = 'journal.log';
 const LOCK_FILE = 'LOCK';
-const FORMAT_VERSION = 1;
+/** 2: audit records live in segments, not in the snapshot. 1 (read only): `audit` + `lastAuditId`. */
+const FORMAT_VERSION = 2;
+const LEGACY_FORMAT_VERSION = 1;
 const DEFAULT_COMPACT_BYTES = 8 * 1024 * 1024;
 /** Expired tokens are dropped from snapshots this long after expiry (garbage collection only). */
 const TOKEN_GC_GRACE_MS = 3600_000;
@@ -83,6 +93,7 @@ type Change =
     }
   | { readonly op: 'del'; readonly coll: MapCollection; readonly id: string }
   | { readonly op: 'local'; readonly record: LocalBundleRecord }
+  /** Written by format 1 only; still read so that old journals migrate to the audit segments. */
   | { readonly op: 'audit'; readonly record: AuditRecord; readonly max: number };
 
 interface BundleSlot {
@@ -98,8 +109,8 @@ interface State {
   refresh: Map<string, JsonObject>;
   replica: Map<string, JsonObject>;
   local: LocalBundleRecord | undefined;
-  audit: AuditRecord[];
-  lastAuditId: number;
+  /** Audit records found in a format-1 snapshot or journal, to be moved to the segments on open. */
+  legacyAudit: AuditRecord[];
 }
 
 interface Snapshot {
@@ -113,8 +124,8 @@ interface Snapshot {
   /** Absent in snapshots written before replica authorities existed. */
   readonly replica?: [string, JsonObject][];
   readonly local: LocalBundleRecord | null;
-  readonly audit: AuditRecord[];
-  readonly lastAuditId: number;
+  /** Format 1 only. */
+  readonly audit?: AuditRecord[];
 }
 
 /** Directories open in this process (the LOCK file covers other processes). */
@@ -129,46 +140,8 @@ function emptyState(): State {
     refresh: new Map(),
     replica: new Map(),
     local: undefined,
-    audit: [],
-    lastAuditId: 0,
+    legacyAudit: [],
   };
-}
-
-function checksum(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 16);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
-
-function unavailable(message: string, cause?: unknown): StoreError {
-  return new StoreError('ERR_STORE_UNAVAILABLE', message, {
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
-
-function corrupt(message: string, cause?: unknown): StoreError {
-  return new StoreError('ERR_STORE_CORRUPT', message, {
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
-
-function errnoOf(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | null)?.code;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function isAlive(pid: number): boolean {
@@ -230,9 +203,10 @@ function applyChange(state: State, change: Change): void {
       state.local = change.record;
       return;
     case 'audit':
-      state.audit.push(change.record);
-      state.lastAuditId = change.record.id;
-      if (state.audit.length > change.max) state.audit.splice(0, state.audit.length - change.max);
+      state.legacyAudit.push(change.record);
+      if (state.legacyAudit.length > change.max) {
+        state.legacyAudit.splice(0, state.legacyAudit.length - change.max);
+      }
       return;
     default:
       throw corrupt(`unknown journal change ${JSON.stringify((change as { op?: unknown }).op)}`);
@@ -250,13 +224,11 @@ function snapshotOf(state: State, seq: number): Snapshot {
     refresh: [...state.refresh],
     replica: [...state.replica],
     local: state.local ?? null,
-    audit: state.audit,
-    lastAuditId: state.lastAuditId,
   };
 }
 
 function stateFromSnapshot(snapshot: Snapshot): State {
-  if (snapshot.format !== FORMAT_VERSION) {
+  if (snapshot.format !== FORMAT_VERSION && snapshot.format !== LEGACY_FORMAT_VERSION) {
     throw corrupt(`snapshot format ${String(snapshot.format)} is not supported`);
   }
   return {
@@ -267,8 +239,7 @@ function stateFromSnapshot(snapshot: Snapshot): State {
     refresh: new Map(snapshot.refresh),
     replica: new Map(snapshot.replica ?? []),
     local: snapshot.local ?? undefined,
-    audit: [...snapshot.audit],
-    lastAuditId: snapshot.lastAuditId,
+    legacyAudit: snapshot.format === LEGACY_FORMAT_VERSION ? [...(snapshot.audit ?? [])] : [],
   };
 }
 
@@ -372,6 +343,9 @@ export async function createFileStore(
   let seq: number;
   let journal: FileHandle;
   let journalBytes: number;
+  let auditLog: AuditSegments;
+  /** Closed again if opening fails later on. */
+  let openedJournal: FileHandle | undefined;
   let lockTaken = false;
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -394,6 +368,7 @@ export async function createFileStore(
     const replay = replayJournal(text, state, loaded.seq);
     seq = replay.seq;
     journal = await open(journalPath, 'a', 0o600);
+    openedJournal = journal;
     if (replay.droppedBytes > 0) {
       await journal.truncate(replay.goodBytes);
       await journal.sync();
@@ -401,7 +376,9 @@ export async function createFileStore(
     }
     await fsyncDir(dir);
     journalBytes = replay.goodBytes;
+    auditLog = await openAuditSegments({ dir, auditMax, logger });
   } catch (error) {
+    await openedJournal?.close().catch(() => undefined);
     openDirs.delete(dir);
     if (lockTaken) await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
     if (error instanceof StoreError) throw error;
@@ -413,6 +390,7 @@ export async function createFileStore(
   /** Set when a failed append could not be undone: refuse further writes rather than risk the file. */
   let broken: unknown;
   let queue: Promise<unknown> = Promise.resolve();
+  let auditQueue: Promise<unknown> = Promise.resolve();
   const leases = new Map<string, { owner: string; expiresAt: number }>();
   const subscribers = new Map<string, Set<NotificationHandler>>();
 
@@ -420,10 +398,9 @@ export async function createFileStore(
     if (closed) throw unavailable('store is closed');
   }
 
-  /** Runs `task` after every earlier write: one writer at a time keeps memory and journal in step. */
   /**
-   * Group commit for audit events: appends that arrive while another write is being made durable
-   * are chained in order and written with one journal record and one datasync.
+   * Group commit for audit events: appends that arrive while another batch is being made durable
+   * are chained in order and written with one write and one datasync (per segment touched).
    */
   const pendingAudit: {
     build: (previous: AuditRecord | undefined, id: number) => AuditDraft;
@@ -432,31 +409,36 @@ export async function createFileStore(
   }[] = [];
   async function flushAudit(): Promise<void> {
     const batch = pendingAudit.splice(0, pendingAudit.length);
-    const built: { record: AuditRecord; resolve: (record: AuditRecord) => void }[] = [];
-    const failed: Error[] = [];
-    let previous = state.audit.at(-1);
-    let id = state.lastAuditId;
+    const built: { record: AuditRecord; item: (typeof batch)[number] }[] = [];
+    let previous = auditLog.last();
+    let id = auditLog.lastId();
     for (const item of batch) {
       try {
         const record = auditRecordFromDraft(id + 1, item.build(previous, id + 1));
         id += 1;
         previous = record;
-        built.push({ record, resolve: item.resolve });
+        built.push({ record, item });
       } catch (error) {
         item.reject(error as Error);
-        failed.push(error as Error);
       }
     }
     if (built.length === 0) return;
+    const { written, error } = await auditLog.append(built.map(({ record }) => record));
+    built.forEach(({ record, item }, i) => {
+      if (i < written) item.resolve(record);
+      else item.reject(error ?? unavailable('cannot write the audit log'));
+    });
     try {
-      await commit(built.map(({ record }) => ({ op: 'audit', record, max: auditMax })));
-    } catch (error) {
-      for (const item of batch) item.reject(error as Error);
-      return;
+      await auditLog.dropTrimmedSegments();
+    } catch (dropError) {
+      logger?.warn?.('store: cannot remove a trimmed audit segment', {
+        dir,
+        error: String(dropError),
+      });
     }
-    for (const { record, resolve } of built) resolve(record);
   }
 
+  /** Runs `task` after every earlier write: one writer at a time keeps memory and journal in step. */
   function serial<T>(task: () => Promise<T>): Promise<T> {
     try {
       checkOpen();
@@ -466,6 +448,14 @@ export async function createFileStore(
     const run = queue.then(task);
     queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Audit appends have their own queue: they touch only the segments, so they need not wait for a
+   * journal write (or a snapshot) and no crash can leave the two out of step.
+   */
+  function serialAudit(task: () => Promise<void>): void {
+    auditQueue = auditQueue.then(task).catch(() => undefined);
   }
 
   async function compact(): Promise<void> {
@@ -575,6 +565,45 @@ export async function createFileStore(
       return undefined;
     }
     return lease;
+  }
+
+  /**
+   * Moves audit records of a format-1 directory (snapshot `audit`, journal `op: 'audit'`) to the
+   * segments, then snapshots once so that neither file holds them any more. Only records newer than
+   * the segments' last id are written: after a crash half-way the next open finishes the move
+   * without duplicating or losing any event.
+   */
+  async function migrateLegacyAudit(): Promise<void> {
+    const legacy = state.legacyAudit;
+    if (legacy.length === 0) return;
+    const newer = legacy.filter((record) => record.id > auditLog.lastId());
+    const first = newer[0];
+    if (
+      first !== undefined &&
+      auditLog.last() !== undefined &&
+      first.id !== auditLog.lastId() + 1
+    ) {
+      throw corrupt(
+        `audit record ${first.id} in the snapshot or journal of "${dir}" does not follow the audit segments (last id ${auditLog.lastId()})`,
+      );
+    }
+    const { written, error } = await auditLog.append(newer.map((record) => deepFreeze(record)));
+    if (error !== undefined) throw error;
+    await compact();
+    state.legacyAudit = [];
+    logger?.info('store: moved audit records to segments', { dir, records: written });
+  }
+
+  try {
+    await migrateLegacyAudit();
+    await auditLog.dropTrimmedSegments();
+  } catch (error) {
+    await auditLog.close().catch(() => undefined);
+    await journal.close().catch(() => undefined);
+    openDirs.delete(dir);
+    await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
+    if (error instanceof StoreError) throw error;
+    throw unavailable(`cannot open store directory "${dir}"`, error);
   }
 
   logger?.info('store: file', { dir, records: seq });
@@ -704,33 +733,16 @@ export async function createFileStore(
           return;
         }
         pendingAudit.push({ build, resolve, reject });
-        if (pendingAudit.length === 1) void serial(flushAudit).catch(() => undefined);
+        if (pendingAudit.length === 1) serialAudit(flushAudit);
       }),
     lastAudit: async () => {
       checkOpen();
-      return state.audit.at(-1);
+      return auditLog.last();
     },
     listAudit: async (query: AuditQuery) => {
       checkAuditQuery(query);
       checkOpen();
-      const records = state.audit;
-      // Ids are consecutive, so an id maps straight to an index.
-      const first = records[0]?.id ?? 1;
-      const out: AuditRecord[] = [];
-      if (query.direction === 'backward') {
-        const start = Math.min(records.length - 1, (query.fromId ?? Infinity) - first);
-        for (let i = start; i >= 0 && out.length < query.limit; i--) {
-          const record = records[i];
-          if (record !== undefined && matchesAuditQuery(record, query)) out.push(record);
-        }
-      } else {
-        const start = Math.max(0, (query.fromId ?? 0) - first);
-        for (let i = start; i < records.length && out.length < query.limit; i++) {
-          const record = records[i];
-          if (record !== undefined && matchesAuditQuery(record, query)) out.push(record);
-        }
-      }
-      return out;
+      return auditLog.list(query);
     },
 
     getRefreshStatus: async (td) => {
@@ -842,9 +854,11 @@ export async function createFileStore(
       if (closed) return;
       closed = true;
       await queue;
+      await auditQueue;
       subscribers.clear();
       leases.clear();
       try {
+        await auditLog.close();
         await journal.close();
         await unlink(join(dir, LOCK_FILE));
       } catch (error) {

@@ -1,9 +1,17 @@
 // Issue 6: one audit event edited (data, type, time, previousHash) or removed in the store itself
-// (file journal with checksums fixed up, Redis stream) makes the real `fedbroker audit verify` exit 1
+// (file store audit segments with checksums fixed up, Redis stream) makes the real `fedbroker audit verify` exit 1
 // naming the broken event; the untouched chain verifies; what the chain cannot see is pinned down.
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -192,50 +200,66 @@ function expectBroken(result: Verified, id: number, reason: RegExp): void {
   );
 }
 
-// --- File store: the journal (one JSON record per line, checksummed) -----------------------------
+// --- File store: the audit segments (audit/<first id>.log, one checksummed record per line) ------
 
 /** The file store's per-line checksum: the first 16 hex characters of SHA-256 over the body. */
 const lineChecksum = (body: string): string =>
   createHash('sha256').update(body, 'utf8').digest('hex').slice(0, 16);
 
-interface JournalChange {
-  op: string;
-  record?: AuditEvent;
+/** Segment file name -> content. */
+type Segments = ReadonlyMap<string, string>;
+
+function readSegments(folder: string): Segments {
+  const names = readdirSync(folder).sort();
+  return new Map(names.map((name) => [name, readFileSync(join(folder, name), 'utf8')]));
 }
 
-/** Applies `tamper` to every audit record in the journal text; checksums recomputed unless `naive`. */
-function tamperJournal(text: string, tamper: Tamper, naive = false): string {
-  const lines = text.split('\n').filter((line) => line !== '');
-  const parsed = lines.map((line) => {
-    const body = line.slice(17);
-    expect(line.slice(0, 16), 'journal line checksum').toBe(lineChecksum(body));
-    return JSON.parse(body) as { n: number; c: JournalChange[] };
-  });
-  const events = parsed.flatMap((r) =>
-    r.c.filter((c) => c.op === 'audit').map((c) => c.record as AuditEvent),
-  );
-  let index = 0;
-  const out = parsed.map((record, line) => {
-    const before = JSON.stringify(record);
-    const c = record.c.flatMap((change) => {
-      if (change.op !== 'audit') return [change];
-      const replaced = tamper(change.record as AuditEvent, index, events);
-      index += 1;
-      return replaced === null ? [] : [{ ...change, record: replaced }];
+/** Replaces every segment file in `folder` with `segments` (files not listed are removed). */
+function writeSegments(folder: string, segments: Segments): void {
+  for (const name of readdirSync(folder)) {
+    if (!segments.has(name)) rmSync(join(folder, name));
+  }
+  for (const [name, text] of segments) writeFileSync(join(folder, name), text);
+}
+
+/**
+ * Applies `tamper` to every audit record in the segments, in id order; checksums recomputed unless
+ * `naive`. A removed record's line is dropped; file names stay (a segment is named by its first id).
+ */
+function tamperSegments(segments: Segments, tamper: Tamper, naive = false): Segments {
+  const files = [...segments].map(([name, text]) => {
+    const lines = text.split('\n').filter((line) => line !== '');
+    const records = lines.map((line) => {
+      const body = line.slice(17);
+      expect(line.slice(0, 16), 'segment line checksum').toBe(lineChecksum(body));
+      return JSON.parse(body) as AuditEvent;
     });
-    const body = JSON.stringify({ ...record, c });
-    if (body === before) return lines[line] as string;
-    return `${naive ? (lines[line] as string).slice(0, 16) : lineChecksum(body)} ${body}`;
+    return { name, lines, records };
   });
-  expect(index, 'audit records found in the journal').toBe(events.length);
-  return `${out.join('\n')}\n`;
+  const events = files.flatMap((f) => f.records);
+  let index = 0;
+  const out = files.map(({ name, lines, records }): [string, string] => {
+    const kept = records.flatMap((record, i) => {
+      const replaced = tamper(record, index, events);
+      index += 1;
+      if (replaced === null) return [];
+      const body = JSON.stringify(replaced);
+      if (body === JSON.stringify(record)) return [lines[i] as string];
+      return [`${naive ? (lines[i] as string).slice(0, 16) : lineChecksum(body)} ${body}`];
+    });
+    return [name, kept.map((line) => `${line}\n`).join('')];
+  });
+  expect(index, 'audit records found in the segments').toBe(events.length);
+  return new Map(out);
 }
 
-describe('audit verify catches an edited file store (journal edited while the broker is stopped)', () => {
+describe('audit verify catches an edited file store (audit segments edited while the broker is stopped)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedbroker-audit-file-'));
   let config: string;
   let journal: string;
-  let pristine: string;
+  let segmentDir: string;
+  let pristineJournal: string;
+  let pristine: Segments;
   let events: AuditEvent[];
   let target: number;
   let child: ChildProcess | undefined;
@@ -249,23 +273,28 @@ describe('audit verify catches an edited file store (journal edited while the br
     expect(await stopServe(child)).toBe(0);
     child = undefined;
     const store = join(dir, 'state', 'store');
-    // Compaction only starts at 8 MiB: every event is in the journal, none in a snapshot.
+    // Audit events live in the segments only: never in the journal, nor in a snapshot.
     expect(existsSync(join(store, 'snapshot.json'))).toBe(false);
     journal = join(store, 'journal.log');
-    pristine = `${journal}.pristine`;
-    copyFileSync(journal, pristine);
+    expect(readFileSync(journal, 'utf8')).not.toContain('"op":"audit"');
+    pristineJournal = `${journal}.pristine`;
+    copyFileSync(journal, pristineJournal);
+    segmentDir = join(store, 'audit');
+    pristine = readSegments(segmentDir);
+    expect([...pristine.keys()]).toEqual(['00000000000000000001.log']);
   }, 240_000);
 
   afterAll(async () => {
     if (child !== undefined) await stopServe(child);
   });
 
-  /** Restores the journal, applies `edit`, runs verify on a broker started on it, stops it. */
+  /** Restores journal and segments, applies `edit`, runs verify on a broker started on them, stops it. */
   async function verifyEdited<T = Verified>(
-    edit: (text: string) => string,
+    edit: (segments: Segments) => Segments,
     run: () => Promise<T> = () => verify(config) as Promise<T>,
   ): Promise<T> {
-    writeFileSync(journal, edit(readFileSync(pristine, 'utf8')));
+    copyFileSync(pristineJournal, journal);
+    writeSegments(segmentDir, edit(pristine));
     child = (await startServe(config)).child;
     try {
       return await run();
@@ -292,7 +321,7 @@ describe('audit verify catches an edited file store (journal edited while the br
     expect(target).toBeGreaterThanOrEqual(2);
     expect(target).toBeLessThan(events.length - 1);
     const { result, plain } = await verifyEdited(
-      (text) => text,
+      (segments) => segments,
       async () => ({
         result: await verify(config),
         plain: await runBuilt(['audit', 'verify', '--config', config]),
@@ -314,21 +343,22 @@ describe('audit verify catches an edited file store (journal edited while the br
 
   it.each(CASES)('$name: verify exits 1 and names the broken event', async (c) => {
     const index = indexAt(c.position, events.length);
-    const result = await verifyEdited((text) => tamperJournal(text, c.tamper(index)));
+    const result = await verifyEdited((segments) => tamperSegments(segments, c.tamper(index)));
     expectBroken(result, c.brokenAt(events[index] as AuditEvent), c.reason);
   });
 
   it('an edit that leaves the line checksum stale makes the store refuse to open (ERR_STORE_CORRUPT)', async () => {
-    writeFileSync(
-      journal,
-      tamperJournal(
-        readFileSync(pristine, 'utf8'),
+    copyFileSync(pristineJournal, journal);
+    writeSegments(
+      segmentDir,
+      tamperSegments(
+        pristine,
         only(target, (e) => ({ ...e, data: editedData(e.data) })),
         true,
       ),
     );
     await expect(startServe(config)).rejects.toThrow(/ERR_STORE_CORRUPT/);
-    writeFileSync(journal, readFileSync(pristine, 'utf8'));
+    writeSegments(segmentDir, pristine);
   });
 
   // What a hash chain with no outside anchor cannot see. verify starts at the oldest stored event's
@@ -363,7 +393,7 @@ describe('audit verify catches an edited file store (journal edited while the br
   ])(
     'KNOWN LIMIT: $name is not detected (verify still exits 0)',
     async ({ tamper, checked, headMoved }) => {
-      const result = await verifyEdited((text) => tamperJournal(text, tamper));
+      const result = await verifyEdited((segments) => tamperSegments(segments, tamper));
       expect(result.code).toBe(0);
       expect(result.json).toMatchObject({ ok: true, checked: events.length + checked });
       const last = events.at(-1) as AuditEvent;

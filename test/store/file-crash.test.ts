@@ -2,7 +2,7 @@
 // after every kill the store opens, every record is readable, invariants hold and no acknowledged write is lost.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,8 +28,8 @@ interface Acks {
 }
 
 /** Runs the writer, kills it `killAfterMs` after it is ready, and returns its complete output lines. */
-async function runAndKill(killAfterMs: number): Promise<Acks> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WRITER, dir], {
+async function runAndKill(killAfterMs: number, target = dir, args: string[] = []): Promise<Acks> {
+  const child = spawn(process.execPath, ['--import', 'tsx', WRITER, target, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -111,5 +111,44 @@ describe('file store under SIGKILL', () => {
     // The kills must have landed in the middle of real work, snapshots included.
     expect(existsSync(join(dir, 'snapshot.json'))).toBe(true);
     expect(totalAcks).toBeGreaterThan(ROUNDS * 10);
+  }, 120_000);
+
+  it(`keeps the audit chain across ${ROUNDS} kills while segments roll and unlink (auditMaxLength 5)`, async () => {
+    const small = join(dir, 'small-audit');
+    const max = 5;
+    let lastId = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const acks = await runAndKill(50 + Math.floor(Math.random() * 400), small, [String(max)]);
+      const store = await createFileStore(
+        { dir: small, auditMaxLength: max },
+        { logger: { info: () => undefined, warn: () => undefined } },
+      );
+      try {
+        const audit = await store.listAudit({ limit: 100 });
+        const last = audit.at(-1)?.id ?? 0;
+        expect(last).toBeGreaterThanOrEqual(Math.max(lastId, acks.max('audit')));
+        expect(audit.map((r) => r.id)).toEqual(
+          Array.from({ length: Math.min(max, last) }, (_, i) => last - Math.min(max, last) + 1 + i),
+        );
+        checkChain(audit);
+        lastId = last;
+      } finally {
+        await store.close();
+      }
+      // After an open, disk holds at most auditMax + one segment (segments of auditMax records),
+      // contiguous up to the last id, the oldest file named by its first id.
+      const folder = join(small, 'audit');
+      const names = (await readdir(folder)).sort();
+      const counts = await Promise.all(
+        names.map(
+          async (name) => (await readFile(join(folder, name), 'utf8')).split('\n').length - 1,
+        ),
+      );
+      const onDisk = counts.reduce((a, b) => a + b, 0);
+      expect(onDisk).toBeLessThan(2 * max);
+      const oldest = lastId - onDisk + 1;
+      expect(names.at(0)).toBe(`${String(oldest).padStart(20, '0')}.log`);
+    }
+    expect(lastId).toBeGreaterThan(ROUNDS * max);
   }, 120_000);
 });
