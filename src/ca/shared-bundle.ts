@@ -277,14 +277,24 @@ export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBund
         serve(storedBundle);
         return storedBundle;
       }
-      // BUNDLE-31: one more than anything any replica has published or this CA has counted.
-      const floor = [stored?.sequence, ca.localBundle().sequence, served?.sequence].reduce<bigint>(
-        (max, s) => {
-          const value = typeof s === 'string' ? BigInt(s) : (s ?? 0n);
-          return value > max ? value : max;
-        },
-        0n,
-      );
+      // BUNDLE-31: above anything any replica has published. When the union is exactly our own
+      // authorities (one replica), our CA's own count is used, so its logs and ours agree.
+      const seqOf = (s: string | bigint | undefined): bigint =>
+        typeof s === 'string' ? BigInt(s) : (s ?? 0n);
+      const published = [stored?.sequence, served?.sequence]
+        .map(seqOf)
+        .reduce((a, b) => (a > b ? a : b), 0n);
+      const ownBundle = ca.localBundle();
+      const ownSequence = seqOf(ownBundle.sequence);
+      const onlyOurs =
+        digest ===
+        contentDigest(ownBundle.refreshHintSeconds, ownBundle.x509Authorities, [
+          ...ownBundle.jwtAuthorities.values(),
+        ]);
+      const sequence =
+        onlyOurs && ownSequence > published
+          ? ownSequence
+          : (ownSequence > published ? ownSequence : published) + 1n;
       // BUNDLE-32: x509 by notBefore, jwt by kid (marshalBundle keeps this order).
       x509.sort(
         (a, b) =>
@@ -296,13 +306,13 @@ export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBund
         trustDomain,
         x509Authorities: x509,
         jwtAuthorities: jwt,
-        sequence: floor + 1n,
+        sequence,
         refreshHintSeconds: own.refreshHintSeconds,
       });
       try {
         await store.putLocalBundle({
           raw: marshalBundle(next).toString('utf8'),
-          sequence: (floor + 1n).toString(),
+          sequence: sequence.toString(),
           publishedAt: t,
         });
       } catch (error) {
@@ -317,12 +327,12 @@ export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBund
         throw error;
       }
       logger.info('published the shared local bundle', {
-        sequence: (floor + 1n).toString(),
+        sequence: sequence.toString(),
         x509: x509.length,
         jwt: jwt.length,
       });
       serve(next);
-      await store.publish(deps.channel, (floor + 1n).toString()).catch(() => undefined);
+      await store.publish(deps.channel, sequence.toString()).catch(() => undefined);
       return next;
     }
   };

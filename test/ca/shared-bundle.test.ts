@@ -78,12 +78,14 @@ function recordOf(other: Ca): object {
 }
 
 describe('shared local bundle (BUNDLE-31)', () => {
-  it('one replica: serves its own authorities, records public parts only, and does not bump the sequence when nothing changed', async () => {
+  it('one replica: serves its own authorities under its CA sequence, records public parts only, and does not bump the sequence when nothing changed', async () => {
     const clock = testClock();
     const { store, ca, messages } = await setUp(clock);
     const local = shared(store, ca, clock, messages);
     const first = await local.sync();
     expect(fingerprints(first)).toEqual(fingerprints(ca.localBundle()));
+    // Alone, the published sequence is the CA's own count (its logs and the bundle agree).
+    expect(first.sequence).toBe(ca.localBundle().sequence);
     expect([...first.jwtAuthorities.keys()]).toEqual([...ca.localBundle().jwtAuthorities.keys()]);
     const stored = await store.getLocalBundle();
     expect(stored?.raw).toBe(marshalBundle(first).toString('utf8'));
