@@ -14,6 +14,16 @@ export interface LocalBundleContent {
   readonly validUntil: number;
 }
 
+/** BUNDLE-32: x509 entries by notBefore (then fingerprint), jwt entries by kid; sorts in place. */
+export function sortForPublication(x509: X509Authority[], jwt: JwtAuthority[]): void {
+  x509.sort(
+    (a, b) =>
+      a.notBefore.getTime() - b.notBefore.getTime() ||
+      (a.fingerprintSha256 < b.fingerprintSha256 ? -1 : 1),
+  );
+  jwt.sort((a, b) => (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0));
+}
+
 export function localBundleContent(
   records: Iterable<AuthorityRecord>,
   refreshHintSeconds: number,
@@ -39,13 +49,7 @@ export function localBundleContent(
       validUntil = Math.min(validUntil, r.notAfter);
     }
   }
-  // BUNDLE-32: x509 entries by notBefore, jwt entries by kid.
-  x509.sort(
-    (a, b) =>
-      a.notBefore.getTime() - b.notBefore.getTime() ||
-      (a.fingerprintSha256 < b.fingerprintSha256 ? -1 : 1),
-  );
-  jwt.sort((a, b) => (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0));
+  sortForPublication(x509, jwt);
   const digest = createHash('sha256')
     .update(
       JSON.stringify([

@@ -5,6 +5,7 @@
 import { createHash, type JsonWebKey } from 'node:crypto';
 import {
   Bundle,
+  bundleContentEquals,
   jwtAuthorityFromJwk,
   marshalBundle,
   parseBundle,
@@ -21,6 +22,7 @@ import type {
   ReplicaAuthorityStore,
 } from '../store/index.js';
 import type { AuthorityMetadata } from './authority.js';
+import { sortForPublication } from './local-bundle.js';
 
 /** The part of the CA this needs: its own bundle, its change events and its JWT key expiries. */
 export interface SharedBundleSource {
@@ -118,6 +120,13 @@ function contentDigest(
     .digest('hex');
 }
 
+/** contentDigest of a whole bundle. */
+function bundleContentDigest(bundle: Bundle): string {
+  return contentDigest(bundle.refreshHintSeconds, bundle.x509Authorities, [
+    ...bundle.jwtAuthorities.values(),
+  ]);
+}
+
 export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBundle {
   const { ca, store, replicaId, logger } = deps;
   const trustDomain = ca.trustDomain;
@@ -130,18 +139,7 @@ export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBund
   const serve = (bundle: Bundle): void => {
     const previous = served;
     served = bundle;
-    if (
-      previous !== undefined &&
-      previous.sequence === bundle.sequence &&
-      contentDigest(previous.refreshHintSeconds, previous.x509Authorities, [
-        ...previous.jwtAuthorities.values(),
-      ]) ===
-        contentDigest(bundle.refreshHintSeconds, bundle.x509Authorities, [
-          ...bundle.jwtAuthorities.values(),
-        ])
-    ) {
-      return;
-    }
+    if (previous !== undefined && bundleContentEquals(previous, bundle)) return;
     for (const listener of listeners) {
       try {
         listener(bundle);
@@ -268,12 +266,7 @@ export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBund
           });
         }
       }
-      if (
-        storedBundle !== undefined &&
-        contentDigest(storedBundle.refreshHintSeconds, storedBundle.x509Authorities, [
-          ...storedBundle.jwtAuthorities.values(),
-        ]) === digest
-      ) {
+      if (storedBundle !== undefined && bundleContentDigest(storedBundle) === digest) {
         serve(storedBundle);
         return storedBundle;
       }
@@ -286,22 +279,13 @@ export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBund
         .reduce((a, b) => (a > b ? a : b), 0n);
       const ownBundle = ca.localBundle();
       const ownSequence = seqOf(ownBundle.sequence);
-      const onlyOurs =
-        digest ===
-        contentDigest(ownBundle.refreshHintSeconds, ownBundle.x509Authorities, [
-          ...ownBundle.jwtAuthorities.values(),
-        ]);
+      const onlyOurs = digest === bundleContentDigest(ownBundle);
       const sequence =
         onlyOurs && ownSequence > published
           ? ownSequence
           : (ownSequence > published ? ownSequence : published) + 1n;
-      // BUNDLE-32: x509 by notBefore, jwt by kid (marshalBundle keeps this order).
-      x509.sort(
-        (a, b) =>
-          a.notBefore.getTime() - b.notBefore.getTime() ||
-          (a.fingerprintSha256 < b.fingerprintSha256 ? -1 : 1),
-      );
-      jwt.sort((a, b) => (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0));
+      // BUNDLE-32 order (marshalBundle keeps it).
+      sortForPublication(x509, jwt);
       const next = new Bundle({
         trustDomain,
         x509Authorities: x509,
