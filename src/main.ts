@@ -20,7 +20,7 @@ import {
 import { chainEvent, type AuditEventInput } from './audit/index.js';
 import { marshalBundle, type Bundle } from './bundle/index.js';
 import { createCa, createRotator, createSharedLocalBundle, type Ca } from './ca/index.js';
-import type { LoadedConfig, RelationshipConfig } from './config/index.js';
+import { adminTokenFile, type LoadedConfig, type RelationshipConfig } from './config/index.js';
 import { ConfigError } from './errors.js';
 import {
   createFederation,
@@ -99,6 +99,23 @@ function splitListen(listen: string): { host: string; port: number } {
   return { host, port: Number(listen.slice(index + 1)) };
 }
 
+/**
+ * The trimmed text of `file`; when absent it is first written (mode 0600, never over an existing
+ * file, so a concurrent creator wins and both read the same text) with `initial()`.
+ */
+function readOrCreate(file: string, initial: () => string): { text: string; created: boolean } {
+  let created = false;
+  if (!existsSync(file)) {
+    try {
+      writeFileSync(file, `${initial()}\n`, { mode: 0o600, flag: 'wx' });
+      created = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  return { text: readFileSync(file, 'utf8').trim(), created };
+}
+
 /** Reads (or creates, mode 0600) the admin token; the environment variable wins. */
 function loadAdminToken(
   loaded: LoadedConfig,
@@ -106,20 +123,13 @@ function loadAdminToken(
 ): { token: string; file: string | undefined } {
   if (loaded.adminTokenFromEnv !== undefined)
     return { token: loaded.adminTokenFromEnv, file: undefined };
-  const configured = loaded.config.adminApi.tokenFile;
-  const file =
-    configured === undefined
-      ? join(loaded.dataDir, 'admin-token')
-      : resolve(loaded.dataDir, configured);
-  if (!existsSync(file)) {
-    writeFileSync(file, `fbat_${randomBytes(32).toString('base64url')}\n`, {
-      mode: 0o600,
-      flag: 'wx',
-    });
-    logger.info('generated admin token', { file });
-  }
+  const file = adminTokenFile(loaded);
+  const { text: token, created } = readOrCreate(
+    file,
+    () => `fbat_${randomBytes(32).toString('base64url')}`,
+  );
+  if (created) logger.info('generated admin token', { file });
   if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
-  const token = readFileSync(file, 'utf8').trim();
   if (token.length < 16)
     throw new ConfigError(
       'ERR_CONFIG_FILE',
@@ -134,17 +144,7 @@ function loadAdminToken(
  */
 function loadReplicaId(dataDir: string): string {
   const file = join(dataDir, 'replica-id');
-  if (!existsSync(file)) {
-    try {
-      writeFileSync(file, `replica-${randomBytes(8).toString('hex')}\n`, {
-        mode: 0o600,
-        flag: 'wx',
-      });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-  }
-  const id = readFileSync(file, 'utf8').trim();
+  const { text: id } = readOrCreate(file, () => `replica-${randomBytes(8).toString('hex')}`);
   if (!/^[A-Za-z0-9._:@+=~-]{1,128}$/.test(id)) {
     throw new ConfigError('ERR_CONFIG_FILE', `"${file}" does not hold a valid replica id`);
   }

@@ -16,7 +16,8 @@ import {
 } from '../bundle/index.js';
 import { AgentError, CliError, SvidError } from '../errors.js';
 import { spiffeIdFromSegments, type SpiffeId, type TrustDomain } from '../spiffeid/index.js';
-import { MAX_PRESENTED_CERTIFICATES, verifyX509Svid } from '../svid/index.js';
+import { verifyX509Svid } from '../svid/index.js';
+import { peerChainOf } from '../agent/verify-peer.js';
 
 /** What the admin listener must prove, and who we are when we use mTLS instead of the token. */
 export interface AdminTls {
@@ -126,20 +127,9 @@ export function loadAdminIdentity(
 
 /** The presented chain, leaf first, without the anchors OpenSSL appended from our bundle. */
 function presentedChain(socket: tls.TLSSocket, anchors: ReadonlySet<string>): Buffer[] {
-  const chain: Buffer[] = [];
-  const seen = new Set<tls.PeerCertificate>();
-  let current: tls.PeerCertificate | undefined = socket.getPeerCertificate(true);
-  while (
-    current?.raw !== undefined &&
-    !seen.has(current) &&
-    chain.length <= MAX_PRESENTED_CERTIFICATES
-  ) {
-    seen.add(current);
-    if (chain.length === 0 || !anchors.has(current.raw.toString('base64'))) chain.push(current.raw);
-    current = (current as tls.PeerCertificate & { issuerCertificate?: tls.PeerCertificate })
-      .issuerCertificate;
-  }
-  return chain;
+  const [leaf, ...rest] = peerChainOf(socket);
+  if (leaf === undefined) return [];
+  return [leaf, ...rest.filter((der) => !anchors.has(der.toString('base64')))];
 }
 
 /** X509-25 / X509-28: the server's chain verifies against our bundle and names the admin API. */

@@ -1,8 +1,8 @@
 // The CLI's client for a running broker's admin API: address and token come from --config; with
 // `adminApi.tls: true` it speaks HTTPS and authenticates the broker by its X509-SVID (admin-tls.ts).
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { loadConfig, type LoadedConfig } from '../config/index.js';
+import { resolve } from 'node:path';
+import { adminTokenFile, loadConfig, type LoadedConfig } from '../config/index.js';
 import {
   BrokerError,
   CliError,
@@ -51,10 +51,7 @@ function connectHost(listen: string, scheme: 'http' | 'https'): string {
 
 function readToken(loaded: LoadedConfig): string {
   if (loaded.adminTokenFromEnv !== undefined) return loaded.adminTokenFromEnv;
-  const file =
-    loaded.config.adminApi.tokenFile === undefined
-      ? join(loaded.dataDir, 'admin-token')
-      : resolve(loaded.dataDir, loaded.config.adminApi.tokenFile);
+  const file = adminTokenFile(loaded);
   if (!existsSync(file)) {
     throw new CliError(
       'ERR_CLI_FILE',

@@ -25,6 +25,14 @@ export interface LoadedConfig {
   readonly adminTokenFromEnv: string | undefined;
 }
 
+/** Where the admin token lives: `adminApi.tokenFile` (relative to `dataDir`) or `<dataDir>/admin-token`. */
+export function adminTokenFile(loaded: LoadedConfig): string {
+  const configured = loaded.config.adminApi.tokenFile;
+  return configured === undefined
+    ? resolve(loaded.dataDir, 'admin-token')
+    : resolve(loaded.dataDir, configured);
+}
+
 /** Formats zod issues as readable `path: message` lines for startup errors. */
 function describeIssues(
   issues: readonly { path: readonly PropertyKey[]; message: string }[],
