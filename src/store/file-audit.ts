@@ -21,6 +21,24 @@ export function checksum(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 16);
 }
 
+/** One journal or segment line: `<checksum> <json>\n`. */
+export function checksummedLine(value: unknown): string {
+  const body = JSON.stringify(value);
+  return `${checksum(body)} ${body}\n`;
+}
+
+/** The JSON value of a line written by `checksummedLine`, or undefined when torn or damaged. */
+export function readChecksummedLine(line: string): unknown {
+  if (line.charCodeAt(16) !== 0x20) return undefined;
+  const body = line.slice(17);
+  if (line.slice(0, 16) !== checksum(body)) return undefined;
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
@@ -59,22 +77,10 @@ export function segmentName(firstId: number): string {
   return `${String(firstId).padStart(20, '0')}.log`;
 }
 
-function encodeRecord(record: AuditRecord): string {
-  const body = JSON.stringify(record);
-  return `${checksum(body)} ${body}\n`;
-}
-
 function parseRecordLine(line: string): AuditRecord | undefined {
-  if (line.charCodeAt(16) !== 0x20) return undefined;
-  const body = line.slice(17);
-  if (line.slice(0, 16) !== checksum(body)) return undefined;
-  try {
-    const record = JSON.parse(body) as AuditRecord | null;
-    if (record === null || typeof record !== 'object') return undefined;
-    return Number.isSafeInteger(record.id) && record.id >= 1 ? record : undefined;
-  } catch {
-    return undefined;
-  }
+  const record = readChecksummedLine(line) as AuditRecord | null | undefined;
+  if (record === null || typeof record !== 'object') return undefined;
+  return Number.isSafeInteger(record.id) && record.id >= 1 ? record : undefined;
 }
 
 interface Segment {
@@ -236,7 +242,7 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
   async function writeChunk(chunk: readonly AuditRecord[]): Promise<void> {
     const target = current;
     if (target === undefined) throw new Error('no current audit segment');
-    const data = Buffer.from(chunk.map(encodeRecord).join(''), 'utf8');
+    const data = Buffer.from(chunk.map(checksummedLine).join(''), 'utf8');
     try {
       const { bytesWritten } = await target.handle.write(data, 0, data.length, null);
       if (bytesWritten !== data.length) throw new Error('short write to an audit segment');

@@ -6,11 +6,13 @@ import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
 import {
   checksum,
+  checksummedLine,
   corrupt,
   deepFreeze,
   errnoOf,
   fsyncDir,
   openAuditSegments,
+  readChecksummedLine,
   unavailable,
   type AuditSegments,
 } from './file-audit.js';
@@ -270,16 +272,9 @@ interface JournalRecord {
 }
 
 function parseJournalLine(line: string): JournalRecord | undefined {
-  const space = line.indexOf(' ');
-  if (space !== 16) return undefined;
-  const body = line.slice(space + 1);
-  if (line.slice(0, space) !== checksum(body)) return undefined;
-  try {
-    const record = JSON.parse(body) as JournalRecord;
-    return Number.isSafeInteger(record.n) && Array.isArray(record.c) ? record : undefined;
-  } catch {
-    return undefined;
-  }
+  const record = readChecksummedLine(line) as JournalRecord | null | undefined;
+  if (record === null || typeof record !== 'object') return undefined;
+  return Number.isSafeInteger(record.n) && Array.isArray(record.c) ? record : undefined;
 }
 
 /**
@@ -484,8 +479,7 @@ export async function createFileStore(
   /** Appends one journal record, fsyncs it, then applies it: durable before anyone sees it. */
   async function commit(changes: Change[]): Promise<void> {
     if (broken !== undefined) throw unavailable('store journal is unusable', broken);
-    const body = JSON.stringify({ n: seq + 1, c: changes });
-    const line = Buffer.from(`${checksum(body)} ${body}\n`, 'utf8');
+    const line = Buffer.from(checksummedLine({ n: seq + 1, c: changes }), 'utf8');
     try {
       const { bytesWritten } = await journal.write(line, 0, line.length, null);
       if (bytesWritten !== line.length) throw new Error('short write to the journal');
