@@ -1,7 +1,6 @@
 // The issuing CA: authorities with keys on the broker's own disk, X509-SVID and JWT-SVID issuing,
 // the local bundle with a durable `spiffe_sequence`, and the rotation actions (FED-50..53).
 import { createPrivateKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
-import { join } from 'node:path';
 import { Bundle, jwtAuthorityFromJwk, x509AuthorityFromDer } from '../bundle/index.js';
 import { CaError } from '../errors.js';
 import type { SpiffeId, TrustDomain } from '../spiffeid/index.js';
@@ -25,7 +24,7 @@ import {
 } from './authority-record.js';
 import { createCsrCheckPool } from './csr-check-pool.js';
 import { readVerifiedCsr } from './csr.js';
-import { createFileCaPersistence } from './file-persistence.js';
+import { caDirOf, createFileCaPersistence } from './file-persistence.js';
 import { mintJwt, type JwtSigner } from './jwt-encoder.js';
 import { generateAuthorityKeyPair, keyTypeOf, signingProfileOf } from './key-type.js';
 import { localBundleContent } from './local-bundle.js';
@@ -183,8 +182,7 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
     return value.getTime();
   };
   const logger = deps.logger ?? silentLogger;
-  const persistence =
-    deps.persistence ?? (await createFileCaPersistence(join(config.dataDir, 'ca')));
+  const persistence = deps.persistence ?? (await createFileCaPersistence(caDirOf(config.dataDir)));
   const rotationConfig: RotationConfig = Object.freeze({
     refreshHintSeconds: config.refreshHintSeconds,
   });

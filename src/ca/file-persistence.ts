@@ -7,6 +7,16 @@ import { CaError } from '../errors.js';
 import type { CaPersistence } from './persistence.js';
 
 const STATE_FILE = 'state.json';
+
+/** The CA's folder inside a broker's data directory. */
+export function caDirOf(dataDir: string): string {
+  return join(dataDir, 'ca');
+}
+
+/** The CA state document (authorities and sequence, no keys) inside a broker's data directory. */
+export function caStateFileOf(dataDir: string): string {
+  return join(caDirOf(dataDir), STATE_FILE);
+}
 const KEY_SUFFIX = '.key.pem';
 const NAME_RE = /^[A-Za-z0-9_-]{1,160}$/;
 

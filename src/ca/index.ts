@@ -35,7 +35,7 @@ export { createRotator } from './rotator.js';
 export type { Rotator, RotatorDeps, RotatorOptions } from './rotator.js';
 export { decodeCaState, encodeCaState } from './persistence.js';
 export type { CaPersistence, PersistedAuthority, PersistedCaState } from './persistence.js';
-export { createFileCaPersistence } from './file-persistence.js';
+export { caStateFileOf, createFileCaPersistence } from './file-persistence.js';
 export { MAX_CSR_BYTES, parseCsr, readVerifiedCsr } from './csr.js';
 export type { ParsedCsr } from './csr.js';
 export { certificatePem } from './x509-encoder.js';

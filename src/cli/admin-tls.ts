@@ -4,9 +4,8 @@
 import type { Duplex } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { join } from 'node:path';
 import * as tls from 'node:tls';
-import { PUBLISHED_STATES, decodeCaState } from '../ca/index.js';
+import { PUBLISHED_STATES, caStateFileOf, decodeCaState } from '../ca/index.js';
 import {
   Bundle,
   marshalPem,
@@ -62,7 +61,7 @@ export function loadAdminBundle(
     const bundle = parseBundleOrPem(readFileFor('admin trust bundle', bundleFile), trustDomain);
     return { bundle, source: bundleFile };
   }
-  const stateFile = join(dataDir, 'ca', 'state.json');
+  const stateFile = caStateFileOf(dataDir);
   let text: string;
   try {
     text = readFileSync(stateFile, 'utf8');
