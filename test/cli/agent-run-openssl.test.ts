@@ -212,6 +212,24 @@ function sServer(
   );
 }
 
+/**
+ * Sends a line from `client` and waits for `server` to refuse the connection: nothing was echoed,
+ * the application handled nothing, and the refusal is an AgentError (returned for its code).
+ */
+async function refusalOf(
+  server: EchoServer,
+  client: ReturnType<typeof runOpenssl>,
+): Promise<AgentError> {
+  client.child.stdin?.write('ping\n');
+  await waitUntil(() => server.refused.length > 0, 'refusal', WAIT_MS);
+  await within(client.exited, WAIT_MS, 's_client exit');
+  expect(client.stdout).not.toContain('echo:');
+  expect(server.handled).toEqual([]);
+  const error = server.refused[0] as AgentError;
+  expect(error).toBeInstanceOf(AgentError);
+  return error;
+}
+
 /** openssl s_client with an `agent run` directory, trusting only federated/<serverTd>.pem. */
 function sClient(files: string, port: number, serverTd: string): ReturnType<typeof runOpenssl> {
   return runOpenssl([
@@ -359,13 +377,7 @@ describe.skipIf(!hasOpenssl)(
       const server = await sdkEchoServer(api, authorizeId(parseSpiffeId(DISPATCHER_ID)));
       const client = sClient(intruderFiles, server.port, LOGISTICS);
       try {
-        client.child.stdin?.write('ping\n');
-        await waitUntil(() => server.refused.length > 0, 'refusal', WAIT_MS);
-        await within(client.exited, WAIT_MS, 's_client exit');
-        expect(client.stdout).not.toContain('echo:');
-        expect(server.handled).toEqual([]);
-        const error = server.refused[0] as AgentError;
-        expect(error).toBeInstanceOf(AgentError);
+        const error = await refusalOf(server, client);
         expect(error.code).toBe('ERR_AGENT_PEER_UNAUTHORIZED');
       } finally {
         await stopOpenssl(client);
@@ -380,12 +392,7 @@ describe.skipIf(!hasOpenssl)(
       const server = await sdkEchoServer(lonely, authorizeId(parseSpiffeId(DISPATCHER_ID)));
       const client = sClient(dispatcherFiles, server.port, LOGISTICS);
       try {
-        client.child.stdin?.write('ping\n');
-        await waitUntil(() => server.refused.length > 0, 'refusal', WAIT_MS);
-        await within(client.exited, WAIT_MS, 's_client exit');
-        expect(client.stdout).not.toContain('echo:');
-        expect(server.handled).toEqual([]);
-        const error = server.refused[0] as AgentError;
+        const error = await refusalOf(server, client);
         expect(error.code).toBe('ERR_AGENT_PEER_UNVERIFIED');
         expect(error.context?.svidCode).toBe('ERR_SVID_NO_BUNDLE');
       } finally {
@@ -411,12 +418,7 @@ describe.skipIf(!hasOpenssl)(
       const server = await sdkEchoServer(api, authorizeId(parseSpiffeId(DISPATCHER_ID)));
       const client = sClient(dispatcherFiles, server.port, LOGISTICS);
       try {
-        client.child.stdin?.write('ping\n');
-        await waitUntil(() => server.refused.length > 0, 'refusal', WAIT_MS);
-        await within(client.exited, WAIT_MS, 's_client exit');
-        expect(client.stdout).not.toContain('echo:');
-        expect(server.handled).toEqual([]);
-        expect((server.refused[0] as AgentError).context?.svidCode).toBe('ERR_SVID_NO_BUNDLE');
+        expect((await refusalOf(server, client)).context?.svidCode).toBe('ERR_SVID_NO_BUNDLE');
       } finally {
         await stopOpenssl(client);
         await server.close();
