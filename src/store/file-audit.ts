@@ -2,6 +2,7 @@
 // line, never rewritten and never part of a snapshot. A segment is unlinked whole once every record in
 // it has been trimmed, so compaction cost does not grow with audit history.
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { mkdir, open, readFile, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError } from '../errors.js';
@@ -13,6 +14,19 @@ export const AUDIT_DIR = 'audit';
 /** Records per segment; smaller when `auditMax` is smaller, so a tiny cap keeps tiny segments. */
 export const SEGMENT_RECORDS = 10_000;
 const SEGMENT_NAME = /^(\d{20})\.log$/;
+/**
+ * Segments are written with O_DSYNC where the platform has it: each append is one write that returns
+ * once the data is durable, what write + fdatasync gives, in one thread-pool hop instead of two (one
+ * wake-up of the event loop less per group commit). Elsewhere appends are followed by datasync.
+ */
+const DSYNC: number | undefined = constants.O_DSYNC;
+/**
+ * Always O_APPEND: after a failed write is cut off (truncate to the last good byte), the next write
+ * must land at the new end, not at the file offset the failed write left behind (which would leave a
+ * hole of zeros in the segment).
+ */
+const APPEND_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (DSYNC ?? 0);
+const CREATE_FLAGS = APPEND_FLAGS | constants.O_TRUNC;
 /** Trimmed records are dropped from the in-memory array in batches (amortised O(1) per append). */
 const MEMORY_SLACK = 4096;
 
@@ -225,8 +239,9 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
 
   async function startSegment(firstId: number): Promise<void> {
     const path = join(folder, segmentName(firstId));
-    // 'w': a file of that name can only be left by a failed start in this process (never acknowledged).
-    const handle = await open(path, 'w', 0o600);
+    // Truncating: a file of that name can only be left by a failed start in this process (never
+    // acknowledged).
+    const handle = await open(path, CREATE_FLAGS, 0o600);
     try {
       await fsyncDir(folder);
     } catch (error) {
@@ -246,7 +261,7 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
     try {
       const { bytesWritten } = await target.handle.write(data, 0, data.length, null);
       if (bytesWritten !== data.length) throw new Error('short write to an audit segment');
-      await target.handle.datasync();
+      if (DSYNC === undefined) await target.handle.datasync();
     } catch (cause) {
       // Cut off whatever part reached the file, so later appends follow good data.
       try {
@@ -317,7 +332,7 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
           if (current === undefined) {
             const tail = segments.at(-1);
             if (tail !== undefined && tail.count < segmentRecords) {
-              current = { segment: tail, handle: await open(tail.path, 'a', 0o600) };
+              current = { segment: tail, handle: await open(tail.path, APPEND_FLAGS, 0o600) };
             }
           }
           if (current === undefined || current.segment.count >= segmentRecords) {

@@ -1,7 +1,8 @@
 // The file store's audit segments: never in a snapshot, whole segments unlinked past auditMaxLength,
 // torn tails dropped, damage refused, and format-1 directories (audit in snapshot + journal) migrated.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { constants, existsSync, readlinkSync, readdirSync, readFileSync } from 'node:fs';
 import {
   appendFile,
   mkdir,
@@ -15,6 +16,7 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileStore, type AuditRecord, type Store } from '../../src/store/index.js';
 import { bundleInput, chained, checkChain, rejection, TD } from './contract.js';
@@ -89,6 +91,105 @@ describe('file store audit segments', () => {
     expect((await reopened.getBundle(TD))?.sequence).toBe('20');
     await reopened.close();
   });
+
+  it.runIf(process.platform === 'linux')(
+    'writes segments through O_DSYNC + O_APPEND descriptors, new and reopened (durable when each write returns; never at a stale offset)',
+    async () => {
+      /** open(2) flags of this process's descriptors on `path`, from /proc. */
+      const flagsOf = (path: string): number[] =>
+        readdirSync('/proc/self/fd').flatMap((fd) => {
+          try {
+            if (readlinkSync(`/proc/self/fd/${fd}`) !== path) return [];
+            const info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+            return [parseInt(/^flags:\s*([0-7]+)$/m.exec(info)?.[1] ?? '0', 8)];
+          } catch {
+            return [];
+          }
+        });
+      const dir = nextDir();
+      const store = await createFileStore({ dir });
+      await appendMany(store, 2);
+      const path = join(dir, 'audit', segmentName(1));
+      const created = flagsOf(path);
+      expect(created).toHaveLength(1);
+      expect((created[0] as number) & constants.O_DSYNC).toBe(constants.O_DSYNC);
+      expect((created[0] as number) & constants.O_APPEND).toBe(constants.O_APPEND);
+      await store.close();
+      expect(flagsOf(path)).toEqual([]);
+
+      const reopened = await createFileStore({ dir });
+      await appendMany(reopened, 1);
+      const appending = flagsOf(path);
+      expect(appending).toHaveLength(1);
+      expect((appending[0] as number) & constants.O_DSYNC).toBe(constants.O_DSYNC);
+      expect((appending[0] as number) & constants.O_APPEND).toBe(constants.O_APPEND);
+      expect((await segments(dir))[0]?.ids).toEqual([1, 2, 3]);
+      await reopened.close();
+    },
+  );
+
+  // A full disk, made real with RLIMIT_FSIZE on a child process (prlimit, util-linux).
+  it.runIf(process.platform === 'linux' && existsSync('/usr/bin/prlimit'))(
+    'a write that fails half-way through a group commit spanning two segments: the first part is acknowledged, the rest refused and cut off, later appends and a reopen see an intact chain',
+    async () => {
+      const dir = nextDir();
+      const limit = 256 * 1024;
+      const child = spawn(
+        'prlimit',
+        [
+          `--fsize=${limit}`,
+          process.execPath,
+          '--import',
+          'tsx',
+          fileURLToPath(new URL('./fixtures/audit-fsize.ts', import.meta.url)),
+          dir,
+          String(200 * 1024),
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(err).toBe('');
+      expect(code).toBe(0);
+      const result = JSON.parse(out) as {
+        before: { ok: boolean; id?: number }[];
+        batch: { ok: boolean; id?: number; code?: string }[];
+        after: { ok: boolean; id?: number };
+      };
+      expect(result.before).toEqual([
+        { ok: true, id: 1 },
+        { ok: true, id: 2 },
+      ]);
+      expect(result.batch.slice(0, 2)).toEqual([
+        { ok: true, id: 3 },
+        { ok: true, id: 4 },
+      ]);
+      for (const refused of result.batch.slice(2)) {
+        expect(refused).toMatchObject({ ok: false, code: 'ERR_STORE_UNAVAILABLE' });
+      }
+      // The refused records never happened: the next append takes id 5, in the second segment.
+      expect(result.after).toEqual({ ok: true, id: 5 });
+
+      const onDisk = await segments(dir);
+      expect(onDisk).toEqual([
+        { name: segmentName(1), ids: [1, 2, 3, 4] },
+        { name: segmentName(5), ids: [5] },
+      ]);
+      const reopened = await createFileStore({ dir, auditMaxLength: 4 });
+      const kept = await reopened.listAudit({ limit: 10 });
+      expect(kept.map((r) => [r.id, r.type])).toEqual([
+        [2, 'small'],
+        [3, 'small'],
+        [4, 'small'],
+        [5, 'after'],
+      ]);
+      checkChain(kept);
+      await reopened.close();
+    },
+  );
 
   it('a directory that never audits gets no segment file', async () => {
     const dir = nextDir();
