@@ -255,7 +255,8 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
     const body = await parseJsonBody(c, renewSchema);
     const { spiffeId, entry, instanceId } = c.get('agent');
     const issued = await issueX509(spiffeId, entry, csrDer(body.csr), instanceId, 'renew');
-    return c.body(jsonText(x509Body(issued, { instanceId: instanceId ?? null })), 200, {
+    // Strings only (no bundle JSON to splice in): plain JSON.stringify.
+    return c.body(JSON.stringify(x509Body(issued, { instanceId: instanceId ?? null })), 200, {
       'content-type': 'application/json',
     });
   });

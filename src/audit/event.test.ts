@@ -67,4 +67,78 @@ describe('audit chain', () => {
       '{"a":{"c":null,"d":[2,{"y":2,"z":1}]},"b":1}',
     );
   });
+
+  it('the hash of a fixed event never changes (stored chains must keep verifying)', () => {
+    const event = chainEvent(
+      undefined,
+      {
+        type: 'svid.issued',
+        actor: 'spiffe://a.test/x',
+        trustDomain: 'b.test',
+        details: {
+          z: [1, { y: '\u00e9', b: null, u: undefined }],
+          a: 2n as unknown as number,
+          '\u043a\u043b\u044e\u0447': 'v',
+          '\u{1F600}': true,
+          k: 1.5,
+        },
+      },
+      1_700_000_000_000,
+      7,
+    );
+    expect(event.hash).toBe('fc36ff8d131bbe33fc44d344b4330834d901dae56d0d2a7f2033eaab6f3e25bf');
+  });
+
+  it('canonical JSON matches the reference form on random nested values', () => {
+    // The first implementation, kept here as the specification of the bytes that get hashed.
+    const reference = (value: unknown): string => {
+      if (value === null || typeof value !== 'object') {
+        return typeof value === 'bigint'
+          ? JSON.stringify(value.toString())
+          : (JSON.stringify(value) ?? 'null');
+      }
+      if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+      const entries = Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`;
+    };
+    let seed = 12345;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const keys = [
+      'a',
+      'B',
+      'b',
+      '10',
+      '9',
+      '',
+      'é',
+      'e\u0301',
+      '\u{1F600}',
+      '\uFFFF',
+      'k"q',
+      'z\n',
+    ];
+    const leaf = (): unknown =>
+      [null, undefined, true, false, 0, -1.5, 1e21, NaN, 'text', '"\\\u0000', 7n, () => 1][
+        rand(12)
+      ];
+    const value = (depth: number): unknown => {
+      const kind = depth > 3 ? 2 : rand(3);
+      if (kind === 0) return Array.from({ length: rand(4) }, () => value(depth + 1));
+      if (kind === 1) {
+        const o: Record<string, unknown> = {};
+        for (let i = rand(6); i > 0; i--) o[keys[rand(keys.length)] as string] = value(depth + 1);
+        return o;
+      }
+      return leaf();
+    };
+    for (let i = 0; i < 2000; i++) {
+      const v = value(0);
+      expect(canonicalJson(v)).toBe(reference(v));
+    }
+  });
 });

@@ -53,7 +53,11 @@ export interface AuditEvent {
   readonly hash: string;
 }
 
-/** Canonical JSON: object keys sorted at every level, so the hash does not depend on key order. */
+/**
+ * Canonical JSON: object keys sorted at every level (UTF-16 code unit order), so the hash does not
+ * depend on key order. Members whose value is undefined are left out; other values JSON cannot hold
+ * become null. Its output is part of every stored hash: it must never change (pinned by a test).
+ */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
     return typeof value === 'bigint'
@@ -61,10 +65,16 @@ export function canonicalJson(value: unknown): string {
       : (JSON.stringify(value) ?? 'null');
   }
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  // One string built in place: this runs for every audit event on the issuing path.
+  const object = value as Record<string, unknown>;
+  let text = '{';
+  for (const key of Object.keys(object).sort()) {
+    const member = object[key];
+    if (member === undefined) continue;
+    if (text.length > 1) text += ',';
+    text += `${JSON.stringify(key)}:${canonicalJson(member)}`;
+  }
+  return `${text}}`;
 }
 
 /** sha256 over the canonical form of every field except `hash`. */

@@ -23,6 +23,8 @@ export interface CsrCheckJob {
 export interface CsrCheckPool {
   /** Resolves with the verdict; rejects if the worker failed (the caller then checks inline). */
   check(job: CsrCheckJob): Promise<boolean>;
+  /** Messages (batches) sent to workers and checks they carried, since the pool was made. */
+  sent(): { readonly batches: number; readonly checks: number };
   close(): Promise<void>;
 }
 
@@ -82,6 +84,8 @@ export function createCsrCheckPool(size = availableParallelism()): CsrCheckPool 
   }));
   let flushScheduled = false;
   let closed = false;
+  let batchesSent = 0;
+  let checksSent = 0;
 
   const send = (slot: Slot): void => {
     if (slot.inFlight.length > 0 || slot.queued.length === 0) return;
@@ -93,6 +97,8 @@ export function createCsrCheckPool(size = availableParallelism()): CsrCheckPool 
     const worker = slot.worker ?? start(slot);
     worker.ref();
     slot.inFlight = batch;
+    batchesSent += 1;
+    checksSent += batch.length;
     worker.postMessage(batch.map((item) => item.job));
   };
 
@@ -149,13 +155,16 @@ export function createCsrCheckPool(size = availableParallelism()): CsrCheckPool 
       const slot = leastBusy();
       return new Promise<boolean>((resolve, reject) => {
         slot.queued.push({ job, resolve, reject });
-        // Checks asked for in the same tick share a message.
+        // Checks asked for in the same turn of the event loop share a message: requests read from
+        // several connections in one poll phase go to a worker together (setImmediate runs after
+        // that phase), rather than one message per connection.
         if (!flushScheduled && slot.inFlight.length === 0) {
           flushScheduled = true;
-          queueMicrotask(flush);
+          setImmediate(flush);
         }
       });
     },
+    sent: () => ({ batches: batchesSent, checks: checksSent }),
     async close() {
       closed = true;
       await Promise.all(

@@ -57,6 +57,23 @@ describe('csr check pool', () => {
     await expect(Promise.all(later)).resolves.toEqual([true, true, false, true, true]);
   });
 
+  it('sends checks asked for by separate callbacks of one event-loop turn as one batch', async () => {
+    pool = createCsrCheckPool(1);
+    const jobs = [ecJob(true), ecJob(false), ecJob(true)];
+    // Three timers due together run in one timers phase, with microtasks drained after each: like
+    // requests read from three connections in one poll phase.
+    const verdicts = await Promise.all(
+      jobs.map(
+        (job) =>
+          new Promise<boolean>((resolve, reject) => {
+            setTimeout(() => pool?.check(job).then(resolve, reject), 0);
+          }),
+      ),
+    );
+    expect(verdicts).toEqual([true, false, true]);
+    expect(pool.sent()).toEqual({ batches: 1, checks: 3 });
+  });
+
   it('refuses queued and new checks once closed', async () => {
     pool = createCsrCheckPool(1);
     const pending = Array.from({ length: 4 }, () => pool?.check(ecJob(true)));
