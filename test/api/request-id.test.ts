@@ -1,7 +1,11 @@
 // Request ids: 72 random bits each in base64url, drawn from the CSPRNG a block at a time; the draw
 // boundary must not repeat or shorten an id, and every response carries its id.
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
 import { describe, expect, it } from 'vitest';
+import { errorHandler, notFoundHandler, validationError } from '../../src/api/http-errors.js';
 import { requestIdMiddleware, requestIdSource } from '../../src/api/request-id.js';
 
 describe('request ids', () => {
@@ -28,5 +32,42 @@ describe('request ids', () => {
     expect(id).toMatch(/^[A-Za-z0-9_-]{12}$/);
     expect(await first.text()).toBe(id);
     expect(second.headers.get('x-request-id')).not.toBe(id);
+  });
+
+  it('served by node: on answers, errors, not-found and event streams, equal to the error body id', async () => {
+    const app = new Hono();
+    app.use('*', requestIdMiddleware());
+    app.onError(errorHandler({ error: () => undefined }));
+    app.notFound(notFoundHandler);
+    app.get('/ok', (c) => c.body('{}', 200, { 'content-type': 'application/json' }));
+    app.get('/bad', () => {
+      throw validationError('nope');
+    });
+    app.get('/events', (c) =>
+      streamSSE(c, async (stream) => {
+        await stream.writeSSE({ data: 'one' });
+      }),
+    );
+    const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const ids: string[] = [];
+      for (const path of ['/ok', '/bad', '/missing', '/events']) {
+        const response = await fetch(`${base}${path}`);
+        const id = response.headers.get('x-request-id') ?? '';
+        expect(id, path).toMatch(/^[A-Za-z0-9_-]{12}$/);
+        const text = await response.text();
+        if (path === '/bad' || path === '/missing') {
+          expect((JSON.parse(text) as { error: { requestId: string } }).error.requestId).toBe(id);
+        }
+        if (path === '/ok') expect(response.headers.get('content-type')).toBe('application/json');
+        if (path === '/events') expect(text).toContain('data: one');
+        ids.push(id);
+      }
+      expect(new Set(ids).size).toBe(4);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
