@@ -60,13 +60,14 @@ describe('csr check pool', () => {
   it('sends checks asked for by separate callbacks of one event-loop turn as one batch', async () => {
     pool = createCsrCheckPool(1);
     const jobs = [ecJob(true), ecJob(false), ecJob(true)];
-    // Three timers due together run in one timers phase, with microtasks drained after each: like
-    // requests read from three connections in one poll phase.
+    // Three immediates queued together run in one check phase, with microtasks drained after each
+    // (like requests read from three connections in one poll phase). Timers would not do: under
+    // load, timers set in one loop can fall due in different turns.
     const verdicts = await Promise.all(
       jobs.map(
         (job) =>
           new Promise<boolean>((resolve, reject) => {
-            setTimeout(() => pool?.check(job).then(resolve, reject), 0);
+            setImmediate(() => pool?.check(job).then(resolve, reject));
           }),
       ),
     );
