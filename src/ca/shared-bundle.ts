@@ -281,9 +281,7 @@ export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBund
       const ownSequence = seqOf(ownBundle.sequence);
       const onlyOurs = digest === bundleContentDigest(ownBundle);
       const sequence =
-        onlyOurs && ownSequence > published
-          ? ownSequence
-          : (ownSequence > published ? ownSequence : published) + 1n;
+        ownSequence <= published ? published + 1n : onlyOurs ? ownSequence : ownSequence + 1n;
       // BUNDLE-32 order (marshalBundle keeps it).
       sortForPublication(x509, jwt);
       const next = new Bundle({

@@ -27,10 +27,7 @@ export interface LoadedConfig {
 
 /** Where the admin token lives: `adminApi.tokenFile` (relative to `dataDir`) or `<dataDir>/admin-token`. */
 export function adminTokenFile(loaded: LoadedConfig): string {
-  const configured = loaded.config.adminApi.tokenFile;
-  return configured === undefined
-    ? resolve(loaded.dataDir, 'admin-token')
-    : resolve(loaded.dataDir, configured);
+  return resolve(loaded.dataDir, loaded.config.adminApi.tokenFile ?? 'admin-token');
 }
 
 /** Formats zod issues as readable `path: message` lines for startup errors. */

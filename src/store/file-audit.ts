@@ -119,7 +119,7 @@ export interface AuditSegments {
   last(): AuditRecord | undefined;
   list(query: AuditQuery): AuditRecord[];
   /**
-   * Appends records with ascending ids above `lastId()`: one write and one datasync per segment
+   * Appends records with ascending ids above `lastId()`: one durable write per segment
    * touched (a new segment is created and the folder fsynced first). Never throws.
    */
   append(records: readonly AuditRecord[]): Promise<AuditAppendResult>;

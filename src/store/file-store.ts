@@ -395,7 +395,7 @@ export async function createFileStore(
 
   /**
    * Group commit for audit events: appends that arrive while another batch is being made durable
-   * are chained in order and written with one write and one datasync (per segment touched).
+   * are chained in order and written with one durable write (per segment touched).
    */
   const pendingAudit: {
     build: (previous: AuditRecord | undefined, id: number) => AuditDraft;
