@@ -2,7 +2,13 @@
 // Routes are declared once (routes.ts) so validation and the OpenAPI document read the same schemas.
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { checkChain, type AuditEvent } from '../audit/index.js';
+import {
+  AUDIT_ANCHOR_PATTERN,
+  checkAnchor,
+  checkChain,
+  parseAuditAnchor,
+  type AuditEvent,
+} from '../audit/index.js';
 import { marshalBundle, marshalPem, parsePemCertificates } from '../bundle/index.js';
 import {
   AUTHORITY_KINDS,
@@ -887,6 +893,8 @@ function auditRoutes(deps: AdminDeps): Route[] {
     checked: z.number().int(),
     brokenAt: z.object({ id: z.number().int(), reason: z.string() }).optional(),
     head: z.object({ id: z.number().int(), hash: z.string() }).optional(),
+    /** The anchor asked for, present when it was checked and held. */
+    anchor: z.object({ id: z.number().int(), hash: z.string() }).optional(),
   });
   return [
     defineRoute({
@@ -922,8 +930,17 @@ function auditRoutes(deps: AdminDeps): Route[] {
       path: '/audit/verify',
       summary: 'Check the hash chain of the audit log',
       tags: ['audit'],
+      query: z.object({
+        anchor: z
+          .string()
+          .regex(
+            AUDIT_ANCHOR_PATTERN,
+            'anchor must be ID:HASH, an event id and its sha-256 hex hash as audit verify prints the head',
+          )
+          .optional(),
+      }),
       responses: { 200: { description: 'the check', schema: verified } },
-      handler: async (c) => {
+      handler: async (c, { query: q }) => {
         const all: AuditEvent[] = [];
         let fromId = 1;
         for (;;) {
@@ -933,7 +950,19 @@ function auditRoutes(deps: AdminDeps): Route[] {
           fromId = (page.at(-1)?.id ?? fromId) + 1;
         }
         // A trimmed log starts after id 1: check from its first event's own previousHash.
-        return respondJson(c, verified, checkChain(all, all[0]?.previousHash ?? null));
+        const result = checkChain(all, all[0]?.previousHash ?? null);
+        if (!result.ok || q.anchor === undefined) return respondJson(c, verified, result);
+        // An anchor kept elsewhere sees what the chain alone cannot (newest events removed or
+        // rewritten): checked only on an intact chain, whose first break is the better answer.
+        const anchor = parseAuditAnchor(q.anchor);
+        const reason = checkAnchor(all, anchor);
+        return respondJson(
+          c,
+          verified,
+          reason === undefined
+            ? { ...result, anchor }
+            : { ...result, ok: false, brokenAt: { id: anchor.id, reason } },
+        );
       },
     }),
   ];

@@ -1,6 +1,16 @@
 // Audit hash chain tests: any edit, removal or reordering of an event is detected and named.
 import { describe, expect, it } from 'vitest';
-import { assertChain, canonicalJson, chainEvent, checkChain, type AuditEvent } from './index.js';
+import {
+  AUDIT_ANCHOR_PATTERN,
+  assertChain,
+  canonicalJson,
+  chainEvent,
+  checkAnchor,
+  checkChain,
+  hashEvent,
+  parseAuditAnchor,
+  type AuditEvent,
+} from './index.js';
 
 function buildChain(length: number): AuditEvent[] {
   const events: AuditEvent[] = [];
@@ -60,6 +70,69 @@ describe('audit chain', () => {
     const events = buildChain(4);
     const edited = chainEvent(events[0], { type: 'relationship.approved', actor: 'mallory' }, 1001);
     expect(checkChain([events[0]!, edited, events[2]!, events[3]!]).brokenAt?.id).toBe(3);
+  });
+
+  describe('anchors kept outside the broker', () => {
+    const anchorOf = (e: AuditEvent | undefined): { id: number; hash: string } => ({
+      id: e?.id as number,
+      hash: e?.hash as string,
+    });
+
+    it('an anchored event still stored with its hash holds, wherever it is in the chain', () => {
+      const events = buildChain(5);
+      for (const event of events) expect(checkAnchor(events, anchorOf(event))).toBeUndefined();
+      // A trimmed log (oldest events dropped) still holds anchors it keeps.
+      expect(checkAnchor(events.slice(2), anchorOf(events[3]))).toBeUndefined();
+    });
+
+    it('sees the newest events removed, which the chain alone cannot', () => {
+      const events = buildChain(5);
+      const cut = events.slice(0, 3);
+      expect(checkChain(cut).ok).toBe(true);
+      expect(checkAnchor(cut, anchorOf(events[4]))).toBe(
+        'anchored event 5 is missing: the log ends at event 3 (newest events removed)',
+      );
+      expect(checkAnchor([], anchorOf(events[0]))).toBe(
+        'anchored event 1 is missing: the audit log is empty',
+      );
+    });
+
+    it('sees the newest event rewritten with a recomputed hash, which the chain alone cannot', () => {
+      const events = buildChain(3);
+      const { hash: _hash, ...rest } = { ...(events[2] as AuditEvent), actor: 'mallory' };
+      const rewritten = [events[0]!, events[1]!, { ...rest, hash: hashEvent(rest) }];
+      expect(checkChain(rewritten).ok).toBe(true);
+      expect(checkAnchor(rewritten, anchorOf(events[2]))).toBe(
+        `anchored event 3 has hash ${rewritten[2]?.hash}, not the anchored ${events[2]?.hash} (rewritten)`,
+      );
+    });
+
+    it('an anchor older than the oldest stored event fails: removal and trimming look alike', () => {
+      const events = buildChain(5);
+      expect(checkAnchor(events.slice(2), anchorOf(events[0]))).toBe(
+        'anchored event 1 is older than the oldest stored event 3 (removed, or trimmed: anchor a newer head)',
+      );
+    });
+
+    it('reads ID:HASH and refuses anything else', () => {
+      const hash = 'ab'.repeat(32);
+      expect(AUDIT_ANCHOR_PATTERN.test(`12:${hash}`)).toBe(true);
+      expect(parseAuditAnchor(`12:${hash}`)).toEqual({ id: 12, hash });
+      for (const bad of [
+        `0:${hash}`,
+        `-1:${hash}`,
+        `012:${hash}`,
+        `12:${hash.toUpperCase()}`,
+        `12:${hash.slice(1)}`,
+        `12 ${hash}`,
+        `#12 ${hash}`,
+        `1234567890123456:${hash}`,
+        `12:${hash}\n`,
+        '',
+      ]) {
+        expect(AUDIT_ANCHOR_PATTERN.test(bad), bad).toBe(false);
+      }
+    });
   });
 
   it('canonical JSON sorts keys at every level', () => {

@@ -151,6 +151,52 @@ export function checkChain(
   };
 }
 
+/** An event's id and hash kept outside the broker: `audit verify` prints its head as `ID:HASH`. */
+export interface AuditAnchor {
+  readonly id: number;
+  readonly hash: string;
+}
+
+/** `ID:HASH`, as `fedbroker audit verify --anchor` takes it: a positive id and a SHA-256 hex hash. */
+export const AUDIT_ANCHOR_PATTERN = /^[1-9][0-9]{0,14}:[0-9a-f]{64}$/;
+
+/** Reads `ID:HASH` (already matched against AUDIT_ANCHOR_PATTERN). */
+export function parseAuditAnchor(text: string): AuditAnchor {
+  const colon = text.indexOf(':');
+  return { id: Number(text.slice(0, colon)), hash: text.slice(colon + 1) };
+}
+
+/**
+ * Checks a chain that checkChain found intact against an anchor kept elsewhere: the anchored event
+ * must still be stored with the same hash. This sees what the chain alone cannot: the newest events
+ * removed, or the newest one rewritten with a recomputed hash (every later event then differs too).
+ * An anchor older than the oldest stored event fails as well: trimming and removal look the same
+ * from here, so the operator decides (and anchors a newer head). Returns why it fails, or undefined.
+ */
+export function checkAnchor(
+  events: readonly AuditEvent[],
+  anchor: AuditAnchor,
+): string | undefined {
+  const first = events[0];
+  const last = events.at(-1);
+  if (first === undefined || last === undefined) {
+    return `anchored event ${anchor.id} is missing: the audit log is empty`;
+  }
+  if (anchor.id > last.id) {
+    return `anchored event ${anchor.id} is missing: the log ends at event ${last.id} (newest events removed)`;
+  }
+  if (anchor.id < first.id) {
+    return `anchored event ${anchor.id} is older than the oldest stored event ${first.id} (removed, or trimmed: anchor a newer head)`;
+  }
+  // An intact chain has consecutive ids, so the anchored event is at a known index.
+  const event = events[anchor.id - first.id];
+  if (event?.id !== anchor.id) return `anchored event ${anchor.id} is missing`;
+  if (event.hash !== anchor.hash) {
+    return `anchored event ${anchor.id} has hash ${event.hash}, not the anchored ${anchor.hash} (rewritten)`;
+  }
+  return undefined;
+}
+
 /** Like checkChain, but throws AuditError ERR_AUDIT_CHAIN_BROKEN naming the first bad event. */
 export function assertChain(events: readonly AuditEvent[], startHash?: string | null): void {
   const result = checkChain(events, startHash);

@@ -1,6 +1,7 @@
 // Issue 6: one audit event edited (data, type, time, previousHash) or removed in the store itself
 // (file store audit segments with checksums fixed up, Redis stream) makes the real `fedbroker audit verify` exit 1
-// naming the broken event; the untouched chain verifies; what the chain cannot see is pinned down.
+// naming the broken event; the untouched chain verifies; what the chain alone cannot see is pinned
+// down, and shown caught by `audit verify --anchor ID:HASH` with a head kept from before the edit.
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -135,11 +136,19 @@ interface Verified {
     checked: number;
     brokenAt?: { id: number; reason: string };
     head?: { id: number; hash: string };
+    anchor?: { id: number; hash: string };
   };
 }
 
-async function verify(config: string): Promise<Verified> {
-  const result = await runBuilt(['audit', 'verify', '--config', config, '--json']);
+async function verify(config: string, anchor?: AuditEvent): Promise<Verified> {
+  const result = await runBuilt([
+    'audit',
+    'verify',
+    '--config',
+    config,
+    '--json',
+    ...(anchor === undefined ? [] : ['--anchor', `${anchor.id}:${anchor.hash}`]),
+  ]);
   return {
     code: result.code,
     stderr: result.stderr,
@@ -320,11 +329,29 @@ describe('audit verify catches an edited file store (audit segments edited while
     target = Math.floor(events.length / 2);
     expect(target).toBeGreaterThanOrEqual(2);
     expect(target).toBeLessThan(events.length - 1);
-    const { result, plain } = await verifyEdited(
+    const middle = events[target] as AuditEvent;
+    const { result, plain, anchored, anchoredPlain, badAnchor } = await verifyEdited(
       (segments) => segments,
       async () => ({
         result: await verify(config),
         plain: await runBuilt(['audit', 'verify', '--config', config]),
+        anchored: await verify(config, middle),
+        anchoredPlain: await runBuilt([
+          'audit',
+          'verify',
+          '--config',
+          config,
+          '--anchor',
+          `${middle.id}:${middle.hash}`,
+        ]),
+        badAnchor: await runBuilt([
+          'audit',
+          'verify',
+          '--config',
+          config,
+          '--anchor',
+          `#${middle.id} ${middle.hash}`,
+        ]),
       }),
     );
     expect(result.code, result.stderr).toBe(0);
@@ -336,9 +363,22 @@ describe('audit verify catches an edited file store (audit segments edited while
     });
     expect(plain).toEqual({
       code: 0,
-      stdout: `audit chain intact: ${events.length} events, head #${last.id} ${last.hash}\n`,
+      stdout: `audit chain intact: ${events.length} events, head ${last.id}:${last.hash}\n`,
       stderr: '',
     });
+    // An anchor that still holds is echoed back; a malformed one is refused by the admin API.
+    expect(anchored.code, anchored.stderr).toBe(0);
+    expect(anchored.json).toEqual({
+      ok: true,
+      checked: events.length,
+      head: { id: last.id, hash: last.hash },
+      anchor: { id: middle.id, hash: middle.hash },
+    });
+    expect(anchoredPlain.stdout).toBe(
+      `audit chain intact: ${events.length} events, head ${last.id}:${last.hash}, anchor ${middle.id} matches\n`,
+    );
+    expect(badAnchor.code).not.toBe(0);
+    expect(badAnchor.stderr).toMatch(/^error ERR_API_VALIDATION: .*anchor must be ID:HASH/);
   });
 
   it.each(CASES)('$name: verify exits 1 and names the broken event', async (c) => {
@@ -364,14 +404,16 @@ describe('audit verify catches an edited file store (audit segments edited while
   // What a hash chain with no outside anchor cannot see. verify starts at the oldest stored event's
   // own previousHash (a log trimmed to auditMaxLength starts after id 1), and nothing records the
   // newest hash elsewhere: cutting events off either end, or re-hashing the newest one, goes unseen
-  // by verify alone. The head it prints differs from the pristine one in the last two cases, so an
-  // operator who keeps heads elsewhere sees them; the first stays invisible (it looks like a trim).
+  // by verify alone (exit 0). An anchor kept from an earlier verify (--anchor ID:HASH) sees each of
+  // them; cutting off the oldest events still looks like a trim, so an anchor that old fails too.
   it.each([
     {
       name: 'the oldest event deleted',
       tamper: only(0, () => null),
       checked: -1,
       headMoved: false,
+      anchorAt: (all: readonly AuditEvent[]) => all[0] as AuditEvent,
+      reason: /^anchored event 1 is older than the oldest stored event 2 \(removed, or trimmed/,
     },
     {
       name: 'the newest event deleted',
@@ -379,6 +421,9 @@ describe('audit verify catches an edited file store (audit segments edited while
         i === all.length - 1 ? null : e,
       checked: -1,
       headMoved: true,
+      anchorAt: (all: readonly AuditEvent[]) => all.at(-1) as AuditEvent,
+      reason:
+        /^anchored event \d+ is missing: the log ends at event \d+ \(newest events removed\)$/,
     },
     {
       name: 'the newest event edited and re-hashed',
@@ -389,17 +434,25 @@ describe('audit verify catches an edited file store (audit segments edited while
       },
       checked: 0,
       headMoved: true,
+      anchorAt: (all: readonly AuditEvent[]) => all.at(-1) as AuditEvent,
+      reason:
+        /^anchored event \d+ has hash [0-9a-f]{64}, not the anchored [0-9a-f]{64} \(rewritten\)$/,
     },
   ])(
-    'KNOWN LIMIT: $name is not detected (verify still exits 0)',
-    async ({ tamper, checked, headMoved }) => {
-      const result = await verifyEdited((segments) => tamperSegments(segments, tamper));
-      expect(result.code).toBe(0);
-      expect(result.json).toMatchObject({ ok: true, checked: events.length + checked });
+    'KNOWN LIMIT without an anchor: $name is not detected by verify alone, but verify --anchor names it',
+    async ({ tamper, checked, headMoved, anchorAt, reason }) => {
+      const anchor = anchorAt(events);
+      const { alone, anchored } = await verifyEdited(
+        (segments) => tamperSegments(segments, tamper),
+        async () => ({ alone: await verify(config), anchored: await verify(config, anchor) }),
+      );
+      expect(alone.code).toBe(0);
+      expect(alone.json).toMatchObject({ ok: true, checked: events.length + checked });
       const last = events.at(-1) as AuditEvent;
       const pristineHead = { id: last.id, hash: last.hash };
-      if (headMoved) expect(result.json.head).not.toEqual(pristineHead);
-      else expect(result.json.head).toEqual(pristineHead);
+      if (headMoved) expect(alone.json.head).not.toEqual(pristineHead);
+      else expect(alone.json.head).toEqual(pristineHead);
+      expectBroken(anchored, anchor.id, reason);
     },
   );
 });

@@ -568,19 +568,23 @@ export const auditCommands: CommandSpec[] = [
   },
   {
     words: ['audit', 'verify'],
-    usage: 'fedbroker audit verify [--config FILE] [--json]',
+    usage: 'fedbroker audit verify [--anchor ID:HASH] [--config FILE] [--json]',
     summary:
-      'check the audit hash chain; names the first event that was edited, removed or reordered',
+      'check the audit hash chain; names the first event that was edited, removed or reordered; --anchor (a head printed earlier) also catches the newest events removed or rewritten',
     async run(argv, io) {
-      const args = parseCommandArgs(argv, CONFIG_OPTION);
+      const args = parseCommandArgs(argv, { ...CONFIG_OPTION, anchor: { type: 'string' } });
       const client = connect(args, io);
-      const response = await fetchVerify(client);
+      const anchor = optionalString(args, 'anchor');
+      const response = await fetchVerify(client, anchor);
       if (flag(args, 'json')) printJson(io, response);
       if (response.ok) {
         if (!flag(args, 'json')) {
+          // The head in the form --anchor takes, to keep somewhere the broker cannot write.
           const head =
-            response.head === undefined ? '' : `, head #${response.head.id} ${response.head.hash}`;
-          io.stdout(`audit chain intact: ${response.checked} events${head}\n`);
+            response.head === undefined ? '' : `, head ${response.head.id}:${response.head.hash}`;
+          const anchored =
+            response.anchor === undefined ? '' : `, anchor ${response.anchor.id} matches`;
+          io.stdout(`audit chain intact: ${response.checked} events${head}${anchored}\n`);
         }
         return 0;
       }
@@ -592,11 +596,16 @@ export const auditCommands: CommandSpec[] = [
   },
 ];
 
-async function fetchVerify(client: AdminClient): Promise<{
+async function fetchVerify(
+  client: AdminClient,
+  anchor: string | undefined,
+): Promise<{
   ok: boolean;
   checked: number;
   brokenAt?: { id: number; reason: string };
   head?: { id: number; hash: string };
+  anchor?: { id: number; hash: string };
 }> {
-  return client.request('GET', '/v1/admin/audit/verify');
+  const query = anchor === undefined ? '' : `?${new URLSearchParams({ anchor }).toString()}`;
+  return client.request('GET', `/v1/admin/audit/verify${query}`);
 }
