@@ -15,9 +15,10 @@ export const AUDIT_DIR = 'audit';
 export const SEGMENT_RECORDS = 10_000;
 const SEGMENT_NAME = /^(\d{20})\.log$/;
 /**
- * Segments are written with O_DSYNC where the platform has it: each append is one write that returns
- * once the data is durable, what write + fdatasync gives, in one thread-pool hop instead of two (one
- * wake-up of the event loop less per group commit). Elsewhere appends are followed by datasync.
+ * Segments (and the store's journal) are written with O_DSYNC where the platform has it: each append
+ * is one write that returns once the data is durable, what write + fdatasync gives, in one
+ * thread-pool hop instead of two (one wake-up of the event loop less per commit). Elsewhere appends
+ * are followed by datasync.
  */
 const DSYNC: number | undefined = constants.O_DSYNC;
 /**
@@ -25,8 +26,11 @@ const DSYNC: number | undefined = constants.O_DSYNC;
  * must land at the new end, not at the file offset the failed write left behind (which would leave a
  * hole of zeros in the segment).
  */
-const APPEND_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (DSYNC ?? 0);
-const CREATE_FLAGS = APPEND_FLAGS | constants.O_TRUNC;
+export const DURABLE_APPEND_FLAGS =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (DSYNC ?? 0);
+/** True where DURABLE_APPEND_FLAGS include O_DSYNC; elsewhere each write needs a datasync. */
+export const DURABLE_WRITES = DSYNC !== undefined;
+const CREATE_FLAGS = DURABLE_APPEND_FLAGS | constants.O_TRUNC;
 /** Trimmed records are dropped from the in-memory array in batches (amortised O(1) per append). */
 const MEMORY_SLACK = 4096;
 
@@ -261,7 +265,7 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
     try {
       const { bytesWritten } = await target.handle.write(data, 0, data.length, null);
       if (bytesWritten !== data.length) throw new Error('short write to an audit segment');
-      if (DSYNC === undefined) await target.handle.datasync();
+      if (!DURABLE_WRITES) await target.handle.datasync();
     } catch (cause) {
       // Cut off whatever part reached the file, so later appends follow good data.
       try {
@@ -332,7 +336,10 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
           if (current === undefined) {
             const tail = segments.at(-1);
             if (tail !== undefined && tail.count < segmentRecords) {
-              current = { segment: tail, handle: await open(tail.path, APPEND_FLAGS, 0o600) };
+              current = {
+                segment: tail,
+                handle: await open(tail.path, DURABLE_APPEND_FLAGS, 0o600),
+              };
             }
           }
           if (current === undefined || current.segment.count >= segmentRecords) {

@@ -9,6 +9,8 @@ import {
   checksummedLine,
   corrupt,
   deepFreeze,
+  DURABLE_APPEND_FLAGS,
+  DURABLE_WRITES,
   errnoOf,
   fsyncDir,
   openAuditSegments,
@@ -362,7 +364,9 @@ export async function createFileStore(
     }
     const replay = replayJournal(text, state, loaded.seq);
     seq = replay.seq;
-    journal = await open(journalPath, 'a', 0o600);
+    // O_APPEND (a write after a failed one lands at the end, as with the audit segments) and
+    // O_DSYNC where available: each commit is one durable write.
+    journal = await open(journalPath, DURABLE_APPEND_FLAGS, 0o600);
     openedJournal = journal;
     if (replay.droppedBytes > 0) {
       await journal.truncate(replay.goodBytes);
@@ -487,14 +491,17 @@ export async function createFileStore(
     journalBytes = 0;
   }
 
-  /** Appends one journal record, fsyncs it, then applies it: durable before anyone sees it. */
+  /**
+   * Appends one journal record (one O_DSYNC write, or write + datasync), then applies it: durable
+   * before anyone sees it.
+   */
   async function commit(changes: Change[]): Promise<void> {
     if (broken !== undefined) throw unavailable('store journal is unusable', broken);
     const line = Buffer.from(checksummedLine({ n: seq + 1, c: changes }), 'utf8');
     try {
       const { bytesWritten } = await journal.write(line, 0, line.length, null);
       if (bytesWritten !== line.length) throw new Error('short write to the journal');
-      await journal.datasync();
+      if (!DURABLE_WRITES) await journal.datasync();
     } catch (cause) {
       // Cut off whatever part of the record reached the file, so later appends follow good data.
       try {

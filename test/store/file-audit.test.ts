@@ -2,7 +2,7 @@
 // torn tails dropped, damage refused, and format-1 directories (audit in snapshot + journal) migrated.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants, existsSync, readlinkSync, readdirSync, readFileSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import {
   appendFile,
   mkdir,
@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileStore, type AuditRecord, type Store } from '../../src/store/index.js';
+import { openFlagsOf } from '../helpers/fd-flags.js';
 import { bundleInput, chained, checkChain, rejection, TD } from './contract.js';
 
 let root = '';
@@ -95,31 +96,20 @@ describe('file store audit segments', () => {
   it.runIf(process.platform === 'linux')(
     'writes segments through O_DSYNC + O_APPEND descriptors, new and reopened (durable when each write returns; never at a stale offset)',
     async () => {
-      /** open(2) flags of this process's descriptors on `path`, from /proc. */
-      const flagsOf = (path: string): number[] =>
-        readdirSync('/proc/self/fd').flatMap((fd) => {
-          try {
-            if (readlinkSync(`/proc/self/fd/${fd}`) !== path) return [];
-            const info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
-            return [parseInt(/^flags:\s*([0-7]+)$/m.exec(info)?.[1] ?? '0', 8)];
-          } catch {
-            return [];
-          }
-        });
       const dir = nextDir();
       const store = await createFileStore({ dir });
       await appendMany(store, 2);
       const path = join(dir, 'audit', segmentName(1));
-      const created = flagsOf(path);
+      const created = openFlagsOf(path);
       expect(created).toHaveLength(1);
       expect((created[0] as number) & constants.O_DSYNC).toBe(constants.O_DSYNC);
       expect((created[0] as number) & constants.O_APPEND).toBe(constants.O_APPEND);
       await store.close();
-      expect(flagsOf(path)).toEqual([]);
+      expect(openFlagsOf(path)).toEqual([]);
 
       const reopened = await createFileStore({ dir });
       await appendMany(reopened, 1);
-      const appending = flagsOf(path);
+      const appending = openFlagsOf(path);
       expect(appending).toHaveLength(1);
       expect((appending[0] as number) & constants.O_DSYNC).toBe(constants.O_DSYNC);
       expect((appending[0] as number) & constants.O_APPEND).toBe(constants.O_APPEND);

@@ -1,11 +1,12 @@
 // File-store specifics the contract cannot see: torn journal tails, damaged files, snapshots, the LOCK.
 import { spawn } from 'node:child_process';
 import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileStore } from '../../src/store/index.js';
+import { openFlagsOf } from '../helpers/fd-flags.js';
 import { bundleInput, rejection, TD } from './contract.js';
 
 let root = '';
@@ -26,6 +27,30 @@ async function seeded(dir: string, count: number): Promise<void> {
 }
 
 describe('file store on disk', () => {
+  it.runIf(process.platform === 'linux')(
+    'writes the journal through an O_DSYNC + O_APPEND descriptor (each commit durable when its one write returns), new and reopened',
+    async () => {
+      const dir = nextDir();
+      const journal = join(dir, 'journal.log');
+      const expectDurableAppend = (): void => {
+        const flags = openFlagsOf(journal);
+        expect(flags).toHaveLength(1);
+        expect((flags[0] as number) & constants.O_DSYNC).toBe(constants.O_DSYNC);
+        expect((flags[0] as number) & constants.O_APPEND).toBe(constants.O_APPEND);
+      };
+      const store = await createFileStore({ dir });
+      await store.putBundle(bundleInput('1'));
+      expectDurableAppend();
+      await store.close();
+      expect(openFlagsOf(journal)).toEqual([]);
+      const reopened = await createFileStore({ dir });
+      await reopened.putBundle(bundleInput('2'));
+      expectDurableAppend();
+      expect((await reopened.getBundle(TD))?.sequence).toBe('2');
+      await reopened.close();
+    },
+  );
+
   it('drops a torn journal tail (a crash mid-append) and keeps everything before it', async () => {
     const dir = nextDir();
     await seeded(dir, 3);
