@@ -186,6 +186,30 @@ describe('GET /metrics (admin app in process)', () => {
     );
   });
 
+  it('times every audit append to its durable acknowledgement (fedbroker_audit_append_duration_seconds)', async () => {
+    const name = 'fedbroker_audit_append_duration_seconds';
+    const countOf = (families: Awaited<ReturnType<typeof scrape>>): number =>
+      sampleValue(families, `${name}_count`) ?? 0;
+    const before = countOf(await scrape());
+    const auditedBefore = (await t.store.listAudit({ limit: 10_000 })).length;
+    for (const path of ['one', 'two', 'three']) {
+      const created = await t.call('POST', '/v1/admin/entries', {
+        spiffeId: `spiffe://metrics.test/agents/${path}`,
+      });
+      expect(created.status).toBe(201);
+    }
+    const families = await scrape();
+    const appended = (await t.store.listAudit({ limit: 10_000 })).length - auditedBefore;
+    expect(appended).toBe(3);
+    expect(countOf(families)).toBe(before + appended);
+    expect(families.get(name)?.type).toBe('histogram');
+    expect(sampleValue(families, `${name}_bucket`, { le: '+Inf' })).toBe(countOf(families));
+    // A durable write takes real time; the sum of all appends cannot be zero.
+    expect(sampleValue(families, `${name}_sum`)).toBeGreaterThan(0);
+    // The finer buckets for millisecond appends (not the request buckets, which start at 5 ms).
+    expect(sampleValue(families, `${name}_bucket`, { le: '0.0005' })).toBeDefined();
+  });
+
   it('counts failing store calls by operation and code', async () => {
     const relationship = {
       trustDomain: 'twice.test',
