@@ -21,6 +21,7 @@ import { marshalBundle, marshalPem } from '../src/bundle/index.js';
 import { parseConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
 import { startBroker } from '../src/main.js';
+import { parseExposition, sampleValue } from '../test/helpers/prometheus.js';
 import type { RoundResult } from './_renewal-client.js';
 
 const WINDOW_MS = 4000;
@@ -32,6 +33,7 @@ const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 4);
 const DEPTH = Number(process.env['BENCH_DEPTH'] ?? 8);
 const IN_FLIGHT = CONNECTIONS * DEPTH;
 const CSR_COUNT = 4000;
+const ADMIN_TOKEN = 'bench-admin-token-0123456789';
 
 interface Figure {
   readonly rate: number;
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
       config,
       path: join(dir, 'broker.yaml'),
       dataDir: join(dir, 'state'),
-      adminTokenFromEnv: 'bench-admin-token-0123456789',
+      adminTokenFromEnv: ADMIN_TOKEN,
     },
     { logger: silentLogger },
   );
@@ -156,15 +158,11 @@ async function main(): Promise<void> {
     // durable svid.issued event. The in-process rounds append nothing.
     const auditAppends = async (): Promise<{ sum: number; count: number }> => {
       const response = await fetch(`${broker.adminUrl}/metrics`, {
-        headers: { authorization: 'Bearer bench-admin-token-0123456789' },
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
       });
-      const text = await response.text();
+      const families = parseExposition(await response.text());
       const value = (suffix: string): number =>
-        Number(
-          new RegExp(`^fedbroker_audit_append_duration_seconds_${suffix} (\\S+)$`, 'm').exec(
-            text,
-          )?.[1] ?? 0,
-        );
+        sampleValue(families, `fedbroker_audit_append_duration_seconds_${suffix}`) ?? 0;
       return { sum: value('sum'), count: value('count') };
     };
 
