@@ -1,5 +1,6 @@
 // The CSR-check worker pool: one batch in flight per worker, checks that arrive meanwhile queued
-// and sent as the next batch; verdicts stay in order and right; closing refuses what is left.
+// and sent as the next batch; each check answered as soon as it is done; verdicts stay in order and
+// right; closing refuses what is left.
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -8,7 +9,7 @@ import {
   type CsrCheckPool,
 } from '../../src/ca/csr-check-pool.js';
 
-function ecJob(valid: boolean): CsrCheckJob {
+function ecJob(valid: boolean, payload?: Buffer): CsrCheckJob {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = publicKey.export({ format: 'jwk' });
   const point = Buffer.concat([
@@ -16,7 +17,7 @@ function ecJob(valid: boolean): CsrCheckJob {
     Buffer.from(jwk.x as string, 'base64url'),
     Buffer.from(jwk.y as string, 'base64url'),
   ]);
-  const data = Buffer.from(`certificationRequestInfo ${Math.random()}`);
+  const data = payload ?? Buffer.from(`certificationRequestInfo ${Math.random()}`);
   const signature = sign('sha256', data, privateKey);
   return {
     family: 'ec',
@@ -72,7 +73,24 @@ describe('csr check pool', () => {
       ),
     );
     expect(verdicts).toEqual([true, false, true]);
-    expect(pool.sent()).toEqual({ batches: 1, checks: 3 });
+    expect(pool.traffic()).toEqual({ batches: 1, checks: 3, answers: 3 });
+  });
+
+  it('answers the first check of a batch before the last one is done', async () => {
+    pool = createCsrCheckPool(1);
+    // The second check hashes 64 MiB (a few hundred ms); the first is an ordinary CSR.
+    const quick = pool.check(ecJob(true));
+    const slow = pool.check(ecJob(true, Buffer.alloc(64 * 1024 * 1024, 1)));
+    await expect(quick).resolves.toBe(true);
+    expect(pool.traffic()).toEqual({ batches: 1, checks: 2, answers: 1 });
+    // Had the worker answered the batch as one message, the slow verdict would be here already.
+    const next = await Promise.race([
+      slow.then(() => 'slow answered'),
+      new Promise((resolve) => setImmediate(() => resolve('still checking'))),
+    ]);
+    expect(next).toBe('still checking');
+    await expect(slow).resolves.toBe(true);
+    expect(pool.traffic()).toEqual({ batches: 1, checks: 2, answers: 2 });
   });
 
   it('refuses queued and new checks once closed', async () => {
