@@ -2,6 +2,11 @@
 // keep-alive, each request a fresh CSR), beside the CA's in-process issuing rate for the same CSRs
 // at the same number in flight, in the same run. Issue 6 target: API >= 0.5 of in-process.
 //
+// Each side runs with its own default number of CSR-check workers: the in-process figure comes from
+// a CA made on its own (one worker per core, its fastest in process), the API figure from the
+// broker (one worker fewer, leaving a core to the event loop that serves TLS; ca.csrCheckWorkers).
+// The broker's own CA would issue more slowly in process, so the ratio is not flattered by it.
+//
 // The client runs in a child process (its TLS and HTTP work does not share the broker's event loop,
 // but it does share the machine's cores, as a real agent on the same host would). Both figures get
 // a warm-up, then ROUNDS alternating windows (in-process, then API) so that a change of load on the
@@ -17,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createAgent } from '../src/agent/index.js';
 import { csrPem, newKeyAndCsr } from '../src/agent/csr.js';
+import { createCa } from '../src/ca/index.js';
 import { marshalBundle, marshalPem } from '../src/bundle/index.js';
 import { parseConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
@@ -71,6 +77,7 @@ async function main(): Promise<void> {
     { logger: silentLogger },
   );
   let child: ChildProcess | undefined;
+  let closeSoloCa = async (): Promise<void> => {};
   try {
     const entry = await broker.registration.createEntry(
       { spiffeId: 'spiffe://bench.example/agents/renewer/{instance}' },
@@ -88,10 +95,16 @@ async function main(): Promise<void> {
 
     const csrs = Array.from({ length: CSR_COUNT }, () => newKeyAndCsr().csrDer);
 
-    // In-process: the CA alone (its CSR-check workers included), same CSRs, same number in flight.
+    // In-process: a CA on its own with its defaults (CSR-check workers included), same CSRs, same
+    // number in flight.
+    const soloCa = await createCa(
+      { now: () => new Date() },
+      { trustDomain: 'bench.example', dataDir: join(dir, 'solo-ca') },
+    );
+    closeSoloCa = () => soloCa.close();
     let next = 0;
     const issue = (): Promise<unknown> =>
-      broker.ca.issueX509Svid({ spiffeId: svid.spiffeId, csr: csrs[next++ % CSR_COUNT] as Buffer });
+      soloCa.issueX509Svid({ spiffeId: svid.spiffeId, csr: csrs[next++ % CSR_COUNT] as Buffer });
     const inProcessRound = async (windowMs: number): Promise<Figure> => {
       let ops = 0;
       const cpu0 = process.cpuUsage();
@@ -192,6 +205,10 @@ async function main(): Promise<void> {
     console.log(
       'from a client in a separate process on the same cores. Warm-up 3 s each, then rounds of 4 s.',
     );
+    console.log(
+      `CSR-check workers: in-process ${soloCa.options.csrCheckWorkers} (a CA on its own, its default), ` +
+        `API ${broker.ca.options.csrCheckWorkers} (the broker's default, ca.csrCheckWorkers)`,
+    );
     console.log('round  in-process /s (cpu us/op)   agent API /s (broker + client cpu us/op)');
     for (let i = 0; i < ROUNDS; i++) {
       const a = inProcess[i] as Figure;
@@ -221,6 +238,7 @@ async function main(): Promise<void> {
     );
   } finally {
     child?.send({ cmd: 'exit' });
+    await closeSoloCa();
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -20,7 +20,12 @@ import {
 import { chainEvent, type AuditEventInput } from './audit/index.js';
 import { marshalBundle, type Bundle } from './bundle/index.js';
 import { createCa, createRotator, createSharedLocalBundle, type Ca } from './ca/index.js';
-import { adminTokenFile, type LoadedConfig, type RelationshipConfig } from './config/index.js';
+import {
+  adminTokenFile,
+  defaultCsrCheckWorkers,
+  type LoadedConfig,
+  type RelationshipConfig,
+} from './config/index.js';
 import { ConfigError } from './errors.js';
 import {
   createFederation,
@@ -224,6 +229,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         jwtSvidTtlSeconds: config.ca.jwtSvidTtl,
         maxJwtSvidTtlSeconds: config.ca.maxJwtSvidTtl,
         refreshHintSeconds: config.bundleEndpoint.refreshHint,
+        csrCheckWorkers: config.ca.csrCheckWorkers ?? defaultCsrCheckWorkers(),
         ...(config.ca.upstream === undefined
           ? {}
           : {

@@ -641,7 +641,7 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
    * follows the previous closely (a stream of API requests, each alone at the CA, still keeps the
    * main thread busy with TLS and HTTP). A lone request is checked inline, without the hop.
    */
-  const csrChecks = createCsrCheckPool();
+  const csrChecks = createCsrCheckPool(config.csrCheckWorkers);
   let issuing = 0;
   let lastIssueMs = -Infinity;
   const BUSY_GAP_MS = 5;

@@ -1,5 +1,6 @@
 // CA options, their SPIRE-like defaults (CA 24 h, X509-SVID 1 h, JWT-SVID 5 min, hint 300 s) and
 // the checks that keep rotation sound: the lead time and a full SVID must fit in half a CA lifetime.
+import { availableParallelism } from 'node:os';
 import { CaError } from '../errors.js';
 import { parseTrustDomain, TrustDomain } from '../spiffeid/index.js';
 import { isKeyType, type KeyType } from './key-type.js';
@@ -21,6 +22,12 @@ export interface CaOptions {
   readonly refreshHintSeconds?: number;
   /** Upstream mode: the operator's CA certificate (+ chain) and key, PEM files. */
   readonly upstream?: { readonly certFile: string; readonly keyFile: string };
+  /**
+   * Worker threads that check CSR signatures when several issuances are under way (1..64). Default:
+   * one per core, the fastest for callers in the same process. The broker passes one fewer (see
+   * `ca.csrCheckWorkers` in the config schema), keeping a core for the event loop that serves TLS.
+   */
+  readonly csrCheckWorkers?: number;
 }
 
 export interface ResolvedCaOptions {
@@ -35,6 +42,7 @@ export interface ResolvedCaOptions {
   readonly maxJwtSvidTtlSeconds: number;
   readonly refreshHintSeconds: number;
   readonly upstream: { readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly csrCheckWorkers: number;
 }
 
 export const CA_DEFAULTS = Object.freeze({
@@ -125,6 +133,12 @@ export function resolveCaOptions(options: CaOptions): ResolvedCaOptions {
       `caTtlSeconds ${caTtlSeconds} is too short: rotation needs at least 2 × (5 × refresh hint + svid ttl) = ${needed} s`,
     );
   }
+  const csrCheckWorkers = options.csrCheckWorkers ?? availableParallelism();
+  if (!Number.isSafeInteger(csrCheckWorkers) || csrCheckWorkers < 1 || csrCheckWorkers > 64) {
+    throw configError(
+      `csrCheckWorkers must be a whole number from 1 to 64, got ${String(csrCheckWorkers)}`,
+    );
+  }
   if (options.upstream !== undefined) {
     const { certFile, keyFile } = options.upstream;
     if (typeof certFile !== 'string' || typeof keyFile !== 'string' || !certFile || !keyFile) {
@@ -143,5 +157,6 @@ export function resolveCaOptions(options: CaOptions): ResolvedCaOptions {
     maxJwtSvidTtlSeconds,
     refreshHintSeconds,
     upstream: options.upstream === undefined ? undefined : { ...options.upstream },
+    csrCheckWorkers,
   });
 }

@@ -1,9 +1,15 @@
 // Config loading tests: defaults, durations, env overrides, readable errors (ID-15, FED-1, FED-4).
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatDuration, loadConfig, parseConfig, parseDurationSeconds } from './index.js';
+import {
+  defaultCsrCheckWorkers,
+  formatDuration,
+  loadConfig,
+  parseConfig,
+  parseDurationSeconds,
+} from './index.js';
 
 function writeConfig(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'fedbroker-config-'));
@@ -45,6 +51,21 @@ describe('parseConfig', () => {
     expect(config.ca.x509SvidTtl).toBe(3600);
     expect(config.ca.jwtSvidTtl).toBe(300);
     expect(config.ca.caTtl).toBe(86400);
+    // Left to the broker, which picks it from the machine (defaultCsrCheckWorkers).
+    expect(config.ca.csrCheckWorkers).toBeUndefined();
+  });
+
+  it('takes ca.csrCheckWorkers from 1 to 64', () => {
+    for (const n of [1, 3, 64]) {
+      expect(parseConfig({ trustDomain: 'acme.example', ca: { csrCheckWorkers: n } }).ca).toEqual(
+        expect.objectContaining({ csrCheckWorkers: n }),
+      );
+    }
+  });
+
+  it('defaults ca.csrCheckWorkers to one fewer than the cores, at least 1', () => {
+    expect([1, 2, 4, 16].map((cores) => defaultCsrCheckWorkers(cores))).toEqual([1, 1, 3, 15]);
+    expect(defaultCsrCheckWorkers()).toBe(Math.max(1, availableParallelism() - 1));
   });
 
   it.each([
@@ -102,6 +123,10 @@ describe('parseConfig', () => {
         },
       },
     ],
+    ['no CSR check worker', { trustDomain: 'acme.example', ca: { csrCheckWorkers: 0 } }],
+    ['65 CSR check workers', { trustDomain: 'acme.example', ca: { csrCheckWorkers: 65 } }],
+    ['1.5 CSR check workers', { trustDomain: 'acme.example', ca: { csrCheckWorkers: 1.5 } }],
+    ['CSR check workers as text', { trustDomain: 'acme.example', ca: { csrCheckWorkers: '2' } }],
     [
       'https_web endpoint without cert files',
       { trustDomain: 'acme.example', bundleEndpoint: { profile: 'https_web' } },

@@ -1,5 +1,5 @@
 // Public surface of the config room: schema, loading with env overrides, durations.
-export { configSchema, relationshipSchema, storeSchema } from './schema.js';
+export { configSchema, defaultCsrCheckWorkers, relationshipSchema, storeSchema } from './schema.js';
 export type { BrokerConfig, RelationshipConfig, StoreConfig } from './schema.js';
 export { ENV_VARS, adminTokenFile, loadConfig, parseConfig } from './load.js';
 export type { LoadedConfig } from './load.js';

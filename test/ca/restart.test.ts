@@ -200,6 +200,9 @@ describe('restart on the same data directory', () => {
       { x509SvidTtlSeconds: 7200, maxX509SvidTtlSeconds: 3600 },
       { refreshHintSeconds: 0 },
       { trustDomain: 'Not A TD' },
+      { csrCheckWorkers: 0 },
+      { csrCheckWorkers: 2.5 },
+      { csrCheckWorkers: 65 },
     ]) {
       await expect(openCa(clock, options)).rejects.toMatchObject({ code: 'ERR_CA_CONFIG' });
     }
