@@ -44,6 +44,7 @@ ca:
   maxX509SvidTtl: 24h
   jwtSvidTtl: 5m
   maxJwtSvidTtl: 1h
+  # csrCheckWorkers: 1    # CSR-checking threads under load; default: cores - 1, at least 1
   # upstream: { certFile: /etc/pki/upstream.pem, keyFile: /etc/pki/upstream.key }
 
 # SPIFFE bundle endpoint partners fetch our bundle from (no client authentication, FED-13).
