@@ -19,7 +19,14 @@ import {
 } from './api/metrics.js';
 import { chainEvent, type AuditEventInput } from './audit/index.js';
 import { marshalBundle, type Bundle } from './bundle/index.js';
-import { createCa, createRotator, createSharedLocalBundle, type Ca } from './ca/index.js';
+import {
+  createCa,
+  createEndpointTrustTracker,
+  createRotator,
+  createSharedLocalBundle,
+  type Ca,
+  type EndpointTrust,
+} from './ca/index.js';
 import {
   adminTokenFile,
   defaultCsrCheckWorkers,
@@ -264,10 +271,13 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       metrics,
     );
 
-    // Our bundle: serialised once per change (FED-12).
+    // Our bundle: serialised once per change (FED-12). The tracker notes when each authority
+    // entered it, for /readyz/bundle-endpoint.
     let served: ServedBundle | undefined;
+    const endpointTrust = createEndpointTrustTracker(config.bundleEndpoint.refreshHint);
     const publish = (bundle: Bundle): void => {
       served = serveBundle(marshalBundle(bundle), bundle.refreshHintSeconds);
+      endpointTrust.observe(bundle, nowMs());
       logger.info('serving local bundle', {
         sequence: bundle.sequence?.toString() ?? '0',
         x509: bundle.x509Authorities.length,
@@ -284,9 +294,16 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     const keepOwnSvid = async (
       id: SpiffeId,
       apply: (identity: TlsIdentity) => void,
-    ): Promise<{ current: () => TlsIdentity; renew: () => Promise<void> }> => {
+    ): Promise<{
+      current: () => TlsIdentity;
+      renew: () => Promise<void>;
+      /** The x509 authority that signed the current SVID. */
+      authorityId: () => string;
+    }> => {
+      let authorityId = '';
       const issue = async (): Promise<TlsIdentity> => {
         const own = await ca.issueOwnSvid(id, ENDPOINT_SVID_TTL_SECONDS);
+        authorityId = own.authorityId;
         const lifetime = own.notAfter.getTime() - nowMs();
         return {
           cert: own.chainPem,
@@ -318,7 +335,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       };
       schedule();
       cleanups.push(() => clearTimeout(timer));
-      return { current: () => identity, renew };
+      return { current: () => identity, renew, authorityId: () => authorityId };
     };
 
     /**
@@ -389,6 +406,8 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     const bundleListen = splitListen(endpoint.listen);
     let bundleServer: BundleServer;
     let renewEndpointSvid = async (): Promise<void> => undefined;
+    // https_web: a Web PKI certificate, which partners check against their own roots (FED-22).
+    let bundleEndpointTrust = (): EndpointTrust => ({ ready: true, detail: 'ok' });
     if (endpoint.profile === 'https_spiffe') {
       const endpointId =
         endpoint.spiffeId === undefined
@@ -401,6 +420,11 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         current: () => served,
       });
       renewEndpointSvid = own.renew;
+      bundleEndpointTrust = () =>
+        endpointTrust.check(
+          ca.authorities('x509').find((a) => a.id === own.authorityId()),
+          nowMs(),
+        );
     } else {
       const base = resolve(loaded.path, '..');
       const certFile = resolve(base, endpoint.certFile ?? '');
@@ -511,6 +535,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
             },
           }
         : {}),
+      bundleEndpointTrust: () => bundleEndpointTrust(),
       // Invitations advertise the configured public URL, or the listener's own address.
       endpoint: () => ({
         url: endpoint.url ?? bundleServer.url,

@@ -16,6 +16,7 @@ import {
   KEY_TYPES,
   type AuthorityMetadata,
   type Ca,
+  type EndpointTrust,
 } from '../ca/index.js';
 import { ApiError } from '../errors.js';
 import {
@@ -70,6 +71,12 @@ export interface AdminDeps {
   readonly token: () => string;
   readonly logger: AdminLogger;
   readonly now: () => number;
+  /**
+   * Whether partners can trust our bundle endpoint yet (`/readyz/bundle-endpoint`): always for
+   * https_web; for https_spiffe once the authority behind its SVID has been served for a refresh
+   * hint. Absent: no such route.
+   */
+  readonly bundleEndpointTrust?: () => EndpointTrust;
   /** What invitations advertise: our public bundle endpoint URL, profile and endpoint SPIFFE ID. */
   readonly endpoint: () => { url: string; profile: Profile; spiffeId: string | null };
   /** Shared with the other listeners and the counting wrappers of main.ts; a private one if absent. */
@@ -182,6 +189,15 @@ const statusSchemas = {
     status: z.enum(['ready', 'not ready']),
     checks: z.record(z.string(), z.string()),
   }),
+  endpointReady: z.object({
+    status: z.enum(['ready', 'not ready']),
+    checks: z.record(z.string(), z.string()),
+    readyInSeconds: z
+      .number()
+      .int()
+      .optional()
+      .describe('when only time is missing: seconds until ready (also sent as Retry-After)'),
+  }),
 };
 
 const auditEventSchema = z.object({
@@ -270,6 +286,43 @@ const BUNDLE_BODY = {
 
 // ---- routes --------------------------------------------------------------------------------
 
+/**
+ * For routing partner traffic to this replica's bundle endpoint (a load balancer's health check):
+ * ready when partners can verify its X509-SVID with the bundle they hold (FED-23), not before.
+ */
+function bundleEndpointReadyRoute(trust: () => EndpointTrust): Route {
+  return defineRoute({
+    method: 'get',
+    path: '/readyz/bundle-endpoint',
+    summary:
+      'Readiness of the bundle endpoint: partners already hold the authority behind its SVID',
+    description:
+      'https_spiffe: ready once the x509 authority that signed the endpoint X509-SVID has been in ' +
+      'the served bundle for one refresh hint (a new replica starts with authorities partners have ' +
+      'not fetched yet). https_web: always ready.',
+    tags: ['health'],
+    auth: 'none',
+    responses: {
+      200: { description: 'ready', schema: statusSchemas.endpointReady },
+      503: { description: 'not ready; `checks` says why', schema: statusSchemas.endpointReady },
+    },
+    handler: (c) => {
+      const { ready, detail, readyInSeconds } = trust();
+      if (readyInSeconds !== undefined) c.header('retry-after', String(readyInSeconds));
+      return respondJson(
+        c,
+        statusSchemas.endpointReady,
+        {
+          status: ready ? 'ready' : 'not ready',
+          checks: { bundleEndpoint: detail },
+          ...(readyInSeconds === undefined ? {} : { readyInSeconds }),
+        },
+        ready ? 200 : 503,
+      );
+    },
+  });
+}
+
 function healthRoutes(deps: AdminDeps, metrics: BrokerMetrics): Route[] {
   return [
     defineRoute({
@@ -311,6 +364,9 @@ function healthRoutes(deps: AdminDeps, metrics: BrokerMetrics): Route[] {
         );
       },
     }),
+    ...(deps.bundleEndpointTrust === undefined
+      ? []
+      : [bundleEndpointReadyRoute(deps.bundleEndpointTrust)]),
     defineRoute({
       method: 'get',
       path: '/metrics',
