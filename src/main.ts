@@ -20,6 +20,8 @@ import {
 import { chainEvent, type AuditEventInput } from './audit/index.js';
 import { marshalBundle, type Bundle } from './bundle/index.js';
 import {
+  allTrusted,
+  AUTHORITY_KINDS,
   createCa,
   createEndpointTrustTracker,
   createRotator,
@@ -424,6 +426,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         endpointTrust.check(
           ca.authorities('x509').find((a) => a.id === own.authorityId()),
           nowMs(),
+          'no endpoint X509-SVID issued yet',
         );
     } else {
       const base = resolve(loaded.path, '..');
@@ -536,6 +539,17 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
           }
         : {}),
       bundleEndpointTrust: () => bundleEndpointTrust(),
+      // What agents get from this replica now is signed by its active authorities.
+      agentApiTrust: () =>
+        allTrusted(
+          AUTHORITY_KINDS.map((kind) =>
+            endpointTrust.check(
+              ca.authorities(kind).find((a) => a.state === 'active'),
+              nowMs(),
+              `no active ${kind} authority`,
+            ),
+          ),
+        ),
       // Invitations advertise the configured public URL, or the listener's own address.
       endpoint: () => ({
         url: endpoint.url ?? bundleServer.url,

@@ -77,6 +77,11 @@ export interface AdminDeps {
    * hint. Absent: no such route.
    */
   readonly bundleEndpointTrust?: () => EndpointTrust;
+  /**
+   * Whether partners can verify the SVIDs agents get here now (`/readyz/agent-api`): once this
+   * replica's active x509 and JWT authorities have been served for a refresh hint. Absent: no route.
+   */
+  readonly agentApiTrust?: () => EndpointTrust;
   /** What invitations advertise: our public bundle endpoint URL, profile and endpoint SPIFFE ID. */
   readonly endpoint: () => { url: string; profile: Profile; spiffeId: string | null };
   /** Shared with the other listeners and the counting wrappers of main.ts; a private one if absent. */
@@ -286,20 +291,19 @@ const BUNDLE_BODY = {
 
 // ---- routes --------------------------------------------------------------------------------
 
-/**
- * For routing partner traffic to this replica's bundle endpoint (a load balancer's health check):
- * ready when partners can verify its X509-SVID with the bundle they hold (FED-23), not before.
- */
-function bundleEndpointReadyRoute(trust: () => EndpointTrust): Route {
+/** A readiness route for one listener: 200 or 503 with `checks[check]` and `Retry-After`. */
+function trustReadyRoute(options: {
+  readonly path: string;
+  readonly summary: string;
+  readonly description: string;
+  readonly check: string;
+  readonly trust: () => EndpointTrust;
+}): Route {
   return defineRoute({
     method: 'get',
-    path: '/readyz/bundle-endpoint',
-    summary:
-      'Readiness of the bundle endpoint: partners already hold the authority behind its SVID',
-    description:
-      'https_spiffe: ready once the x509 authority that signed the endpoint X509-SVID has been in ' +
-      'the served bundle for one refresh hint (a new replica starts with authorities partners have ' +
-      'not fetched yet). https_web: always ready.',
+    path: options.path,
+    summary: options.summary,
+    description: options.description,
     tags: ['health'],
     auth: 'none',
     responses: {
@@ -307,20 +311,57 @@ function bundleEndpointReadyRoute(trust: () => EndpointTrust): Route {
       503: { description: 'not ready; `checks` says why', schema: statusSchemas.endpointReady },
     },
     handler: (c) => {
-      const { ready, detail, readyInSeconds } = trust();
+      const { ready, detail, readyInSeconds } = options.trust();
       if (readyInSeconds !== undefined) c.header('retry-after', String(readyInSeconds));
       return respondJson(
         c,
         statusSchemas.endpointReady,
         {
           status: ready ? 'ready' : 'not ready',
-          checks: { bundleEndpoint: detail },
+          checks: { [options.check]: detail },
           ...(readyInSeconds === undefined ? {} : { readyInSeconds }),
         },
         ready ? 200 : 503,
       );
     },
   });
+}
+
+/**
+ * Health checks for routing partner and agent traffic to this replica (a load balancer's): ready
+ * when partners can verify what it presents with the bundle they hold, not before.
+ */
+function partnerReadyRoutes(deps: AdminDeps): Route[] {
+  const routes: Route[] = [];
+  if (deps.bundleEndpointTrust !== undefined) {
+    routes.push(
+      trustReadyRoute({
+        path: '/readyz/bundle-endpoint',
+        summary:
+          'Readiness of the bundle endpoint: partners already hold the authority behind its SVID',
+        description:
+          'https_spiffe: ready once the x509 authority that signed the endpoint X509-SVID has been ' +
+          'in the served bundle for one refresh hint (a new replica starts with authorities partners ' +
+          'have not fetched yet; FED-23). https_web: always ready.',
+        check: 'bundleEndpoint',
+        trust: deps.bundleEndpointTrust,
+      }),
+    );
+  }
+  if (deps.agentApiTrust !== undefined) {
+    routes.push(
+      trustReadyRoute({
+        path: '/readyz/agent-api',
+        summary: 'Readiness of the agent API: partners already hold the authorities it signs with',
+        description:
+          "Ready once this replica's active x509 and JWT authorities have been in the served bundle " +
+          'for one refresh hint, so that partners verify the SVIDs agents get here.',
+        check: 'agentApi',
+        trust: deps.agentApiTrust,
+      }),
+    );
+  }
+  return routes;
 }
 
 function healthRoutes(deps: AdminDeps, metrics: BrokerMetrics): Route[] {
@@ -364,9 +405,7 @@ function healthRoutes(deps: AdminDeps, metrics: BrokerMetrics): Route[] {
         );
       },
     }),
-    ...(deps.bundleEndpointTrust === undefined
-      ? []
-      : [bundleEndpointReadyRoute(deps.bundleEndpointTrust)]),
+    ...partnerReadyRoutes(deps),
     defineRoute({
       method: 'get',
       path: '/metrics',

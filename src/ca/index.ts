@@ -37,7 +37,7 @@ export { decodeCaState, encodeCaState } from './persistence.js';
 export type { CaPersistence, PersistedAuthority, PersistedCaState } from './persistence.js';
 export { caStateFileOf, createFileCaPersistence } from './file-persistence.js';
 export { MAX_CSR_BYTES, parseCsr, readVerifiedCsr } from './csr.js';
-export { createEndpointTrustTracker } from './endpoint-trust.js';
+export { allTrusted, createEndpointTrustTracker } from './endpoint-trust.js';
 export type { EndpointTrust, EndpointTrustTracker } from './endpoint-trust.js';
 export type { ParsedCsr } from './csr.js';
 export { certificatePem } from './x509-encoder.js';

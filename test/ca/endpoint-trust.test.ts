@@ -1,9 +1,14 @@
-// When partners can trust our https_spiffe bundle endpoint (FED-23 with FED-52): the authority that
-// signed its X509-SVID must have been in the served bundle for one refresh hint. Real CAs and real
+// When partners can verify what we present (FED-23 with FED-52): the authority that signed it (x509
+// anchor or JWT key) must have been in the served bundle for one refresh hint. Real CAs and real
 // bundles; two CAs stand for two replicas whose authorities are merged.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bundle } from '../../src/bundle/index.js';
-import { createEndpointTrustTracker, type Ca } from '../../src/ca/index.js';
+import {
+  allTrusted,
+  createEndpointTrustTracker,
+  type AuthorityKind,
+  type Ca,
+} from '../../src/ca/index.js';
 import { openCa, removeTempDirs, testClock } from './support.js';
 
 const HINT = 300;
@@ -19,12 +24,16 @@ async function replica(clock = testClock()): Promise<{ ca: Ca; clock: typeof clo
   return { ca, clock };
 }
 
-const active = (ca: Ca) => ca.authorities('x509').find((a) => a.state === 'active');
+const active = (ca: Ca, kind: AuthorityKind = 'x509') =>
+  ca.authorities(kind).find((a) => a.state === 'active');
 const merged = (...cas: Ca[]): Bundle =>
   new Bundle({
     trustDomain: (cas[0] as Ca).trustDomain,
     x509Authorities: cas.flatMap((ca) => [...ca.localBundle().x509Authorities]),
+    jwtAuthorities: cas.flatMap((ca) => [...ca.localBundle().jwtAuthorities.values()]),
   });
+const x509Only = (ca: Ca): Bundle =>
+  new Bundle({ trustDomain: ca.trustDomain, x509Authorities: ca.localBundle().x509Authorities });
 
 describe('bundle endpoint trust (FED-23, FED-52)', () => {
   it('is not ready for a new authority until it has been served for one refresh hint', async () => {
@@ -92,9 +101,45 @@ describe('bundle endpoint trust (FED-23, FED-52)', () => {
     });
   });
 
-  it('is not ready before any endpoint SVID exists, and refuses a bad refresh hint', async () => {
+  it('tracks JWT keys by kid, apart from x509 anchors', async () => {
+    const { ca, clock } = await replica();
     const tracker = createEndpointTrustTracker(HINT);
-    expect(tracker.check(undefined, 0)).toEqual({
+    // A bundle without our JWT key: the x509 side counts, the JWT side is not served.
+    tracker.observe(x509Only(ca), clock.now().getTime());
+    clock.advance(HINT);
+    expect(tracker.check(active(ca, 'x509'), clock.now().getTime()).ready).toBe(true);
+    const jwt = active(ca, 'jwt');
+    expect(tracker.check(jwt, clock.now().getTime()).detail).toBe(
+      `jwt authority ${jwt?.id} is not in the served bundle yet`,
+    );
+    tracker.observe(ca.localBundle(), clock.now().getTime());
+    expect(tracker.check(jwt, clock.now().getTime())).toMatchObject({
+      ready: false,
+      readyInSeconds: HINT,
+    });
+    clock.advance(HINT);
+    expect(tracker.check(jwt, clock.now().getTime()).ready).toBe(true);
+  });
+
+  it('allTrusted: ready when every check is; otherwise every reason and the longest wait', () => {
+    const ok = { ready: true, detail: 'ok' };
+    const soon = { ready: false, detail: 'a in 5 s', readyInSeconds: 5 };
+    const later = { ready: false, detail: 'b in 9 s', readyInSeconds: 9 };
+    const absent = { ready: false, detail: 'c missing' };
+    expect(allTrusted([ok, ok])).toEqual(ok);
+    expect(allTrusted([ok, soon, later])).toEqual({
+      ready: false,
+      detail: 'a in 5 s; b in 9 s',
+      readyInSeconds: 9,
+    });
+    // Not only a matter of time: no wait is promised.
+    expect(allTrusted([soon, absent])).toEqual({ ready: false, detail: 'a in 5 s; c missing' });
+  });
+
+  it('is not ready without an authority, and refuses a bad refresh hint', async () => {
+    const tracker = createEndpointTrustTracker(HINT);
+    expect(tracker.check(undefined, 0)).toEqual({ ready: false, detail: 'no active authority' });
+    expect(tracker.check(undefined, 0, 'no endpoint X509-SVID issued yet')).toEqual({
       ready: false,
       detail: 'no endpoint X509-SVID issued yet',
     });

@@ -1,7 +1,7 @@
-// GET /readyz/bundle-endpoint on real brokers (FED-23, FED-52): an https_spiffe endpoint whose SVID
-// comes from an authority partners have not had one refresh hint to fetch is not ready (503 with
-// Retry-After); it becomes ready when that time has passed, at once after a restart of an old
-// broker, and https_web endpoints are always ready. Open like /readyz: no admin token needed.
+// GET /readyz/bundle-endpoint and /readyz/agent-api on real brokers (FED-23, FED-52): what comes
+// from an authority partners have not had one refresh hint to fetch is not ready (503 with
+// Retry-After); ready when that time has passed, at once after a restart of an old broker; https_web
+// endpoints are always ready. Open like /readyz: no admin token needed.
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { startBroker, type Broker } from '../../src/main.js';
@@ -25,13 +25,16 @@ function clock(): { now: () => Date; advance: (seconds: number) => void } {
   };
 }
 
-async function readiness(broker: Broker): Promise<{
+async function readiness(
+  broker: Broker,
+  path = '/readyz/bundle-endpoint',
+): Promise<{
   status: number;
   retryAfter: string | null;
   body: { status: string; checks: Record<string, string>; readyInSeconds?: number };
 }> {
   // Deliberately without the admin token.
-  const response = await fetch(`${broker.adminUrl}/readyz/bundle-endpoint`);
+  const response = await fetch(`${broker.adminUrl}${path}`);
   return {
     status: response.status,
     retryAfter: response.headers.get('retry-after'),
@@ -83,6 +86,31 @@ describe('GET /readyz/bundle-endpoint', () => {
     const again = await startBroker(loaded, { logger: silentLogger, now: time.now });
     brokers.push(again);
     expect((await readiness(again)).status).toBe(200);
+    expect((await readiness(again, '/readyz/agent-api')).status).toBe(200);
+  });
+
+  it('agent API: not ready until both active authorities (x509, JWT) were served for one refresh hint', async () => {
+    const time = clock();
+    const broker = await startTestBroker({
+      trustDomain: 'agents.example',
+      profile: 'https_web',
+      webPki: createWebPki(),
+      now: time.now,
+    });
+    brokers.push(broker);
+    const before = await readiness(broker, '/readyz/agent-api');
+    expect(before.status).toBe(503);
+    const detail = before.body.checks['agentApi'] as string;
+    expect(detail).toMatch(
+      /^x509 authority [0-9a-f]+ has been in the served bundle .*; jwt authority \S+ has been in the served bundle .*ready in \d+ s$/,
+    );
+    const wait = before.body.readyInSeconds as number;
+    expect(wait).toBeGreaterThan(0);
+    expect(before.retryAfter).toBe(String(wait));
+    time.advance(wait);
+    const after = await readiness(broker, '/readyz/agent-api');
+    expect(after.status).toBe(200);
+    expect(after.body).toEqual({ status: 'ready', checks: { agentApi: 'ok' } });
   });
 
   it('https_web: always ready (partners check a Web PKI certificate against their own roots)', async () => {
