@@ -274,7 +274,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     );
 
     // Our bundle: serialised once per change (FED-12). The tracker notes when each authority
-    // entered it, for /readyz/bundle-endpoint.
+    // entered it, for /readyz/bundle-endpoint and /readyz/agent-api.
     let served: ServedBundle | undefined;
     const endpointTrust = createEndpointTrustTracker(config.bundleEndpoint.refreshHint);
     const publish = (bundle: Bundle): void => {

@@ -10,7 +10,7 @@ import type { AuthorityMetadata } from './authority.js';
 
 export interface EndpointTrust {
   readonly ready: boolean;
-  /** 'ok', or why not yet (for `/readyz/bundle-endpoint`). */
+  /** 'ok', or why not yet (for the `/readyz/bundle-endpoint` and `/readyz/agent-api` answers). */
   readonly detail: string;
   /** Seconds until it is ready, when only time is missing. */
   readonly readyInSeconds?: number;
@@ -26,7 +26,7 @@ export interface EndpointTrustTracker {
   check(authority: AuthorityMetadata | undefined, at: number, missing?: string): EndpointTrust;
 }
 
-/** All of `checks` at once: ready when each is; the first reason otherwise; the longest wait. */
+/** All of `checks` at once: ready when each is; otherwise every reason, and the longest wait. */
 export function allTrusted(checks: readonly EndpointTrust[]): EndpointTrust {
   const waiting = checks.filter((c) => !c.ready);
   if (waiting.length === 0) return { ready: true, detail: 'ok' };
