@@ -188,15 +188,15 @@ const relationshipSchema = z.object({
 });
 const oneRelationship = z.object({ relationship: relationshipSchema });
 
+const readySchema = z.object({
+  status: z.enum(['ready', 'not ready']),
+  checks: z.record(z.string(), z.string()),
+});
+
 const statusSchemas = {
   health: z.object({ status: z.literal('ok') }),
-  ready: z.object({
-    status: z.enum(['ready', 'not ready']),
-    checks: z.record(z.string(), z.string()),
-  }),
-  endpointReady: z.object({
-    status: z.enum(['ready', 'not ready']),
-    checks: z.record(z.string(), z.string()),
+  ready: readySchema,
+  endpointReady: readySchema.extend({
     readyInSeconds: z
       .number()
       .int()

@@ -3,7 +3,6 @@
 // has one batch in flight at most; checks that arrive meanwhile form its next batch. The worker
 // answers each check of a batch as soon as it is done, so the first caller does not wait for the
 // last check. A failed worker is replaced and its checks fall back to the caller.
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { HashName } from './key-type.js';
 
@@ -85,7 +84,7 @@ interface Slot {
  * once. Answers come back one per check, because a caller waiting for the rest of its batch costs
  * more than the extra messages (bench/agent-renewals.ts: API renewals rose about 4%).
  */
-export function createCsrCheckPool(size = availableParallelism()): CsrCheckPool {
+export function createCsrCheckPool(size: number): CsrCheckPool {
   const slots: Slot[] = Array.from({ length: Math.max(1, size) }, () => ({
     worker: undefined,
     inFlight: [],

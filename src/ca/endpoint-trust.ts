@@ -52,10 +52,11 @@ export function createEndpointTrustTracker(refreshHintSeconds: number): Endpoint
     throw new TypeError('refreshHintSeconds must be a positive whole number');
   }
   const hintMs = refreshHintSeconds * 1000;
-  /** `x509:<anchor fingerprint>` or `jwt:<kid>` -> when it entered the served bundle, as seen here. */
-  const since = new Map<string, number>();
-  /** Those already served at the first observation: they count from their publication. */
-  const fromStart = new Set<string>();
+  /**
+   * `x509:<anchor fingerprint>` or `jwt:<kid>` -> when it entered the served bundle, as seen here,
+   * and whether it was already served at the first observation (then it counts from publication).
+   */
+  const since = new Map<string, { readonly at: number; readonly servedAtStart: boolean }>();
   let observed = false;
 
   return {
@@ -65,17 +66,13 @@ export function createEndpointTrustTracker(refreshHintSeconds: number): Endpoint
         ...[...bundle.jwtAuthorities.keys()].map((kid) => `jwt:${kid}`),
       ]);
       for (const key of [...since.keys()]) {
-        if (!now.has(key)) {
-          since.delete(key);
-          fromStart.delete(key);
-        }
+        if (!now.has(key)) since.delete(key);
       }
       for (const key of now) {
         if (since.has(key)) continue;
-        since.set(key, at);
         // Served before this process started (a restart): partners have had it since it was
         // published. One that appears later (a replica's new authority merged in) counts from now.
-        if (!observed) fromStart.add(key);
+        since.set(key, { at, servedAtStart: !observed });
       }
       observed = true;
     },
@@ -90,7 +87,9 @@ export function createEndpointTrustTracker(refreshHintSeconds: number): Endpoint
           detail: `${authority.kind} authority ${authority.id} is not in the served bundle yet`,
         };
       }
-      const start = fromStart.has(anchor) ? Math.min(seen, authority.publishedAt.getTime()) : seen;
+      const start = seen.servedAtStart
+        ? Math.min(seen.at, authority.publishedAt.getTime())
+        : seen.at;
       const waitMs = start + hintMs - at;
       if (waitMs <= 0) return { ready: true, detail: 'ok' };
       const readyInSeconds = Math.ceil(waitMs / 1000);
