@@ -58,9 +58,10 @@ function trimOf(event: AuditEvent): Trim | string {
 }
 
 /**
- * A log that no longer starts at event 1 must say why: an `audit.trimmed` event whose range holds
- * the id before the first stored one (its hash must be that event's previousHash when the cut is
- * exactly there), and every trimmed event still stored must have the hash its trim recorded.
+ * A log that no longer starts at event 1 must say why: an `audit.trimmed` event that trimmed
+ * through at least the id before the first stored one (its hash must be that event's previousHash
+ * when the cut is exactly there), and every trimmed event still stored must have the hash its trim
+ * recorded.
  * Returns why it fails, or the summary of the trims.
  */
 export function checkTrims(events: readonly AuditEvent[]): { reason: string } | TrimSummary {
@@ -77,7 +78,9 @@ export function checkTrims(events: readonly AuditEvent[]): { reason: string } | 
   }
   if (first !== undefined && first.id > 1) {
     const before = first.id - 1;
-    const covering = trims.find((t) => t.fromId <= before && before <= t.toId);
+    // Trims drop from the oldest, so a trim through `toId` accounts for every id up to it (also
+    // ids an earlier version trimmed without recording it, or a file segment not yet unlinked).
+    const covering = trims.find((t) => before <= t.toId);
     if (covering === undefined) {
       return {
         reason: `events 1..${before} are gone and no audit.trimmed event records their trim (removed)`,

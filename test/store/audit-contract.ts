@@ -82,6 +82,19 @@ export function describeAuditContract(name: string, fixture: () => StoreFixture)
       expect((await reopened.listAudit({ limit: 100 })).length).toBeLessThanOrEqual(10);
     });
 
+    it('a log trimmed silently by an earlier version verifies again after its first recorded trim', async () => {
+      const scope = randomUUID();
+      const legacy = await open(scope, { auditMaxLength: 10 });
+      const record = recorder(legacy);
+      for (let i = 1; i <= 30; i++) await record({ type: 'entry.created', actor: `admin:${i}` });
+      await legacy.close();
+      const upgraded = await open(scope, { auditMaxLength: 10, auditTrimmed: chainTrimmedEvent });
+      await recorder(upgraded)({ type: 'entry.created', actor: 'admin:31' });
+      const result = await verify(upgraded);
+      expect(result.ok, result.brokenAt?.reason).toBe(true);
+      expect((await upgraded.listAudit({ limit: 100 })).length).toBeLessThanOrEqual(10);
+    });
+
     it('issue 15 #2: concurrent appends past the cap keep a chain that verifies', async () => {
       const store = await open(randomUUID(), {
         auditMaxLength: 5,
