@@ -480,10 +480,12 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       store,
       ownTrustDomain: trustDomain,
       now: nowMs,
-      // Admin changes fail closed; a partner bundle applied by the scheduler acknowledges nothing
-      // to anyone, so its event failing is logged and the refresh goes on (as before).
+      // Admin changes fail closed. A partner's bundle, once stored, must also be loaded: its
+      // bundle.changed/refused event failing is logged and the refresh goes on (as before).
       audit: (event) =>
-        event.actor === 'system' ? auditSink(event).catch(() => undefined) : auditSink(event),
+        event.type.startsWith('bundle.') && event.type !== 'bundle.forced'
+          ? auditSink(event).catch(() => undefined)
+          : auditSink(event),
       logger,
       onRefreshed: countBundleFetches(metrics),
     });

@@ -555,28 +555,32 @@ export async function createRedisStore(
 
   /**
    * With a trim builder: the `audit.trimmed` record to append after `record` when the stream would
-   * pass auditMax, and the first id to keep. Ids are consecutive, so the count follows from the ends.
+   * pass auditMax, and the first id to keep. Counted by XLEN and read by XRANGE, so a gap left by
+   * an XDEL does not throw the range off; the append script's last-id check makes it atomic.
    */
   async function trimmedRecord(
     record: AuditRecord,
   ): Promise<{ record: AuditRecord; keepFromId: number } | 'raced' | undefined> {
     const build = deps.auditTrimmed;
     if (build === undefined) return undefined;
-    const oldest = (await client.xrange(keys.audit, '-', '+', 'COUNT', 1))[0];
-    if (oldest === undefined) return undefined;
-    const fromId = Number.parseInt(oldest[0], 10);
-    const visible = record.id - fromId;
+    const visible = await client.xlen(keys.audit);
     const count = Math.min(visible, auditTrimCount(visible, 1, auditMax));
     if (count === 0) return undefined;
-    const toId = fromId + count - 1;
-    const lastEntry = (await client.xrange(keys.audit, `${toId}-0`, `${toId}-0`))[0];
-    // Trimmed meanwhile by another appender, whose append then also makes ours lose the race.
-    if (lastEntry === undefined) return 'raced';
+    const entries = await client.xrange(keys.audit, '-', '+', 'COUNT', count);
+    const first = entries[0];
+    const lastEntry = entries.at(-1);
+    // Emptied meanwhile by another appender, whose append then also makes ours lose the race.
+    if (first === undefined || lastEntry === undefined) return 'raced';
     const last = decodeStreamEntry(lastEntry);
-    const trim = { count, fromId, toId, lastTrimmedHash: last.hash };
+    const trim = {
+      count: entries.length,
+      fromId: Number.parseInt(first[0], 10),
+      toId: last.id,
+      lastTrimmedHash: last.hash,
+    };
     return {
       record: auditRecordFromDraft(record.id + 1, build(record, record.id + 1, trim)),
-      keepFromId: toId + 1,
+      keepFromId: last.id + 1,
     };
   }
 
