@@ -95,6 +95,26 @@ export function describeAuditContract(name: string, fixture: () => StoreFixture)
       expect((await upgraded.listAudit({ limit: 100 })).length).toBeLessThanOrEqual(10);
     });
 
+    it('issue 15 #3: a failed append reaches the recorder as ERR_STORE_UNAVAILABLE, never success', async () => {
+      const store = await open(randomUUID());
+      const record = recorder(store);
+      await record({ type: 'svid.issued', actor: 'a' });
+      await store.close();
+      await expect(record({ type: 'svid.issued', actor: 'b' })).rejects.toMatchObject({
+        code: 'ERR_STORE_UNAVAILABLE',
+      });
+      // Any other failure of the append is reported the same way (the action is not acknowledged).
+      const failing = createAuditRecorder({
+        store: {
+          appendAudit: () => Promise.reject(new Error('lost the race too many times')),
+        },
+        now: () => 1,
+      });
+      await expect(failing({ type: 'token.used', actor: 'x' })).rejects.toMatchObject({
+        code: 'ERR_STORE_UNAVAILABLE',
+      });
+    });
+
     it('issue 15 #2: concurrent appends past the cap keep a chain that verifies', async () => {
       const store = await open(randomUUID(), {
         auditMaxLength: 5,
