@@ -127,6 +127,8 @@ export const API_ERROR_CODES = [
   'ERR_API_NOT_FOUND',
   'ERR_API_INTERNAL',
   'ERR_API_RATE_LIMITED',
+  'ERR_API_BODY_TOO_LARGE',
+  'ERR_API_TOO_MANY_STREAMS',
 ] as const;
 
 export const AGENT_ERROR_CODES = [

@@ -9,8 +9,14 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createAdminApp } from './api/admin-app.js';
 import { createFailedAuthLimiter } from './api/auth-limit.js';
 import { createAgentApp } from './api/agent-app.js';
+import { createWatchLimiter } from './api/watch-limits.js';
 import { createPeerVerifier } from './api/peer-svid.js';
 import { startBundleServer, type BundleServer } from './api/bundle-server.js';
+import {
+  applyConnectionLimits,
+  serverLimitOptions,
+  type ListenerLimits,
+} from './api/listener-limits.js';
 import {
   createBrokerMetrics,
   instrumentCa,
@@ -38,6 +44,7 @@ import {
 import {
   adminTokenFile,
   defaultCsrCheckWorkers,
+  type ListenerLimitsConfig,
   type LoadedConfig,
   type RelationshipConfig,
 } from './config/index.js';
@@ -67,6 +74,8 @@ export interface BrokerDeps {
   readonly replicaId?: string;
   /** Window of the aggregated `admin.login_failed` events (default one minute); a test seam. */
   readonly failedLoginWindowMs?: number;
+  /** Uniform [0, 1) source of the watch heartbeat jitter; default Math.random (tests inject it). */
+  readonly random?: () => number;
 }
 
 export interface Broker {
@@ -112,6 +121,19 @@ function storeOptions(loaded: LoadedConfig): StoreOptions {
     ...(store.cluster === undefined ? {} : { cluster: store.cluster }),
     keyPrefix: store.keyPrefix,
     commandTimeoutMs: store.commandTimeout * 1000,
+  };
+}
+
+/** A listener's configured limits (seconds) as the api room takes them (milliseconds). */
+function listenerLimits(limits: ListenerLimitsConfig): ListenerLimits {
+  return {
+    maxConnections: limits.maxConnections,
+    maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
+    handshakeTimeoutMs: limits.handshakeTimeout * 1000,
+    headersTimeoutMs: limits.headersTimeout * 1000,
+    requestTimeoutMs: limits.requestTimeout * 1000,
+    keepAliveTimeoutMs: limits.keepAliveTimeout * 1000,
+    idleTimeoutMs: limits.idleTimeout * 1000,
   };
 }
 
@@ -361,7 +383,8 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     const listenApp = async (
       fetch: Parameters<typeof serve>[0]['fetch'],
       listen: string,
-      tlsId?: SpiffeId,
+      tlsId: SpiffeId | undefined,
+      limits: ListenerLimits,
     ): Promise<{ url: string }> => {
       const address = splitListen(listen);
       const tls: { server?: HttpsServer } = {};
@@ -378,7 +401,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
             hostname: address.host,
             port: address.port,
             ...(own === undefined
-              ? {}
+              ? { serverOptions: serverLimitOptions(limits) }
               : {
                   createServer: createHttpsServer,
                   serverOptions: {
@@ -387,11 +410,14 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
                     requestCert: true,
                     rejectUnauthorized: false,
                     minVersion: 'TLSv1.2' as const,
+                    ...serverLimitOptions(limits),
                   },
                 }),
           },
           () => resolveServer(created),
         );
+        // Before the first accept: serve() only starts listening here.
+        applyConnectionLimits(created, limits);
         created.once('error', reject);
       });
       if (own !== undefined) tls.server = server as HttpsServer;
@@ -434,6 +460,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         ...bundleListen,
         identity: own.current(),
         current: () => served,
+        limits: listenerLimits(endpoint.limits),
       });
       renewEndpointSvid = own.renew;
       bundleEndpointTrust = () =>
@@ -456,6 +483,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         ...bundleListen,
         identity: read(),
         current: () => served,
+        limits: listenerLimits(endpoint.limits),
       });
       const poll = setInterval(() => {
         try {
@@ -529,8 +557,19 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       serverSpiffeId: () => agentApiId.toString(),
       signal: controller.signal,
       middleware: [requestMetrics(metrics, 'agent')],
+      watch: createWatchLimiter({
+        maxStreamsPerAgent: config.agentApi.watch.maxStreamsPerAgent,
+        maxStreams: config.agentApi.watch.maxStreams,
+        heartbeatMs: config.agentApi.watch.heartbeat * 1000,
+        ...(deps.random === undefined ? {} : { random: deps.random }),
+      }),
     });
-    const agentListener = await listenApp(agentApp.fetch, config.agentApi.listen, agentApiId);
+    const agentListener = await listenApp(
+      agentApp.fetch,
+      config.agentApi.listen,
+      agentApiId,
+      listenerLimits(config.agentApi.limits),
+    );
     const agentApiUrl = agentListener.url;
 
     const admin = loadAdminToken(loaded, logger);
@@ -607,6 +646,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       adminApp.fetch,
       config.adminApi.listen,
       config.adminApi.tls ? adminApiId : undefined,
+      listenerLimits(config.adminApi.limits),
     );
 
     logger.info('broker started', {
