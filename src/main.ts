@@ -400,6 +400,9 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
             fetch,
             hostname: address.host,
             port: address.port,
+            // The apps' bodyLimit reads every body, counted; the adapter's own clean-up would read
+            // up to 64 MiB of a refused one and then reset the connection (issue 15).
+            autoCleanupIncoming: false,
             ...(own === undefined
               ? { serverOptions: serverLimitOptions(limits) }
               : {

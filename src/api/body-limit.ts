@@ -1,7 +1,8 @@
 // Request bodies counted while they stream in and stopped at a per-route limit before anything
 // parses them (issue 15): 413 ERR_API_BODY_TOO_LARGE, and the connection is closed so that a
 // sender who goes on sending is cut off instead of having its bytes read and thrown away.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Context, MiddlewareHandler } from 'hono';
 import { ApiError } from '../errors.js';
 import { codedErrorResponse } from './http-errors.js';
@@ -10,6 +11,29 @@ import { codedErrorResponse } from './http-errors.js';
 export interface BodyLimits {
   readonly defaultMaxBytes: number;
   readonly routes?: Readonly<Record<string, number>>;
+}
+
+/** How long a connection refused with 413 stays half-open before it is destroyed. */
+export const LINGER_MS = 1000;
+
+/**
+ * After a 413 with `connection: close` the sender may still be sending. Node destroys the socket
+ * as soon as the answer is out; a close with unread data sends a TCP reset, and a client that is
+ * still writing then fails its write and drops our answer unread. So, like a web server's
+ * lingering close: our side is ended (answer, then FIN), nothing more is read (the sender's
+ * writes stall on a full window, they cost us nothing), and the socket is destroyed LINGER_MS later.
+ */
+export function lingerAfterResponse(req: IncomingMessage, res: ServerResponse): void {
+  const socket: Socket = req.socket;
+  res.once('finish', () => {
+    // Node dumps an unread request body (reads it to drop it): read nothing more instead.
+    req.pause();
+    // Node's destroySoon() waits for the socket's 'finish' to destroy it: wait longer.
+    socket.removeListener('finish', socket.destroy);
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  });
 }
 
 /** Context key under which bodyLimit leaves the bytes it read. */
@@ -111,12 +135,27 @@ export async function readLimitedBody(c: Context, maxBytes: number): Promise<Buf
   }
   if (!declaresBody(c)) return Buffer.alloc(0);
   const length = Number(c.req.header('content-length') ?? '0');
-  if (!(length <= maxBytes)) throw bodyTooLarge(maxBytes);
   const incoming = nodeIncoming(c);
-  const body =
-    incoming === undefined
-      ? await readWebBody(c, maxBytes)
-      : await readIncoming(incoming, maxBytes);
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  const linger = (): void => {
+    if (incoming !== undefined && outgoing !== undefined) {
+      lingerAfterResponse(incoming, outgoing);
+    }
+  };
+  if (!(length <= maxBytes)) {
+    linger();
+    throw bodyTooLarge(maxBytes);
+  }
+  let body: Buffer;
+  try {
+    body =
+      incoming === undefined
+        ? await readWebBody(c, maxBytes)
+        : await readIncoming(incoming, maxBytes);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'ERR_API_BODY_TOO_LARGE') linger();
+    throw error;
+  }
   c.set(BODY_KEY as never, body as never);
   return body;
 }

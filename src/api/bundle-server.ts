@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { handleBundleRequest, type ServedBundle } from '../federation/index.js';
+import { lingerAfterResponse } from './body-limit.js';
 import {
   applyConnectionLimits,
   DEFAULT_LISTENER_LIMITS,
@@ -78,6 +79,7 @@ export async function startBundleServer(options: BundleServerOptions): Promise<B
           'content-length': String(BODY_REFUSED.length),
           connection: 'close',
         });
+        lingerAfterResponse(req, res);
         res.end(BODY_REFUSED);
         return;
       }
