@@ -75,9 +75,20 @@ async function openIdle(count: number, from: (i: number) => string): Promise<Soc
     ),
   );
   idle.push(...opened);
-  // Let the broker close what it refuses.
-  await new Promise((done) => setTimeout(done, 500));
   return opened;
+}
+
+/**
+ * Waits until at most `max` of `sockets` are still open: the broker accepts (and closes what it
+ * refuses) from its listen backlog as fast as its event loop allows, so a loaded machine takes longer.
+ */
+async function openAtMost(sockets: readonly Socket[], max: number): Promise<number> {
+  let open = sockets.filter((s) => !s.destroyed).length;
+  for (let i = 0; i < 300 && open > max; i++) {
+    await new Promise((done) => setTimeout(done, 100));
+    open = sockets.filter((s) => !s.destroyed).length;
+  }
+  return open;
 }
 
 function bundleStatus(): Promise<number> {
@@ -99,7 +110,7 @@ describe('issue 15 finding 6: 1,100 idle sockets under a 1,024 descriptor limit'
   it('from one host: most are closed on accept; the listeners serve others; a CA state write succeeds', async () => {
     const sockets = await openIdle(1100, () => '127.0.4.1');
     // Per-address caps of the three listeners: 16 + 64 + 32.
-    expect(sockets.filter((s) => !s.destroyed).length).toBeLessThanOrEqual(112);
+    expect(await openAtMost(sockets, 112)).toBeLessThanOrEqual(112);
     expect(await bundleStatus()).toBe(200);
     expect((await fetch(`${urls.adminUrl}/healthz`)).status).toBe(200);
     const prepared = await fetch(`${urls.adminUrl}/v1/admin/authorities/jwt/prepare`, {
@@ -113,7 +124,7 @@ describe('issue 15 finding 6: 1,100 idle sockets under a 1,024 descriptor limit'
   it('from 110 hosts: the total caps hold (the broker keeps descriptors for itself), then it serves again', async () => {
     const sockets = await openIdle(1100, (i) => `127.0.4.${(i % 110) + 10}`);
     // Default totals 256 + 512 + 64 = 832, well under the 1,024 descriptors.
-    expect(sockets.filter((s) => !s.destroyed).length).toBeLessThanOrEqual(832);
+    expect(await openAtMost(sockets, 832)).toBeLessThanOrEqual(832);
     for (const socket of sockets) socket.destroy();
     await new Promise((done) => setTimeout(done, 500));
     expect(await bundleStatus()).toBe(200);
