@@ -33,6 +33,7 @@ import type { Store } from '../store/index.js';
 import { adminAuth } from './auth.js';
 import { createFailedAuthLimiter, type FailedAuthLimiter } from './auth-limit.js';
 import { bodyLimit } from './body-limit.js';
+import { connectionTurns } from './connection-turns.js';
 import { MAX_JSON_BODY_BYTES } from './validate.js';
 import type { PeerCheck } from './peer-svid.js';
 import { errorHandler, notFoundHandler, validationError } from './http-errors.js';
@@ -1101,7 +1102,9 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   const app = new Hono<AdminEnv>();
   app.use('*', requestIdMiddleware());
   app.use('*', requestMetrics(metrics, 'admin'));
-  // Bodies counted while they arrive, before authentication or parsing (issue 15).
+  // Pipelined requests one at a time per connection; bodies counted while they arrive, before
+  // authentication or parsing (issue 15).
+  app.use('*', connectionTurns());
   app.use('*', bodyLimit({ defaultMaxBytes: MAX_JSON_BODY_BYTES }));
   app.onError(errorHandler(deps.logger));
   app.notFound(notFoundHandler);

@@ -13,6 +13,7 @@ import { idPatternText, type Entry, type Registration } from '../registration/in
 import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
 import { validateJwtSvid } from '../svid/index.js';
 import { bodyLimit, type BodyLimits } from './body-limit.js';
+import { connectionTurns } from './connection-turns.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
 import { codedErrorResponse, errorHandler, notFoundHandler } from './http-errors.js';
 import { RawJson, jsonText, oneLine } from './json-text.js';
@@ -201,6 +202,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.use('*', requestIdMiddleware());
   for (const middleware of deps.middleware ?? []) app.use('*', middleware);
+  app.use('*', connectionTurns());
   app.use('*', bodyLimit(AGENT_BODY_LIMITS));
   app.onError(errorHandler(deps.logger));
   app.notFound(notFoundHandler);
