@@ -360,7 +360,7 @@ try {
   const counted: Record<string, number> = {};
   for (const a of answers) counted[a] = (counted[a] ?? 0) + 1;
   console.log(
-    `64 chunked 128 MiB uploads: answers ${JSON.stringify(counted)}; broker RSS ${fmtMiB(before.rss)} -> peak ${fmtMiB(after.peak)} (+${fmtMiB(after.peak - before.rss)}; target under +64 MiB)`,
+    `64 chunked 128 MiB uploads: answers ${JSON.stringify(counted)}; broker RSS ${fmtMiB(before.rss)} -> peak ${fmtMiB(after.peak)} (${after.peak >= before.rss ? '+' : '-'}${fmtMiB(Math.abs(after.peak - before.rss))}; target under +64 MiB)`,
   );
 
   // 3. Memory per watch stream, and one change's fan-out to all of them.

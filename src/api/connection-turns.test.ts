@@ -24,7 +24,9 @@ describe('connectionTurns', () => {
     const socket = {};
     const env = { incoming: { socket } };
     const answers = await Promise.all(
-      ['a', 'b', 'c'].map((name) => app.request(`/${name}`, {}, env).then((r) => r.text())),
+      ['a', 'b', 'c'].map((name) =>
+        Promise.resolve(app.request(`/${name}`, {}, env)).then((r: Response) => r.text()),
+      ),
     );
     expect(answers).toEqual(['a', 'b', 'c']);
     expect(log).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
