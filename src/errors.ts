@@ -118,6 +118,7 @@ export const STORE_ERROR_CODES = [
   'ERR_STORE_STALE_SEQUENCE',
   'ERR_STORE_CONFLICT',
   'ERR_STORE_CONFIG',
+  'ERR_STORE_LOCKED',
 ] as const;
 
 export const API_ERROR_CODES = [
@@ -143,7 +144,11 @@ export const AGENT_ERROR_CODES = [
 
 export const CLI_ERROR_CODES = ['ERR_CLI_USAGE', 'ERR_CLI_FILE'] as const;
 
-export const CONFIG_ERROR_CODES = ['ERR_CONFIG_INVALID', 'ERR_CONFIG_FILE'] as const;
+export const CONFIG_ERROR_CODES = [
+  'ERR_CONFIG_INVALID',
+  'ERR_CONFIG_FILE',
+  'ERR_CONFIG_UNSAFE_PERMISSIONS',
+] as const;
 
 export type SpiffeIdErrorCode = (typeof SPIFFEID_ERROR_CODES)[number];
 export type BundleErrorCode = (typeof BUNDLE_ERROR_CODES)[number];
