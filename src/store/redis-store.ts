@@ -156,8 +156,20 @@ if v then redis.call('DEL', KEYS[1]) end
 return v
 `);
 
-/** KEYS: lock. ARGV: owner, ttl ms. Takes a free lease or restarts the owner's own. */
+/** KEYS: any key (routes to its node in a cluster). The server's clock in ms. */
+const SERVER_TIME_MS = script(`
+local t = redis.call('TIME')
+return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`);
+
+/**
+ * KEYS: lock. ARGV: owner, ttl ms, deadline (server clock, ms). Takes a free lease or restarts the
+ * owner's own. -1: the request reached Redis after its deadline (its caller has given up waiting, e.g.
+ * it sat in a stalled server's socket buffer), so it never takes effect.
+ */
 const ACQUIRE_LOCK = script(`
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then return -1 end
 local v = redis.call('GET', KEYS[1])
 if not v then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -446,6 +458,16 @@ export async function createRedisStore(
       }
       throw error;
     }
+  }
+
+  /** Best effort, in the background: queued behind the failed acquire on the same connection. */
+  function releaseAfterFailedAcquire(key: string, owner: string): void {
+    if (closed) return;
+    call('release lock', () => run(RELEASE_LOCK, [key], [owner])).catch((error: unknown) => {
+      logger?.warn?.('store: could not release a lock after a failed acquire', {
+        error: String(error),
+      });
+    });
   }
 
   /** SCAN on every master (one for standalone and Sentinel); never KEYS. */
@@ -874,7 +896,20 @@ export async function createRedisStore(
     acquireLock: async (name, owner, ttlMs) => {
       const key = keys.lock(name);
       checkTtlMs(ttlMs);
-      return (await call('acquire lock', () => run(ACQUIRE_LOCK, [key], [owner, ttlMs]))) === 1;
+      // A lock can never outlive its request: the acquire carries a deadline on the server's own
+      // clock (no skew), no later than the moment this call times out, and the script refuses to
+      // run after it; a failed call also releases, in case the answer was only lost on the way back.
+      try {
+        const answer = await call('acquire lock', async () => {
+          const serverNowMs = Number(await run(SERVER_TIME_MS, [key], []));
+          return run(ACQUIRE_LOCK, [key], [owner, ttlMs, serverNowMs + commandTimeoutMs]);
+        });
+        if (answer === -1) throw unavailable('lock request reached redis after its deadline');
+        return answer === 1;
+      } catch (error) {
+        releaseAfterFailedAcquire(key, owner);
+        throw error;
+      }
     },
     renewLock: async (name, owner, ttlMs) => {
       const key = keys.lock(name);

@@ -235,7 +235,12 @@ export interface ReplicaAuthorityStore {
 
 /** Leases with a TTL for one-replica-at-a-time work (FED-43). Every change is owner-checked. */
 export interface Locks {
-  /** True if `owner` now holds the lease (also when it already held it: the TTL restarts). */
+  /**
+   * True if `owner` now holds the lease (also when it already held it: the TTL restarts). A call
+   * that rejects leaves `owner` not holding it: a lease never outlives the request that asked for it
+   * (Redis: the request carries a deadline checked on the server, and a failed call releases; file
+   * store: the lease is taken in memory at once, so the call cannot fail after taking it).
+   */
   acquireLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Extends the lease only if `owner` still holds it. */
   renewLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
