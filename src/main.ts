@@ -37,7 +37,9 @@ import {
 } from './ca/index.js';
 import {
   adminTokenFile,
+  checkPermissions,
   defaultCsrCheckWorkers,
+  startupPaths,
   type LoadedConfig,
   type RelationshipConfig,
 } from './config/index.js';
@@ -201,6 +203,9 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
   const now = deps.now ?? (() => new Date());
   const nowMs = (): number => now().getTime();
   mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
+  // Nothing another user could have planted or read is used (issue 15): checked before any read.
+  const fileStoreDir = config.store.kind === 'file' ? join(loaded.dataDir, 'store') : undefined;
+  checkPermissions(startupPaths(loaded, fileStoreDir));
   const replicaId = deps.replicaId ?? loadReplicaId(loaded.dataDir);
   const controller = new AbortController();
   const background: Promise<unknown>[] = [];
