@@ -6,8 +6,12 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { adminTokenFile, type LoadedConfig } from './load.js';
 
-/** `directory`/`file`: nobody else may write it; `secret`: nobody else may read it either. */
-export type GuardedKind = 'directory' | 'file' | 'secret';
+/**
+ * `directory`/`file`: nobody else may write it; `secret`: nobody else may read it either; `input`: an
+ * operator's non-secret file (config, certificates, trust files), often a read-only mount owned by
+ * the host's user: only "writable by others" is refused.
+ */
+export type GuardedKind = 'directory' | 'file' | 'secret' | 'input';
 
 export interface GuardedPath {
   readonly path: string;
@@ -55,6 +59,15 @@ export function checkPathPermissions(target: GuardedPath, uid = process.getuid?.
   if (uid === undefined) return;
   const info = statOrUndefined(target.path);
   if (info === undefined) return;
+  const mode = info.mode & 0o777;
+  if (target.kind === 'input') {
+    if ((mode & 0o002) === 0) return;
+    throw unsafe(
+      target,
+      `is writable by others (mode ${octal(info.mode)})`,
+      `chmod o-w ${target.path}`,
+    );
+  }
   if (info.uid !== uid && info.uid !== 0) {
     throw unsafe(
       target,
@@ -62,7 +75,6 @@ export function checkPathPermissions(target: GuardedPath, uid = process.getuid?.
       `chown ${uid} ${target.path}`,
     );
   }
-  const mode = info.mode & 0o777;
   const privateMode = info.isDirectory() ? '700' : '600';
   if ((mode & 0o022) !== 0) {
     throw unsafe(
@@ -142,16 +154,16 @@ export function checkPermissions(paths: readonly GuardedPath[], uid = process.ge
   for (const target of paths) checkPathPermissions(target, uid);
 }
 
-/** The files the config names (relative to the config file): TLS keys are secrets, the rest trusted input. */
+/** The config file and the files it names (relative to it): TLS keys are secrets, the rest input. */
 export function configuredPaths(loaded: LoadedConfig): GuardedPath[] {
   const base = dirname(loaded.path);
-  const out: GuardedPath[] = [{ path: loaded.path, what: 'config file', kind: 'file' }];
+  const out: GuardedPath[] = [{ path: loaded.path, what: 'config file', kind: 'input' }];
   const tlsPair = (
     what: string,
     files: { readonly certFile?: string | undefined; readonly keyFile?: string | undefined },
   ): void => {
     if (files.certFile !== undefined) {
-      out.push({ path: resolve(base, files.certFile), what: `${what} certificate`, kind: 'file' });
+      out.push({ path: resolve(base, files.certFile), what: `${what} certificate`, kind: 'input' });
     }
     if (files.keyFile !== undefined) {
       out.push({
@@ -168,7 +180,7 @@ export function configuredPaths(loaded: LoadedConfig): GuardedPath[] {
   for (const relationship of federation.relationships) {
     for (const file of [relationship.bundleFile, relationship.caFile]) {
       if (file === undefined) continue;
-      out.push({ path: resolve(base, file), what: 'relationship trust file', kind: 'file' });
+      out.push({ path: resolve(base, file), what: 'relationship trust file', kind: 'input' });
     }
   }
   return out;

@@ -195,6 +195,21 @@ describe.runIf(isRoot)('configured TLS key files (issue 15 finding 8)', () => {
   }, 60_000);
 });
 
+describe.runIf(isRoot)('the config file and the files it names (issue 15 finding 8)', () => {
+  it('a config file writable by others is refused (chmod o-w); one owned by another user is not (read-only mounts)', async () => {
+    const loaded = testConfig({ trustDomain: 'cfg.example' });
+    writeFileSync(loaded.path, 'trustDomain: cfg.example\n', { mode: 0o666 });
+    chmodSync(loaded.path, 0o666);
+    const error = await rejectionOf(startBroker(loaded, { logger: silentLogger }));
+    expect(error.code).toBe('ERR_CONFIG_UNSAFE_PERMISSIONS');
+    expect(error.message).toContain(`run: chmod o-w ${loaded.path}`);
+
+    chmodSync(loaded.path, 0o644);
+    chownSync(loaded.path, OTHER_UID, OTHER_UID);
+    await startAndStop(loaded);
+  }, 60_000);
+});
+
 describe.runIf(isRoot)('the built fedbroker refuses too (issue 15 finding 8)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedbroker-perm-cli-'));
   const config = join(dir, 'broker.yaml');
