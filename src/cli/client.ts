@@ -6,6 +6,7 @@ import {
   adminTokenFile,
   checkPermissions,
   loadConfig,
+  ownerOf,
   type LoadedConfig,
 } from '../config/index.js';
 import {
@@ -64,9 +65,11 @@ function readToken(loaded: LoadedConfig): string {
     );
   }
   // The token is sent to the broker: never one another user could have planted or read (issue 15).
+  // The broker may run as its own user (and the CLI as root): the data directory's owner is trusted.
+  const brokerUid = ownerOf(loaded.dataDir);
   checkPermissions([
-    { path: loaded.dataDir, what: 'data directory', kind: 'directory' },
-    { path: file, what: 'admin token file', kind: 'secret' },
+    { path: loaded.dataDir, what: 'data directory', kind: 'directory', alsoOwnedBy: brokerUid },
+    { path: file, what: 'admin token file', kind: 'secret', alsoOwnedBy: brokerUid },
   ]);
   return readFileSync(file, 'utf8').trim();
 }

@@ -9,6 +9,7 @@ export {
   checkPermissions,
   configuredPaths,
   dataDirPaths,
+  ownerOf,
   startupPaths,
 } from './permissions.js';
 export type { DataDirLayout, GuardedKind, GuardedPath } from './permissions.js';

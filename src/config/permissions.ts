@@ -23,6 +23,8 @@ export interface GuardedPath {
    * PostgreSQL allows for its TLS key (a root-owned key shared with a service group).
    */
   readonly rootGroupReadable?: boolean;
+  /** Owners trusted besides this process's user and root (the CLI: the broker's user). */
+  readonly alsoOwnedBy?: number | undefined;
 }
 
 const CA_KEY_SUFFIX = '.key.pem';
@@ -68,7 +70,7 @@ export function checkPathPermissions(target: GuardedPath, uid = process.getuid?.
       `chmod o-w ${target.path}`,
     );
   }
-  if (info.uid !== uid && info.uid !== 0) {
+  if (info.uid !== uid && info.uid !== 0 && info.uid !== target.alsoOwnedBy) {
     throw unsafe(
       target,
       `is owned by another user (uid ${info.uid})`,
@@ -196,4 +198,10 @@ export function startupPaths(loaded: LoadedConfig, storeDir: string | undefined)
     }),
     ...configuredPaths(loaded),
   ];
+}
+
+/** The uid owning `path`, or undefined if it does not exist (or the platform has no uids). */
+export function ownerOf(path: string): number | undefined {
+  if (process.getuid === undefined) return undefined;
+  return statOrUndefined(path)?.uid;
 }

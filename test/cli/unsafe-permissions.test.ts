@@ -241,6 +241,27 @@ describe.runIf(isRoot)('the built fedbroker refuses too (issue 15 finding 8)', (
     }
   }, 60_000);
 
+  it("the CLI (as root) trusts a token owned by the data directory's owner (the broker's user), not one planted by another", async () => {
+    const token = join(dataDir, 'admin-token');
+    chownSync(dataDir, OTHER_UID, OTHER_UID);
+    chownSync(token, OTHER_UID, OTHER_UID);
+    try {
+      // No broker runs now: getting as far as "cannot reach it" means the token was accepted.
+      const accepted = await runBuilt(['entry', 'list', '--config', config]);
+      expect(accepted.code).not.toBe(0);
+      expect(accepted.stderr).not.toContain('ERR_CONFIG_UNSAFE_PERMISSIONS');
+      expect(accepted.stderr).toMatch(/^error ERR_CLI_USAGE: /);
+
+      chownSync(dataDir, 0, 0);
+      const planted = await runBuilt(['entry', 'list', '--config', config]);
+      expect(planted.stderr).toMatch(/^error ERR_CONFIG_UNSAFE_PERMISSIONS: /);
+      expect(planted.stderr).toContain(`run: chown 0 ${token}`);
+    } finally {
+      chownSync(dataDir, 0, 0);
+      chownSync(token, 0, 0);
+    }
+  }, 60_000);
+
   it('a CLI command refuses an admin token file others can read before sending it', async () => {
     const token = join(dataDir, 'admin-token');
     chmodSync(token, 0o644);
