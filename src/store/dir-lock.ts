@@ -7,6 +7,12 @@ import { join } from 'node:path';
 import { StoreError } from '../errors.js';
 import { errnoOf, fsyncDir } from './file-audit.js';
 
+/*
+ * Why not a kernel-held lock: Node has no flock/fcntl, a helper process holding `flock` outlives a
+ * kill -9 of the broker unless it watches a pipe (and then races a fast restart), and an abstract
+ * Unix socket is per network namespace and Linux-only. The pid + start time pair identifies one
+ * process for the life of the boot, reading /proc is cheap, and a stale LOCK needs no timeout.
+ */
 export const LOCK_FILE = 'LOCK';
 
 /** Who holds a LOCK. `startTime` and `bootId` are absent in LOCKs written before they existed. */
