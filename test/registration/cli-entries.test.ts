@@ -83,8 +83,8 @@ describe('fedbroker entry create with node and workload flags', () => {
     });
     const list = await cli(['entry', 'list', '--config', config], { env });
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(/role/);
-    expect(list.stdout).toMatch(/node\b/);
+    expect(list.stdout).toMatch(/ROLE\s+PARENT ID\s+SELECTORS/);
+    expect(list.stdout).toMatch(/\{instance\}\s+node\s/);
     expect(list.stdout).toContain('unix:path:/usr/bin/node,unix:uid:1000');
   });
 
