@@ -161,6 +161,22 @@ describe('admin API: node and workload entries', () => {
   });
 });
 
+describe('OpenAPI', () => {
+  it('documents node, parentId and selectors on entry create and in the entry schema', async () => {
+    const doc = await admin<Record<string, unknown>>(broker, 'GET', '/v1/admin/openapi.json');
+    expect(doc.status).toBe(200);
+    const text = JSON.stringify(doc.body);
+    const post = (doc.body as { paths: Record<string, Record<string, unknown>> }).paths[
+      '/v1/admin/entries'
+    ]?.['post'];
+    const body = JSON.stringify(post);
+    for (const field of ['"node"', '"parentId"', '"selectors"']) {
+      expect(body).toContain(field);
+      expect(text).toContain(field);
+    }
+  });
+});
+
 describe('GET /v1/agent/node/entries', () => {
   it('a node gets only the entries parented to it; template parents match every node of the template', async () => {
     for (const node of [nodeA, nodeB]) {
