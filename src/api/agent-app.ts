@@ -42,8 +42,6 @@ export interface AgentDeps {
     Partial<Pick<Registration, 'onChange' | 'childEntries'>>;
   readonly federation: Pick<Federation, 'trustedBundles' | 'onChange' | 'refreshOnUnknownKey'>;
   readonly audit: AgentAuditSink;
-  /** Audit append that rejects when the event was not stored (node routes fail closed on it). */
-  readonly auditStrict?: AgentAuditSink;
   readonly logger: AgentLogger;
   readonly now: () => number;
   /** The SPIFFE ID on the agent API's own certificate, told to agents at enrolment. */

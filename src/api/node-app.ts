@@ -25,7 +25,7 @@ export const NODE_ROUTES = [
 /** Audiences one node JWT-SVID request may carry (JWT-5). */
 export const MAX_NODE_JWT_AUDIENCES = 32;
 
-/** The agent API's deps; `auditStrict` (rejects when not stored) is what node issuance uses. */
+/** The agent API's deps; `audit` rejects when the event was not stored, and issuance fails closed on it. */
 export type NodeDeps = AgentDeps;
 
 interface NodeIdentity {
@@ -131,7 +131,7 @@ function entriesState(entries: readonly Entry[]): { revision: string; entries: u
 export function createNodeApp(deps: NodeDeps): Hono<Env> {
   const app = new Hono<Env>();
   const checkPeer = createPeerVerifier(() => deps.ca.localBundle(), deps.now);
-  const audit = deps.auditStrict ?? deps.audit;
+  const audit = deps.audit;
 
   const requireNode: MiddlewareHandler<Env> = async (c, next) => {
     const peer = checkPeer(c.env?.incoming?.socket);
