@@ -26,6 +26,7 @@ import {
   createEndpointTrustTracker,
   createRotator,
   createSharedLocalBundle,
+  ownSvidReissueReason,
   type Ca,
   type EndpointTrust,
 } from './ca/index.js';
@@ -315,6 +316,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       };
       let identity = await issue();
       let timer: NodeJS.Timeout | undefined;
+      let reissuing = false;
       const renew = async (): Promise<void> => {
         identity = await issue();
         apply(identity);
@@ -337,6 +339,38 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       };
       schedule();
       cleanups.push(() => clearTimeout(timer));
+      // Issue 15, finding 4: re-issued at once (and swapped in) when the signer is tainted, revoked
+      // or gone from the bundle served now (shared by every replica); a failure (no active
+      // authority yet) is retried on the next authority or bundle change.
+      const recheck = (): void => {
+        if (reissuing || controller.signal.aborted) return;
+        const reason = ownSvidReissueReason(authorityId, ca.authorities('x509'), ca.localBundle());
+        if (reason === undefined) return;
+        const from = authorityId;
+        reissuing = true;
+        renew()
+          .then(() => {
+            logger.warn('re-issued own X509-SVID at once', {
+              spiffeId: id.toString(),
+              reason,
+              from,
+              to: authorityId,
+            });
+            clearTimeout(timer);
+            schedule();
+          })
+          .catch((error: unknown) =>
+            logger.error('own X509-SVID re-issue failed; retried on the next authority change', {
+              spiffeId: id.toString(),
+              reason,
+              error: (error as Error).message,
+            }),
+          )
+          .finally(() => {
+            reissuing = false;
+          });
+      };
+      cleanups.push(ca.onAuthorityChange(recheck), ca.onBundleChange(recheck));
       return { current: () => identity, renew, authorityId: () => authorityId };
     };
 
