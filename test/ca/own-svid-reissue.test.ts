@@ -179,4 +179,19 @@ describe('own SVIDs are re-issued at once when their authority is tainted or rev
     // The partner holds the bundle without the revoked authority and still accepts the endpoint.
     await partnerFetch();
   });
+
+  it('taint with no successor: the re-issue waits for the next activation, then swaps', async () => {
+    const tainted = await active();
+    await adminCall('POST', `/v1/admin/authorities/x509/${tainted.id}/taint`, {});
+    // Nothing can sign now (ERR_CA_NO_ACTIVE_AUTHORITY); the listeners keep serving meanwhile.
+    expect(Object.keys(await signers())).toHaveLength(3);
+    const next = await successor();
+    await vi.waitFor(
+      async () => {
+        expect(await signers()).toEqual(everywhere(next.id));
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+    await partnerFetch();
+  });
 });
