@@ -14,12 +14,13 @@ import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
 import { validateJwtSvid } from '../svid/index.js';
 import { bodyLimit, type BodyLimits } from './body-limit.js';
 import { connectionTurns } from './connection-turns.js';
+import { createNodeApp } from './node-app.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
 import { codedErrorResponse, errorHandler, notFoundHandler } from './http-errors.js';
 import { RawJson, jsonText, oneLine } from './json-text.js';
 import { createPeerVerifier } from './peer-svid.js';
 import { requestIdMiddleware } from './request-id.js';
-import { parseJsonBody } from './validate.js';
+import { parseJsonBody, requestTargetCheck } from './validate.js';
 import {
   createWatchLimiter,
   WATCH_RETRY_AFTER_SECONDS,
@@ -46,7 +47,7 @@ export interface AgentDeps {
     'issueX509Svid' | 'issueJwtSvid' | 'localBundle' | 'onBundleChange' | 'trustDomain' | 'options'
   >;
   readonly registration: Pick<Registration, 'enrol' | 'entryFor'> &
-    Partial<Pick<Registration, 'onChange'>>;
+    Partial<Pick<Registration, 'onChange' | 'childEntries'>>;
   readonly federation: Pick<Federation, 'trustedBundles' | 'onChange' | 'refreshOnUnknownKey'>;
   readonly audit: AgentAuditSink;
   readonly logger: AgentLogger;
@@ -103,6 +104,8 @@ export const AGENT_BODY_LIMITS: BodyLimits = {
     'POST /v1/agent/x509svid': 32 * 1024,
     'POST /v1/agent/jwtsvid': 8 * 1024,
     'POST /v1/agent/jwt/validate': 32 * 1024,
+    'POST /v1/agent/node/x509svid': 32 * 1024,
+    'POST /v1/agent/node/jwtsvid': 32 * 1024,
   },
 };
 
@@ -201,6 +204,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
 
   const app = new Hono<Env>();
   app.use('*', requestIdMiddleware());
+  app.use('*', requestTargetCheck());
   for (const middleware of deps.middleware ?? []) app.use('*', middleware);
   app.use('*', connectionTurns());
   app.use('*', bodyLimit(AGENT_BODY_LIMITS));
@@ -478,6 +482,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   });
 
   app.route('/v1/agent', agent);
+  app.route('/v1/agent/node', createNodeApp(deps));
   return app;
 }
 

@@ -10,3 +10,12 @@ export type {
 export { ENV_VARS, adminTokenFile, loadConfig, parseConfig } from './load.js';
 export type { LoadedConfig } from './load.js';
 export { durationSeconds, formatDuration, parseDurationSeconds } from './duration.js';
+export {
+  checkPathPermissions,
+  checkPermissions,
+  configuredPaths,
+  dataDirPaths,
+  ownerOf,
+  startupPaths,
+} from './permissions.js';
+export type { DataDirLayout, GuardedKind, GuardedPath } from './permissions.js';
