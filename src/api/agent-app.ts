@@ -482,7 +482,8 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   });
 
   app.route('/v1/agent', agent);
-  app.route('/v1/agent/node', createNodeApp(deps));
+  // Node watch streams share this app's stream caps, jitter and batched fan-out.
+  app.route('/v1/agent/node', createNodeApp({ ...deps, watch }));
   return app;
 }
 
