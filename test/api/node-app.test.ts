@@ -497,3 +497,20 @@ describe('GET /v1/agent/node/watch', () => {
     expect([response.status, errorCode(response)]).toEqual([403, 'ERR_API_NOT_NODE']);
   });
 });
+
+describe('GET /v1/agent/node/watch: stream caps (issue 15 finding 7)', () => {
+  it('the 5th open stream of one node gets 429 ERR_API_TOO_MANY_STREAMS (default cap 4)', async () => {
+    const open = [];
+    try {
+      for (let i = 0; i < 4; i++) open.push(await openNodeWatch(broker.agentApiUrl, tls, host));
+      expect(open.map((w) => w.status)).toEqual([200, 200, 200, 200]);
+      const refused = await agentApi(broker.agentApiUrl, 'GET', '/v1/agent/node/watch', {
+        ...tls,
+        client: { certPem: host.certPem, keyPem: host.keyPem },
+      });
+      expect([refused.status, errorCode(refused)]).toEqual([429, 'ERR_API_TOO_MANY_STREAMS']);
+    } finally {
+      for (const watch of open) watch.close();
+    }
+  });
+});
