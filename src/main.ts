@@ -6,17 +6,18 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
-import { createAdminApp } from './api/admin-app.js';
-import { createAgentApp } from './api/agent-app.js';
-import { createPeerVerifier } from './api/peer-svid.js';
-import { startBundleServer, type BundleServer } from './api/bundle-server.js';
 import {
+  createAdminApp,
+  createAgentApp,
+  createPeerVerifier,
+  startBundleServer,
+  type BundleServer,
   createBrokerMetrics,
   instrumentCa,
   countBundleFetches,
   instrumentStore,
   requestMetrics,
-} from './api/metrics.js';
+} from './api/index.js';
 import { chainEvent, type AuditEventInput } from './audit/index.js';
 import { marshalBundle, type Bundle } from './bundle/index.js';
 import {
