@@ -13,7 +13,13 @@ import { prng, type Rand } from '../helpers/prng.js';
 const SEED = Number(process.env.DIFF_SEED ?? 0x16c5a);
 const ITERATIONS = 2000;
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+type Algorithm = webcrypto.Algorithm;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+type EcdsaParams = webcrypto.EcdsaParams;
+type EcKeyGenParams = webcrypto.EcKeyGenParams;
+type RsaHashedKeyGenParams = webcrypto.RsaHashedKeyGenParams;
+type RsaPssParams = webcrypto.RsaPssParams;
 
 type Verdict = { ok: true } | { ok: false; code: string };
 
