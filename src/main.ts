@@ -9,6 +9,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import {
   createAdminApp,
   createAgentApp,
+  createFailedAuthLimiter,
   createPeerVerifier,
   startBundleServer,
   type BundleServer,
@@ -18,7 +19,12 @@ import {
   instrumentStore,
   requestMetrics,
 } from './api/index.js';
-import { chainEvent, type AuditEventInput } from './audit/index.js';
+import {
+  chainTrimmedEvent,
+  createAuditRecorder,
+  createFailedLoginAggregator,
+  type AuditEventInput,
+} from './audit/index.js';
 import { marshalBundle, type Bundle } from './bundle/index.js';
 import {
   allTrusted,
@@ -32,7 +38,9 @@ import {
 } from './ca/index.js';
 import {
   adminTokenFile,
+  checkPermissions,
   defaultCsrCheckWorkers,
+  startupPaths,
   type LoadedConfig,
   type RelationshipConfig,
 } from './config/index.js';
@@ -60,6 +68,8 @@ export interface BrokerDeps {
   readonly now?: () => Date;
   /** Identifies this replica in leases (FED-43). */
   readonly replicaId?: string;
+  /** Window of the aggregated `admin.login_failed` events (default one minute); a test seam. */
+  readonly failedLoginWindowMs?: number;
 }
 
 export interface Broker {
@@ -194,6 +204,9 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
   const now = deps.now ?? (() => new Date());
   const nowMs = (): number => now().getTime();
   mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
+  // Nothing another user could have planted or read is used (issue 15): checked before any read.
+  const fileStoreDir = config.store.kind === 'file' ? join(loaded.dataDir, 'store') : undefined;
+  checkPermissions(startupPaths(loaded, fileStoreDir));
   const replicaId = deps.replicaId ?? loadReplicaId(loaded.dataDir);
   const controller = new AbortController();
   const background: Promise<unknown>[] = [];
@@ -205,26 +218,32 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       logger.warn('metrics collector failed', { metric, error: (error as Error).message }),
   });
   const store = instrumentStore(
-    await createStore(storeOptions(loaded), { logger, now: nowMs }),
+    await createStore(storeOptions(loaded), {
+      logger,
+      now: nowMs,
+      auditTrimmed: chainTrimmedEvent,
+    }),
     metrics,
   );
-  cleanups.push(() => store.close());
+  const closeStore = (): Promise<void> => store.close();
+  cleanups.push(closeStore);
   try {
-    const audit = async (event: AuditEventInput): Promise<void> => {
-      await store.appendAudit((previous, id) => {
-        const { id: _id, ...draft } = chainEvent(previous, event, nowMs(), id);
-        return draft;
-      });
-    };
-    const auditSink = (event: {
+    // Fail closed: an issuance, token use or admin change whose audit record is not durable
+    // rejects with ERR_STORE_UNAVAILABLE (503) and hands nothing out.
+    const record = createAuditRecorder({ store, now: nowMs });
+    const auditSink = async (event: {
       type: string;
       actor: string;
       trustDomain?: string;
       details?: Record<string, unknown>;
-    }): Promise<void> =>
-      audit(event as AuditEventInput).catch((error: unknown) => {
+    }): Promise<void> => {
+      try {
+        await record(event as AuditEventInput);
+      } catch (error) {
         logger.error('audit append failed', { type: event.type, error: (error as Error).message });
-      });
+        throw error;
+      }
+    };
 
     const signingCa = await createCa(
       { now, logger },
@@ -467,7 +486,12 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       store,
       ownTrustDomain: trustDomain,
       now: nowMs,
-      audit: auditSink,
+      // Admin changes fail closed. A partner's bundle, once stored, must also be loaded: its
+      // bundle.changed/refused event failing is logged and the refresh goes on (as before).
+      audit: (event) =>
+        event.type.startsWith('bundle.') && event.type !== 'bundle.forced'
+          ? auditSink(event).catch(() => undefined)
+          : auditSink(event),
       logger,
       onRefreshed: countBundleFetches(metrics),
     });
@@ -521,11 +545,38 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         ? (endpoint.spiffeId ??
           spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint').toString())
         : null;
+    const failedLogins = {
+      limiter: createFailedAuthLimiter({ now: nowMs }),
+      aggregator: createFailedLoginAggregator(
+        {
+          record,
+          now: nowMs,
+          onError: (error) =>
+            logger.error('failed-login audit event not written; kept for the next window', {
+              error: (error as Error).message,
+            }),
+        },
+        {
+          listener: 'admin',
+          ...(deps.failedLoginWindowMs === undefined ? {} : { windowMs: deps.failedLoginWindowMs }),
+        },
+      ),
+    };
+    // Just before the store closes (cleanups run in order): the open window is written, not lost.
+    cleanups.splice(cleanups.indexOf(closeStore), 0, async () => {
+      failedLogins.aggregator.stop();
+      await failedLogins.aggregator.flush().catch((error: unknown) => {
+        logger.error('failed-login audit event not written at shutdown', {
+          error: (error as Error).message,
+        });
+      });
+    });
     const adminApp = createAdminApp({
       ca,
       federation,
       store,
       audit: auditSink,
+      failedLogins,
       token: () => admin.token,
       logger,
       now: nowMs,

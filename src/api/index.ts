@@ -4,6 +4,8 @@ export { createAdminApp } from './admin-app.js';
 export type { AdminDeps } from './admin-app.js';
 export { createAgentApp } from './agent-app.js';
 export type { AgentDeps } from './agent-app.js';
+export { createFailedAuthLimiter } from './auth-limit.js';
+export type { FailedAuthLimiter, FailedAuthLimiterOptions } from './auth-limit.js';
 export { createPeerVerifier } from './peer-svid.js';
 export { startBundleServer } from './bundle-server.js';
 export type { BundleServer, BundleServerOptions } from './bundle-server.js';

@@ -1,7 +1,6 @@
-// Issue 6 at the store level: one audit event edited (data, type, time, previousHash) or removed in
-// the store itself (file store segments with checksums fixed up, a Redis stream) is named by the chain
-// check `audit verify` runs (checkChain / checkAnchor over listAudit); what the chain alone cannot see
-// is pinned down and shown caught by an anchor. The CLI round trip is test/cli/audit-tamper.test.ts.
+// Issues 6 and 15 at the store level: an audit event edited or removed in the store itself (segments
+// with checksums fixed up, a Redis stream) is named by verifyStoredAudit over readStoredAudit, as
+// `audit verify` runs it; the newest-end limits are caught by an anchor. CLI: test/cli/audit-tamper.
 import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,11 +9,11 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   chainEvent,
-  checkAnchor,
-  checkChain,
   hashEvent,
+  verifyStoredAudit,
   type AuditEvent,
   type AuditEventInput,
+  type AuditVerification,
   type ChainCheck,
 } from '../../src/audit/index.js';
 import { isBrokerError } from '../../src/errors.js';
@@ -111,6 +110,14 @@ const CASES: readonly Case[] = [
     reason: /^id \d+ follows \d+$/,
   },
   {
+    // Issue 15: a trim is itself an audit.trimmed event, so an unrecorded cut is a removal.
+    name: 'the oldest event deleted',
+    position: 'first',
+    tamper: (t) => only(t, () => null),
+    brokenAt: (e) => e.id + 1,
+    reason: /^events 1\.\.1 are gone and no audit\.trimmed event records their trim/,
+  },
+  {
     name: 'a data field edited and that event re-hashed (middle event)',
     position: 'middle',
     tamper: (t) => only(t, (e) => rehashed({ ...e, data: editedData(e.data) })),
@@ -122,14 +129,6 @@ const CASES: readonly Case[] = [
 
 /** What a hash chain with no outside anchor cannot see, and the anchor that sees it. */
 const KNOWN_LIMITS = [
-  {
-    name: 'the oldest event deleted',
-    tamper: only(0, () => null),
-    checked: -1,
-    headMoved: false,
-    anchorAt: (all: readonly AuditEvent[]) => all[0] as AuditEvent,
-    reason: /^anchored event 1 is older than the oldest stored event 2 \(removed, or trimmed/,
-  },
   {
     name: 'the newest event deleted',
     tamper: ((e, i, all) => (i === all.length - 1 ? null : e)) as Tamper,
@@ -171,16 +170,12 @@ async function appendEvents(store: Store, now: () => number): Promise<void> {
   }
 }
 
-/** What `audit verify` computes (the admin route): the chain from its first event, then the anchor. */
-async function verifyStore(
-  store: Store,
-  anchor?: AuditEvent,
-): Promise<ChainCheck & { anchorReason?: string }> {
-  const all = await store.listAudit({ fromId: 1, limit: 10_000 });
-  const result = checkChain(all, all[0]?.previousHash ?? null);
-  if (!result.ok || anchor === undefined) return result;
-  const reason = checkAnchor(all, { id: anchor.id, hash: anchor.hash });
-  return reason === undefined ? result : { ...result, anchorReason: reason };
+/** What `audit verify` runs (the admin route): the stored records, chain, trims, then the anchor. */
+function verifyStore(store: Store, anchor?: AuditEvent): Promise<AuditVerification> {
+  return verifyStoredAudit(
+    (fromId, limit) => store.readStoredAudit(fromId, limit),
+    anchor === undefined ? undefined : { id: anchor.id, hash: anchor.hash },
+  );
 }
 
 function expectBroken(result: ChainCheck, id: number, reason: RegExp): void {
@@ -268,7 +263,7 @@ describe('the file store audit segments edited while closed: the chain check nam
   async function verifyEdited(
     edit: (segments: Segments) => Segments,
     anchor?: AuditEvent,
-  ): Promise<ChainCheck & { anchorReason?: string }> {
+  ): Promise<AuditVerification> {
     const store = await openEdited(edit);
     try {
       return await verifyStore(store, anchor);
@@ -316,7 +311,7 @@ describe('the file store audit segments edited while closed: the chain check nam
       const pristineHead = { id: last.id, hash: last.hash };
       if (headMoved) expect(alone.head).not.toEqual(pristineHead);
       else expect(alone.head).toEqual(pristineHead);
-      expect(anchored.anchorReason).toMatch(reason);
+      expectBroken(anchored, anchor.id, reason);
     },
   );
 });
@@ -399,7 +394,8 @@ describe('the Redis audit stream edited under an open store: the chain check nam
           ok: true,
           checked: events.length + checked,
         });
-        expect((await verifyStore(store, anchorAt(events))).anchorReason).toMatch(reason);
+        const anchor = anchorAt(events);
+        expectBroken(await verifyStore(store, anchor), anchor.id, reason);
       } finally {
         await rewrite((e) => e);
       }
