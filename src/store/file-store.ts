@@ -31,6 +31,8 @@ import {
   checkTtlMs,
   conflictError,
   decideBundlePut,
+  highestSequenceOf,
+  nextHighestSequence,
   decideLocalBundlePut,
   encodeObject,
   localBundleRecordFromInput,
@@ -624,13 +626,19 @@ export async function createFileStore(
     },
 
     putBundle: async (input: BundleInput, putOptions: PutBundleOptions = {}) => {
-      const record = bundleRecordFromInput(input);
+      const checked = bundleRecordFromInput(input);
       return serial(async (): Promise<PutBundleResult> => {
-        const previous = state.bundles.get(record.trustDomain)?.current;
-        const decision = decideBundlePut(previous, record, putOptions.force === true);
+        const previous = state.bundles.get(checked.trustDomain)?.current;
+        const force = putOptions.force === true;
+        const decision = decideBundlePut(previous, checked, force);
         if (decision === 'stale') {
-          throw staleBundleError(record.trustDomain, record.sequence, previous?.sequence ?? null);
+          const highest = previous === undefined ? null : highestSequenceOf(previous);
+          throw staleBundleError(checked.trustDomain, checked.sequence, highest);
         }
+        const record = {
+          ...checked,
+          highestSequence: nextHighestSequence(previous, checked, force),
+        };
         if (decision !== 'unchanged') {
           await commit([{ op: 'bundle', record, limit: historyLimit }]);
         }

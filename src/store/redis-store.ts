@@ -99,21 +99,36 @@ function script(lua: string): Script {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
-/** KEYS: current hash, history list. ARGV: sequence ('' = none), digest, force, history limit, record. */
+/**
+ * KEYS: current hash, history list. ARGV: sequence ('' = none), digest, force, history limit,
+ * record JSON. Field 'm' keeps the highest sequence ever accepted ('' = none; absent on old
+ * records, whose 's' stands in): the same table as records.ts decideBundlePut/nextHighestSequence.
+ * The stored record is ARGV[5] with `highestSequence` appended (canonical decimals need no escaping).
+ * Returns {outcome, previous record or false, stored record or highest sequence when stale}.
+ */
 const PUT_BUNDLE = script(`${SEQUENCE_LESS}
-local cur = redis.call('HMGET', KEYS[1], 's', 'h', 'r')
-local s, h, r = cur[1], cur[2], cur[3]
+local cur = redis.call('HMGET', KEYS[1], 's', 'h', 'r', 'm')
+local s, h, r, m = cur[1], cur[2], cur[3], cur[4]
+local force = ARGV[3] == '1'
+local mark = ''
 if r then
-  if s == ARGV[1] and h == ARGV[2] then return {'unchanged', r} end
-  if ARGV[3] ~= '1' and s ~= '' and ARGV[1] ~= '' and seqLess(ARGV[1], s) then
-    return {'stale', r}
+  if s == ARGV[1] and h == ARGV[2] then return {'unchanged', r, r} end
+  if m then mark = m end
+  if s ~= '' and (mark == '' or seqLess(mark, s)) then mark = s end
+  if not force and mark ~= '' and ARGV[1] ~= '' and seqLess(ARGV[1], mark) then
+    return {'stale', r, mark}
   end
 end
-redis.call('HSET', KEYS[1], 's', ARGV[1], 'h', ARGV[2], 'r', ARGV[5])
-redis.call('LPUSH', KEYS[2], ARGV[5])
+local nextMark = ARGV[1]
+if r and not force and (ARGV[1] == '' or seqLess(ARGV[1], mark)) then nextMark = mark end
+local json = 'null'
+if nextMark ~= '' then json = '"' .. nextMark .. '"' end
+local rec = string.sub(ARGV[5], 1, -2) .. ',"highestSequence":' .. json .. '}'
+redis.call('HSET', KEYS[1], 's', ARGV[1], 'h', ARGV[2], 'r', rec, 'm', nextMark)
+redis.call('LPUSH', KEYS[2], rec)
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
-if r then return {'replaced', r} end
-return {'created'}
+if r then return {'replaced', r, rec} end
+return {'created', false, rec}
 `);
 
 /** KEYS: local bundle hash. ARGV: sequence, digest, record. */
@@ -668,16 +683,22 @@ export async function createRedisStore(
             JSON.stringify(record),
           ],
         ),
-      )) as [string, string?];
-      const [outcome, previousText] = reply;
-      const previous = previousText === undefined ? undefined : decodeBundle(previousText);
+      )) as [string, (string | null)?, string?];
+      const [outcome, previousText, third] = reply;
+      const previous =
+        previousText === undefined || previousText === null
+          ? undefined
+          : decodeBundle(previousText);
       if (outcome === 'stale') {
-        throw staleBundleError(td, record.sequence, previous?.sequence ?? null);
+        throw staleBundleError(td, record.sequence, third ?? null);
       }
-      if (outcome !== 'created' && outcome !== 'replaced' && outcome !== 'unchanged') {
+      if (
+        (outcome !== 'created' && outcome !== 'replaced' && outcome !== 'unchanged') ||
+        third === undefined
+      ) {
         throw new StoreError('ERR_STORE_CORRUPT', 'unexpected reply from the bundle script');
       }
-      return putBundleResult(outcome, record, previous);
+      return putBundleResult(outcome, decodeBundle(third), previous);
     },
 
     deleteBundle: async (td) => {
