@@ -6,24 +6,23 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
-import { createAdminApp } from './api/admin-app.js';
-import { createFailedAuthLimiter } from './api/auth-limit.js';
-import { createAgentApp } from './api/agent-app.js';
-import { createWatchLimiter } from './api/watch-limits.js';
-import { createPeerVerifier } from './api/peer-svid.js';
-import { startBundleServer, type BundleServer } from './api/bundle-server.js';
 import {
+  createAdminApp,
+  createAgentApp,
+  createFailedAuthLimiter,
+  createPeerVerifier,
   applyConnectionLimits,
+  createWatchLimiter,
   serverLimitOptions,
+  startBundleServer,
   type ListenerLimits,
-} from './api/listener-limits.js';
-import {
+  type BundleServer,
   createBrokerMetrics,
   instrumentCa,
   countBundleFetches,
   instrumentStore,
   requestMetrics,
-} from './api/metrics.js';
+} from './api/index.js';
 import {
   chainTrimmedEvent,
   createAuditRecorder,
