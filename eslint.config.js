@@ -13,6 +13,7 @@ const ROOMS = {
   audit: ['spiffeid', 'store-types'],
   store: ['bundle', 'spiffeid'],
   agent: ['svid', 'bundle', 'spiffeid'],
+  workload: ['agent', 'svid', 'bundle', 'spiffeid'],
   config: ['spiffeid'],
 };
 const DOMAIN_ROOMS = ['spiffeid', 'bundle', 'svid', 'ca', 'registration', 'federation', 'audit'];
@@ -38,7 +39,12 @@ function layeringRule(room, allowed) {
     // ioredis only in redis-store.ts (allowed by a file-level override below).
     patterns.push({ group: ['hono', 'hono/*', '@hono/*'], message: 'store does not use hono' });
     patterns.push({ group: ['ioredis'], message: 'only store/redis-store.ts imports ioredis' });
-  } else if (DOMAIN_ROOMS.includes(room) || room === 'agent' || room === 'config') {
+  } else if (
+    DOMAIN_ROOMS.includes(room) ||
+    room === 'agent' ||
+    room === 'workload' ||
+    room === 'config'
+  ) {
     patterns.push({
       group: FRAMEWORKS,
       message: `room "${room}" must not import hono or ioredis; take dependencies as parameters`,

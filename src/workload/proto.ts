@@ -1,0 +1,61 @@
+// Loads the vendored workload.proto (WAPI-2..4) with @grpc/proto-loader, and converts claims to
+// google.protobuf.Struct for ValidateJWTSVID (WAPI-16).
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { JsonNumber, type JsonValue } from '../bundle/index.js';
+
+/** The proto beside this file in src/, or under src/ when running from dist/. */
+export function workloadProtoPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [
+    join(here, 'proto', 'workload.proto'),
+    join(here, '..', '..', 'src', 'workload', 'proto', 'workload.proto'),
+  ];
+  return candidates.find((path) => existsSync(path)) ?? (candidates[0] as string);
+}
+
+/** The SpiffeWorkloadAPI service definition (method paths `/SpiffeWorkloadAPI/<Method>`). */
+export function workloadServiceDefinition(): grpc.ServiceDefinition {
+  const definition = loadSync(workloadProtoPath(), {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+    SpiffeWorkloadAPI: { service: grpc.ServiceDefinition };
+  };
+  return loaded.SpiffeWorkloadAPI.service;
+}
+
+export interface StructValue {
+  nullValue?: 'NULL_VALUE';
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: { fields: Record<string, StructValue> };
+  listValue?: { values: StructValue[] };
+}
+
+/** A JSON value as google.protobuf.Value (numbers become doubles, as Struct only has those). */
+export function structValueOf(value: JsonValue): StructValue {
+  if (value === null) return { nullValue: 'NULL_VALUE' };
+  if (value instanceof JsonNumber) return { numberValue: Number(value.raw) };
+  if (typeof value === 'string') return { stringValue: value };
+  if (typeof value === 'boolean') return { boolValue: value };
+  if (typeof value === 'number') return { numberValue: value };
+  if (Array.isArray(value)) return { listValue: { values: value.map(structValueOf) } };
+  return { structValue: structOf(value as Record<string, JsonValue>) };
+}
+
+export function structOf(object: Record<string, JsonValue>): {
+  fields: Record<string, StructValue>;
+} {
+  const fields: Record<string, StructValue> = {};
+  for (const [name, value] of Object.entries(object)) fields[name] = structValueOf(value);
+  return { fields };
+}
