@@ -30,6 +30,8 @@ export interface WorkloadApiLimits {
   readonly maxAudienceLength: number;
   /** Open streams across all connections; more get RESOURCE_EXHAUSTED. */
   readonly maxStreams: number;
+  /** HTTP/2 concurrent streams of one connection. */
+  readonly maxStreamsPerConnection: number;
   readonly maxConnections: number;
 }
 
@@ -38,6 +40,7 @@ export const DEFAULT_WORKLOAD_API_LIMITS: WorkloadApiLimits = {
   maxAudiences: 32,
   maxAudienceLength: 1024,
   maxStreams: 4096,
+  maxStreamsPerConnection: 2048,
   maxConnections: 4096,
 };
 
@@ -127,7 +130,7 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
 
   const grpcServer = new grpc.Server({
     'grpc.max_receive_message_length': limits.maxMessageBytes,
-    'grpc.max_concurrent_streams': limits.maxStreams,
+    'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
   });
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
 
