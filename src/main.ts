@@ -505,6 +505,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       registration,
       federation,
       audit: auditSink,
+      auditStrict: (event) => audit(event as AuditEventInput),
       logger,
       now: nowMs,
       serverSpiffeId: () => agentApiId.toString(),

@@ -12,6 +12,7 @@ import type { Federation } from '../federation/index.js';
 import { idPatternText, type Entry, type Registration } from '../registration/index.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
 import { validateJwtSvid } from '../svid/index.js';
+import { createNodeApp } from './node-app.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
 import { errorHandler, notFoundHandler } from './http-errors.js';
 import { RawJson, jsonText, oneLine } from './json-text.js';
@@ -38,9 +39,11 @@ export interface AgentDeps {
     'issueX509Svid' | 'issueJwtSvid' | 'localBundle' | 'onBundleChange' | 'trustDomain' | 'options'
   >;
   readonly registration: Pick<Registration, 'enrol' | 'entryFor'> &
-    Partial<Pick<Registration, 'onChange'>>;
+    Partial<Pick<Registration, 'onChange' | 'childEntries'>>;
   readonly federation: Pick<Federation, 'trustedBundles' | 'onChange' | 'refreshOnUnknownKey'>;
   readonly audit: AgentAuditSink;
+  /** Audit append that rejects when the event was not stored (node routes fail closed on it). */
+  readonly auditStrict?: AgentAuditSink;
   readonly logger: AgentLogger;
   readonly now: () => number;
   /** The SPIFFE ID on the agent API's own certificate, told to agents at enrolment. */
@@ -402,6 +405,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   });
 
   app.route('/v1/agent', agent);
+  app.route('/v1/agent/node', createNodeApp(deps));
   return app;
 }
 

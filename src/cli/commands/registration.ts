@@ -18,6 +18,9 @@ interface EntryJson {
   id: string;
   spiffeId: string;
   kind: string;
+  node?: boolean;
+  parentId?: string | null;
+  selectors?: string[];
   federatesWith: string[];
   ttlSeconds: number | null;
   dnsNames: string[];
@@ -26,11 +29,20 @@ interface EntryJson {
   createdBy: string;
 }
 
+/** node (enrols node agents), workload (served by its parent node) or agent (join token). */
+function roleOf(entry: EntryJson): string {
+  if (entry.node === true) return 'node';
+  return entry.parentId === undefined || entry.parentId === null ? 'agent' : 'workload';
+}
+
 function entryFields(entry: EntryJson): [string, string][] {
   return [
     ['id', entry.id],
     ['spiffe id', entry.spiffeId],
     ['kind', entry.kind],
+    ['role', roleOf(entry)],
+    ['parent id', entry.parentId ?? '-'],
+    ['selectors', (entry.selectors ?? []).join(', ') || '-'],
     ['federates with', entry.federatesWith.join(', ') || '-'],
     ['max ttl', entry.ttlSeconds === null ? 'CA default' : `${entry.ttlSeconds}s`],
     ['dns names', entry.dnsNames.join(', ') || '-'],
@@ -43,9 +55,9 @@ export const registrationCommands: CommandSpec[] = [
   {
     words: ['entry', 'create'],
     usage:
-      'fedbroker entry create --spiffe-id ID|TEMPLATE [--federates-with TD ...] [--ttl DURATION] [--dns-name NAME ...] [--description TEXT] [--config FILE] [--json]',
+      'fedbroker entry create --spiffe-id ID|TEMPLATE [--node] [--parent-id NODE_ID|NODE_TEMPLATE --selector TYPE:VALUE ...] [--federates-with TD ...] [--ttl DURATION] [--dns-name NAME ...] [--description TEXT] [--config FILE] [--json]',
     summary:
-      'register agents: a fixed SPIFFE ID or a template with {instance} (a fresh id per enrolment)',
+      'register agents, node agents (--node) or workloads of a node (--parent-id, --selector unix:uid:1000 ...): a fixed SPIFFE ID or a template with {instance}',
     async run(argv, io) {
       const args = parseCommandArgs(argv, {
         ...BASE,
@@ -54,8 +66,13 @@ export const registrationCommands: CommandSpec[] = [
         ttl: { type: 'string' },
         'dns-name': { type: 'string', multiple: true },
         description: { type: 'string' },
+        node: { type: 'boolean' },
+        'parent-id': { type: 'string' },
+        selector: { type: 'string', multiple: true },
       });
       const ttl = durationOption(args, 'ttl');
+      const parentId = optionalString(args, 'parent-id');
+      const selectors = stringList(args, 'selector');
       const description = optionalString(args, 'description');
       const { entry } = await connect(args, io).request<{ entry: EntryJson }>(
         'POST',
@@ -66,6 +83,9 @@ export const registrationCommands: CommandSpec[] = [
           dnsNames: stringList(args, 'dns-name'),
           ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
           ...(description === undefined ? {} : { description }),
+          ...(flag(args, 'node') ? { node: true } : {}),
+          ...(parentId === undefined ? {} : { parentId }),
+          ...(selectors.length === 0 ? {} : { selectors }),
         },
       );
       if (flag(args, 'json')) return (printJson(io, { entry }), 0);
@@ -86,10 +106,13 @@ export const registrationCommands: CommandSpec[] = [
       if (flag(args, 'json')) return (printJson(io, result), 0);
       printTable(
         io,
-        ['id', 'spiffe id', 'federates with', 'max ttl'],
+        ['id', 'spiffe id', 'role', 'parent id', 'selectors', 'federates with', 'max ttl'],
         result.entries.map((e) => [
           e.id,
           e.spiffeId,
+          roleOf(e),
+          e.parentId ?? '-',
+          (e.selectors ?? []).join(',') || '-',
           e.federatesWith.join(',') || '-',
           e.ttlSeconds === null ? '-' : `${e.ttlSeconds}s`,
         ]),
