@@ -197,3 +197,12 @@ export function createAttestor(options: AttestorOptions = {}): Attestor {
 
   return { startTime, attest };
 }
+
+/** This boot's id (/proc/sys/kernel/random/boot_id): an instance id never survives a reboot. */
+export function readBootId(procRoot = '/proc'): string {
+  try {
+    return readFileSync(join(procRoot, 'sys', 'kernel', 'random', 'boot_id'), 'utf8').trim();
+  } catch (cause) {
+    throw failed('cannot read the boot id', cause);
+  }
+}

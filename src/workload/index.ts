@@ -29,3 +29,7 @@ export type {
   WorkloadApiServerOptions,
 } from './server.js';
 export { workloadProtoPath } from './proto.js';
+export { backoffMs, createNodeAgent } from './node-agent.js';
+export type { NodeAgent, NodeAgentLogger, NodeAgentOptions } from './node-agent.js';
+export { NODE_SVID_FILE } from './node-store.js';
+export { readBootId } from './attest.js';

@@ -16,10 +16,22 @@ export interface PeerCred {
 
 export type PeerCredReader = (fd: number) => PeerCred;
 
-/** build/Release/peercred.node from src/workload or dist/workload (both two levels down). */
+/** `relative` in the nearest of this file's ancestors that holds it (src/, dist/ or a test build). */
+export function findUp(relative: string, levels = 5): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < levels; i += 1) {
+    const candidate = join(dir, relative);
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+/** build/Release/peercred.node at the package root. */
 function addonPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return join(here, '..', '..', 'build', 'Release', 'peercred.node');
+  return (
+    findUp(join('build', 'Release', 'peercred.node')) ?? join('build', 'Release', 'peercred.node')
+  );
 }
 
 /** The addon's reader; ERR_WORKLOAD_PEERCRED_UNAVAILABLE when it is missing or fails a self-check. */

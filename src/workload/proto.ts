@@ -6,15 +6,14 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { JsonNumber, type JsonValue } from '../bundle/index.js';
+import { findUp } from './peercred.js';
 
-/** The proto beside this file in src/, or under src/ when running from dist/. */
+/** The proto beside this file in src/, or the package's src/workload/proto from dist/. */
 export function workloadProtoPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    join(here, 'proto', 'workload.proto'),
-    join(here, '..', '..', 'src', 'workload', 'proto', 'workload.proto'),
-  ];
-  return candidates.find((path) => existsSync(path)) ?? (candidates[0] as string);
+  const beside = join(here, 'proto', 'workload.proto');
+  if (existsSync(beside)) return beside;
+  return findUp(join('src', 'workload', 'proto', 'workload.proto')) ?? beside;
 }
 
 /** The SpiffeWorkloadAPI service definition (method paths `/SpiffeWorkloadAPI/<Method>`). */
