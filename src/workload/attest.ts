@@ -2,9 +2,7 @@
 // /proc/<pid> (exe path and binary sha256, groups, container id) and /etc/passwd, /etc/group, and
 // derives the unix:* and container:id selectors. Nothing the caller sends is used.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, readlink, stat } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WorkloadError } from '../errors.js';
 import type { PeerCred } from './peercred.js';
@@ -96,14 +94,15 @@ export function createAttestor(options: AttestorOptions = {}): Attestor {
   let passwd: { mtimeMs: number; map: Map<number, string> } | undefined;
   let group: { mtimeMs: number; map: Map<number, string> } | undefined;
 
-  async function idNames(
+  // /proc and /etc reads are small, memory-backed and synchronous: cheaper than a thread-pool hop.
+  function idNames(
     file: string,
     cached: { mtimeMs: number; map: Map<number, string> } | undefined,
-  ): Promise<{ mtimeMs: number; map: Map<number, string> }> {
+  ): { mtimeMs: number; map: Map<number, string> } {
     try {
-      const info = await stat(file);
+      const info = statSync(file);
       if (cached !== undefined && cached.mtimeMs === info.mtimeMs) return cached;
-      return { mtimeMs: info.mtimeMs, map: parseIdFile(await readFile(file, 'utf8')) };
+      return { mtimeMs: info.mtimeMs, map: parseIdFile(readFileSync(file, 'utf8')) };
     } catch {
       return { mtimeMs: -1, map: new Map() };
     }
@@ -112,7 +111,7 @@ export function createAttestor(options: AttestorOptions = {}): Attestor {
   /** sha256 of the running binary, cached by device, inode, size and mtime. */
   async function binaryHash(pid: number): Promise<string | undefined> {
     const exe = join(proc, String(pid), 'exe');
-    const info = await stat(exe);
+    const info = statSync(exe);
     if (info.size > maxHashBytes) return undefined;
     const key = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`;
     const cached = hashes.get(key);
@@ -141,16 +140,20 @@ export function createAttestor(options: AttestorOptions = {}): Attestor {
     let status: string;
     let cgroup: string;
     try {
-      status = await readFile(join(base, 'status'), 'utf8');
+      status = readFileSync(join(base, 'status'), 'utf8');
       try {
-        path = (await readlink(join(base, 'exe'))).replace(/ \(deleted\)$/, '');
+        path = readlinkSync(join(base, 'exe')).replace(/ \(deleted\)$/, '');
         sha256 = await binaryHash(cred.pid);
       } catch {
         // A process of another user may hide its exe from us; it simply gets no path/sha256.
         path = undefined;
         sha256 = undefined;
       }
-      cgroup = await readFile(join(base, 'cgroup'), 'utf8').catch(() => '');
+      try {
+        cgroup = readFileSync(join(base, 'cgroup'), 'utf8');
+      } catch {
+        cgroup = '';
+      }
     } catch (error) {
       throw failed(`cannot read process ${cred.pid}`, error);
     }
@@ -161,8 +164,8 @@ export function createAttestor(options: AttestorOptions = {}): Attestor {
         `process ${cred.pid} is not the process that connected`,
       );
     }
-    passwd = await idNames(join(etc, 'passwd'), passwd);
-    group = await idNames(join(etc, 'group'), group);
+    passwd = idNames(join(etc, 'passwd'), passwd);
+    group = idNames(join(etc, 'group'), group);
     const selectors = new Set<string>([`unix:uid:${cred.uid}`, `unix:gid:${cred.gid}`]);
     const user = passwd.map.get(cred.uid);
     if (user !== undefined) selectors.add(`unix:user:${user}`);
