@@ -86,11 +86,18 @@ export function containerIdOf(cgroup: string): string | undefined {
   return found;
 }
 
+async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 export function createAttestor(options: AttestorOptions = {}): Attestor {
   const proc = options.procRoot ?? '/proc';
   const etc = options.etcRoot ?? '/etc';
   const maxHashBytes = options.maxHashBytes ?? 1024 * 1024 * 1024;
   const hashes = new Map<string, string>();
+  const hashing = new Map<string, Promise<string>>();
   let passwd: { mtimeMs: number; map: Map<number, string> } | undefined;
   let group: { mtimeMs: number; map: Map<number, string> } | undefined;
 
@@ -116,9 +123,14 @@ export function createAttestor(options: AttestorOptions = {}): Attestor {
     const key = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`;
     const cached = hashes.get(key);
     if (cached !== undefined) return cached;
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(exe)) hash.update(chunk as Buffer);
-    const digest = hash.digest('hex');
+    // One hash per binary at a time: concurrent first calls share it (1,000 callers of a
+    // 100 MB binary would otherwise read it 1,000 times).
+    let pending = hashing.get(key);
+    if (pending === undefined) {
+      pending = hashFile(exe).finally(() => hashing.delete(key));
+      hashing.set(key, pending);
+    }
+    const digest = await pending;
     if (hashes.size >= HASH_CACHE_MAX) hashes.delete(hashes.keys().next().value as string);
     hashes.set(key, digest);
     return digest;

@@ -532,3 +532,22 @@ describe('Workload API: outages and bounds', () => {
     );
   });
 });
+
+describe('Workload API: 1,000 concurrent streams', () => {
+  it('serves 1,000 open streams on one connection and releases every one when they end', async () => {
+    await start();
+    node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
+    const c = client();
+    const streams = Array.from({ length: 1000 }, () => openStream(c, 'FetchX509Bundles'));
+    await Promise.all(streams.map((s) => s.next(60_000)));
+    expect(server.openStreams).toBe(1000);
+    node.setPartners([]); // a change reaches all of them; unchanged content is not re-sent
+    for (const s of streams) s.cancel();
+    await Promise.all(streams.map((s) => s.ended));
+    for (let i = 0; i < 100 && server.openStreams > 0; i += 1) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(server.openStreams).toBe(0);
+    expect(streams.every((s) => s.messages.length === 1)).toBe(true);
+  }, 120_000);
+});
