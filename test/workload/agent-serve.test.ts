@@ -2,7 +2,7 @@
 // enrolled with a node entry's token, and Workload API clients built from the published proto (in
 // this process and as child processes of other uids): each RPC, openssl verify, {instance} per
 // process, entry deletion reaching open streams, broker down (cache served), restart without token.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  BUILT_CLI,
   buildCli,
   freePort,
   loopbackInitArgs,
@@ -33,6 +32,7 @@ import {
   workloadClient,
   type X509SvidResponseMsg,
 } from '../helpers/workload-client.js';
+import { startAgentServe } from '../helpers/workload-agent.js';
 
 const TD = 'nodes.example';
 const NODE_ID = `spiffe://${TD}/nodes/host-1`;
@@ -56,34 +56,8 @@ async function json<T>(args: string[]): Promise<T> {
   return JSON.parse(await fedbroker([...args, '--config', config, '--json'])) as T;
 }
 
-/** Starts `fedbroker agent serve` and resolves once it serves the socket. */
-function startAgent(extra: string[]): Promise<{ child: ChildProcess; stderr: () => string }> {
-  const child = spawn(
-    process.execPath,
-    [BUILT_CLI, 'agent', 'serve', '--socket', socket, '--data-dir', dataDir, ...extra],
-    {
-      env: { PATH: process.env['PATH'] },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  let err = '';
-  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`agent serve did not start: ${err}`)), 60_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('workload API:')) {
-        clearTimeout(timer);
-        done({ child, stderr: () => err });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`agent serve exited with ${String(code)}: ${err}`));
-    });
-  });
-}
+const startAgent = (extra: string[]): ReturnType<typeof startAgentServe> =>
+  startAgentServe(socket, dataDir, extra);
 
 function client(): ReturnType<typeof workloadClient> {
   const c = workloadClient(socket);
