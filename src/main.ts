@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { createAdminApp } from './api/admin-app.js';
+import { createFailedAuthLimiter } from './api/auth-limit.js';
 import { createAgentApp } from './api/agent-app.js';
 import { createPeerVerifier } from './api/peer-svid.js';
 import { startBundleServer, type BundleServer } from './api/bundle-server.js';
@@ -17,7 +18,12 @@ import {
   instrumentStore,
   requestMetrics,
 } from './api/metrics.js';
-import { chainEvent, type AuditEventInput } from './audit/index.js';
+import {
+  chainTrimmedEvent,
+  createAuditRecorder,
+  createFailedLoginAggregator,
+  type AuditEventInput,
+} from './audit/index.js';
 import { marshalBundle, type Bundle } from './bundle/index.js';
 import {
   allTrusted,
@@ -26,12 +32,15 @@ import {
   createEndpointTrustTracker,
   createRotator,
   createSharedLocalBundle,
+  ownSvidReissueReason,
   type Ca,
   type EndpointTrust,
 } from './ca/index.js';
 import {
   adminTokenFile,
+  checkPermissions,
   defaultCsrCheckWorkers,
+  startupPaths,
   type LoadedConfig,
   type RelationshipConfig,
 } from './config/index.js';
@@ -59,6 +68,8 @@ export interface BrokerDeps {
   readonly now?: () => Date;
   /** Identifies this replica in leases (FED-43). */
   readonly replicaId?: string;
+  /** Window of the aggregated `admin.login_failed` events (default one minute); a test seam. */
+  readonly failedLoginWindowMs?: number;
 }
 
 export interface Broker {
@@ -193,6 +204,9 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
   const now = deps.now ?? (() => new Date());
   const nowMs = (): number => now().getTime();
   mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
+  // Nothing another user could have planted or read is used (issue 15): checked before any read.
+  const fileStoreDir = config.store.kind === 'file' ? join(loaded.dataDir, 'store') : undefined;
+  checkPermissions(startupPaths(loaded, fileStoreDir));
   const replicaId = deps.replicaId ?? loadReplicaId(loaded.dataDir);
   const controller = new AbortController();
   const background: Promise<unknown>[] = [];
@@ -204,26 +218,32 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       logger.warn('metrics collector failed', { metric, error: (error as Error).message }),
   });
   const store = instrumentStore(
-    await createStore(storeOptions(loaded), { logger, now: nowMs }),
+    await createStore(storeOptions(loaded), {
+      logger,
+      now: nowMs,
+      auditTrimmed: chainTrimmedEvent,
+    }),
     metrics,
   );
-  cleanups.push(() => store.close());
+  const closeStore = (): Promise<void> => store.close();
+  cleanups.push(closeStore);
   try {
-    const audit = async (event: AuditEventInput): Promise<void> => {
-      await store.appendAudit((previous, id) => {
-        const { id: _id, ...draft } = chainEvent(previous, event, nowMs(), id);
-        return draft;
-      });
-    };
-    const auditSink = (event: {
+    // Fail closed: an issuance, token use or admin change whose audit record is not durable
+    // rejects with ERR_STORE_UNAVAILABLE (503) and hands nothing out.
+    const record = createAuditRecorder({ store, now: nowMs });
+    const auditSink = async (event: {
       type: string;
       actor: string;
       trustDomain?: string;
       details?: Record<string, unknown>;
-    }): Promise<void> =>
-      audit(event as AuditEventInput).catch((error: unknown) => {
+    }): Promise<void> => {
+      try {
+        await record(event as AuditEventInput);
+      } catch (error) {
         logger.error('audit append failed', { type: event.type, error: (error as Error).message });
-      });
+        throw error;
+      }
+    };
 
     const signingCa = await createCa(
       { now, logger },
@@ -264,11 +284,34 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       resyncMs: Math.min(30_000, Math.max(1000, (config.bundleEndpoint.refreshHint * 1000) / 2)),
     });
     await shared.start(controller.signal);
+    // Issue 15, finding 4: own SVIDs signed by an x509 authority about to be revoked are re-issued
+    // first (when another one is active), so none is presented once it has left the bundle. A
+    // failed re-issue does not block the revoke: the change listeners retry it afterwards.
+    const ownSvidKeepers: { signedBy: () => string; reissue: (reason: string) => Promise<void> }[] =
+      [];
+    const reissueBeforeRevoke = async (id: string): Promise<void> => {
+      if (!signingCa.authorities('x509').some((a) => a.state === 'active' && a.id !== id)) return;
+      await Promise.all(
+        ownSvidKeepers
+          .filter((keeper) => keeper.signedBy() === id)
+          .map((keeper) =>
+            keeper.reissue('signer-being-revoked').catch((error: unknown) =>
+              logger.error('own X509-SVID re-issue before a revoke failed', {
+                error: (error as Error).message,
+              }),
+            ),
+          ),
+      );
+    };
     const ca = instrumentCa(
       {
         ...signingCa,
         localBundle: () => shared.current(),
         onBundleChange: (listener) => shared.onChange(listener),
+        revoke: async (kind, id) => {
+          if (kind === 'x509') await reissueBeforeRevoke(id);
+          return signingCa.revoke(kind, id);
+        },
       },
       metrics,
     );
@@ -315,6 +358,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       };
       let identity = await issue();
       let timer: NodeJS.Timeout | undefined;
+      let reissuing: Promise<void> | undefined;
       const renew = async (): Promise<void> => {
         identity = await issue();
         apply(identity);
@@ -337,6 +381,42 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       };
       schedule();
       cleanups.push(() => clearTimeout(timer));
+      /** Re-issues now, swaps it in and restarts the renewal timer (issue 15, finding 4). */
+      const reissue = (reason: string): Promise<void> => {
+        const from = authorityId;
+        reissuing ??= renew()
+          .then(() => {
+            logger.warn('re-issued own X509-SVID at once', {
+              spiffeId: id.toString(),
+              reason,
+              from,
+              to: authorityId,
+            });
+            clearTimeout(timer);
+            schedule();
+          })
+          .finally(() => {
+            reissuing = undefined;
+          });
+        return reissuing;
+      };
+      // Re-checked on every authority or bundle change: a tainted or revoked signer, or one gone
+      // from the bundle served now (shared by every replica). A failure (no active authority yet)
+      // is retried on the next change.
+      const recheck = (): void => {
+        if (reissuing !== undefined || controller.signal.aborted) return;
+        const reason = ownSvidReissueReason(authorityId, ca.authorities('x509'), ca.localBundle());
+        if (reason === undefined) return;
+        reissue(reason).catch((error: unknown) =>
+          logger.error('own X509-SVID re-issue failed; retried on the next authority change', {
+            spiffeId: id.toString(),
+            reason,
+            error: (error as Error).message,
+          }),
+        );
+      };
+      cleanups.push(ca.onAuthorityChange(recheck), ca.onBundleChange(recheck));
+      ownSvidKeepers.push({ signedBy: () => authorityId, reissue });
       return { current: () => identity, renew, authorityId: () => authorityId };
     };
 
@@ -466,7 +546,12 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       store,
       ownTrustDomain: trustDomain,
       now: nowMs,
-      audit: auditSink,
+      // Admin changes fail closed. A partner's bundle, once stored, must also be loaded: its
+      // bundle.changed/refused event failing is logged and the refresh goes on (as before).
+      audit: (event) =>
+        event.type.startsWith('bundle.') && event.type !== 'bundle.forced'
+          ? auditSink(event).catch(() => undefined)
+          : auditSink(event),
       logger,
       onRefreshed: countBundleFetches(metrics),
     });
@@ -505,7 +590,6 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       registration,
       federation,
       audit: auditSink,
-      auditStrict: (event) => audit(event as AuditEventInput),
       logger,
       now: nowMs,
       serverSpiffeId: () => agentApiId.toString(),
@@ -521,11 +605,38 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         ? (endpoint.spiffeId ??
           spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint').toString())
         : null;
+    const failedLogins = {
+      limiter: createFailedAuthLimiter({ now: nowMs }),
+      aggregator: createFailedLoginAggregator(
+        {
+          record,
+          now: nowMs,
+          onError: (error) =>
+            logger.error('failed-login audit event not written; kept for the next window', {
+              error: (error as Error).message,
+            }),
+        },
+        {
+          listener: 'admin',
+          ...(deps.failedLoginWindowMs === undefined ? {} : { windowMs: deps.failedLoginWindowMs }),
+        },
+      ),
+    };
+    // Just before the store closes (cleanups run in order): the open window is written, not lost.
+    cleanups.splice(cleanups.indexOf(closeStore), 0, async () => {
+      failedLogins.aggregator.stop();
+      await failedLogins.aggregator.flush().catch((error: unknown) => {
+        logger.error('failed-login audit event not written at shutdown', {
+          error: (error as Error).message,
+        });
+      });
+    });
     const adminApp = createAdminApp({
       ca,
       federation,
       store,
       audit: auditSink,
+      failedLogins,
       token: () => admin.token,
       logger,
       now: nowMs,

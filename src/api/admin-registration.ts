@@ -17,6 +17,7 @@ import {
   type Registration,
 } from '../registration/index.js';
 import { defineRoute, respondJson, type Route } from './routes.js';
+import { idParam } from './validate.js';
 
 export interface AdminRegistrationDeps {
   readonly registration: Registration;
@@ -79,7 +80,7 @@ const createEntryBody = z
   })
   .strict();
 
-const entryParams = z.object({ id: z.string().min(1).max(64) }).strict();
+const entryParams = z.object({ id: idParam.max(64) }).strict();
 
 const createTokenBody = z
   .object({
@@ -113,7 +114,7 @@ const createdTokenSchema = z.object({
     .describe('SHA-256 of GET /v1/agent/bundle now: enough for an agent to trust the broker'),
 });
 
-const tokenParams = z.object({ tokenId: z.string().min(1).max(64) }).strict();
+const tokenParams = z.object({ tokenId: idParam.max(64) }).strict();
 
 export function registrationRoutes(deps: AdminRegistrationDeps): Route[] {
   const oneEntry = z.object({ entry: entrySchema });

@@ -18,7 +18,7 @@ import { errorHandler, notFoundHandler } from './http-errors.js';
 import { RawJson, jsonText, oneLine } from './json-text.js';
 import { createPeerVerifier } from './peer-svid.js';
 import { requestIdMiddleware } from './request-id.js';
-import { parseJsonBody } from './validate.js';
+import { parseJsonBody, requestTargetCheck } from './validate.js';
 
 export interface AgentLogger {
   info(message: string, fields?: Readonly<Record<string, unknown>>): void;
@@ -42,8 +42,6 @@ export interface AgentDeps {
     Partial<Pick<Registration, 'onChange' | 'childEntries'>>;
   readonly federation: Pick<Federation, 'trustedBundles' | 'onChange' | 'refreshOnUnknownKey'>;
   readonly audit: AgentAuditSink;
-  /** Audit append that rejects when the event was not stored (node routes fail closed on it). */
-  readonly auditStrict?: AgentAuditSink;
   readonly logger: AgentLogger;
   readonly now: () => number;
   /** The SPIFFE ID on the agent API's own certificate, told to agents at enrolment. */
@@ -138,6 +136,7 @@ function x509Body(
 export function createAgentApp(deps: AgentDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.use('*', requestIdMiddleware());
+  app.use('*', requestTargetCheck());
   for (const middleware of deps.middleware ?? []) app.use('*', middleware);
   app.onError(errorHandler(deps.logger));
   app.notFound(notFoundHandler);

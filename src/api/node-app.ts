@@ -25,7 +25,7 @@ export const NODE_ROUTES = [
 /** Audiences one node JWT-SVID request may carry (JWT-5). */
 export const MAX_NODE_JWT_AUDIENCES = 32;
 
-/** The agent API's deps; `auditStrict` (rejects when not stored) is what node issuance uses. */
+/** The agent API's deps; `audit` rejects when the event was not stored, and issuance fails closed on it. */
 export type NodeDeps = AgentDeps;
 
 interface NodeIdentity {
@@ -128,12 +128,10 @@ function entriesState(entries: readonly Entry[]): { revision: string; entries: u
   return { revision, entries: views };
 }
 
-export function createNodeApp(deps: NodeDeps): Hono<Env> {
-  const app = new Hono<Env>();
+/** Only callers holding an SVID of a node entry pass (401 without a valid SVID, 403 otherwise). */
+function requireNode(deps: NodeDeps): MiddlewareHandler<Env> {
   const checkPeer = createPeerVerifier(() => deps.ca.localBundle(), deps.now);
-  const audit = deps.auditStrict ?? deps.audit;
-
-  const requireNode: MiddlewareHandler<Env> = async (c, next) => {
+  return async (c, next) => {
     const peer = checkPeer(c.env?.incoming?.socket);
     if (peer.kind === 'absent') {
       throw new ApiError(
@@ -157,131 +155,151 @@ export function createNodeApp(deps: NodeDeps): Hono<Env> {
     c.set('node', { spiffeId: peer.spiffeId, entry: found.entry, svidExpiresAt: peer.expiresAt });
     await next();
   };
+}
 
-  // An agent API built without childEntries (a trimmed test double) serves no workload entries.
-  const children = async (node: NodeIdentity): Promise<Entry[]> =>
-    (await deps.registration.childEntries?.(node.spiffeId, node.entry)) ?? [];
+/** The workload entries parented to the node (none from a test double without childEntries). */
+async function childrenOf(deps: NodeDeps, node: NodeIdentity): Promise<Entry[]> {
+  return (await deps.registration.childEntries?.(node.spiffeId, node.entry)) ?? [];
+}
 
-  /** The workload entry a request names, checked to be this node's child. */
-  const childEntry = async (node: NodeIdentity, entryId: string): Promise<Entry> => {
-    const entry = (await children(node)).find((candidate) => candidate.id === entryId);
-    if (entry === undefined) throw notChild();
-    return entry;
-  };
+/**
+ * The workload entry a request names, checked to be this node's child and to match what the node
+ * reports; with the SPIFFE ID it grants (a template filled with the instance).
+ */
+async function grantFor(
+  deps: NodeDeps,
+  node: NodeIdentity,
+  body: { entryId: string; instance?: string | undefined; workload: Workload },
+): Promise<{ entry: Entry; spiffeId: SpiffeId }> {
+  const entry = (await childrenOf(deps, node)).find((candidate) => candidate.id === body.entryId);
+  if (entry === undefined) throw notChild();
+  checkWorkload(entry, body.workload);
+  return { entry, spiffeId: workloadId(entry, body.instance) };
+}
 
-  const auditIssued = async (
-    node: NodeIdentity,
-    details: Record<string, unknown>,
-    workload: Workload,
-  ): Promise<void> => {
-    try {
-      await audit({
-        type: 'svid.issued',
-        actor: node.spiffeId.toString(),
-        details: {
-          ...details,
-          via: 'node',
-          node: node.spiffeId.toString(),
-          pid: workload.pid,
-          uid: workload.uid,
-          gid: workload.gid,
-          startTime: workload.startTime,
-          path: workload.path ?? null,
-          sha256: workload.sha256?.toLowerCase() ?? null,
-        },
-      });
-    } catch (error) {
-      // Fail closed: an issuance we could not record is not handed out.
-      if (isBrokerError(error) && error.code === 'ERR_STORE_UNAVAILABLE') throw error;
-      throw new StoreError('ERR_STORE_UNAVAILABLE', 'the audit log could not record the issuance', {
-        cause: error,
-      });
-    }
-  };
-
-  app.get('/entries', requireNode, async (c) =>
-    c.json(entriesState(await children(c.get('node')))),
-  );
-
-  app.post('/x509svid', requireNode, async (c) => {
-    const body = await parseJsonBody(c, x509Schema);
-    const node = c.get('node');
-    const entry = await childEntry(node, body.entryId);
-    checkWorkload(entry, body.workload);
-    const spiffeId = workloadId(entry, body.instance);
-    const ttl =
-      entry.ttlSeconds === undefined
-        ? undefined
-        : Math.min(entry.ttlSeconds, deps.ca.options.maxX509SvidTtlSeconds);
-    const issued = await deps.ca.issueX509Svid({
-      spiffeId,
-      csr: csrDer(body.csr),
-      ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
-      ...(entry.dnsNames.length === 0 ? {} : { dnsNames: entry.dnsNames }),
-    });
-    await auditIssued(
-      node,
-      {
-        kind: 'x509',
-        spiffeId: spiffeId.toString(),
-        instanceId: body.instance ?? null,
-        entryId: entry.id,
-        serial: issued.serialHex,
-        expiresAt: issued.notAfter.toISOString(),
+/** Records an issuance; fails closed: an issuance we could not record is not handed out. */
+async function auditIssued(
+  deps: NodeDeps,
+  node: NodeIdentity,
+  details: Record<string, unknown>,
+  workload: Workload,
+): Promise<void> {
+  try {
+    await deps.audit({
+      type: 'svid.issued',
+      actor: node.spiffeId.toString(),
+      details: {
+        ...details,
+        via: 'node',
+        node: node.spiffeId.toString(),
+        pid: workload.pid,
+        uid: workload.uid,
+        gid: workload.gid,
+        startTime: workload.startTime,
+        path: workload.path ?? null,
+        sha256: workload.sha256?.toLowerCase() ?? null,
       },
-      body.workload,
-    );
-    return c.json({
+    });
+  } catch (error) {
+    if (isBrokerError(error) && error.code === 'ERR_STORE_UNAVAILABLE') throw error;
+    throw new StoreError('ERR_STORE_UNAVAILABLE', 'the audit log could not record the issuance', {
+      cause: error,
+    });
+  }
+}
+
+async function issueX509(
+  deps: NodeDeps,
+  node: NodeIdentity,
+  body: z.output<typeof x509Schema>,
+): Promise<Record<string, unknown>> {
+  const { entry, spiffeId } = await grantFor(deps, node, body);
+  const ttl =
+    entry.ttlSeconds === undefined
+      ? undefined
+      : Math.min(entry.ttlSeconds, deps.ca.options.maxX509SvidTtlSeconds);
+  const issued = await deps.ca.issueX509Svid({
+    spiffeId,
+    csr: csrDer(body.csr),
+    ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
+    ...(entry.dnsNames.length === 0 ? {} : { dnsNames: entry.dnsNames }),
+  });
+  await auditIssued(
+    deps,
+    node,
+    {
+      kind: 'x509',
       spiffeId: spiffeId.toString(),
       instanceId: body.instance ?? null,
       entryId: entry.id,
-      x509Svid: {
-        chain: issued.chainDer.map((der) => der.toString('base64')),
-        expiresAt: issued.notAfter.toISOString(),
-      },
-    });
-  });
+      serial: issued.serialHex,
+      expiresAt: issued.notAfter.toISOString(),
+    },
+    body.workload,
+  );
+  return {
+    spiffeId: spiffeId.toString(),
+    instanceId: body.instance ?? null,
+    entryId: entry.id,
+    x509Svid: {
+      chain: issued.chainDer.map((der) => der.toString('base64')),
+      expiresAt: issued.notAfter.toISOString(),
+    },
+  };
+}
 
-  app.post('/jwtsvid', requireNode, async (c) => {
-    const body = await parseJsonBody(c, jwtSchema);
-    const node = c.get('node');
-    const entry = await childEntry(node, body.entryId);
-    checkWorkload(entry, body.workload);
-    const spiffeId = workloadId(entry, body.instance);
-    const ttl =
-      entry.ttlSeconds === undefined
-        ? undefined
-        : Math.min(entry.ttlSeconds, deps.ca.options.jwtSvidTtlSeconds);
-    const issued = await deps.ca.issueJwtSvid({
-      spiffeId,
-      audience: body.audience,
-      ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
-    });
-    await auditIssued(
-      node,
-      {
-        kind: 'jwt',
-        spiffeId: spiffeId.toString(),
-        instanceId: body.instance ?? null,
-        entryId: entry.id,
-        audience: body.audience,
-        kid: issued.kid,
-        expiresAt: issued.expiresAt.toISOString(),
-      },
-      body.workload,
-    );
-    return c.json({
+async function issueJwt(
+  deps: NodeDeps,
+  node: NodeIdentity,
+  body: z.output<typeof jwtSchema>,
+): Promise<Record<string, unknown>> {
+  const { entry, spiffeId } = await grantFor(deps, node, body);
+  const ttl =
+    entry.ttlSeconds === undefined
+      ? undefined
+      : Math.min(entry.ttlSeconds, deps.ca.options.jwtSvidTtlSeconds);
+  const issued = await deps.ca.issueJwtSvid({
+    spiffeId,
+    audience: body.audience,
+    ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
+  });
+  await auditIssued(
+    deps,
+    node,
+    {
+      kind: 'jwt',
       spiffeId: spiffeId.toString(),
-      token: issued.token,
+      instanceId: body.instance ?? null,
+      entryId: entry.id,
+      audience: body.audience,
+      kid: issued.kid,
       expiresAt: issued.expiresAt.toISOString(),
-    });
-  });
+    },
+    body.workload,
+  );
+  return {
+    spiffeId: spiffeId.toString(),
+    token: issued.token,
+    expiresAt: issued.expiresAt.toISOString(),
+  };
+}
 
-  app.get('/watch', requireNode, (c) => {
-    const node = c.get('node');
-    return streamSSE(c, (stream) => watchNode(deps, node, children, stream));
+export function createNodeApp(deps: NodeDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const node = requireNode(deps);
+  app.get('/entries', node, async (c) =>
+    c.json(entriesState(await childrenOf(deps, c.get('node')))),
+  );
+  app.post('/x509svid', node, async (c) =>
+    c.json(await issueX509(deps, c.get('node'), await parseJsonBody(c, x509Schema))),
+  );
+  app.post('/jwtsvid', node, async (c) =>
+    c.json(await issueJwt(deps, c.get('node'), await parseJsonBody(c, jwtSchema))),
+  );
+  app.get('/watch', node, (c) => {
+    const identity = c.get('node');
+    return streamSSE(c, (stream) => watchNode(deps, identity, (n) => childrenOf(deps, n), stream));
   });
-
   return app;
 }
 

@@ -47,7 +47,7 @@ describe('selectors', () => {
     ['unix:group:docker', 'unix:group:docker'],
     ['unix:path:/usr/bin/python3.12', 'unix:path:/usr/bin/python3.12'],
     [`unix:sha256:${SHA.toUpperCase()}`, `unix:sha256:${SHA}`],
-    ['container:id:' + 'f'.repeat(64), 'container:id:' + 'f'.repeat(64)],
+    ['container:id:' + 'F'.repeat(64), 'container:id:' + 'f'.repeat(64)],
   ])('accepts %s (canonical %s)', (text, canonical) => {
     expect(parseSelectors([text])).toEqual([canonical]);
   });
@@ -67,6 +67,8 @@ describe('selectors', () => {
     ['path with NUL', 'unix:path:/bin/s\u0000h'],
     ['short sha256', 'unix:sha256:abcd'],
     ['container id with /', 'container:id:a/b'],
+    ['container id not hex', 'container:id:my-container'],
+    ['path with a space', 'unix:path:/opt/my app/bin'],
     ['overlong', `unix:path:/${'a'.repeat(1200)}`],
   ])('WAPI attestation selectors: refuses %s', (_name, text) => {
     expect(code(() => parseSelectors([text]))).toBe('ERR_REGISTRATION_SELECTOR_INVALID');

@@ -38,7 +38,8 @@ const ID_RE = /^(?:0|[1-9][0-9]{0,9})$/;
 /** POSIX-portable user and group names (plus `$` for machine accounts), as useradd accepts. */
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}\$?$/;
 const SHA256_RE = /^[0-9a-f]{64}$/;
-const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** Container ids as cgroup paths carry them (docker, containerd, cri-o, podman): hex. */
+const CONTAINER_ID_RE = /^[0-9a-f]{1,128}$/;
 
 function invalid(message: string): RegistrationError {
   return new RegistrationError('ERR_REGISTRATION_SELECTOR_INVALID', message);
@@ -48,11 +49,14 @@ function quote(text: string): string {
   return JSON.stringify(text.slice(0, 100));
 }
 
-/** An absolute, canonical path (what /proc/<pid>/exe reads as): no `.`, `..` or empty segments. */
+/**
+ * An absolute, canonical path (what /proc/<pid>/exe reads as): no `.`, `..` or empty segments, no
+ * whitespace or control characters (the node agent's entry parser refuses them too).
+ */
 function isCanonicalPath(path: string): boolean {
   if (!path.startsWith('/') || path.length > MAX_PATH_LENGTH || path === '/') return false;
   // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-  if (/[\u0000-\u001f\u007f]/.test(path)) return false;
+  if (/[\s\u0000-\u001f\u007f]/.test(path)) return false;
   return path
     .slice(1)
     .split('/')
@@ -83,13 +87,17 @@ function checkValue(type: SelectorType, raw: string): string {
         throw invalid(`unix:sha256 needs 64 hex digits, not ${quote(raw)}`);
       return lower;
     }
-    case 'container:id':
-      if (!CONTAINER_ID_RE.test(raw)) throw invalid(`container:id is not valid: ${quote(raw)}`);
-      return raw;
+    case 'container:id': {
+      const lower = raw.toLowerCase();
+      if (!CONTAINER_ID_RE.test(lower)) {
+        throw invalid(`container:id needs 1 to 128 hex digits, not ${quote(raw)}`);
+      }
+      return lower;
+    }
   }
 }
 
-/** Parses one untrusted `type:value` selector; the value keeps its case except sha256 (lowercased). */
+/** Parses one untrusted `type:value` selector; hex values (sha256, container id) are lowercased. */
 export function parseSelector(text: unknown): Selector {
   if (typeof text !== 'string') throw invalid('a selector must be a string');
   if (text.length > MAX_SELECTOR_LENGTH) {

@@ -1,6 +1,6 @@
 // The embedded store (default without Redis): state in memory, made durable by an fsynced journal with a
 // checksum per record plus atomic snapshots (temp file, fsync, rename, fsync of the directory); audit
-// records go to their own append-only segments (file-audit.ts). One process per directory (LOCK file).
+// records go to their own append-only segments (file-audit.ts). One process per directory (LOCK, dir-lock.ts).
 import { mkdir, open, readFile, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
@@ -18,16 +18,21 @@ import {
   unavailable,
   type AuditSegments,
 } from './file-audit.js';
+import { releaseDirLock, takeDirLock } from './dir-lock.js';
 import { checkKeyComponent } from './keys.js';
 import {
   auditRecordFromDraft,
+  auditTrimCount,
   bundleRecordFromInput,
   checkAuditQuery,
+  checkStoredAuditRange,
   checkExpectedVersion,
   checkTime,
   checkTtlMs,
   conflictError,
   decideBundlePut,
+  highestSequenceOf,
+  nextHighestSequence,
   decideLocalBundlePut,
   encodeObject,
   localBundleRecordFromInput,
@@ -42,6 +47,8 @@ import {
   type AuditDraft,
   type AuditQuery,
   type AuditRecord,
+  type AuditTrimBuilder,
+  type StoredAuditPage,
   type BundleInput,
   type ExpectedVersion,
   type JsonObject,
@@ -71,11 +78,12 @@ export interface FileStoreDeps {
   readonly logger?: StoreLogger;
   /** Clock for lease expiry; defaults to Date.now. */
   readonly now?: () => number;
+  /** Records every trim past auditMaxLength as an `audit.trimmed` event; without it trims are silent. */
+  readonly auditTrimmed?: AuditTrimBuilder;
 }
 
 const SNAPSHOT_FILE = 'snapshot.json';
 const JOURNAL_FILE = 'journal.log';
-const LOCK_FILE = 'LOCK';
 /** 2: audit records live in segments, not in the snapshot. 1 (read only): `audit` + `lastAuditId`. */
 const FORMAT_VERSION = 2;
 const LEGACY_FORMAT_VERSION = 1;
@@ -146,44 +154,6 @@ function emptyState(): State {
     local: undefined,
     legacyAudit: [],
   };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errnoOf(error) === 'EPERM';
-  }
-}
-
-/** Takes the directory for this process; refuses if another live process holds it. */
-async function takeDirLock(dir: string): Promise<void> {
-  const path = join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'wx', 0o600);
-    } catch (error) {
-      if (errnoOf(error) !== 'EEXIST') throw error;
-      const pid = Number.parseInt((await readFile(path, 'utf8').catch(() => '')).trim(), 10);
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw unavailable(`store directory "${dir}" is in use by process ${pid}`);
-      }
-      // Left behind by a process that died (or by this one): take it over.
-      await unlink(path).catch(() => undefined);
-      continue;
-    }
-    try {
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fsyncDir(dir);
-    return;
-  }
-  throw unavailable(`cannot take the lock of store directory "${dir}"`);
 }
 
 function applyChange(state: State, change: Change): void {
@@ -375,11 +345,16 @@ export async function createFileStore(
     }
     await fsyncDir(dir);
     journalBytes = replay.goodBytes;
-    auditLog = await openAuditSegments({ dir, auditMax, logger });
+    auditLog = await openAuditSegments({
+      dir,
+      auditMax,
+      logger,
+      explicitTrim: deps.auditTrimmed !== undefined,
+    });
   } catch (error) {
     await openedJournal?.close().catch(() => undefined);
     openDirs.delete(dir);
-    if (lockTaken) await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
+    if (lockTaken) await releaseDirLock(dir);
     if (error instanceof StoreError) throw error;
     throw unavailable(`cannot open store directory "${dir}"`, error);
   }
@@ -422,7 +397,9 @@ export async function createFileStore(
       }
     }
     if (built.length === 0) return;
-    const { written, error } = await auditLog.append(built.map(({ record }) => record));
+    const records = built.map(({ record }) => record);
+    const trimCount = trimmedRecord(records, previous as AuditRecord, id);
+    const { written, error } = await auditLog.append(records, trimCount);
     built.forEach(({ record, item }, i) => {
       if (i < written) item.resolve(record);
       else item.reject(error ?? unavailable('cannot write the audit log'));
@@ -435,6 +412,26 @@ export async function createFileStore(
         error: String(dropError),
       });
     }
+  }
+
+  /**
+   * With a trim builder: when the batch would take the log past auditMax, appends the
+   * `audit.trimmed` record to `records` (same durable write) and returns how many to trim.
+   */
+  function trimmedRecord(records: AuditRecord[], previous: AuditRecord, id: number): number {
+    const build = deps.auditTrimmed;
+    const count =
+      build === undefined ? 0 : auditTrimCount(auditLog.visibleCount(), records.length, auditMax);
+    // The trim may reach into the batch itself (a batch larger than the cap).
+    const visible = auditLog.visibleCount();
+    const at = (offset: number): AuditRecord | undefined =>
+      offset < visible ? auditLog.visibleAt(offset) : records[offset - visible];
+    const first = at(0);
+    const last = at(count - 1);
+    if (build === undefined || count === 0 || first === undefined || last === undefined) return 0;
+    const trim = { count, fromId: first.id, toId: last.id, lastTrimmedHash: last.hash };
+    records.push(auditRecordFromDraft(id + 1, build(previous, id + 1, trim)));
+    return count;
   }
 
   /**
@@ -613,7 +610,7 @@ export async function createFileStore(
     await auditLog.close().catch(() => undefined);
     await journal.close().catch(() => undefined);
     openDirs.delete(dir);
-    await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
+    await releaseDirLock(dir);
     if (error instanceof StoreError) throw error;
     throw unavailable(`cannot open store directory "${dir}"`, error);
   }
@@ -629,13 +626,19 @@ export async function createFileStore(
     },
 
     putBundle: async (input: BundleInput, putOptions: PutBundleOptions = {}) => {
-      const record = bundleRecordFromInput(input);
+      const checked = bundleRecordFromInput(input);
       return serial(async (): Promise<PutBundleResult> => {
-        const previous = state.bundles.get(record.trustDomain)?.current;
-        const decision = decideBundlePut(previous, record, putOptions.force === true);
+        const previous = state.bundles.get(checked.trustDomain)?.current;
+        const force = putOptions.force === true;
+        const decision = decideBundlePut(previous, checked, force);
         if (decision === 'stale') {
-          throw staleBundleError(record.trustDomain, record.sequence, previous?.sequence ?? null);
+          const highest = previous === undefined ? null : highestSequenceOf(previous);
+          throw staleBundleError(checked.trustDomain, checked.sequence, highest);
         }
+        const record = {
+          ...checked,
+          highestSequence: nextHighestSequence(previous, checked, force),
+        };
         if (decision !== 'unchanged') {
           await commit([{ op: 'bundle', record, limit: historyLimit }]);
         }
@@ -756,6 +759,19 @@ export async function createFileStore(
       checkOpen();
       return auditLog.list(query);
     },
+    readStoredAudit: async (fromId: number, limit: number) => {
+      checkStoredAuditRange(fromId, limit);
+      // Queued with the appends: never reads a segment while this process writes to it.
+      return new Promise<StoredAuditPage>((resolve, reject) => {
+        try {
+          checkOpen();
+        } catch (error) {
+          reject(error as Error);
+          return;
+        }
+        serialAudit(() => auditLog.readStored(fromId, limit).then(resolve, reject));
+      });
+    },
 
     getRefreshStatus: async (td) => {
       checkOpen();
@@ -872,7 +888,7 @@ export async function createFileStore(
       try {
         await auditLog.close();
         await journal.close();
-        await unlink(join(dir, LOCK_FILE));
+        await releaseDirLock(dir);
       } catch (error) {
         logger?.warn?.('store: close failed', { dir, error: String(error) });
       } finally {

@@ -7,8 +7,10 @@ import { StoreError } from '../errors.js';
 import { createStoreKeys, type ScannedCollection } from './keys.js';
 import {
   auditRecordFromDraft,
+  auditTrimCount,
   bundleRecordFromInput,
   checkAuditQuery,
+  checkStoredAuditRange,
   checkExpectedVersion,
   checkTime,
   checkTtlMs,
@@ -32,6 +34,8 @@ import {
   type AuditDraft,
   type AuditQuery,
   type AuditRecord,
+  type AuditTrimBuilder,
+  type StoredAuditPage,
   type BundleInput,
   type ExpectedVersion,
   type JsonObject,
@@ -67,6 +71,11 @@ export interface RedisStoreDeps {
   readonly logger?: StoreLogger;
   /** Clock used only to set Redis-side expiry of tokens (garbage collection). */
   readonly now?: () => number;
+  /**
+   * Records every trim past auditMaxLength as an `audit.trimmed` event, trimming exactly (XTRIM
+   * MINID) in the same script as the append; without it the stream is capped silently (MAXLEN ~).
+   */
+  readonly auditTrimmed?: AuditTrimBuilder;
 }
 
 /** Lua helper: orders canonical decimal sequences without number conversion (lossless 64-bit). */
@@ -90,21 +99,36 @@ function script(lua: string): Script {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
-/** KEYS: current hash, history list. ARGV: sequence ('' = none), digest, force, history limit, record. */
+/**
+ * KEYS: current hash, history list. ARGV: sequence ('' = none), digest, force, history limit,
+ * record JSON. Field 'm' keeps the highest sequence ever accepted ('' = none; absent on old
+ * records, whose 's' stands in): the same table as records.ts decideBundlePut/nextHighestSequence.
+ * The stored record is ARGV[5] with `highestSequence` appended (canonical decimals need no escaping).
+ * Returns {outcome, previous record or false, stored record or highest sequence when stale}.
+ */
 const PUT_BUNDLE = script(`${SEQUENCE_LESS}
-local cur = redis.call('HMGET', KEYS[1], 's', 'h', 'r')
-local s, h, r = cur[1], cur[2], cur[3]
+local cur = redis.call('HMGET', KEYS[1], 's', 'h', 'r', 'm')
+local s, h, r, m = cur[1], cur[2], cur[3], cur[4]
+local force = ARGV[3] == '1'
+local mark = ''
 if r then
-  if s == ARGV[1] and h == ARGV[2] then return {'unchanged', r} end
-  if ARGV[3] ~= '1' and s ~= '' and ARGV[1] ~= '' and seqLess(ARGV[1], s) then
-    return {'stale', r}
+  if s == ARGV[1] and h == ARGV[2] then return {'unchanged', r, r} end
+  if m then mark = m end
+  if s ~= '' and (mark == '' or seqLess(mark, s)) then mark = s end
+  if not force and mark ~= '' and ARGV[1] ~= '' and seqLess(ARGV[1], mark) then
+    return {'stale', r, mark}
   end
 end
-redis.call('HSET', KEYS[1], 's', ARGV[1], 'h', ARGV[2], 'r', ARGV[5])
-redis.call('LPUSH', KEYS[2], ARGV[5])
+local nextMark = ARGV[1]
+if r and not force and (ARGV[1] == '' or seqLess(ARGV[1], mark)) then nextMark = mark end
+local json = 'null'
+if nextMark ~= '' then json = '"' .. nextMark .. '"' end
+local rec = string.sub(ARGV[5], 1, -2) .. ',"highestSequence":' .. json .. '}'
+redis.call('HSET', KEYS[1], 's', ARGV[1], 'h', ARGV[2], 'r', rec, 'm', nextMark)
+redis.call('LPUSH', KEYS[2], rec)
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
-if r then return {'replaced', r} end
-return {'created'}
+if r then return {'replaced', r, rec} end
+return {'created', false, rec}
 `);
 
 /** KEYS: local bundle hash. ARGV: sequence, digest, record. */
@@ -147,8 +171,20 @@ if v then redis.call('DEL', KEYS[1]) end
 return v
 `);
 
-/** KEYS: lock. ARGV: owner, ttl ms. Takes a free lease or restarts the owner's own. */
+/** KEYS: any key (routes to its node in a cluster). The server's clock in ms. */
+const SERVER_TIME_MS = script(`
+local t = redis.call('TIME')
+return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`);
+
+/**
+ * KEYS: lock. ARGV: owner, ttl ms, deadline (server clock, ms). Takes a free lease or restarts the
+ * owner's own. -1: the request reached Redis after its deadline (its caller has given up waiting, e.g.
+ * it sat in a stalled server's socket buffer), so it never takes effect.
+ */
 const ACQUIRE_LOCK = script(`
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then return -1 end
 local v = redis.call('GET', KEYS[1])
 if not v then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -177,13 +213,24 @@ end
 return 0
 `);
 
-/** KEYS: audit stream. ARGV: expected last id ('0' = empty), new id, max length, record. 1 ok, 0 lost race. */
+/**
+ * KEYS: audit stream. ARGV: expected last id ('0' = empty), new id, max length, record, then
+ * optionally the `audit.trimmed` record's id, the record, and the first id to keep. 1 ok, 0 lost race.
+ */
 const APPEND_AUDIT = script(`
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local lastId = '0'
 if #last > 0 then lastId = string.match(last[1][1], '^(%d+)') end
 if lastId ~= ARGV[1] then return 0 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[2] .. '-0', 'r', ARGV[4])
+if ARGV[5] then
+  redis.call('XADD', KEYS[1], ARGV[2] .. '-0', 'r', ARGV[4])
+  redis.call('XADD', KEYS[1], ARGV[5] .. '-0', 'r', ARGV[6])
+  redis.call('XTRIM', KEYS[1], 'MINID', ARGV[7] .. '-0')
+elseif ARGV[3] == '0' then
+  redis.call('XADD', KEYS[1], ARGV[2] .. '-0', 'r', ARGV[4])
+else
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[2] .. '-0', 'r', ARGV[4])
+end
 return 1
 `);
 
@@ -428,6 +475,16 @@ export async function createRedisStore(
     }
   }
 
+  /** Best effort, in the background: queued behind the failed acquire on the same connection. */
+  function releaseAfterFailedAcquire(key: string, owner: string): void {
+    if (closed) return;
+    call('release lock', () => run(RELEASE_LOCK, [key], [owner])).catch((error: unknown) => {
+      logger?.warn?.('store: could not release a lock after a failed acquire', {
+        error: String(error),
+      });
+    });
+  }
+
   /** SCAN on every master (one for standalone and Sentinel); never KEYS. */
   async function scan(collection: ScannedCollection): Promise<{ key: string; id: string }[]> {
     const pattern = keys.scanPattern(collection);
@@ -533,6 +590,37 @@ export async function createRedisStore(
     return decodeAudit(text);
   }
 
+  /**
+   * With a trim builder: the `audit.trimmed` record to append after `record` when the stream would
+   * pass auditMax, and the first id to keep. Counted by XLEN and read by XRANGE, so a gap left by
+   * an XDEL does not throw the range off; the append script's last-id check makes it atomic.
+   */
+  async function trimmedRecord(
+    record: AuditRecord,
+  ): Promise<{ record: AuditRecord; keepFromId: number } | 'raced' | undefined> {
+    const build = deps.auditTrimmed;
+    if (build === undefined) return undefined;
+    const visible = await client.xlen(keys.audit);
+    const count = Math.min(visible, auditTrimCount(visible, 1, auditMax));
+    if (count === 0) return undefined;
+    const entries = await client.xrange(keys.audit, '-', '+', 'COUNT', count);
+    const first = entries[0];
+    const lastEntry = entries.at(-1);
+    // Emptied meanwhile by another appender, whose append then also makes ours lose the race.
+    if (first === undefined || lastEntry === undefined) return 'raced';
+    const last = decodeStreamEntry(lastEntry);
+    const trim = {
+      count: entries.length,
+      fromId: Number.parseInt(first[0], 10),
+      toId: last.id,
+      lastTrimmedHash: last.hash,
+    };
+    return {
+      record: auditRecordFromDraft(record.id + 1, build(record, record.id + 1, trim)),
+      keepFromId: last.id + 1,
+    };
+  }
+
   async function lastAuditRecord(): Promise<AuditRecord | undefined> {
     const last = (await client.xrevrange(keys.audit, '+', '-', 'COUNT', 1))[0];
     return last === undefined ? undefined : decodeStreamEntry(last);
@@ -595,16 +683,22 @@ export async function createRedisStore(
             JSON.stringify(record),
           ],
         ),
-      )) as [string, string?];
-      const [outcome, previousText] = reply;
-      const previous = previousText === undefined ? undefined : decodeBundle(previousText);
+      )) as [string, (string | null)?, string?];
+      const [outcome, previousText, third] = reply;
+      const previous =
+        previousText === undefined || previousText === null
+          ? undefined
+          : decodeBundle(previousText);
       if (outcome === 'stale') {
-        throw staleBundleError(td, record.sequence, previous?.sequence ?? null);
+        throw staleBundleError(td, record.sequence, third ?? null);
       }
-      if (outcome !== 'created' && outcome !== 'replaced' && outcome !== 'unchanged') {
+      if (
+        (outcome !== 'created' && outcome !== 'replaced' && outcome !== 'unchanged') ||
+        third === undefined
+      ) {
         throw new StoreError('ERR_STORE_CORRUPT', 'unexpected reply from the bundle script');
       }
-      return putBundleResult(outcome, record, previous);
+      return putBundleResult(outcome, decodeBundle(third), previous);
     },
 
     deleteBundle: async (td) => {
@@ -706,13 +800,30 @@ export async function createRedisStore(
         const id = (previous?.id ?? 0) + 1;
         // The builder runs outside `call`: its own errors reach the caller unchanged.
         const record = auditRecordFromDraft(id, build(previous, id));
-        const won = await call('append audit', () =>
-          run(
-            APPEND_AUDIT,
-            [keys.audit],
-            [String(previous?.id ?? 0), String(id), auditMax, JSON.stringify(record)],
-          ),
-        );
+        const trim = await call('read audit', () => trimmedRecord(record));
+        const won =
+          trim === 'raced'
+            ? 0
+            : await call('append audit', () =>
+                run(
+                  APPEND_AUDIT,
+                  [keys.audit],
+                  [
+                    String(previous?.id ?? 0),
+                    String(id),
+                    // '0': no MAXLEN (explicit trims only, with a trim builder).
+                    deps.auditTrimmed === undefined ? auditMax : 0,
+                    JSON.stringify(record),
+                    ...(trim === undefined
+                      ? []
+                      : [
+                          String(trim.record.id),
+                          JSON.stringify(trim.record),
+                          String(trim.keepFromId),
+                        ]),
+                  ],
+                ),
+              );
         if (won === 1) return record;
         // Another appender won; back off a little so a crowd spreads out.
         await new Promise((resolve) =>
@@ -722,6 +833,22 @@ export async function createRedisStore(
       throw new StoreError('ERR_STORE_CONFLICT', 'audit append lost the race too many times');
     },
     lastAudit: async () => call('read audit', lastAuditRecord),
+    readStoredAudit: async (fromId: number, limit: number) => {
+      checkStoredAuditRange(fromId, limit);
+      return call('read audit', async (): Promise<StoredAuditPage> => {
+        const entries = await client.xrange(keys.audit, `${fromId}-0`, '+', 'COUNT', limit);
+        const records: AuditRecord[] = [];
+        for (const entry of entries) {
+          try {
+            records.push(decodeStreamEntry(entry));
+          } catch {
+            const afterId = records.at(-1)?.id ?? fromId - 1;
+            return { records, unreadable: { afterId, where: `stream entry ${entry[0]}` } };
+          }
+        }
+        return { records };
+      });
+    },
     listAudit: async (query: AuditQuery) => {
       checkAuditQuery(query);
       const backward = query.direction === 'backward';
@@ -790,7 +917,20 @@ export async function createRedisStore(
     acquireLock: async (name, owner, ttlMs) => {
       const key = keys.lock(name);
       checkTtlMs(ttlMs);
-      return (await call('acquire lock', () => run(ACQUIRE_LOCK, [key], [owner, ttlMs]))) === 1;
+      // A lock can never outlive its request: the acquire carries a deadline on the server's own
+      // clock (no skew), no later than the moment this call times out, and the script refuses to
+      // run after it; a failed call also releases, in case the answer was only lost on the way back.
+      try {
+        const answer = await call('acquire lock', async () => {
+          const serverNowMs = Number(await run(SERVER_TIME_MS, [key], []));
+          return run(ACQUIRE_LOCK, [key], [owner, ttlMs, serverNowMs + commandTimeoutMs]);
+        });
+        if (answer === -1) throw unavailable('lock request reached redis after its deadline');
+        return answer === 1;
+      } catch (error) {
+        releaseAfterFailedAcquire(key, owner);
+        throw error;
+      }
     },
     renewLock: async (name, owner, ttlMs) => {
       const key = keys.lock(name);

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { SignJWT, importJWK } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -488,6 +488,60 @@ describe('WAPI-14: the SDK mTLS helpers with a Workload API source', () => {
       );
       expect(refused).toBe('');
       expect(peers).toEqual([fedPeer.spiffeId]);
+    } finally {
+      await closeServer(tlsServer);
+    }
+  });
+});
+
+/** Connects to an SDK mTLS server with a test certificate; returns the line written (empty: refused). */
+async function probeLine(
+  port: number,
+  cert: TestCert,
+  trust: readonly TestCert[],
+): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port,
+      cert: cert.pem,
+      key: cert.nodePrivateKey().export({ format: 'pem', type: 'pkcs8' }).toString(),
+      ca: trust.map((c) => c.pem).join(''),
+      checkServerIdentity: () => undefined,
+    });
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => resolve(text));
+  });
+}
+
+describe('XS-2/XS-4/XS-5: the presented chain and the own trust bundle', () => {
+  it('presents leaf + intermediate; trusts every CA of the bundle; stops trusting a removed one', async () => {
+    const intermediate = await createCa({ issuer: ca, trustDomain: TD });
+    const leaf = await createLeaf(intermediate, { spiffeIds: [`spiffe://${TD}/deep`] });
+    const secondCa = await createCa({ trustDomain: TD });
+    const viaSecond = await createLeaf(secondCa, { spiffeIds: [`spiffe://${TD}/second`] });
+    const deep = { spiffeId: `spiffe://${TD}/deep`, leaf, intermediates: [intermediate] };
+    const server = await mock();
+    server.push('FetchX509SVID', x509Response([{ ...deep, bundle: [ca, secondCa] }]));
+    const src = await source(server, { jwtBundles: false });
+    expect(src.x509Svid().chainDer).toHaveLength(2);
+    expect(src.bundles().get(parseTrustDomain(TD))?.x509Authorities).toHaveLength(2);
+    const tlsServer = createMtlsServer(src, authorizeAny(), (socket: TLSSocket) => {
+      socket.end(`${String(peerIdOf(socket))}\n`);
+    });
+    tlsServer.on('tlsClientError', () => undefined);
+    const port = await listenLoopback(tlsServer);
+    try {
+      // The client trusts the root only: the handshake needs the intermediate we present (XS-2).
+      expect(await probeLine(port, a.leaf, [ca])).toBe(`${a.spiffeId}\n`);
+      expect(await probeLine(port, viaSecond, [ca])).toBe(`spiffe://${TD}/second\n`);
+      await nextBundles(src, () =>
+        server.push('FetchX509SVID', x509Response([{ ...deep, bundle: [ca] }])),
+      );
+      expect(await probeLine(port, viaSecond, [ca])).toBe('');
+      expect(await probeLine(port, a.leaf, [ca])).toBe(`${a.spiffeId}\n`);
     } finally {
       await closeServer(tlsServer);
     }

@@ -2,8 +2,6 @@
 // a node SVID gets only its children; other callers are refused with codes; template entries are
 // filled with the node-sent instance; issued SVIDs verify with openssl; every issuance is audited;
 // the watch stream sends a new complete state on entry and bundle changes.
-import { request } from 'node:https';
-import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeyAndCsr } from '../../src/agent/csr.js';
 import { marshalBundle } from '../../src/bundle/index.js';
@@ -19,6 +17,7 @@ import {
   type IssuedSvid,
 } from '../helpers/agent-api.js';
 import { admin, startTestBroker } from '../helpers/broker.js';
+import { openNodeWatch } from '../helpers/node-watch.js';
 import { hasOpenssl } from '../helpers/openssl.js';
 import { bundleOf, createCa } from '../helpers/pki.js';
 
@@ -158,6 +157,22 @@ describe('admin API: node and workload entries', () => {
     });
     expect(token.status).toBe(400);
     expect(token.body.error.code).toBe('ERR_REGISTRATION_WORKLOAD_TOKEN');
+  });
+});
+
+describe('OpenAPI', () => {
+  it('documents node, parentId and selectors on entry create and in the entry schema', async () => {
+    const doc = await admin<Record<string, unknown>>(broker, 'GET', '/v1/admin/openapi.json');
+    expect(doc.status).toBe(200);
+    const text = JSON.stringify(doc.body);
+    const post = (doc.body as { paths: Record<string, Record<string, unknown>> }).paths[
+      '/v1/admin/entries'
+    ]?.['post'];
+    const body = JSON.stringify(post);
+    for (const field of ['"node"', '"parentId"', '"selectors"']) {
+      expect(body).toContain(field);
+      expect(text).toContain(field);
+    }
   });
 });
 
@@ -408,76 +423,6 @@ describe('POST /v1/agent/node/x509svid and /jwtsvid', () => {
   });
 });
 
-// --- watch -----------------------------------------------------------------------------------------
-
-interface SseEvent {
-  readonly event: string;
-  readonly data: string;
-}
-
-/** A server-sent event reader over real mTLS: events queue up until taken with next(). */
-function openWatch(svid: IssuedSvid): Promise<{
-  next(ms?: number): Promise<SseEvent>;
-  close(): void;
-  status: number;
-}> {
-  return new Promise((resolve, reject) => {
-    const url = new URL('/v1/agent/node/watch', broker.agentApiUrl);
-    const queue: SseEvent[] = [];
-    let waiter: (() => void) | undefined;
-    const req = request(url, {
-      agent: false,
-      ca: tls.anchorsPem,
-      cert: svid.certPem,
-      key: svid.keyPem,
-      checkServerIdentity: () => undefined,
-    });
-    req.on('error', reject);
-    req.on('response', (res: IncomingMessage) => {
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let at: number;
-        while ((at = buffer.indexOf('\n\n')) !== -1) {
-          const block = buffer.slice(0, at);
-          buffer = buffer.slice(at + 2);
-          const lines = block.split('\n').filter((line) => !line.startsWith(':'));
-          if (lines.length === 0) continue;
-          const event = lines.find((l) => l.startsWith('event: '))?.slice(7) ?? 'message';
-          const data = lines
-            .filter((l) => l.startsWith('data: '))
-            .map((l) => l.slice(6))
-            .join('\n');
-          queue.push({ event, data });
-          waiter?.();
-        }
-      });
-      resolve({
-        status: res.statusCode ?? 0,
-        close: () => req.destroy(),
-        next: async (ms = 10_000) => {
-          const deadline = Date.now() + ms;
-          while (queue.length === 0) {
-            if (Date.now() > deadline) throw new Error('no watch event in time');
-            await new Promise<void>((done) => {
-              const timer = setTimeout(done, 200);
-              waiter = () => {
-                clearTimeout(timer);
-                done();
-              };
-            });
-          }
-          const event = queue.shift();
-          if (event === undefined) throw new Error('queue empty');
-          return event;
-        },
-      });
-    });
-    req.end();
-  });
-}
-
 interface StateJson {
   revision: string;
   entries: { id: string; spiffeId: string }[];
@@ -486,7 +431,7 @@ interface StateJson {
 
 describe('GET /v1/agent/node/watch', () => {
   it('sends the complete state on connect, and again on entry added/deleted, partner and own bundle change', async () => {
-    const watch = await openWatch(host);
+    const watch = await openNodeWatch(broker.agentApiUrl, tls, host);
     try {
       expect(watch.status).toBe(200);
       const first = await watch.next();

@@ -34,13 +34,12 @@ function socketFor(chain: readonly Buffer[]): { getPeerCertificate(): unknown } 
   return { getPeerCertificate: () => nodes[0] };
 }
 
-function deps(audit: AgentDeps['audit'], auditStrict?: AgentDeps['audit']): AgentDeps {
+function deps(audit: AgentDeps['audit']): AgentDeps {
   return {
     ca: broker.ca,
     registration: broker.registration,
     federation: broker.federation,
     audit,
-    ...(auditStrict === undefined ? {} : { auditStrict }),
     logger: { info() {}, warn() {}, error() {} },
     now: () => Date.now(),
     serverSpiffeId: () => broker.agentApiSpiffeId,
@@ -91,35 +90,24 @@ afterAll(async () => {
 });
 
 describe('node issuance and the audit log', () => {
-  it('fails closed with 503 ERR_STORE_UNAVAILABLE when the strict audit append rejects', async () => {
-    const lenient: string[] = [];
+  it('fails closed with 503 ERR_STORE_UNAVAILABLE when the audit append rejects', async () => {
     const app = createAgentApp(
-      deps(
-        async (event) => {
-          lenient.push(event.type);
-        },
-        async () => {
-          throw new StoreError('ERR_STORE_UNAVAILABLE', 'redis did not answer');
-        },
-      ),
+      deps(async () => {
+        throw new StoreError('ERR_STORE_UNAVAILABLE', 'redis did not answer');
+      }),
     );
     const response = await issue(app);
     expect(response.status).toBe(503);
     const body = (await response.json()) as { error: { code: string }; x509Svid?: unknown };
     expect(body.error.code).toBe('ERR_STORE_UNAVAILABLE');
     expect(body.x509Svid).toBeUndefined();
-    // The lenient sink (which logs and swallows) is never what node issuance relies on.
-    expect(lenient).toEqual([]);
   });
 
   it('any other audit failure is also a 503, never a 200', async () => {
     const app = createAgentApp(
-      deps(
-        async () => undefined,
-        async () => {
-          throw new Error('disk full');
-        },
-      ),
+      deps(async () => {
+        throw new Error('disk full');
+      }),
     );
     const response = await issue(app);
     expect(response.status).toBe(503);
@@ -131,12 +119,9 @@ describe('node issuance and the audit log', () => {
   it('issues when the audit append succeeds (the event carries the workload facts)', async () => {
     const events: Record<string, unknown>[] = [];
     const app = createAgentApp(
-      deps(
-        async () => undefined,
-        async (event) => {
-          events.push({ type: event.type, actor: event.actor, ...event.details });
-        },
-      ),
+      deps(async (event) => {
+        events.push({ type: event.type, actor: event.actor, ...event.details });
+      }),
     );
     const response = await issue(app);
     expect(response.status).toBe(200);
