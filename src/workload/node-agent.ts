@@ -286,6 +286,9 @@ export async function createNodeAgent(options: NodeAgentOptions): Promise<NodeAg
   let watchTimer: NodeJS.Timeout | undefined;
   function applyState(data: string): void {
     const next = parseNodeState(parseStrictJson(data), trustDomain);
+    if ((next.skippedEntries ?? 0) > 0) {
+      logger?.warn('node state: entries left out as malformed', { count: next.skippedEntries });
+    }
     const own = next.bundles.get(trustDomain);
     state = next;
     if (

@@ -21,6 +21,8 @@ export interface NodeEntry {
 export interface NodeState {
   readonly revision: string;
   readonly entries: readonly NodeEntry[];
+  /** Entries left out because they did not parse (one bad entry never hides the others). */
+  readonly skippedEntries?: number;
   /** Our own bundle plus the partners named by any entry's federatesWith. */
   readonly bundles: BundleSet;
 }
@@ -29,7 +31,7 @@ export interface NodeState {
 export const MAX_NODE_ENTRIES = 10_000;
 export const MAX_ENTRY_SELECTORS = 32;
 const SELECTOR =
-  /^(unix:(uid|gid):\d{1,10}|unix:(user|group):[^\s:]{1,256}|unix:path:\/\S{0,4095}|unix:sha256:[0-9a-f]{64}|container:id:[0-9a-f]{1,128})$/;
+  /^(unix:(uid|gid):\d{1,10}|unix:(user|group):[^\s:]{1,256}|unix:path:\/\S{0,4095}|unix:sha256:[0-9a-fA-F]{64}|container:id:[0-9a-fA-F]{1,128})$/;
 /** Shape of an instance id: 22 base64url characters (128 bits). */
 export const INSTANCE_RE = /^[A-Za-z0-9_-]{22}$/;
 export const INSTANCE_PLACEHOLDER = '{instance}';
@@ -49,7 +51,7 @@ const entrySchema = z
 const stateSchema = z
   .object({
     revision: z.string().max(200),
-    entries: z.array(entrySchema).max(MAX_NODE_ENTRIES),
+    entries: z.array(z.unknown()).max(MAX_NODE_ENTRIES),
     bundles: z.record(z.string(), z.unknown()).optional(),
   })
   .loose();
@@ -60,6 +62,11 @@ function invalid(message: string, cause?: unknown): WorkloadError {
     message,
     cause === undefined ? {} : { cause },
   );
+}
+
+/** Hex values compare in lower case, as the attestor produces them. */
+function normalizeSelector(selector: string): string {
+  return /^(unix:sha256|container:id):/.test(selector) ? selector.toLowerCase() : selector;
 }
 
 /** Parses `{ revision, entries, bundles }`; our own trust domain's bundle must be present. */
@@ -75,18 +82,26 @@ export function parseNodeState(value: unknown, ownTrustDomain: TrustDomain): Nod
     throw invalid('malformed bundle in node state', error);
   }
   const set = new BundleSet(bundles);
-  if (set.get(ownTrustDomain) === undefined) throw invalid('node state lacks our own bundle');
-  return {
-    revision: parsed.data.revision,
-    entries: parsed.data.entries.map((e) => ({
+  const entries: NodeEntry[] = [];
+  for (const raw of parsed.data.entries) {
+    const entry = entrySchema.safeParse(raw);
+    if (!entry.success) continue;
+    const e = entry.data;
+    entries.push({
       id: e.id,
       spiffeId: e.spiffeId,
       parentId: e.parentId,
-      selectors: [...e.selectors],
+      selectors: e.selectors.map(normalizeSelector),
       federatesWith: [...e.federatesWith],
       ttlSeconds: e.ttlSeconds,
       dnsNames: [...e.dnsNames],
-    })),
+    });
+  }
+  if (set.get(ownTrustDomain) === undefined) throw invalid('node state lacks our own bundle');
+  return {
+    revision: parsed.data.revision,
+    entries,
+    skippedEntries: parsed.data.entries.length - entries.length,
     bundles: set,
   };
 }
