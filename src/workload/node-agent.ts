@@ -6,7 +6,7 @@ import { BundleSet, parseStrictJson, type Bundle } from '../bundle/index.js';
 import { AgentError, WorkloadError } from '../errors.js';
 import { spiffeIdFromSegments, type SpiffeId } from '../spiffeid/index.js';
 import { verifyX509Svid } from '../svid/index.js';
-import { createBrokerClient } from './broker-client.js';
+import { createBrokerClient, type BrokerClient } from './broker-client.js';
 import { loadNodeSvid, saveNodeSvid, type NodeSvid } from './node-store.js';
 import { parseNodeState, type NodeState } from './node-state.js';
 import { backoffMs, followNodeWatch } from './node-watch.js';
@@ -95,6 +95,67 @@ async function enrolOrResume(options: NodeAgentOptions, nowMs: number): Promise<
   return node;
 }
 
+/** Renews the node's own SVID at half its lifetime; failures retry with capped backoff. */
+function keepRenewed(deps: {
+  readonly client: BrokerClient;
+  readonly now: () => number;
+  get(): NodeSvid;
+  set(next: NodeSvid): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let failures = 0;
+  let stopped = false;
+  async function renew(): Promise<void> {
+    const current = deps.get();
+    const { privateKey, csrDer } = newKeyAndCsr();
+    const chainDer = chainOf(
+      await deps.client.call('POST', '/v1/agent/x509svid', { csr: csrPem(csrDer) }),
+      'renewal',
+    );
+    const verified = verifyX509Svid(chainDer, new BundleSet([current.bundle]), {
+      now: new Date(deps.now()),
+    });
+    if (verified.spiffeId.toString() !== current.spiffeId.toString()) {
+      throw new WorkloadError('ERR_WORKLOAD_STATE_INVALID', 'the broker renewed another SPIFFE ID');
+    }
+    deps.set({
+      ...deps.get(),
+      chainDer,
+      privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      expiresAt: verified.leaf.notAfter,
+    });
+  }
+  function schedule(): void {
+    if (stopped) return;
+    const lifetime = deps.get().expiresAt.getTime() - deps.now();
+    const delay =
+      failures === 0
+        ? Math.max(1000, Math.floor(lifetime / 2))
+        : Math.max(1000, Math.min(backoffMs(failures), Math.floor(lifetime / 4)));
+    timer = setTimeout(() => {
+      renew()
+        .then(() => {
+          failures = 0;
+        })
+        .catch((error: unknown) => {
+          failures += 1;
+          deps.warn('node SVID renewal failed; retrying', {
+            error: (error as Error).message,
+            attempt: failures,
+          });
+        })
+        .finally(schedule);
+    }, delay);
+    timer.unref();
+  }
+  schedule();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
 /** Enrols (or resumes), then keeps the node's SVID and state current until close(). */
 export async function createNodeAgent(options: NodeAgentOptions): Promise<NodeAgent> {
   const now = options.now ?? Date.now;
@@ -124,54 +185,17 @@ export async function createNodeAgent(options: NodeAgentOptions): Promise<NodeAg
   });
   readyPromise.catch(() => undefined);
 
-  // --- Own SVID renewal at half-life; failures retried with capped backoff --------------------
-  let renewTimer: NodeJS.Timeout | undefined;
-  let renewFailures = 0;
-  async function renew(): Promise<void> {
-    const { privateKey, csrDer } = newKeyAndCsr();
-    const chainDer = chainOf(
-      await client.call('POST', '/v1/agent/x509svid', { csr: csrPem(csrDer) }),
-      'renewal',
-    );
-    const verified = verifyX509Svid(chainDer, new BundleSet([current.bundle]), {
-      now: new Date(now()),
-    });
-    if (verified.spiffeId.toString() !== current.spiffeId.toString()) {
-      throw new WorkloadError('ERR_WORKLOAD_STATE_INVALID', 'the broker renewed another SPIFFE ID');
-    }
-    current = {
-      ...current,
-      chainDer,
-      privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-      expiresAt: verified.leaf.notAfter,
-    };
-    saveNodeSvid(options.dataDir, current);
-    logger?.info('node SVID renewed', { expiresAt: current.expiresAt.toISOString() });
-  }
-  function scheduleRenewal(): void {
-    if (closed) return;
-    const lifetime = current.expiresAt.getTime() - now();
-    const delay =
-      renewFailures === 0
-        ? Math.max(1000, Math.floor(lifetime / 2))
-        : Math.max(1000, Math.min(backoffMs(renewFailures), Math.floor(lifetime / 4)));
-    renewTimer = setTimeout(() => {
-      renew()
-        .then(() => {
-          renewFailures = 0;
-        })
-        .catch((error: unknown) => {
-          renewFailures += 1;
-          logger?.warn('node SVID renewal failed; retrying', {
-            error: (error as Error).message,
-            attempt: renewFailures,
-          });
-        })
-        .finally(scheduleRenewal);
-    }, delay);
-    renewTimer.unref();
-  }
-  scheduleRenewal();
+  const stopRenewal = keepRenewed({
+    client,
+    now,
+    get: () => current,
+    set: (next) => {
+      current = next;
+      saveNodeSvid(options.dataDir, next);
+      logger?.info('node SVID renewed', { expiresAt: next.expiresAt.toISOString() });
+    },
+    warn: (message, fields) => logger?.warn(message, fields),
+  });
 
   // --- Node state ------------------------------------------------------------------------------
   function applyState(data: string): void {
@@ -238,7 +262,7 @@ export async function createNodeAgent(options: NodeAgentOptions): Promise<NodeAg
     async close() {
       if (closed) return;
       closed = true;
-      clearTimeout(renewTimer);
+      stopRenewal();
       stopWatch();
       client.close();
       listeners.clear();
