@@ -1,7 +1,7 @@
 // Node state parsing and entry matching: one malformed entry is left out without hiding the
 // others, hex selectors compare in lower case, all selectors of an entry must match.
 import { describe, expect, it } from 'vitest';
-import { marshalBundle, Bundle } from '../bundle/index.js';
+import { marshalBundle, parseStrictJson, Bundle } from '../bundle/index.js';
 import { parseTrustDomain } from '../spiffeid/index.js';
 import { instanceOf, matchEntries, parseNodeState } from './node-state.js';
 
@@ -34,6 +34,20 @@ describe('parseNodeState', () => {
     );
     expect(state.entries.map((e) => e.id)).toEqual(['good']);
     expect(state.skippedEntries).toBe(2);
+  });
+
+  it('reads a TTL parsed losslessly (JsonNumber) as a number', () => {
+    const state = parseNodeState(
+      parseStrictJson(
+        JSON.stringify({
+          revision: '1',
+          entries: [{ ...entry('e', ['unix:uid:0']), ttlSeconds: 60 }],
+          bundles: { 'node.test': BUNDLE },
+        }),
+      ),
+      TD,
+    );
+    expect(state.entries[0]?.ttlSeconds).toBe(60);
   });
 
   it('refuses a state without our own bundle (ERR_WORKLOAD_STATE_INVALID)', () => {

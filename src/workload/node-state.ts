@@ -2,7 +2,13 @@
 // need. Parsed from untrusted JSON with zod; entries are matched against attested selectors here.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { BundleSet, parseBundle, stringifyJsonValue, type JsonValue } from '../bundle/index.js';
+import {
+  BundleSet,
+  JsonNumber,
+  parseBundle,
+  stringifyJsonValue,
+  type JsonValue,
+} from '../bundle/index.js';
 import { parseTrustDomain, type TrustDomain } from '../spiffeid/index.js';
 import { WorkloadError } from '../errors.js';
 
@@ -43,7 +49,11 @@ const entrySchema = z
     parentId: z.string().min(1).max(2048),
     selectors: z.array(z.string().regex(SELECTOR)).min(1).max(MAX_ENTRY_SELECTORS),
     federatesWith: z.array(z.string().min(1).max(255)).max(1000),
-    ttlSeconds: z.number().int().positive().nullable(),
+    // parseStrictJson keeps numbers lossless (JsonNumber); a TTL is a small integer.
+    ttlSeconds: z.preprocess(
+      (v) => (v instanceof JsonNumber ? Number(v.raw) : v),
+      z.number().int().positive().max(100_000_000).nullable(),
+    ),
     dnsNames: z.array(z.string().max(253)).max(100),
   })
   .loose();

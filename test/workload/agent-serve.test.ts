@@ -19,6 +19,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildCli,
+  eventually,
   freePort,
   loopbackInitArgs,
   runBuilt,
@@ -224,14 +225,14 @@ describe('fedbroker agent serve against a real broker (issue 17)', () => {
       ])
     ).entry.id;
     const stream = openStream<X509SvidResponseMsg>(client(), 'FetchX509SVID');
-    let message = await stream.next(20_000);
-    while (message.svids.length < 2) message = await stream.next(20_000);
+    let message = await stream.next(45_000);
+    while (message.svids.length < 2) message = await stream.next(45_000);
     expect(message.svids.map((s) => s.spiffe_id).sort()).toEqual([
       `spiffe://${TD}/api`,
       `spiffe://${TD}/extra`,
     ]);
     await fedbroker(['entry', 'delete', extra, '--config', config]);
-    const after = await stream.next(20_000);
+    const after = await stream.next(45_000);
     expect(after.svids.map((s) => s.spiffe_id)).toEqual([`spiffe://${TD}/api`]);
     await fedbroker(['entry', 'delete', apiEntry, '--config', config]);
     expect((await stream.ended)?.code).toBe(grpc.status.PERMISSION_DENIED);
@@ -265,4 +266,74 @@ describe('fedbroker agent serve against a real broker (issue 17)', () => {
     expect((await firstSvid()).svids[0]?.spiffe_id).toBe(`spiffe://${TD}/api`);
     expect(readFileSync(join(dataDir, 'node-svid.json'), 'utf8')).not.toContain(token.token);
   });
+});
+
+describe('short-lived SVIDs: the node renews its own SVID and streams get renewed workload SVIDs', () => {
+  it('a 60 s node SVID and 60 s workload SVIDs are renewed at half-life while serving', async () => {
+    const node2 = `spiffe://${TD}/nodes/host-2`;
+    const socket2 = join(root, 'run', 'agent2.sock');
+    const { entry } = await json<{ entry: { id: string } }>([
+      'entry',
+      'create',
+      '--spiffe-id',
+      node2,
+      '--node',
+      '--ttl',
+      '60s',
+    ]);
+    const token2 = await json<{ token: string; agentApiUrl: string; bundleDigest: string }>([
+      'token',
+      'generate',
+      '--entry',
+      entry.id,
+      '--ttl',
+      '10m',
+    ]);
+    await json([
+      'entry',
+      'create',
+      '--spiffe-id',
+      `spiffe://${TD}/short`,
+      '--parent-id',
+      node2,
+      '--selector',
+      `unix:uid:${UID}`,
+      '--ttl',
+      '60s',
+    ]);
+    const second = await startAgentServe(socket2, join(root, 'node2-data'), [
+      '--broker',
+      token2.agentApiUrl,
+      '--join-token',
+      token2.token,
+      '--bundle-digest',
+      token2.bundleDigest,
+    ]);
+    try {
+      const c = workloadClient(socket2);
+      clients.push(c);
+      let stream = openStream<X509SvidResponseMsg>(c, 'FetchX509SVID');
+      let first: X509SvidResponseMsg | undefined;
+      for (let i = 0; i < 50 && first === undefined; i += 1) {
+        const result = await Promise.race([stream.next(), stream.ended]);
+        if (result !== null && 'svids' in (result as object)) first = result as X509SvidResponseMsg;
+        else {
+          await new Promise((r) => setTimeout(r, 200));
+          stream = openStream<X509SvidResponseMsg>(c, 'FetchX509SVID');
+        }
+      }
+      expect(first?.svids[0]?.spiffe_id, second.stderr()).toBe(`spiffe://${TD}/short`);
+      // Renewed at half-life: a new certificate arrives on the same stream, signed through the
+      // node's own renewed SVID.
+      let renewed = await stream.next(45_000);
+      while (renewed.svids[0]!.x509_svid.equals(first!.svids[0]!.x509_svid))
+        renewed = await stream.next(45_000);
+      await eventually('node SVID renewed', 45_000, async () =>
+        second.stderr().includes('node SVID renewed') ? true : undefined,
+      );
+      stream.cancel();
+    } finally {
+      await stopServe(second.child);
+    }
+  }, 120_000);
 });
