@@ -268,6 +268,42 @@ describe('fedbroker agent serve against a real broker (issue 17)', () => {
   });
 });
 
+describe('fedbroker agent serve refuses to start', () => {
+  it.each([
+    [
+      'no token and no stored SVID',
+      [
+        '--broker',
+        'https://127.0.0.1:9',
+        '--socket',
+        join(root, 'x.sock'),
+        '--data-dir',
+        join(root, 'empty'),
+      ],
+      'ERR_WORKLOAD_NODE_SVID_MISSING',
+    ],
+    ['no --socket', ['--broker', 'https://127.0.0.1:9', '--join-token', 't'], 'ERR_CLI_USAGE'],
+    [
+      'both --bundle and --bundle-digest',
+      [
+        '--broker',
+        'https://127.0.0.1:9',
+        '--socket',
+        join(root, 'x.sock'),
+        '--bundle',
+        'f',
+        '--bundle-digest',
+        'd',
+      ],
+      'ERR_CLI_USAGE',
+    ],
+  ])('%s', async (_name, args, code) => {
+    const result = await runBuilt(['agent', 'serve', ...args]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(`error ${code}`);
+  });
+});
+
 describe('short-lived SVIDs: the node renews its own SVID and streams get renewed workload SVIDs', () => {
   it('a 60 s node SVID and 60 s workload SVIDs are renewed at half-life while serving', async () => {
     const node2 = `spiffe://${TD}/nodes/host-2`;
