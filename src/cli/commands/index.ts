@@ -12,6 +12,7 @@ import {
   x509MintCommand,
 } from './admin.js';
 import { agentRunCommand } from './agent.js';
+import { agentServeCommand } from './agent-serve.js';
 import { initCommand } from './init.js';
 import { registrationCommands } from './registration.js';
 import { bundleInspectCommand, jwtValidateCommand, svidVerifyCommand } from './offline.js';
@@ -35,4 +36,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...auditCommands,
   ...registrationCommands,
   agentRunCommand,
+  agentServeCommand,
 ];
