@@ -11,11 +11,21 @@ const ROOMS = {
   registration: ['spiffeid', 'store-types'],
   federation: ['svid', 'bundle', 'spiffeid', 'store-types'],
   audit: ['spiffeid', 'store-types'],
+  access: ['spiffeid', 'store-types'],
   store: ['bundle', 'spiffeid'],
   agent: ['svid', 'bundle', 'spiffeid'],
   config: ['spiffeid'],
 };
-const DOMAIN_ROOMS = ['spiffeid', 'bundle', 'svid', 'ca', 'registration', 'federation', 'audit'];
+const DOMAIN_ROOMS = [
+  'spiffeid',
+  'bundle',
+  'svid',
+  'ca',
+  'registration',
+  'federation',
+  'audit',
+  'access',
+];
 const ALL_ROOMS = [...Object.keys(ROOMS), 'api', 'cli'];
 const FRAMEWORKS = ['hono', 'hono/*', '@hono/*', 'ioredis'];
 

@@ -108,6 +108,7 @@ export const FEDERATION_ERROR_CODES = [
   'ERR_FEDERATION_BUNDLE_STALE',
   'ERR_FEDERATION_INVITE_INVALID',
   'ERR_FEDERATION_INVITE_EXPIRED',
+  'ERR_FEDERATION_APPROVAL_REPEATED',
 ] as const;
 
 export const AUDIT_ERROR_CODES = ['ERR_AUDIT_CHAIN_BROKEN'] as const;
@@ -120,6 +121,12 @@ export const STORE_ERROR_CODES = [
   'ERR_STORE_CONFIG',
 ] as const;
 
+export const ACCESS_ERROR_CODES = [
+  'ERR_ACCESS_ADMIN_INVALID',
+  'ERR_ACCESS_ADMIN_EXISTS',
+  'ERR_ACCESS_ADMIN_NOT_FOUND',
+] as const;
+
 export const API_ERROR_CODES = [
   'ERR_API_UNAUTHENTICATED',
   'ERR_API_FORBIDDEN',
@@ -127,6 +134,7 @@ export const API_ERROR_CODES = [
   'ERR_API_NOT_FOUND',
   'ERR_API_INTERNAL',
   'ERR_API_RATE_LIMITED',
+  'ERR_API_CSRF',
 ] as const;
 
 export const AGENT_ERROR_CODES = [
@@ -153,6 +161,7 @@ export type RegistrationErrorCode = (typeof REGISTRATION_ERROR_CODES)[number];
 export type FederationErrorCode = (typeof FEDERATION_ERROR_CODES)[number];
 export type AuditErrorCode = (typeof AUDIT_ERROR_CODES)[number];
 export type StoreErrorCode = (typeof STORE_ERROR_CODES)[number];
+export type AccessErrorCode = (typeof ACCESS_ERROR_CODES)[number];
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
 export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
@@ -167,6 +176,7 @@ export type ErrorCode =
   | FederationErrorCode
   | AuditErrorCode
   | StoreErrorCode
+  | AccessErrorCode
   | ApiErrorCode
   | AgentErrorCode
   | CliErrorCode
@@ -182,6 +192,7 @@ export const ALL_ERROR_CODES: readonly ErrorCode[] = [
   ...FEDERATION_ERROR_CODES,
   ...AUDIT_ERROR_CODES,
   ...STORE_ERROR_CODES,
+  ...ACCESS_ERROR_CODES,
   ...API_ERROR_CODES,
   ...AGENT_ERROR_CODES,
   ...CLI_ERROR_CODES,
@@ -218,6 +229,7 @@ export class RegistrationError extends BrokerError<RegistrationErrorCode> {}
 export class FederationError extends BrokerError<FederationErrorCode> {}
 export class AuditError extends BrokerError<AuditErrorCode> {}
 export class StoreError extends BrokerError<StoreErrorCode> {}
+export class AccessError extends BrokerError<AccessErrorCode> {}
 export class ApiError extends BrokerError<ApiErrorCode> {}
 export class AgentError extends BrokerError<AgentErrorCode> {}
 export class CliError extends BrokerError<CliErrorCode> {}

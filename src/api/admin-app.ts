@@ -23,6 +23,7 @@ import { ApiError } from '../errors.js';
 import {
   INVITE_FORMAT,
   acceptInvite,
+  approvalsOf,
   createInvite,
   type Federation,
   type Profile,
@@ -52,6 +53,8 @@ import {
   type RouteTable,
 } from './routes.js';
 import { registrationRoutes } from './admin-registration.js';
+import { adminRoutes } from './admin-admins.js';
+import type { AdminDirectory, AdminRole, Sessions } from '../access/index.js';
 import type { Registration } from '../registration/index.js';
 
 export interface AdminLogger {
@@ -95,7 +98,11 @@ export interface AdminDeps {
   readonly adminPeer?: {
     readonly check: (socket: unknown) => PeerCheck;
     readonly adminIds: ReadonlySet<string>;
+    /** Names and roles of mTLS admins (an ID without one is an `admin` named by its SPIFFE ID). */
+    readonly names?: ReadonlyMap<string, { readonly name: string; readonly role: AdminRole }>;
   };
+  /** Named admins and console sessions (issue 19); without it only the bootstrap token works. */
+  readonly access?: { readonly admins: AdminDirectory; readonly sessions: Sessions };
   /**
    * Failed authentication: the per-address limit (429) and the aggregated `admin.login_failed`
    * events. Defaults (10 a minute per address, one event a minute) when absent.
@@ -184,6 +191,13 @@ const relationshipSchema = z.object({
     }),
   ),
   version: z.number().int(),
+  approvals: z
+    .object({
+      required: z.number().int(),
+      count: z.number().int(),
+      by: z.array(z.object({ actor: z.string(), at: isoTime, reason: z.string() })),
+    })
+    .describe('two-person rule: approvals made while pending, and how many are required'),
   status: z.object({
     lastAttemptAtMs: z.number().nullable(),
     lastSuccessAtMs: z.number().nullable(),
@@ -278,6 +292,15 @@ function relationshipView(view: RelationshipView): z.output<typeof relationshipS
     updatedAt: new Date(r.updatedAtMs).toISOString(),
     transitions: r.transitions.map((t) => ({ ...t, at: new Date(t.atMs).toISOString() })),
     version: view.version,
+    approvals: {
+      required: view.requiredApprovals,
+      count: approvalsOf(r).length,
+      by: approvalsOf(r).map((a) => ({
+        actor: a.actor,
+        at: new Date(a.atMs).toISOString(),
+        reason: a.reason,
+      })),
+    },
     status: {
       ...view.status,
       lastFetch: lastFetch === null ? null : { ...lastFetch, redirects: [...lastFetch.redirects] },
@@ -1122,6 +1145,7 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   const authenticate = adminAuth({
     token: deps.token,
     ...(deps.adminPeer === undefined ? {} : { peer: deps.adminPeer }),
+    ...(deps.access === undefined ? {} : { admins: deps.access.admins }),
     limiter: failedLogins.limiter,
     onFailure: (reason, source, limited) => failedLogins.aggregator.note(source, reason, limited),
   });
@@ -1148,6 +1172,9 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
             ca: deps.ca,
             audit: deps.audit,
           })),
+      ...(deps.access === undefined
+        ? []
+        : adminRoutes({ admins: deps.access.admins, audit: deps.audit })),
       openApiRoute(table),
     ],
     { prefix: ADMIN_PREFIX, guard: 'app-wide' },
