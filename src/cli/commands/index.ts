@@ -11,6 +11,7 @@ import {
   localAuthorityCommand,
   x509MintCommand,
 } from './admin.js';
+import { adminCommands } from './admins.js';
 import { agentRunCommand } from './agent.js';
 import { initCommand } from './init.js';
 import { registrationCommands } from './registration.js';
@@ -35,4 +36,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...auditCommands,
   ...registrationCommands,
   agentRunCommand,
+  ...adminCommands,
 ];
