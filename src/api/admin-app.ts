@@ -31,7 +31,8 @@ import {
 } from '../federation/index.js';
 import { parseTrustDomain } from '../spiffeid/index.js';
 import type { Store } from '../store/index.js';
-import { adminAuth } from './auth.js';
+import { adminAuth, principalOfToken } from './auth.js';
+import { createConsoleApp } from './console/console-app.js';
 import { createFailedAuthLimiter, type FailedAuthLimiter } from './auth-limit.js';
 import type { PeerCheck } from './peer-svid.js';
 import { errorHandler, notFoundHandler, validationError } from './http-errors.js';
@@ -1110,6 +1111,36 @@ function openApiRoute(table: RouteTable): Route {
   });
 }
 
+/** The web console (issue 19): sign-in failures share the API's per-address limit and aggregate. */
+function consoleApp(
+  deps: AdminDeps,
+  access: NonNullable<AdminDeps['access']>,
+  failedLogins: { limiter: FailedAuthLimiter; aggregator: FailedLoginAggregator },
+): Hono {
+  return createConsoleApp({
+    federation: deps.federation,
+    ca: deps.ca,
+    store: deps.store,
+    ...(deps.registration === undefined ? {} : { registration: deps.registration.registration }),
+    sessions: access.sessions,
+    signIn: (token) => principalOfToken({ token: deps.token, admins: access.admins }, token),
+    onSignInFailure: (source) => {
+      const retryMs = failedLogins.limiter.fail(source);
+      failedLogins.aggregator.note(source, 'console sign-in refused', retryMs > 0);
+      if (retryMs === 0) return undefined;
+      const retryAfterSeconds = Math.ceil(retryMs / 1000);
+      return new ApiError(
+        'ERR_API_RATE_LIMITED',
+        `too many failed authentications from this address: retry in ${retryAfterSeconds} s`,
+        { context: { retryAfterSeconds } },
+      );
+    },
+    audit: deps.audit,
+    now: deps.now,
+    tls: deps.adminPeer !== undefined,
+  }) as unknown as Hono;
+}
+
 export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   const metrics =
     deps.metrics ??
@@ -1181,5 +1212,9 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   );
   // Mount further route groups here, before app.route() copies the sub-app's routes.
   app.route(ADMIN_PREFIX, admin);
+  if (deps.access !== undefined) {
+    app.get('/console', (c) => c.redirect('/console/', 301));
+    app.route('/console/', consoleApp(deps, deps.access, failedLogins));
+  }
   return app;
 }
