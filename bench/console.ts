@@ -27,7 +27,7 @@ const have = (await t.store.lastAudit())?.id ?? 0;
 for (let i = have; i < EVENTS; i++) {
   await t.store.appendAudit((previous, id) => {
     const event: AuditEventInput = {
-      type: 'bench.event',
+      type: 'bundle.changed',
       actor: `admin:user${i % 7}`,
       trustDomain: `partner-${i % PARTNERS}.test`,
       details: { i },

@@ -254,6 +254,29 @@ describe('console in Chromium (issue 19)', () => {
     await shot('expired-session');
   });
 
+  it('authorities: prepare shows the FED-50 countdown; agents: an entry and a join token shown once', async () => {
+    await signIn(tokens['alice'] ?? '');
+    await page.goto(`${home.adminUrl}/console/authorities`);
+    await clickTo('[data-testid=prepare-x509]', '/console/authorities');
+    expect(await page.locator('[data-testid=activation-note]').first().textContent()).toMatch(
+      /^can be activated in \d+ min \(FED-50\)$/,
+    );
+    await shot('authorities-prepared');
+    await page.goto(`${home.adminUrl}/console/agents`);
+    await page.fill('[data-testid=entry-spiffe-id]', 'spiffe://home.test/agents/web');
+    await clickTo('[data-testid=create-entry]', '/console/agents');
+    expect(await page.locator('[data-testid=entry-row]').count()).toBe(1);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.locator('[data-testid=generate-token]').click(),
+    ]);
+    expect(await page.locator('[data-testid=token-value]').inputValue()).toMatch(/^fbjt_/);
+    const audit = await home.store.listAudit({ limit: 200, actor: 'admin:alice' });
+    expect(audit.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['authority.prepared', 'entry.created', 'token.created']),
+    );
+  });
+
   it('a wrong token is refused on the sign-in form', async () => {
     await page.context().clearCookies();
     await page.goto(`${home.adminUrl}/console/login`);

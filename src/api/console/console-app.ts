@@ -6,7 +6,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import type { Principal, Session, Sessions } from '../../access/index.js';
 import { verifyStoredAudit } from '../../audit/index.js';
-import type { Ca } from '../../ca/index.js';
+import type { AuthorityKind, Ca } from '../../ca/index.js';
 import { ApiError, isBrokerError } from '../../errors.js';
 import type { Federation, TransitionAction } from '../../federation/index.js';
 import type { Registration } from '../../registration/index.js';
@@ -17,6 +17,8 @@ import { statusForCode } from '../http-errors.js';
 import { CONSOLE_CSS, actionForm, iso, page, securityHeaders, type Html } from './layout.js';
 import {
   auditRows,
+  authoritiesPage,
+  authorityConfirmPage,
   authoritiesTable,
   deleteConfirmPage,
   federationPage,
@@ -30,7 +32,10 @@ const AUDIT_PAGE = 50;
 
 export interface ConsoleDeps {
   readonly federation: Federation;
-  readonly ca: Pick<Ca, 'authorities' | 'localBundle'>;
+  readonly ca: Pick<
+    Ca,
+    'authorities' | 'localBundle' | 'prepare' | 'activate' | 'taint' | 'revoke'
+  >;
   readonly store: Pick<Store, 'listAudit' | 'readStoredAudit'>;
   readonly registration?: Registration;
   readonly sessions: Sessions;
@@ -289,8 +294,57 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
   });
 
   app.get('/authorities', (c) =>
-    framed(c, 'Authorities', authoritiesTable(deps.ca.authorities(), deps.now())),
+    framed(
+      c,
+      'Authorities',
+      authoritiesPage(
+        deps.ca.authorities(),
+        deps.now(),
+        deps.ca.localBundle().refreshHintSeconds ?? 300,
+        view(c),
+      ),
+    ),
   );
+  const kindOf = (c: Context): AuthorityKind => {
+    const kind = c.req.param('kind');
+    if (kind !== 'x509' && kind !== 'jwt')
+      throw new ApiError('ERR_API_VALIDATION', 'kind is x509 or jwt');
+    return kind;
+  };
+  app.post('/authorities/:kind/prepare', async (c) => {
+    const kind = kindOf(c);
+    const authority = await deps.ca.prepare(kind);
+    await deps.audit({
+      type: 'authority.prepared',
+      actor: c.var.session.principal.actor,
+      details: { kind, id: authority.id },
+    });
+    return c.redirect('/console/authorities', 303);
+  });
+  for (const action of ['taint', 'revoke'] as const) {
+    app.get(`/authorities/:kind/:id/${action}`, (c) =>
+      framed(
+        c,
+        `${action} authority`,
+        authorityConfirmPage(kindOf(c), c.req.param('id'), action, c.var.session.csrf),
+      ),
+    );
+  }
+  for (const action of ['activate', 'taint', 'revoke'] as const) {
+    app.post(`/authorities/:kind/:id/${action}`, async (c) => {
+      const kind = kindOf(c);
+      const id = c.req.param('id');
+      if (action === 'activate') await deps.ca.activate(kind, id);
+      else if (action === 'taint') await deps.ca.taint(kind, id);
+      else await deps.ca.revoke(kind, id);
+      await deps.audit({
+        type: `authority.${action === 'activate' ? 'activated' : action === 'taint' ? 'tainted' : 'revoked'}`,
+        actor: c.var.session.principal.actor,
+        details: { kind, id, force: false, reason: '' },
+      });
+      return c.redirect('/console/authorities', 303);
+    });
+  }
 
   app.get('/agents', async (c) => {
     const registration = deps.registration;

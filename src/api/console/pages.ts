@@ -253,6 +253,78 @@ export function auditRows(events: readonly AuditRecord[]): Html {
   </table>`;
 }
 
+/** FED-50: a prepared authority may be activated once partners have had 5 refresh hints to see it. */
+function activationNote(a: AuthorityMetadata, nowMs: number, refreshHintSeconds: number): string {
+  const leftMs = a.publishedAt.getTime() + 5 * refreshHintSeconds * 1000 - nowMs;
+  return leftMs > 0
+    ? `can be activated in ${Math.ceil(leftMs / 60_000)} min (FED-50)`
+    : 'can be activated now';
+}
+
+export function authoritiesPage(
+  list: readonly AuthorityMetadata[],
+  nowMs: number,
+  refreshHintSeconds: number,
+  s: SessionView,
+): Html {
+  const base = (a: AuthorityMetadata) =>
+    `/console/authorities/${a.kind}/${encodeURIComponent(a.id)}`;
+  return html`${authoritiesTable(list, nowMs)}
+  ${
+    s.canChange
+      ? html`<h2>Rotation</h2>
+          <p>
+            ${actionForm('/console/authorities/x509/prepare', s.csrf, 'Prepare next x509 authority', { testId: 'prepare-x509' })}
+            ${actionForm('/console/authorities/jwt/prepare', s.csrf, 'Prepare next JWT authority', { testId: 'prepare-jwt' })}
+          </p>
+          <table>
+            <thead>
+              <tr>
+                <th>kind</th>
+                <th>id</th>
+                <th>state</th>
+                <th>actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${list
+                .filter((a) => a.state !== 'revoked')
+                .map(
+                  (a) =>
+                    html`<tr>
+                      <td>${a.kind}</td>
+                      <td><code>${a.id}</code></td>
+                      <td>${a.state}</td>
+                      <td>
+                        ${a.state === 'prepared' ? html`<span data-testid="activation-note">${activationNote(a, nowMs, refreshHintSeconds)}</span> ${actionForm(`${base(a)}/activate`, s.csrf, 'Activate', { testId: 'activate' })}` : ''}
+                        ${a.state !== 'tainted' ? html`<a href="${base(a)}/taint">Taint…</a>` : ''}
+                        <a href="${base(a)}/revoke">Revoke…</a>
+                      </td>
+                    </tr>`,
+                )}
+            </tbody>
+          </table>`
+      : ''
+  }`;
+}
+
+export function authorityConfirmPage(
+  kind: string,
+  id: string,
+  action: 'taint' | 'revoke',
+  csrf: string,
+): Html {
+  const what =
+    action === 'taint'
+      ? 'Stop signing with it at once (it stays in the bundle until revoked).'
+      : 'Remove it from the bundle at once: everything it signed stops verifying.';
+  return html`<div class="box">
+    <p>${action} ${kind} authority <code>${id}</code>? ${what}</p>
+    ${actionForm(`/console/authorities/${kind}/${encodeURIComponent(id)}/${action}`, csrf, `${action} for good`, { testId: `confirm-${action}` })}
+    <a href="/console/authorities">Cancel</a>
+  </div>`;
+}
+
 export function authoritiesTable(list: readonly AuthorityMetadata[], nowMs: number): Html {
   return html`<table>
     <thead>
