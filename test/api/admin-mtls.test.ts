@@ -12,6 +12,8 @@ import { createCa, createLeaf, pemOf } from '../helpers/pki.js';
 
 const TD = 'logistics.test';
 const ADMIN_ID = `spiffe://${TD}/ops/admin`;
+const OPS_ID = `spiffe://${TD}/ops/alice`;
+const AUDITOR_ID = `spiffe://${TD}/ops/auditor`;
 
 interface Identity {
   readonly cert: string;
@@ -30,7 +32,17 @@ describe('admin API over TLS with mTLS admins', () => {
   beforeAll(async () => {
     broker = await startTestBroker({
       trustDomain: TD,
-      extra: { adminApi: { listen: '127.0.0.1:0', tls: true, adminIds: [ADMIN_ID] } },
+      extra: {
+        adminApi: {
+          listen: '127.0.0.1:0',
+          tls: true,
+          adminIds: [
+            ADMIN_ID,
+            { id: OPS_ID, name: 'alice', role: 'admin' },
+            { id: AUDITOR_ID, name: 'auditor', role: 'viewer' },
+          ],
+        },
+      },
     });
   });
   afterAll(async () => {
@@ -111,6 +123,32 @@ describe('admin API over TLS with mTLS admins', () => {
     const audit = await broker.store.listAudit({ limit: 50, direction: 'backward' });
     const event = audit.find((e) => e.type === 'entry.created');
     expect(event?.actor).toBe(ADMIN_ID);
+  });
+
+  it('issue 19: a named mTLS admin is audited by name; a viewer reads and is refused every change', async () => {
+    const alice = await svid(OPS_ID);
+    const me = await call('/v1/admin/whoami', { identity: alice });
+    expect(me.body).toMatchObject({
+      name: 'alice',
+      role: 'admin',
+      via: 'mtls',
+      actor: 'admin:alice',
+    });
+    const created = await call('/v1/admin/entries', {
+      identity: alice,
+      body: { spiffeId: `spiffe://${TD}/agents/by-alice` },
+    });
+    expect(created.status).toBe(201);
+    const audit = await broker.store.listAudit({ limit: 50, direction: 'backward' });
+    expect(audit.find((e) => e.type === 'entry.created')?.actor).toBe('admin:alice');
+
+    const auditor = await svid(AUDITOR_ID);
+    expect((await call('/v1/admin/relationships', { identity: auditor })).status).toBe(200);
+    const refused = await call('/v1/admin/entries', {
+      identity: auditor,
+      body: { spiffeId: `spiffe://${TD}/agents/by-auditor` },
+    });
+    expect([refused.status, refused.body.error?.code]).toEqual([403, 'ERR_API_FORBIDDEN']);
   });
 
   it('an agent X509-SVID on an admin route is forbidden (403), not merely unauthenticated', async () => {
