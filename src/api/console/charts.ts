@@ -1,6 +1,7 @@
 // Server-rendered SVG: each partner's bundle age against its refresh hint (green, amber when stale,
-// red when failing), so an admin sees at a glance which partners need attention. No script.
+// red when failing), and our authorities' lifetimes with "now" marked. No script.
 import { html } from 'hono/html';
+import type { AuthorityMetadata } from '../../ca/index.js';
 import type { RelationshipView } from '../../federation/index.js';
 import type { Html } from './layout.js';
 
@@ -46,5 +47,52 @@ export function timelineSvg(list: readonly RelationshipView[], nowMs: number): H
           stroke="#000"
         ></line>`;
     })}
+  </svg>`;
+}
+
+/** Our authorities' lifetimes (notBefore → notAfter) on one time axis, with "now" marked. */
+export function lifetimeSvg(list: readonly AuthorityMetadata[], nowMs: number): Html {
+  const shown = list.filter((a) => a.state !== 'revoked').slice(0, MAX_ROWS);
+  if (shown.length === 0) return html``;
+  const start = Math.min(nowMs, ...shown.map((a) => a.notBefore.getTime()));
+  const end = Math.max(nowMs + 1, ...shown.map((a) => a.notAfter.getTime()));
+  const x = (ms: number): number => 200 + Math.round(((ms - start) / (end - start)) * 400);
+  const height = shown.length * ROW + 24;
+  const color: Record<string, string> = {
+    active: '#2e7d32',
+    prepared: '#1565c0',
+    tainted: '#c62828',
+  };
+  return html`<svg
+    role="img"
+    aria-label="authority lifetimes"
+    data-testid="lifetime-chart"
+    width="640"
+    height="${height}"
+    viewBox="0 0 640 ${height}"
+    xmlns="http://www.w3.org/2000/svg"
+  >
+    ${shown.map((a, i) => {
+      const y = 8 + i * ROW;
+      return html`<text x="0" y="${y + 11}" font-size="11"
+          >${a.kind} ${a.state} ${a.id.slice(0, 12)}</text
+        >
+        <rect
+          x="${x(a.notBefore.getTime())}"
+          y="${y}"
+          width="${Math.max(1, x(a.notAfter.getTime()) - x(a.notBefore.getTime()))}"
+          height="${ROW - 4}"
+          fill="${color[a.state] ?? '#888'}"
+        ></rect>`;
+    })}
+    <line
+      x1="${x(nowMs)}"
+      x2="${x(nowMs)}"
+      y1="0"
+      y2="${height - 12}"
+      stroke="#000"
+      stroke-dasharray="3 2"
+    ></line>
+    <text x="${x(nowMs) - 10}" y="${height - 2}" font-size="11">now</text>
   </svg>`;
 }

@@ -6,7 +6,7 @@ import type { AuditRecord } from '../../store/index.js';
 import type { AuthorityMetadata } from '../../ca/index.js';
 import { approvalsOf, type RelationshipView } from '../../federation/index.js';
 import { actionForm, iso, type Html } from './layout.js';
-import { timelineSvg } from './charts.js';
+import { lifetimeSvg, timelineSvg } from './charts.js';
 
 export interface SessionView {
   readonly csrf: string;
@@ -269,7 +269,7 @@ export function authoritiesPage(
 ): Html {
   const base = (a: AuthorityMetadata) =>
     `/console/authorities/${a.kind}/${encodeURIComponent(a.id)}`;
-  return html`${authoritiesTable(list, nowMs)}
+  return html`${lifetimeSvg(list, nowMs)}${authoritiesTable(list, nowMs)}
   ${
     s.canChange
       ? html`<h2>Rotation</h2>
