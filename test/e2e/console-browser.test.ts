@@ -261,7 +261,9 @@ describe('console in Chromium (issue 19)', () => {
     expect(await page.locator('[data-testid=activation-note]').first().textContent()).toMatch(
       /^can be activated in \d+ min \(FED-50\)$/,
     );
-    expect(await page.locator('[data-testid=lifetime-chart] rect').count()).toBeGreaterThanOrEqual(3);
+    expect(await page.locator('[data-testid=lifetime-chart] rect').count()).toBeGreaterThanOrEqual(
+      3,
+    );
     await shot('authorities-prepared');
     await page.goto(`${home.adminUrl}/console/agents`);
     await page.fill('[data-testid=entry-spiffe-id]', 'spiffe://home.test/agents/web');
