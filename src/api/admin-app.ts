@@ -31,7 +31,7 @@ import {
 } from '../federation/index.js';
 import { parseTrustDomain } from '../spiffeid/index.js';
 import type { Store } from '../store/index.js';
-import { adminAuth, principalOfToken } from './auth.js';
+import { adminAuth, principalOfPeer, principalOfToken } from './auth.js';
 import { createConsoleApp } from './console/console-app.js';
 import { createFailedAuthLimiter, type FailedAuthLimiter } from './auth-limit.js';
 import type { PeerCheck } from './peer-svid.js';
@@ -55,7 +55,7 @@ import {
 } from './routes.js';
 import { registrationRoutes } from './admin-registration.js';
 import { adminRoutes } from './admin-admins.js';
-import type { AdminDirectory, AdminRole, Sessions } from '../access/index.js';
+import type { AdminDirectory, AdminRole, Principal, Sessions } from '../access/index.js';
 import type { Registration } from '../registration/index.js';
 
 export interface AdminLogger {
@@ -1111,6 +1111,18 @@ function openApiRoute(table: RouteTable): Route {
   });
 }
 
+/** The principal of a connection's verified admin X509-SVID (console sign-in), or undefined. */
+function certificatePrincipal(
+  peer: NonNullable<AdminDeps['adminPeer']> | undefined,
+  socket: unknown,
+): Principal | undefined {
+  if (peer === undefined) return undefined;
+  const checked = peer.check(socket);
+  if (checked.kind !== 'verified') return undefined;
+  const id = checked.spiffeId.toString();
+  return peer.adminIds.has(id) ? principalOfPeer(peer, id) : undefined;
+}
+
 /** The web console (issue 19): sign-in failures share the API's per-address limit and aggregate. */
 function consoleApp(
   deps: AdminDeps,
@@ -1124,6 +1136,11 @@ function consoleApp(
     ...(deps.registration === undefined ? {} : { registration: deps.registration.registration }),
     sessions: access.sessions,
     signIn: (token) => principalOfToken({ token: deps.token, admins: access.admins }, token),
+    ...(deps.adminPeer === undefined
+      ? {}
+      : {
+          signInWithCertificate: (socket: unknown) => certificatePrincipal(deps.adminPeer, socket),
+        }),
     onSignInFailure: (source) => {
       const retryMs = failedLogins.limiter.fail(source);
       failedLogins.aggregator.note(source, 'console sign-in refused', retryMs > 0);

@@ -151,6 +151,74 @@ describe('admin API over TLS with mTLS admins', () => {
     expect([refused.status, refused.body.error?.code]).toEqual([403, 'ERR_API_FORBIDDEN']);
   });
 
+  /** A raw console request over TLS (form posts, cookies), with an optional client certificate. */
+  function consoleCall(
+    path: string,
+    options: { identity?: Identity; form?: string; cookie?: string },
+  ): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+    const url = new URL(path, broker.adminUrl);
+    const roots = marshalPem(broker.ca.localBundle().x509Authorities.map((a) => a.der));
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: url.hostname,
+          port: Number(url.port),
+          path: url.pathname,
+          method: options.form === undefined ? 'GET' : 'POST',
+          ca: roots,
+          ...(options.identity ?? {}),
+          headers: {
+            origin: broker.adminUrl,
+            ...(options.cookie === undefined ? {} : { cookie: options.cookie }),
+            ...(options.form === undefined
+              ? {}
+              : { 'content-type': 'application/x-www-form-urlencoded' }),
+          },
+          agent: false,
+          checkServerIdentity: () => undefined,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              text: Buffer.concat(chunks).toString('utf8'),
+            }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(options.form);
+    });
+  }
+
+  it('issue 19: the console signs in an mTLS admin by certificate, with a Secure cookie under TLS', async () => {
+    const alice = await svid(OPS_ID);
+    const form = await consoleCall('/console/login', { identity: alice });
+    expect(form.text).toContain('Sign in as alice with your certificate');
+    const signedIn = await consoleCall('/console/login', {
+      identity: alice,
+      form: 'certificate=1',
+    });
+    expect(signedIn.status).toBe(303);
+    const setCookie = String((signedIn.headers['set-cookie'] as string[] | undefined)?.[0] ?? '');
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/Secure/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+    const overview = await consoleCall('/console/', { cookie: setCookie.split(';')[0] ?? '' });
+    expect(overview.status).toBe(200);
+    expect(overview.text).toContain('alice (admin)');
+    // An agent's certificate (not an admin) is offered nothing and signs in to nothing.
+    const agent = await svid(`spiffe://${TD}/agents/console`);
+    expect((await consoleCall('/console/login', { identity: agent })).text).not.toContain(
+      'with your certificate',
+    );
+    const refused = await consoleCall('/console/login', { identity: agent, form: 'certificate=1' });
+    expect(refused.status).toBe(401);
+  });
+
   it('an agent X509-SVID on an admin route is forbidden (403), not merely unauthenticated', async () => {
     const agent = await svid(`spiffe://${TD}/agents/planner`);
     const answer = await call('/v1/admin/relationships', { identity: agent });

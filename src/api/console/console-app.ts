@@ -41,6 +41,8 @@ export interface ConsoleDeps {
   readonly sessions: Sessions;
   /** The principal of a token (bootstrap root or a named admin's), or undefined. */
   readonly signIn: (token: string) => Promise<Principal | undefined>;
+  /** Admin listener on TLS: the principal of the connection's admin X509-SVID, or undefined. */
+  readonly signInWithCertificate?: (socket: unknown) => Principal | undefined;
   /** Counts a failed sign-in from `source`; returns the 429 error once past the limit. */
   readonly onSignInFailure: (source: string) => ApiError | undefined;
   readonly audit: (event: {
@@ -99,10 +101,11 @@ function sourceOf(c: Context): string {
   return socket?.remoteAddress ?? 'unknown';
 }
 
-function loginPage(message?: string): Html {
+function loginPage(message?: string, certificate?: Principal): Html {
   return page(
     'Sign in',
     html`${message === undefined ? '' : html`<p class="error" data-testid="error">${message}</p>`}
+      ${certificate === undefined ? '' : html`<form method="post" action="/console/login" class="box"><input type="hidden" name="certificate" value="1" /><button data-testid="sign-in-certificate">Sign in as ${certificate.name} with your certificate</button></form>`}
       <form method="post" action="/console/login" class="box">
         <label
           >Personal admin token
@@ -143,12 +146,21 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
   app.get('/assets/console.css', (c) =>
     c.body(CONSOLE_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }),
   );
-  app.get('/login', (c) => render(c, loginPage()));
+  const socketOf = (c: Context): unknown =>
+    (c.env as { incoming?: { socket?: unknown } } | undefined)?.incoming?.socket;
+  app.get('/login', (c) =>
+    render(c, loginPage(undefined, deps.signInWithCertificate?.(socketOf(c)))),
+  );
   app.post('/login', async (c) => {
     checkOrigin(c);
     const form = await readForm(c);
     const token = form['token'] ?? '';
-    const principal = /^[\x21-\x7e]{1,512}$/.test(token) ? await deps.signIn(token) : undefined;
+    const principal =
+      form['certificate'] === '1'
+        ? deps.signInWithCertificate?.(socketOf(c))
+        : /^[\x21-\x7e]{1,512}$/.test(token)
+          ? await deps.signIn(token)
+          : undefined;
     if (principal === undefined) {
       const limited = deps.onSignInFailure(sourceOf(c));
       if (limited !== undefined) throw limited;
