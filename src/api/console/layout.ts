@@ -2,6 +2,7 @@
 // hono/html (interpolations escaped), no script at all, assets served by the broker itself.
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
+import type { Context } from 'hono';
 import type { Principal } from '../../access/index.js';
 
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -111,3 +112,12 @@ export function actionForm(
 
 export const iso = (ms: number | null | undefined): string =>
   ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z');
+
+/** An HTML answer (the security headers are added by the console app's middleware). */
+export function render(
+  c: Context,
+  body: Html,
+  status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 500 | 502 | 503 = 200,
+): Promise<Response> | Response {
+  return c.html(body, status);
+}
