@@ -14,6 +14,7 @@ const ROOMS = {
   registration: ['spiffeid', 'store-types'],
   federation: ['svid', 'bundle', 'spiffeid', 'store-types'],
   audit: ['spiffeid', 'store-types'],
+  access: ['spiffeid', 'store-types'],
   store: ['bundle', 'spiffeid'],
   agent: ['svid', 'bundle', 'spiffeid'],
   workload: ['agent', 'svid', 'bundle', 'spiffeid'],
@@ -34,7 +35,16 @@ const ROOMS = {
   // ca for the local CA state file `fedbroker admin` reads to trust the admin listener (admin-tls.ts).
   cli: ['config', 'agent', 'workload', 'api-types', 'ca', 'bundle', 'spiffeid', 'svid'],
 };
-const DOMAIN_ROOMS = ['spiffeid', 'bundle', 'svid', 'ca', 'registration', 'federation', 'audit'];
+const DOMAIN_ROOMS = [
+  'spiffeid',
+  'bundle',
+  'svid',
+  'ca',
+  'registration',
+  'federation',
+  'audit',
+  'access',
+];
 const ALL_ROOMS = Object.keys(ROOMS);
 const FRAMEWORKS = ['hono', 'hono/*', '@hono/*', 'ioredis'];
 /** Listeners and sockets belong to api/, agent/ and main.ts; domain rooms take them as parameters. */

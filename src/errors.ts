@@ -111,6 +111,7 @@ export const FEDERATION_ERROR_CODES = [
   'ERR_FEDERATION_BUNDLE_STALE',
   'ERR_FEDERATION_INVITE_INVALID',
   'ERR_FEDERATION_INVITE_EXPIRED',
+  'ERR_FEDERATION_APPROVAL_REPEATED',
 ] as const;
 
 export const AUDIT_ERROR_CODES = ['ERR_AUDIT_CHAIN_BROKEN'] as const;
@@ -122,6 +123,12 @@ export const STORE_ERROR_CODES = [
   'ERR_STORE_CONFLICT',
   'ERR_STORE_CONFIG',
   'ERR_STORE_LOCKED',
+] as const;
+
+export const ACCESS_ERROR_CODES = [
+  'ERR_ACCESS_ADMIN_INVALID',
+  'ERR_ACCESS_ADMIN_EXISTS',
+  'ERR_ACCESS_ADMIN_NOT_FOUND',
 ] as const;
 
 export const API_ERROR_CODES = [
@@ -137,6 +144,7 @@ export const API_ERROR_CODES = [
   'ERR_API_NOT_CHILD_ENTRY',
   'ERR_API_WORKLOAD_MISMATCH',
   'ERR_API_INSTANCE_INVALID',
+  'ERR_API_CSRF',
 ] as const;
 
 export const AGENT_ERROR_CODES = [
@@ -181,6 +189,7 @@ export type RegistrationErrorCode = (typeof REGISTRATION_ERROR_CODES)[number];
 export type FederationErrorCode = (typeof FEDERATION_ERROR_CODES)[number];
 export type AuditErrorCode = (typeof AUDIT_ERROR_CODES)[number];
 export type StoreErrorCode = (typeof STORE_ERROR_CODES)[number];
+export type AccessErrorCode = (typeof ACCESS_ERROR_CODES)[number];
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
 export type WorkloadErrorCode = (typeof WORKLOAD_ERROR_CODES)[number];
@@ -196,6 +205,7 @@ export type ErrorCode =
   | FederationErrorCode
   | AuditErrorCode
   | StoreErrorCode
+  | AccessErrorCode
   | ApiErrorCode
   | AgentErrorCode
   | WorkloadErrorCode
@@ -212,6 +222,7 @@ export const ALL_ERROR_CODES: readonly ErrorCode[] = [
   ...FEDERATION_ERROR_CODES,
   ...AUDIT_ERROR_CODES,
   ...STORE_ERROR_CODES,
+  ...ACCESS_ERROR_CODES,
   ...API_ERROR_CODES,
   ...AGENT_ERROR_CODES,
   ...WORKLOAD_ERROR_CODES,
@@ -249,6 +260,7 @@ export class RegistrationError extends BrokerError<RegistrationErrorCode> {}
 export class FederationError extends BrokerError<FederationErrorCode> {}
 export class AuditError extends BrokerError<AuditErrorCode> {}
 export class StoreError extends BrokerError<StoreErrorCode> {}
+export class AccessError extends BrokerError<AccessErrorCode> {}
 export class ApiError extends BrokerError<ApiErrorCode> {}
 export class AgentError extends BrokerError<AgentErrorCode> {}
 export class WorkloadError extends BrokerError<WorkloadErrorCode> {}

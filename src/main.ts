@@ -67,6 +67,12 @@ import {
   type SpiffeId,
 } from './spiffeid/index.js';
 import { createRegistration, type Registration } from './registration/index.js';
+import {
+  createAdminDirectory,
+  createSessions,
+  type AdminDirectory,
+  type Sessions,
+} from './access/index.js';
 import { CHANNELS, createStore, type Store, type StoreOptions } from './store/index.js';
 
 export interface BrokerDeps {
@@ -576,6 +582,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       store,
       ownTrustDomain: trustDomain,
       now: nowMs,
+      requiredApprovals: config.federation.requiredApprovals,
       // Admin changes fail closed. A partner's bundle, once stored, must also be loaded: its
       // bundle.changed/refused event failing is logged and the refresh goes on (as before).
       audit: (event) =>
@@ -607,7 +614,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         agentApiId,
         adminApiId,
         ...(bundleEndpointId === undefined ? [] : [bundleEndpointId]),
-        ...config.adminApi.adminIds.map((id) => parseSpiffeId(id)),
+        ...config.adminApi.adminIds.map((id) => parseSpiffeId(typeof id === 'string' ? id : id.id)),
       ],
       now: nowMs,
       randomBytes,
@@ -683,11 +690,21 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       now: nowMs,
       metrics,
       registration: { registration, agentApiUrl: () => agentApiUrl },
+      access: createAccess(store, nowMs, config.adminApi.consoleIdleMinutes * 60_000),
       ...(config.adminApi.tls
         ? {
             adminPeer: {
               check: createPeerVerifier(() => ca.localBundle(), nowMs),
-              adminIds: new Set(config.adminApi.adminIds),
+              adminIds: new Set(
+                config.adminApi.adminIds.map((id) => (typeof id === 'string' ? id : id.id)),
+              ),
+              names: new Map(
+                config.adminApi.adminIds.flatMap((id) =>
+                  typeof id === 'string'
+                    ? []
+                    : [[id.id, { name: id.name, role: id.role }] as const],
+                ),
+              ),
             },
           }
         : {}),
@@ -761,4 +778,15 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     for (const cleanup of cleanups) await Promise.resolve(cleanup()).catch(() => undefined);
     throw error;
   }
+}
+
+/** Named admins and console sessions, both in the shared store (every replica knows them). */
+function createAccess(
+  store: Store,
+  now: () => number,
+  idleMs: number,
+): { admins: AdminDirectory; sessions: Sessions } {
+  const sessions = createSessions({ store, now, idleMs });
+  const admins = createAdminDirectory({ store, now, endSessions: (name) => sessions.endFor(name) });
+  return { admins, sessions };
 }

@@ -24,6 +24,7 @@ import { ApiError } from '../errors.js';
 import {
   INVITE_FORMAT,
   acceptInvite,
+  approvalsOf,
   createInvite,
   type Federation,
   type Profile,
@@ -31,7 +32,8 @@ import {
 } from '../federation/index.js';
 import { parseTrustDomain } from '../spiffeid/index.js';
 import type { Store } from '../store/index.js';
-import { adminAuth } from './auth.js';
+import { adminAuth, principalOfPeer, principalOfToken } from './auth.js';
+import { createConsoleApp } from './console/console-app.js';
 import { createFailedAuthLimiter, type FailedAuthLimiter } from './auth-limit.js';
 import { bodyLimit } from './body-limit.js';
 import { connectionTurns } from './connection-turns.js';
@@ -57,6 +59,8 @@ import {
   type RouteTable,
 } from './routes.js';
 import { registrationRoutes } from './admin-registration.js';
+import { adminRoutes } from './admin-admins.js';
+import type { AdminDirectory, AdminRole, Principal, Sessions } from '../access/index.js';
 import type { Registration } from '../registration/index.js';
 
 export interface AdminLogger {
@@ -100,7 +104,11 @@ export interface AdminDeps {
   readonly adminPeer?: {
     readonly check: (socket: unknown) => PeerCheck;
     readonly adminIds: ReadonlySet<string>;
+    /** Names and roles of mTLS admins (an ID without one is an `admin` named by its SPIFFE ID). */
+    readonly names?: ReadonlyMap<string, { readonly name: string; readonly role: AdminRole }>;
   };
+  /** Named admins and console sessions (issue 19); without it only the bootstrap token works. */
+  readonly access?: { readonly admins: AdminDirectory; readonly sessions: Sessions };
   /**
    * Failed authentication: the per-address limit (429) and the aggregated `admin.login_failed`
    * events. Defaults (10 a minute per address, one event a minute) when absent.
@@ -190,6 +198,13 @@ const relationshipSchema = z.object({
     }),
   ),
   version: z.number().int(),
+  approvals: z
+    .object({
+      required: z.number().int(),
+      count: z.number().int(),
+      by: z.array(z.object({ actor: z.string(), at: isoTime, reason: z.string() })),
+    })
+    .describe('two-person rule: approvals made while pending, and how many are required'),
   status: z.object({
     lastAttemptAtMs: z.number().nullable(),
     lastSuccessAtMs: z.number().nullable(),
@@ -284,6 +299,15 @@ function relationshipView(view: RelationshipView): z.output<typeof relationshipS
     updatedAt: new Date(r.updatedAtMs).toISOString(),
     transitions: r.transitions.map((t) => ({ ...t, at: new Date(t.atMs).toISOString() })),
     version: view.version,
+    approvals: {
+      required: view.requiredApprovals,
+      count: approvalsOf(r).length,
+      by: approvalsOf(r).map((a) => ({
+        actor: a.actor,
+        at: new Date(a.atMs).toISOString(),
+        reason: a.reason,
+      })),
+    },
     status: {
       ...view.status,
       lastFetch: lastFetch === null ? null : { ...lastFetch, redirects: [...lastFetch.redirects] },
@@ -1096,6 +1120,53 @@ function openApiRoute(table: RouteTable): Route {
   });
 }
 
+/** The principal of a connection's verified admin X509-SVID (console sign-in), or undefined. */
+function certificatePrincipal(
+  peer: NonNullable<AdminDeps['adminPeer']> | undefined,
+  socket: unknown,
+): Principal | undefined {
+  if (peer === undefined) return undefined;
+  const checked = peer.check(socket);
+  if (checked.kind !== 'verified') return undefined;
+  const id = checked.spiffeId.toString();
+  return peer.adminIds.has(id) ? principalOfPeer(peer, id) : undefined;
+}
+
+/** The web console (issue 19): sign-in failures share the API's per-address limit and aggregate. */
+function consoleApp(
+  deps: AdminDeps,
+  access: NonNullable<AdminDeps['access']>,
+  failedLogins: { limiter: FailedAuthLimiter; aggregator: FailedLoginAggregator },
+): Hono {
+  return createConsoleApp({
+    federation: deps.federation,
+    ca: deps.ca,
+    store: deps.store,
+    ...(deps.registration === undefined ? {} : { registration: deps.registration.registration }),
+    sessions: access.sessions,
+    signIn: (token) => principalOfToken({ token: deps.token, admins: access.admins }, token),
+    ...(deps.adminPeer === undefined
+      ? {}
+      : {
+          signInWithCertificate: (socket: unknown) => certificatePrincipal(deps.adminPeer, socket),
+        }),
+    onSignInFailure: (source) => {
+      const retryMs = failedLogins.limiter.fail(source);
+      failedLogins.aggregator.note(source, 'console sign-in refused', retryMs > 0);
+      if (retryMs === 0) return undefined;
+      const retryAfterSeconds = Math.ceil(retryMs / 1000);
+      return new ApiError(
+        'ERR_API_RATE_LIMITED',
+        `too many failed authentications from this address: retry in ${retryAfterSeconds} s`,
+        { context: { retryAfterSeconds } },
+      );
+    },
+    audit: deps.audit,
+    now: deps.now,
+    tls: deps.adminPeer !== undefined,
+  }) as unknown as Hono;
+}
+
 export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   const metrics =
     deps.metrics ??
@@ -1136,6 +1207,7 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   const authenticate = adminAuth({
     token: deps.token,
     ...(deps.adminPeer === undefined ? {} : { peer: deps.adminPeer }),
+    ...(deps.access === undefined ? {} : { admins: deps.access.admins }),
     limiter: failedLogins.limiter,
     onFailure: (reason, source, limited) => failedLogins.aggregator.note(source, reason, limited),
   });
@@ -1162,11 +1234,18 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
             ca: deps.ca,
             audit: deps.audit,
           })),
+      ...(deps.access === undefined
+        ? []
+        : adminRoutes({ admins: deps.access.admins, audit: deps.audit })),
       openApiRoute(table),
     ],
     { prefix: ADMIN_PREFIX, guard: 'app-wide' },
   );
   // Mount further route groups here, before app.route() copies the sub-app's routes.
   app.route(ADMIN_PREFIX, admin);
+  if (deps.access !== undefined) {
+    app.get('/console', (c) => c.redirect('/console/', 301));
+    app.route('/console/', consoleApp(deps, deps.access, failedLogins));
+  }
   return app;
 }

@@ -2,8 +2,10 @@
 // client X509-SVID of our trust domain whose SPIFFE ID is listed in adminIds. Unauthenticated
 // calls are refused (401); a valid SVID that is not an admin's, e.g. an agent's, is forbidden (403).
 // Failures are counted per source address: past the limit they get 429 with Retry-After.
+// Named admins (issue 19) present personal tokens; a `viewer` gets 403 on every change.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
+import { principalOf, type AdminRole, type Principal } from '../access/index.js';
 import { ApiError } from '../errors.js';
 import type { FailedAuthLimiter } from './auth-limit.js';
 import type { PeerCheck } from './peer-svid.js';
@@ -27,10 +29,52 @@ export interface AdminAuthOptions {
     readonly check: (socket: unknown) => PeerCheck;
     /** SPIFFE IDs allowed to administer. */
     readonly adminIds: ReadonlySet<string>;
+    /** Names and roles of mTLS admins; an ID without one is an `admin` named by its SPIFFE ID. */
+    readonly names?: ReadonlyMap<string, { readonly name: string; readonly role: AdminRole }>;
   };
+  /** Named admins' personal tokens (the access room's directory). */
+  readonly admins?: { authenticate(token: string): Promise<Principal | undefined> };
 }
 
-/** Sets `c.var.actor` to `admin:<fingerprint of the token>`, or the admin's SPIFFE ID (mTLS). */
+/** Methods that change nothing: the only ones a `viewer` may use. */
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** A `viewer` reads everything and changes nothing (issue 19). */
+export function checkRole(principal: Principal, method: string): void {
+  if (principal.role === 'viewer' && !READ_METHODS.has(method.toUpperCase())) {
+    throw new ApiError(
+      'ERR_API_FORBIDDEN',
+      `admin "${principal.name}" is a viewer: reading only, no changes`,
+    );
+  }
+}
+
+/** The principal of the bootstrap token, a named admin's token or an mTLS admin; undefined if none. */
+export async function principalOfToken(
+  options: Pick<AdminAuthOptions, 'token' | 'admins'>,
+  presentedToken: string,
+): Promise<Principal | undefined> {
+  const expected = digest(options.token());
+  if (timingSafeEqual(expected, digest(presentedToken)))
+    return principalOf('root', 'admin', 'root');
+  return options.admins?.authenticate(presentedToken);
+}
+
+/** The principal of a verified mTLS admin SPIFFE ID. */
+export function principalOfPeer(
+  peer: NonNullable<AdminAuthOptions['peer']>,
+  spiffeId: string,
+): Principal {
+  const named = peer.names?.get(spiffeId);
+  return named === undefined
+    ? principalOf(spiffeId, 'admin', 'mtls')
+    : principalOf(named.name, named.role, 'mtls');
+}
+
+/**
+ * Sets `c.var.principal` and `c.var.actor`: `admin:root` for the bootstrap token, `admin:<name>`
+ * for a named admin, the name or the SPIFFE ID of an mTLS admin.
+ */
 export function adminAuth(options: AdminAuthOptions): MiddlewareHandler {
   return async (c, next) => {
     const header = c.req.header('authorization');
@@ -69,7 +113,10 @@ export function adminAuth(options: AdminAuthOptions): MiddlewareHandler {
             new ApiError('ERR_API_FORBIDDEN', `"${id}" is not listed in adminApi.adminIds`),
           );
         }
-        c.set('actor' as never, id as never);
+        const principal = principalOfPeer(options.peer, id);
+        checkRole(principal, c.req.method);
+        c.set('principal' as never, principal as never);
+        c.set('actor' as never, principal.actor as never);
         await next();
         return;
       }
@@ -80,15 +127,16 @@ export function adminAuth(options: AdminAuthOptions): MiddlewareHandler {
         new ApiError('ERR_API_UNAUTHENTICATED', 'admin bearer token required'),
       );
     }
-    const expected = digest(options.token());
-    const presented = digest(match[1]);
-    if (!timingSafeEqual(expected, presented)) {
+    const principal = await principalOfToken(options, match[1]);
+    if (principal === undefined) {
       throw fail(
         'wrong bearer token',
         new ApiError('ERR_API_UNAUTHENTICATED', 'admin bearer token not accepted'),
       );
     }
-    c.set('actor' as never, `admin:${expected.subarray(0, 4).toString('hex')}` as never);
+    checkRole(principal, c.req.method);
+    c.set('principal' as never, principal as never);
+    c.set('actor' as never, principal.actor as never);
     await next();
   };
 }

@@ -3,11 +3,14 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
+import type { Principal } from '../access/index.js';
 import { validationError } from './http-errors.js';
 import { parseJsonBody, parseQuery } from './validate.js';
 
 /** Context variables of the admin apps: set by the request-id and admin-auth middleware. */
-export type AdminEnv = { Variables: { actor: string; requestId: string } };
+export type AdminEnv = {
+  Variables: { actor: string; requestId: string; principal: Principal };
+};
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 

@@ -5,6 +5,8 @@ import { AuditError } from '../errors.js';
 export const AUDIT_EVENT_TYPES = [
   'relationship.created',
   'relationship.approved',
+  /** Two-person rule (issue 19): an approval counted while the relationship stays pending. */
+  'relationship.approval_recorded',
   'relationship.rejected',
   'relationship.suspended',
   'relationship.resumed',
@@ -23,6 +25,10 @@ export const AUDIT_EVENT_TYPES = [
   'entry.created',
   'entry.deleted',
   'admin.login_failed',
+  'admin.added',
+  'admin.removed',
+  'admin.rotated',
+  'console.signed_in',
   'invite.created',
   'invite.accepted',
   'audit.trimmed',
@@ -33,7 +39,7 @@ export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 /** What a caller records; id, time and hashes are added by the chain. */
 export interface AuditEventInput {
   readonly type: AuditEventType;
-  /** Who did it: `admin:<token-id>`, `spiffe://...`, `system`. */
+  /** Who did it: `admin:<name>` (`admin:root` for the bootstrap token), `spiffe://...`, `system`. */
   readonly actor: string;
   readonly trustDomain?: string | undefined;
   /** Non-secret facts (never keys or tokens). */

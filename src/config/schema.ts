@@ -263,8 +263,27 @@ export const configSchema = z
         listen: listenAddress.default('127.0.0.1:8445'),
         /** File holding the admin bearer token; generated (mode 0600) at first start when absent. */
         tokenFile: z.string().optional(),
-        /** SPIFFE IDs allowed to administer over mTLS (needs `tls: true`). */
-        adminIds: z.array(spiffeIdText).default([]),
+        /**
+         * SPIFFE IDs allowed to administer over mTLS (needs `tls: true`): a bare ID is an `admin`
+         * named by the ID; `{ id, name, role }` gives it a name (the audit actor `admin:<name>`)
+         * and a role (`admin` or `viewer`).
+         */
+        adminIds: z
+          .array(
+            z.union([
+              spiffeIdText,
+              z
+                .object({
+                  id: spiffeIdText,
+                  name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/),
+                  role: z.enum(['admin', 'viewer']).default('admin'),
+                })
+                .strict(),
+            ]),
+          )
+          .default([]),
+        /** Console sessions end after this many idle minutes. */
+        consoleIdleMinutes: z.number().int().min(1).max(1440).default(15),
         /**
          * Serve the admin API over TLS with the broker's own X509-SVID
          * (`spiffe://<td>/fedbroker/admin-api`), asking for a client X509-SVID: callers then use
@@ -279,9 +298,14 @@ export const configSchema = z
       .object({
         /** Static relationships: active at start (issue 5). */
         relationships: z.array(relationshipSchema).default([]),
+        /**
+         * Two-person rule (issue 19): how many different admins must approve a pending
+         * relationship before it turns active. Default 1.
+         */
+        requiredApprovals: z.number().int().min(1).max(5).default(1),
       })
       .strict()
-      .default({ relationships: [] }),
+      .default({ relationships: [], requiredApprovals: 1 }),
   })
   .strict()
   .superRefine((value, ctx) => {

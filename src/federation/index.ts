@@ -2,6 +2,7 @@
 export {
   checkEndpointUrl,
   createRelationship,
+  approvalsOf,
   isTrusted,
   transitionRelationship,
 } from './relationship.js';

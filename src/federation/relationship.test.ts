@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseTrustDomain } from '../spiffeid/index.js';
 import {
+  approvalsOf,
   createRelationship,
   isTrusted,
   transitionRelationship,
@@ -133,4 +134,44 @@ describe('transitionRelationship', () => {
       );
     },
   );
+});
+
+describe('two-person approval (issue 19, FED-3: every approval recorded)', () => {
+  const pending = createRelationship(web, ctx);
+  const by = (actor: string) => ({
+    actor,
+    nowMs: 3000,
+    reason: `ok by ${actor}`,
+    requiredApprovals: 2,
+  });
+
+  it('the first approval of 2 stays pending and is counted; a different second one activates', () => {
+    const once = transitionRelationship(pending, 'approve', by('admin:alice'));
+    expect(once.state).toBe('pending');
+    expect(approvalsOf(once).map((a) => [a.actor, a.reason])).toEqual([
+      ['admin:alice', 'ok by admin:alice'],
+    ]);
+    const twice = transitionRelationship(once, 'approve', by('admin:bob'));
+    expect(twice.state).toBe('active');
+    expect(approvalsOf(twice)).toHaveLength(2);
+  });
+
+  it.each([
+    ['the same admin twice', 'approve', 'admin:alice', 'ERR_FEDERATION_APPROVAL_REPEATED'],
+    ['suspend while approvals are collected', 'suspend', 'admin:bob', 'ERR_FEDERATION_TRANSITION'],
+  ] as const)('refuses %s', (_what, action, actor, code) => {
+    const once = transitionRelationship(pending, 'approve', by('admin:alice'));
+    let thrown: unknown;
+    try {
+      transitionRelationship(once, action, by(actor));
+    } catch (error) {
+      thrown = error;
+    }
+    expect((thrown as { code?: string }).code).toBe(code);
+  });
+
+  it('a reject by anyone ends it, whatever approvals were collected', () => {
+    const once = transitionRelationship(pending, 'approve', by('admin:alice'));
+    expect(transitionRelationship(once, 'reject', by('admin:alice')).state).toBe('rejected');
+  });
 });

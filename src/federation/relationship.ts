@@ -164,11 +164,23 @@ const TRANSITIONS: Readonly<
   resume: { from: ['suspended'], to: 'active' },
 };
 
-/** Applies an admin action; refuses transitions the lifecycle does not allow (ERR_FEDERATION_TRANSITION). */
+/**
+ * The approvals a pending relationship has collected (two-person rule, issue 19): every `approve`
+ * made while it was pending. A relationship enters `pending` only when created, so none are stale.
+ */
+export function approvalsOf(relationship: Relationship): Transition[] {
+  return relationship.transitions.filter((t) => t.action === 'approve' && t.from === 'pending');
+}
+
+/**
+ * Applies an admin action; refuses transitions the lifecycle does not allow (ERR_FEDERATION_TRANSITION).
+ * With `requiredApprovals` above 1, an approval stays `pending` until that many different actors
+ * approved; the same actor twice is refused (ERR_FEDERATION_APPROVAL_REPEATED).
+ */
 export function transitionRelationship(
   relationship: Relationship,
   action: TransitionAction,
-  context: { actor: string; nowMs: number; reason?: string },
+  context: { actor: string; nowMs: number; reason?: string; requiredApprovals?: number },
 ): Relationship {
   const rule = TRANSITIONS[action];
   if (rule === undefined) throw new TypeError(`unknown action ${String(action)}`);
@@ -179,16 +191,29 @@ export function transitionRelationship(
       { context: { state: relationship.state, action } },
     );
   }
+  let to = rule.to;
+  if (action === 'approve') {
+    const required = context.requiredApprovals ?? 1;
+    const approvals = approvalsOf(relationship);
+    if (approvals.some((a) => a.actor === context.actor)) {
+      throw new FederationError(
+        'ERR_FEDERATION_APPROVAL_REPEATED',
+        `"${context.actor}" already approved "${relationship.trustDomain}"; ${required} different admins must approve`,
+        { context: { approvals: approvals.length, required } },
+      );
+    }
+    if (approvals.length + 1 < required) to = 'pending';
+  }
   return {
     ...relationship,
-    state: rule.to,
+    state: to,
     updatedAtMs: context.nowMs,
     transitions: [
       ...relationship.transitions,
       {
         action,
         from: relationship.state,
-        to: rule.to,
+        to,
         actor: context.actor,
         atMs: context.nowMs,
         reason: context.reason ?? '',

@@ -10,6 +10,7 @@ import { nextRefreshDelayMs, isStale } from './refresh-policy.js';
 import {
   createRelationship,
   isTrusted,
+  approvalsOf,
   transitionRelationship,
   type Relationship,
   type RelationshipInput,
@@ -79,12 +80,16 @@ export interface FederationDeps {
    * key); not of refreshes refused before fetching (unknown or inactive relationship).
    */
   readonly onRefreshed?: (trustDomain: string, outcome: RefreshOutcome) => void;
+  /** Two-person rule (issue 19): different admins that must approve a pending relationship. */
+  readonly requiredApprovals?: number;
 }
 
 export interface RelationshipView {
   readonly relationship: Relationship;
   readonly version: number;
   readonly status: RefreshStatus & { readonly stale: boolean };
+  /** Two-person rule: approvals a pending relationship needs (`approvalsOf` gives those made). */
+  readonly requiredApprovals: number;
 }
 
 export interface RefreshOutcome {
@@ -568,6 +573,7 @@ export function createFederation(deps: FederationDeps): Federation {
           relationship,
           version,
           status: withStale(relationship, status),
+          requiredApprovals: deps.requiredApprovals ?? 1,
         }),
       );
       return views.sort((a, b) =>
@@ -581,28 +587,38 @@ export function createFederation(deps: FederationDeps): Federation {
         relationship,
         version,
         status: withStale(relationship, await readStatus(trustDomain)),
+        requiredApprovals: deps.requiredApprovals ?? 1,
       };
     },
 
     async transition(trustDomain, action, context) {
       const { relationship, version } = await readRelationship(trustDomain);
+      const requiredApprovals = deps.requiredApprovals ?? 1;
       const next = transitionRelationship(relationship, action, {
         actor: context.actor,
         nowMs: now(),
+        requiredApprovals,
         ...(context.reason === undefined ? {} : { reason: context.reason }),
       });
       await store.putRelationship(trustDomain, next, version);
-      const type = {
-        approve: 'approved',
-        reject: 'rejected',
-        suspend: 'suspended',
-        resume: 'resumed',
-      }[action];
+      const type =
+        action === 'approve' && next.state === 'pending'
+          ? 'approval_recorded'
+          : { approve: 'approved', reject: 'rejected', suspend: 'suspended', resume: 'resumed' }[
+              action
+            ];
       await audit({
         type: `relationship.${type}`,
         actor: context.actor,
         trustDomain,
-        details: { from: relationship.state, to: next.state, reason: context.reason ?? '' },
+        details: {
+          from: relationship.state,
+          to: next.state,
+          reason: context.reason ?? '',
+          ...(action === 'approve'
+            ? { approvals: approvalsOf(next).length, requiredApprovals }
+            : {}),
+        },
       });
       if (isTrusted(next)) {
         await activate(next);

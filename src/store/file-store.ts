@@ -19,7 +19,7 @@ import {
   type AuditSegments,
 } from './file-audit.js';
 import { releaseDirLock, takeDirLock } from './dir-lock.js';
-import { checkKeyComponent } from './keys.js';
+import { checkAccessCollection, checkKeyComponent } from './keys.js';
 import {
   auditRecordFromDraft,
   auditTrimCount,
@@ -63,6 +63,7 @@ import {
   type TokenInput,
   type TokenRecord,
   type Versioned,
+  type AccessCollection,
 } from './store.js';
 
 export interface FileStoreOptions {
@@ -91,7 +92,8 @@ const DEFAULT_COMPACT_BYTES = 8 * 1024 * 1024;
 /** Expired tokens are dropped from snapshots this long after expiry (garbage collection only). */
 const TOKEN_GC_GRACE_MS = 3600_000;
 
-type MapCollection = 'relationship' | 'entry' | 'token' | 'refresh' | 'replica';
+type MapCollection =
+  'relationship' | 'entry' | 'admin' | 'session' | 'token' | 'refresh' | 'replica';
 
 /** One journal record's changes; replaying them in order rebuilds the state. */
 type Change =
@@ -117,6 +119,8 @@ interface State {
   bundles: Map<string, BundleSlot>;
   relationship: Map<string, Versioned>;
   entry: Map<string, Versioned>;
+  admin: Map<string, Versioned>;
+  session: Map<string, Versioned>;
   token: Map<string, TokenRecord>;
   refresh: Map<string, JsonObject>;
   replica: Map<string, JsonObject>;
@@ -131,6 +135,9 @@ interface Snapshot {
   readonly bundles: [string, BundleSlot][];
   readonly relationship: [string, Versioned][];
   readonly entry: [string, Versioned][];
+  /** Absent in snapshots written before named admins existed. */
+  readonly admin?: [string, Versioned][];
+  readonly session?: [string, Versioned][];
   readonly token: [string, TokenRecord][];
   readonly refresh: [string, JsonObject][];
   /** Absent in snapshots written before replica authorities existed. */
@@ -148,6 +155,8 @@ function emptyState(): State {
     bundles: new Map(),
     relationship: new Map(),
     entry: new Map(),
+    admin: new Map(),
+    session: new Map(),
     token: new Map(),
     refresh: new Map(),
     replica: new Map(),
@@ -194,6 +203,8 @@ function snapshotOf(state: State, seq: number): Snapshot {
     bundles: [...state.bundles],
     relationship: [...state.relationship],
     entry: [...state.entry],
+    admin: [...state.admin],
+    session: [...state.session],
     token: [...state.token],
     refresh: [...state.refresh],
     replica: [...state.replica],
@@ -209,6 +220,8 @@ function stateFromSnapshot(snapshot: Snapshot): State {
     bundles: new Map(snapshot.bundles),
     relationship: new Map(snapshot.relationship),
     entry: new Map(snapshot.entry),
+    admin: new Map(snapshot.admin ?? []),
+    session: new Map(snapshot.session ?? []),
     token: new Map(snapshot.token),
     refresh: new Map(snapshot.refresh),
     replica: new Map(snapshot.replica ?? []),
@@ -525,7 +538,7 @@ export async function createFileStore(
   }
 
   function versionedPut(
-    coll: 'relationship' | 'entry',
+    coll: 'relationship' | 'entry' | AccessCollection,
     what: string,
     id: string,
     value: object,
@@ -549,7 +562,7 @@ export async function createFileStore(
   }
 
   function versionedDelete(
-    coll: 'relationship' | 'entry',
+    coll: 'relationship' | 'entry' | AccessCollection,
     what: string,
     id: string,
     expected: number | 'any',
@@ -704,6 +717,22 @@ export async function createFileStore(
     },
     putEntry: async (id, value, expected) => versionedPut('entry', 'entry id', id, value, expected),
     deleteEntry: async (id, expected) => versionedDelete('entry', 'entry id', id, expected),
+
+    getAccess: async (coll, id) => {
+      checkOpen();
+      return state[checkAccessCollection(coll)].get(checkKeyComponent(`${coll} id`, id));
+    },
+    listAccess: async (coll) => {
+      checkOpen();
+      return [...state[checkAccessCollection(coll)]].map(([id, versioned]) => ({
+        id,
+        ...versioned,
+      }));
+    },
+    putAccess: async (coll, id, value, expected) =>
+      versionedPut(checkAccessCollection(coll), `${coll} id`, id, value, expected),
+    deleteAccess: async (coll, id, expected) =>
+      versionedDelete(checkAccessCollection(coll), `${coll} id`, id, expected),
 
     putToken: async (input: TokenInput) => {
       const record = tokenRecordFromInput(input);

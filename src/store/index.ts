@@ -5,6 +5,8 @@ import { createRedisStore, type RedisStoreOptions } from './redis-store.js';
 import type { AuditTrimBuilder, Store, StoreLogger } from './store.js';
 
 export type {
+  AccessCollection,
+  AccessStore,
   AuditDraft,
   AuditLog,
   AuditQuery,

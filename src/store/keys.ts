@@ -11,7 +11,22 @@ const COMPONENT_PATTERN = /^[A-Za-z0-9._:@+=~-]{1,512}$/;
 
 /** Collections listed with SCAN. */
 export type ScannedCollection =
-  'bundle' | 'relationship' | 'entry' | 'token' | 'refreshStatus' | 'replicaAuthorities';
+  | 'bundle'
+  | 'relationship'
+  | 'entry'
+  | 'admin'
+  | 'session'
+  | 'token'
+  | 'refreshStatus'
+  | 'replicaAuthorities';
+
+/** The access room's collections (named admins, console sessions); anything else is a caller bug. */
+export function checkAccessCollection(collection: string): 'admin' | 'session' {
+  if (collection !== 'admin' && collection !== 'session') {
+    throw new TypeError(`unknown access collection ${JSON.stringify(String(collection))}`);
+  }
+  return collection;
+}
 
 export interface StoreKeys {
   readonly prefix: string;
@@ -20,6 +35,8 @@ export interface StoreKeys {
   relationship(trustDomain: string): string;
   readonly localBundle: string;
   entry(id: string): string;
+  /** A named admin or a console session (by the hash of its cookie). */
+  access(collection: 'admin' | 'session', id: string): string;
   token(hash: string): string;
   readonly audit: string;
   refreshStatus(trustDomain: string): string;
@@ -53,6 +70,8 @@ export function createStoreKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys 
     bundle: `${prefix}bundle:{`,
     relationship: `${prefix}relationship:`,
     entry: `${prefix}entry:`,
+    admin: `${prefix}admin:`,
+    session: `${prefix}session:`,
     token: `${prefix}token:`,
     refreshStatus: `${prefix}refresh-status:`,
     replicaAuthorities: `${prefix}replica-authorities:`,
@@ -61,6 +80,8 @@ export function createStoreKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys 
     bundle: '}:current',
     relationship: '',
     entry: '',
+    admin: '',
+    session: '',
     token: '',
     refreshStatus: '',
     replicaAuthorities: '',
@@ -72,6 +93,8 @@ export function createStoreKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys 
     relationship: (td) => heads.relationship + checkKeyComponent('trust domain', td),
     localBundle: `${prefix}local-bundle`,
     entry: (id) => heads.entry + checkKeyComponent('entry id', id),
+    access: (collection, id) =>
+      heads[checkAccessCollection(collection)] + checkKeyComponent(`${collection} id`, id),
     token: (hash) => heads.token + checkKeyComponent('token hash', hash),
     audit: `${prefix}audit`,
     refreshStatus: (td) => heads.refreshStatus + checkKeyComponent('trust domain', td),

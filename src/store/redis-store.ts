@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { StoreError } from '../errors.js';
-import { createStoreKeys, type ScannedCollection } from './keys.js';
+import { checkAccessCollection, createStoreKeys, type ScannedCollection } from './keys.js';
 import {
   auditRecordFromDraft,
   auditTrimCount,
@@ -539,7 +539,7 @@ export async function createRedisStore(
 
   async function listVersioned(
     what: string,
-    collection: 'relationship' | 'entry',
+    collection: 'relationship' | 'entry' | 'admin' | 'session',
   ): Promise<(Versioned & { id: string })[]> {
     const found = await scan(collection);
     const values = await Promise.all(found.map(({ key }) => getVersioned(what, key)));
@@ -758,6 +758,19 @@ export async function createRedisStore(
     putEntry: async (id, value, expected) =>
       putVersioned('entry', keys.entry(id), id, value, expected),
     deleteEntry: async (id, expected) => deleteVersioned('entry', keys.entry(id), id, expected),
+
+    getAccess: async (coll, id) => {
+      const key = keys.access(coll, id);
+      return call(`get ${coll}`, () => getVersioned(coll, key));
+    },
+    listAccess: async (coll) => {
+      const collection = checkAccessCollection(coll);
+      return call(`list ${coll}`, () => listVersioned(collection, collection));
+    },
+    putAccess: async (coll, id, value, expected) =>
+      putVersioned(coll, keys.access(coll, id), id, value, expected),
+    deleteAccess: async (coll, id, expected) =>
+      deleteVersioned(coll, keys.access(coll, id), id, expected),
 
     putToken: async (input: TokenInput) => {
       const record = tokenRecordFromInput(input);

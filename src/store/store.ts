@@ -118,6 +118,26 @@ export interface EntryStore {
   deleteEntry(id: string, expected: number | 'any'): Promise<boolean>;
 }
 
+/** Collections of the access room: named admins (by name) and console sessions (by hash of the cookie). */
+export type AccessCollection = 'admin' | 'session';
+
+/** Admin and session records, with the same compare-and-set as relationships; values opaque here. */
+export interface AccessStore {
+  getAccess(collection: AccessCollection, id: string): Promise<Versioned | undefined>;
+  listAccess(collection: AccessCollection): Promise<(Versioned & { readonly id: string })[]>;
+  putAccess(
+    collection: AccessCollection,
+    id: string,
+    value: object,
+    expected: ExpectedVersion,
+  ): Promise<number>;
+  deleteAccess(
+    collection: AccessCollection,
+    id: string,
+    expected: number | 'any',
+  ): Promise<boolean>;
+}
+
 /** A one-time token, stored by the hash of its secret (never the secret itself). */
 export interface TokenRecord {
   readonly hash: string;
@@ -286,6 +306,7 @@ export interface Store
     RelationshipStore,
     LocalBundleStore,
     EntryStore,
+    AccessStore,
     TokenStore,
     AuditLog,
     RefreshStatusStore,

@@ -12,6 +12,8 @@ import { createCa, createLeaf, pemOf } from '../helpers/pki.js';
 
 const TD = 'logistics.test';
 const ADMIN_ID = `spiffe://${TD}/ops/admin`;
+const OPS_ID = `spiffe://${TD}/ops/alice`;
+const AUDITOR_ID = `spiffe://${TD}/ops/auditor`;
 
 interface Identity {
   readonly cert: string;
@@ -30,7 +32,17 @@ describe('admin API over TLS with mTLS admins', () => {
   beforeAll(async () => {
     broker = await startTestBroker({
       trustDomain: TD,
-      extra: { adminApi: { listen: '127.0.0.1:0', tls: true, adminIds: [ADMIN_ID] } },
+      extra: {
+        adminApi: {
+          listen: '127.0.0.1:0',
+          tls: true,
+          adminIds: [
+            ADMIN_ID,
+            { id: OPS_ID, name: 'alice', role: 'admin' },
+            { id: AUDITOR_ID, name: 'auditor', role: 'viewer' },
+          ],
+        },
+      },
     });
   });
   afterAll(async () => {
@@ -111,6 +123,100 @@ describe('admin API over TLS with mTLS admins', () => {
     const audit = await broker.store.listAudit({ limit: 50, direction: 'backward' });
     const event = audit.find((e) => e.type === 'entry.created');
     expect(event?.actor).toBe(ADMIN_ID);
+  });
+
+  it('issue 19: a named mTLS admin is audited by name; a viewer reads and is refused every change', async () => {
+    const alice = await svid(OPS_ID);
+    const me = await call('/v1/admin/whoami', { identity: alice });
+    expect(me.body).toMatchObject({
+      name: 'alice',
+      role: 'admin',
+      via: 'mtls',
+      actor: 'admin:alice',
+    });
+    const created = await call('/v1/admin/entries', {
+      identity: alice,
+      body: { spiffeId: `spiffe://${TD}/agents/by-alice` },
+    });
+    expect(created.status).toBe(201);
+    const audit = await broker.store.listAudit({ limit: 50, direction: 'backward' });
+    expect(audit.find((e) => e.type === 'entry.created')?.actor).toBe('admin:alice');
+
+    const auditor = await svid(AUDITOR_ID);
+    expect((await call('/v1/admin/relationships', { identity: auditor })).status).toBe(200);
+    const refused = await call('/v1/admin/entries', {
+      identity: auditor,
+      body: { spiffeId: `spiffe://${TD}/agents/by-auditor` },
+    });
+    expect([refused.status, refused.body.error?.code]).toEqual([403, 'ERR_API_FORBIDDEN']);
+  });
+
+  /** A raw console request over TLS (form posts, cookies), with an optional client certificate. */
+  function consoleCall(
+    path: string,
+    options: { identity?: Identity; form?: string; cookie?: string },
+  ): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+    const url = new URL(path, broker.adminUrl);
+    const roots = marshalPem(broker.ca.localBundle().x509Authorities.map((a) => a.der));
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: url.hostname,
+          port: Number(url.port),
+          path: url.pathname,
+          method: options.form === undefined ? 'GET' : 'POST',
+          ca: roots,
+          ...(options.identity ?? {}),
+          headers: {
+            origin: broker.adminUrl,
+            ...(options.cookie === undefined ? {} : { cookie: options.cookie }),
+            ...(options.form === undefined
+              ? {}
+              : { 'content-type': 'application/x-www-form-urlencoded' }),
+          },
+          agent: false,
+          checkServerIdentity: () => undefined,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              text: Buffer.concat(chunks).toString('utf8'),
+            }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(options.form);
+    });
+  }
+
+  it('issue 19: the console signs in an mTLS admin by certificate, with a Secure cookie under TLS', async () => {
+    const alice = await svid(OPS_ID);
+    const form = await consoleCall('/console/login', { identity: alice });
+    expect(form.text).toContain('Sign in as alice with your certificate');
+    const signedIn = await consoleCall('/console/login', {
+      identity: alice,
+      form: 'certificate=1',
+    });
+    expect(signedIn.status).toBe(303);
+    const setCookie = String((signedIn.headers['set-cookie'] as string[] | undefined)?.[0] ?? '');
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/Secure/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+    const overview = await consoleCall('/console/', { cookie: setCookie.split(';')[0] ?? '' });
+    expect(overview.status).toBe(200);
+    expect(overview.text).toContain('alice (admin)');
+    // An agent's certificate (not an admin) is offered nothing and signs in to nothing.
+    const agent = await svid(`spiffe://${TD}/agents/console`);
+    expect((await consoleCall('/console/login', { identity: agent })).text).not.toContain(
+      'with your certificate',
+    );
+    const refused = await consoleCall('/console/login', { identity: agent, form: 'certificate=1' });
+    expect(refused.status).toBe(401);
   });
 
   it('an agent X509-SVID on an admin route is forbidden (403), not merely unauthenticated', async () => {

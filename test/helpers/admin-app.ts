@@ -5,6 +5,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
+import {
+  createAdminDirectory,
+  createSessions,
+  type AdminDirectory,
+  type Sessions,
+} from '../../src/access/index.js';
 import { createAdminApp } from '../../src/api/admin-app.js';
 import { createFailedAuthLimiter } from '../../src/api/auth-limit.js';
 import {
@@ -35,6 +41,7 @@ export interface TestAdminApp {
   readonly federation: Federation;
   readonly registration: Registration;
   readonly metrics: BrokerMetrics;
+  readonly access: { readonly admins: AdminDirectory; readonly sessions: Sessions };
   /** app.request() with the admin token (or `token`, or none with null); JSON bodies parsed. */
   call<T = Record<string, unknown>>(
     method: string,
@@ -46,7 +53,12 @@ export interface TestAdminApp {
 }
 
 export async function createTestAdminApp(
-  options: { trustDomain?: string; now?: () => Date } = {},
+  options: {
+    trustDomain?: string;
+    now?: () => Date;
+    requiredApprovals?: number;
+    sessionIdleMs?: number;
+  } = {},
 ): Promise<TestAdminApp> {
   const now = options.now ?? (() => new Date());
   const nowMs = (): number => now().getTime();
@@ -95,7 +107,19 @@ export async function createTestAdminApp(
     logger: silentLogger,
     fetchOptions: { connectTimeoutMs: 2000, totalTimeoutMs: 3000 },
     onRefreshed: countBundleFetches(metrics),
+    ...(options.requiredApprovals === undefined
+      ? {}
+      : { requiredApprovals: options.requiredApprovals }),
   });
+  const sessions = createSessions({
+    store,
+    now: nowMs,
+    ...(options.sessionIdleMs === undefined ? {} : { idleMs: options.sessionIdleMs }),
+  });
+  const access = {
+    sessions,
+    admins: createAdminDirectory({ store, now: nowMs, endSessions: (n) => sessions.endFor(n) }),
+  };
   const registration = createRegistration({
     store,
     ownTrustDomain: trustDomain,
@@ -109,6 +133,7 @@ export async function createTestAdminApp(
     ca,
     federation,
     registration: { registration, agentApiUrl: () => 'https://127.0.0.1:8444' },
+    access,
     store,
     audit,
     token: () => ADMIN_TOKEN,
@@ -141,6 +166,7 @@ export async function createTestAdminApp(
     federation,
     registration,
     metrics,
+    access,
     async call(method, path, body, token = ADMIN_TOKEN) {
       const response = await app.request(path, {
         method,

@@ -322,6 +322,39 @@ export function describeStoreContract(name: string, fixture: () => StoreFixture)
       });
     });
 
+    describe('access: named admins and console sessions (issue 19)', () => {
+      it('keeps admins and sessions apart, with compare-and-set, and lists each collection', async () => {
+        const store = await fresh();
+        expect(
+          await store.putAccess('admin', 'alice', { role: 'admin', tokenHash: 'h1' }, null),
+        ).toBe(1);
+        expect(await store.putAccess('admin', 'bob', { role: 'viewer' }, null)).toBe(1);
+        expect(await store.putAccess('session', 'alice', { admin: 'alice' }, null)).toBe(1);
+        expect(await store.putAccess('admin', 'alice', { role: 'viewer' }, 1)).toBe(2);
+        expect((await rejection(store.putAccess('admin', 'alice', {}, 1))).code).toBe(
+          'ERR_STORE_CONFLICT',
+        );
+        expect((await rejection(store.putAccess('admin', 'bob', {}, null))).code).toBe(
+          'ERR_STORE_CONFLICT',
+        );
+        const admins = await store.listAccess('admin');
+        expect(admins.map((a) => a.id).sort()).toEqual(['alice', 'bob']);
+        expect((await store.listAccess('session')).map((a) => a.id)).toEqual(['alice']);
+        expect(await store.getAccess('admin', 'alice')).toEqual({
+          value: { role: 'viewer' },
+          version: 2,
+        });
+        expect(await store.deleteAccess('session', 'alice', 'any')).toBe(true);
+        expect(await store.deleteAccess('session', 'alice', 'any')).toBe(false);
+        expect((await store.getAccess('admin', 'alice'))?.version).toBe(2);
+        expect(await store.getAccess('session', 'alice')).toBeUndefined();
+        await expect(
+          store.getAccess('relationship' as unknown as 'admin', 'x'),
+        ).rejects.toBeInstanceOf(TypeError);
+        await expect(store.getAccess('admin', 'a b')).rejects.toBeInstanceOf(TypeError);
+      });
+    });
+
     describe('local bundle (never goes backwards)', () => {
       it('writes only higher sequences; the same bytes again is a no-op', async () => {
         const store = await fresh();
@@ -568,6 +601,8 @@ export function describeStoreContract(name: string, fixture: () => StoreFixture)
         await first.putRelationship(TD, { state: 'active', n: 2 }, 1);
         await first.putLocalBundle({ raw: '{"keys":[]}', sequence: '4', publishedAt: 1 });
         await first.putEntry('e-1', { a: 1 }, null);
+        await first.putAccess('admin', 'alice', { role: 'admin' }, null);
+        await first.putAccess('session', 's-1', { admin: 'alice' }, null);
         await first.putToken({ hash: 'keep', expiresAt: 9_000, data: { x: 1 } });
         await first.putToken({ hash: 'used', expiresAt: 9_000, data: {} });
         await first.consumeToken('used', 1);
@@ -586,6 +621,8 @@ export function describeStoreContract(name: string, fixture: () => StoreFixture)
         });
         expect((await second.getLocalBundle())?.sequence).toBe('4');
         expect((await second.getEntry('e-1'))?.value).toEqual({ a: 1 });
+        expect((await second.getAccess('admin', 'alice'))?.value).toEqual({ role: 'admin' });
+        expect((await second.getAccess('session', 's-1'))?.value).toEqual({ admin: 'alice' });
         expect((await second.listTokens(1)).map((t) => t.hash)).toEqual(['keep']);
         const audit = await second.listAudit({ limit: 10 });
         expect(audit.map((r) => r.type)).toEqual(['a', 'b']);

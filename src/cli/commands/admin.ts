@@ -25,6 +25,7 @@ interface RelationshipJson {
   url: string;
   profile: string;
   state: string;
+  approvals?: { count: number; required: number; by: { actor: string; reason: string }[] };
   status: {
     lastSuccessAtMs: number | null;
     lastError: { code: string; message: string } | null;
@@ -35,6 +36,15 @@ interface RelationshipJson {
     earliestAuthorityExpiryMs: number | null;
   };
 }
+
+/** Two-person rule: `1 of 2 (admin:alice: "reason")`. */
+const approvalsLine = (r: RelationshipJson): string =>
+  r.approvals === undefined
+    ? '-'
+    : `${r.approvals.count} of ${r.approvals.required}` +
+      (r.approvals.by.length === 0
+        ? ''
+        : ` (${r.approvals.by.map((a) => `${a.actor}: ${JSON.stringify(a.reason)}`).join(', ')})`);
 
 const when = (ms: number | null | undefined): string =>
   ms === null || ms === undefined ? '-' : new Date(ms).toISOString();
@@ -372,6 +382,7 @@ export const federationCommands: CommandSpec[] = [
         ['failures', String(r.status.consecutiveFailures)],
         ['next refresh', when(r.status.nextRefreshAtMs)],
         ['earliest expiry', when(r.status.earliestAuthorityExpiryMs)],
+        ['approvals', approvalsLine(r)],
       ]);
       return 0;
     },

@@ -11,6 +11,7 @@ import {
   localAuthorityCommand,
   x509MintCommand,
 } from './admin.js';
+import { adminCommands } from './admins.js';
 import { agentRunCommand } from './agent.js';
 import { agentServeCommand } from './agent-serve.js';
 import { initCommand } from './init.js';
@@ -37,4 +38,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...registrationCommands,
   agentRunCommand,
   agentServeCommand,
+  ...adminCommands,
 ];

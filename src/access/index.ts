@@ -1,0 +1,14 @@
+// Public surface of the access room: named admins and roles, their tokens, and console sessions.
+export {
+  ADMIN_ROLES,
+  ROOT_ADMIN,
+  parseAdminName,
+  parseAdminRole,
+  principalOf,
+  type AdminRecord,
+  type AdminRole,
+  type AdminView,
+  type Principal,
+} from './admin.js';
+export { createAdminDirectory, type AdminDirectory } from './admins.js';
+export { DEFAULT_SESSION_IDLE_MS, createSessions, type Session, type Sessions } from './session.js';

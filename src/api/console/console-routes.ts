@@ -1,0 +1,392 @@
+// The console's pages and the changes they post (issue 19), in groups mounted by console-app.ts
+// behind its session, CSRF, Origin and role checks; rendering lives in pages.ts.
+import type { Context, Hono } from 'hono';
+import { html } from 'hono/html';
+import { verifyStoredAudit } from '../../audit/index.js';
+import type { AuthorityKind } from '../../ca/index.js';
+import { ApiError } from '../../errors.js';
+import type { TransitionAction } from '../../federation/index.js';
+import { entryView } from '../../registration/index.js';
+import type { ConsoleDeps, ConsoleEnv } from './console-app.js';
+import { actionForm, iso, page, render, type Html } from './layout.js';
+import {
+  auditRows,
+  authoritiesPage,
+  authorityConfirmPage,
+  authoritiesTable,
+  deleteConfirmPage,
+  federationPage,
+  relationshipPage,
+  sortRelationships,
+  type SessionView,
+} from './pages.js';
+
+const AUDIT_PAGE = 50;
+
+export const view = (c: Context<ConsoleEnv>): SessionView => ({
+  csrf: c.var.session.csrf,
+  canChange: c.var.session.principal.role === 'admin',
+});
+export const framed = (c: Context<ConsoleEnv>, title: string, body: Html) =>
+  render(c, page(title, body, { principal: c.var.session.principal, csrf: c.var.session.csrf }));
+export const reasonOf = (c: Context<ConsoleEnv>, required: boolean): string | undefined => {
+  const reason = (c.var.form['reason'] ?? '').trim();
+  if (reason.length > 500)
+    throw new ApiError('ERR_API_VALIDATION', 'reason is at most 500 characters');
+  if (required && reason === '') throw new ApiError('ERR_API_VALIDATION', 'a reason is required');
+  return reason === '' ? undefined : reason;
+};
+
+/** Overview: trust domain, partners by state, pending, troubled, authorities, last events. */
+export function overviewRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
+  app.get('/', async (c) => {
+    const nowMs = deps.now();
+    const list = sortRelationships(await deps.federation.list());
+    const byState = new Map<string, number>();
+    for (const v of list)
+      byState.set(v.relationship.state, (byState.get(v.relationship.state) ?? 0) + 1);
+    const troubled = list.filter(
+      (v) => v.relationship.state === 'active' && (v.status.stale || v.status.lastError !== null),
+    );
+    const local = deps.ca.localBundle();
+    const recent = await deps.store.listAudit({ limit: 10, direction: 'backward' });
+    return framed(
+      c,
+      'Overview',
+      html`<div class="box">
+          <p>
+            trust domain <strong>${local.trustDomain.name}</strong> · bundle sequence
+            ${local.sequence?.toString() ?? '-'}
+          </p>
+          <p>
+            partners:
+            ${[...byState].map(([state, n]) => html`<span class="state-${state}">${n} ${state}</span> `)}
+          </p>
+        </div>
+        <h2>Pending approvals</h2>
+        ${federationPage(
+          list.filter((v) => v.relationship.state === 'pending'),
+          view(c),
+          nowMs,
+        )}
+        <h2>Stale or failing partners</h2>
+        ${troubled.length === 0 ? html`<p>none</p>` : federationPage(troubled, view(c), nowMs)}
+        <h2>Authorities</h2>
+        ${authoritiesTable(deps.ca.authorities(), nowMs)}
+        <h2>Last audit events</h2>
+        ${auditRows(recent)}`,
+    );
+  });
+}
+
+/** Federation: the list, one relationship, and its lifecycle changes. */
+export function federationRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
+  app.get('/federation', async (c) =>
+    framed(c, 'Federation', federationPage(await deps.federation.list(), view(c), deps.now())),
+  );
+  app.get('/federation/:td', async (c) => {
+    const td = c.req.param('td');
+    const v = await deps.federation.get(td);
+    const history = (await deps.federation.history(td)).map((h) => ({ ...h }));
+    return framed(c, `Federation: ${td}`, relationshipPage(v, history, view(c)));
+  });
+  app.get('/federation/:td/delete', async (c) => {
+    const v = await deps.federation.get(c.req.param('td'));
+    return framed(
+      c,
+      'Delete relationship',
+      deleteConfirmPage(v.relationship.trustDomain, c.var.session.csrf),
+    );
+  });
+  for (const action of [
+    'approve',
+    'reject',
+    'suspend',
+    'resume',
+  ] as const satisfies readonly TransitionAction[]) {
+    app.post(`/federation/:td/${action}`, async (c) => {
+      const reason = reasonOf(c, action === 'approve' || action === 'reject');
+      await deps.federation.transition(c.req.param('td'), action, {
+        actor: c.var.session.principal.actor,
+        ...(reason === undefined ? {} : { reason }),
+      });
+      return c.redirect('/console/federation', 303);
+    });
+  }
+  app.post('/federation/:td/refresh', async (c) => {
+    await deps.federation.refresh(c.req.param('td'), { actor: c.var.session.principal.actor });
+    return c.redirect(`/console/federation/${encodeURIComponent(c.req.param('td'))}`, 303);
+  });
+  app.post('/federation/:td/delete', async (c) => {
+    await deps.federation.delete(c.req.param('td'), { actor: c.var.session.principal.actor });
+    return c.redirect('/console/federation', 303);
+  });
+}
+
+/** Authorities: lifetimes, prepare, activate (FED-50), taint and revoke behind a confirmation. */
+export function authorityRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
+  app.get('/authorities', (c) =>
+    framed(
+      c,
+      'Authorities',
+      authoritiesPage(
+        deps.ca.authorities(),
+        deps.now(),
+        deps.ca.localBundle().refreshHintSeconds ?? 300,
+        view(c),
+      ),
+    ),
+  );
+  const kindOf = (c: Context): AuthorityKind => {
+    const kind = c.req.param('kind');
+    if (kind !== 'x509' && kind !== 'jwt')
+      throw new ApiError('ERR_API_VALIDATION', 'kind is x509 or jwt');
+    return kind;
+  };
+  app.post('/authorities/:kind/prepare', async (c) => {
+    const kind = kindOf(c);
+    const authority = await deps.ca.prepare(kind);
+    await deps.audit({
+      type: 'authority.prepared',
+      actor: c.var.session.principal.actor,
+      details: { kind, id: authority.id },
+    });
+    return c.redirect('/console/authorities', 303);
+  });
+  for (const action of ['taint', 'revoke'] as const) {
+    app.get(`/authorities/:kind/:id/${action}`, (c) =>
+      framed(
+        c,
+        `${action} authority`,
+        authorityConfirmPage(kindOf(c), c.req.param('id'), action, c.var.session.csrf),
+      ),
+    );
+  }
+  for (const action of ['activate', 'taint', 'revoke'] as const) {
+    app.post(`/authorities/:kind/:id/${action}`, async (c) => {
+      const kind = kindOf(c);
+      const id = c.req.param('id');
+      if (action === 'activate') await deps.ca.activate(kind, id);
+      else if (action === 'taint') await deps.ca.taint(kind, id);
+      else await deps.ca.revoke(kind, id);
+      await deps.audit({
+        type: `authority.${action === 'activate' ? 'activated' : action === 'taint' ? 'tainted' : 'revoked'}`,
+        actor: c.var.session.principal.actor,
+        details: { kind, id, force: false, reason: '' },
+      });
+      return c.redirect('/console/authorities', 303);
+    });
+  }
+}
+
+/** Agents: entries and unused join tokens. */
+export function agentPages(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
+  app.get('/agents', async (c) => {
+    const registration = deps.registration;
+    if (registration === undefined)
+      return framed(c, 'Agents', html`<p>registration is not enabled</p>`);
+    const entries = await registration.listEntries();
+    const tokens = await registration.listTokens();
+    const s = view(c);
+    return framed(
+      c,
+      'Agents',
+      html`<h2>Entries</h2>
+        <table>
+          <thead>
+            <tr>
+              <th>id</th>
+              <th>SPIFFE ID</th>
+              <th>federates with</th>
+              <th>created</th>
+              <th></th>
+            </tr>
+          </thead>
+          <tbody>
+            ${entries.map((e) => {
+              const v = entryView(e);
+              return html`<tr data-testid="entry-row">
+                <td><code>${e.id}</code></td>
+                <td>${String(v['spiffeId'])}</td>
+                <td>${e.federatesWith.join(', ') || '-'}</td>
+                <td>${iso(e.createdAtMs)} by ${e.createdBy}</td>
+                <td>
+                  ${s.canChange ? html`${actionForm(`/console/agents/entries/${encodeURIComponent(e.id)}/token`, s.csrf, 'Join token', { testId: 'generate-token' })} ${actionForm(`/console/agents/entries/${encodeURIComponent(e.id)}/delete`, s.csrf, 'Delete', { testId: 'delete-entry' })}` : ''}
+                </td>
+              </tr>`;
+            })}
+          </tbody>
+        </table>
+        ${
+          s.canChange
+            ? html`<form method="post" action="/console/agents/entries" class="box">
+                <input type="hidden" name="csrf" value="${s.csrf}" /><label
+                  >SPIFFE ID <input type="text" name="spiffeId" data-testid="entry-spiffe-id"
+                /></label>
+                <button data-testid="create-entry">Create entry</button>
+              </form>`
+            : ''
+        }
+        <h2>Unused join tokens</h2>
+        <table>
+          <thead>
+            <tr>
+              <th>token id</th>
+              <th>entry</th>
+              <th>expires</th>
+              <th>by</th>
+              <th></th>
+            </tr>
+          </thead>
+          <tbody>
+            ${tokens.map(
+              (t) =>
+                html`<tr>
+                  <td><code>${t.tokenId}</code></td>
+                  <td><code>${t.entryId}</code></td>
+                  <td>${iso(t.expiresAtMs)}</td>
+                  <td>${t.createdBy}</td>
+                  <td>
+                    ${s.canChange ? actionForm(`/console/agents/tokens/${encodeURIComponent(t.tokenId)}/revoke`, s.csrf, 'Revoke', { testId: 'revoke-token' }) : ''}
+                  </td>
+                </tr>`,
+            )}
+          </tbody>
+        </table>`,
+    );
+  });
+}
+
+/** Agents: create and delete entries, generate (shown once) and revoke join tokens. */
+export function agentChanges(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
+  app.post('/agents/entries', async (c) => {
+    const registration = deps.registration;
+    if (registration === undefined)
+      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
+    const entry = await registration.createEntry(
+      { spiffeId: (c.var.form['spiffeId'] ?? '').slice(0, 2048) },
+      c.var.session.principal.actor,
+    );
+    await deps.audit({
+      type: 'entry.created',
+      actor: c.var.session.principal.actor,
+      details: { ...entryView(entry) },
+    });
+    return c.redirect('/console/agents', 303);
+  });
+  app.post('/agents/entries/:id/delete', async (c) => {
+    const registration = deps.registration;
+    if (registration === undefined)
+      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
+    const entry = await registration.getEntry(c.req.param('id'));
+    await registration.deleteEntry(entry.id);
+    await deps.audit({
+      type: 'entry.deleted',
+      actor: c.var.session.principal.actor,
+      details: { id: entry.id },
+    });
+    return c.redirect('/console/agents', 303);
+  });
+  app.post('/agents/entries/:id/token', async (c) => {
+    const registration = deps.registration;
+    if (registration === undefined)
+      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
+    const created = await registration.createToken(c.req.param('id'), {
+      actor: c.var.session.principal.actor,
+    });
+    await deps.audit({
+      type: 'token.created',
+      actor: c.var.session.principal.actor,
+      details: {
+        tokenId: created.tokenId,
+        entryId: created.entryId,
+        expiresAt: new Date(created.expiresAtMs).toISOString(),
+      },
+    });
+    return framed(
+      c,
+      'Join token',
+      html`<div class="box">
+        <p>
+          One-time join token for entry <code>${created.entryId}</code>, shown once, expires
+          ${iso(created.expiresAtMs)}:
+        </p>
+        <p>
+          <input
+            type="text"
+            readonly
+            value="${created.token}"
+            data-testid="token-value"
+            size="60"
+          />
+        </p>
+        <p><a href="/console/agents">Back to agents</a></p>
+      </div>`,
+    );
+  });
+  app.post('/agents/tokens/:id/revoke', async (c) => {
+    const registration = deps.registration;
+    if (registration === undefined)
+      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
+    await registration.deleteToken(c.req.param('id'));
+    return c.redirect('/console/agents', 303);
+  });
+}
+
+/** Audit: newest first, filtered, paged, with chain verification. */
+export function auditRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
+  app.get('/audit', async (c) => {
+    const q = c.req.query();
+    const text = (name: string): string | undefined => {
+      const value = (q[name] ?? '').trim().slice(0, 512);
+      return value === '' ? undefined : value;
+    };
+    const fromId = /^\d{1,15}$/.test(q['before'] ?? '') ? Number(q['before']) : undefined;
+    const sinceMs = text('since') === undefined ? undefined : Date.parse(text('since') ?? '');
+    if (sinceMs !== undefined && Number.isNaN(sinceMs))
+      throw new ApiError('ERR_API_VALIDATION', 'since must be an ISO time');
+    const filter = { type: text('type'), actor: text('actor'), trustDomain: text('trustDomain') };
+    const events = await deps.store.listAudit({
+      limit: AUDIT_PAGE,
+      direction: 'backward',
+      ...(fromId === undefined ? {} : { fromId }),
+      ...(filter.type === undefined ? {} : { type: filter.type }),
+      ...(filter.actor === undefined ? {} : { actor: filter.actor }),
+      ...(filter.trustDomain === undefined ? {} : { trustDomain: filter.trustDomain }),
+      ...(sinceMs === undefined ? {} : { sinceMs }),
+    });
+    const verified =
+      q['verify'] === '1'
+        ? await verifyStoredAudit((from, limit) => deps.store.readStoredAudit(from, limit))
+        : undefined;
+    const last = events.at(-1);
+    const params = new URLSearchParams(
+      Object.entries(filter).filter((e): e is [string, string] => e[1] !== undefined),
+    );
+    if (last !== undefined && last.id > 1) params.set('before', String(last.id - 1));
+    return framed(
+      c,
+      'Audit',
+      html`<form method="get" action="/console/audit" class="box">
+          <label>type <input type="text" name="type" value="${filter.type ?? ''}" /></label>
+          <label>actor <input type="text" name="actor" value="${filter.actor ?? ''}" /></label>
+          <label
+            >trust domain <input type="text" name="trustDomain" value="${filter.trustDomain ?? ''}"
+          /></label>
+          <label
+            >since
+            <input
+              type="text"
+              name="since"
+              placeholder="2026-01-01T00:00:00Z"
+              value="${text('since') ?? ''}"
+          /></label>
+          <button>Filter</button>
+        </form>
+        <p><a href="/console/audit?verify=1" data-testid="verify">Verify the chain</a></p>
+        ${verified === undefined ? '' : html`<p class="box" data-testid="verify-result">${verified.ok ? 'chain intact' : 'CHAIN BROKEN'}: ${verified.checked} events${verified.head === undefined ? '' : html`, head <code>${verified.head.id}:${verified.head.hash}</code>`}${verified.brokenAt === undefined ? '' : html`, first bad event ${verified.brokenAt.id}: ${verified.brokenAt.reason}`}</p>`}
+        ${auditRows(events)}
+        ${events.length === AUDIT_PAGE && last !== undefined && last.id > 1 ? html`<p><a href="/console/audit?${params.toString()}" data-testid="older">Older events</a></p>` : ''}`,
+    );
+  });
+}

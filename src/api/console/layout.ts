@@ -1,0 +1,123 @@
+// The console's page frame, stylesheet and security headers: every page is server-rendered with
+// hono/html (interpolations escaped), no script at all, assets served by the broker itself.
+import { html, raw } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import type { Context } from 'hono';
+import type { Principal } from '../../access/index.js';
+
+export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
+
+/** No script, no inline style, no third-party origin; forms post to this origin only. */
+export const CONSOLE_CSP =
+  "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+export const CONSOLE_CSS = `
+body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
+header{background:#1d2430;color:#fff;padding:.5rem 1rem;display:flex;gap:1rem;align-items:center}
+header a{color:#cfe0ff;text-decoration:none}header .me{margin-left:auto}
+main{padding:1rem;max-width:1200px}
+table{border-collapse:collapse;width:100%;background:#fff;margin:.5rem 0 1rem}
+th,td{border-bottom:1px solid #e3e6ea;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#eef1f4}
+.state-active{color:#176b2c}.state-pending{color:#8a5a00}.state-rejected,.state-suspended{color:#a01616}
+.box{background:#fff;border:1px solid #e3e6ea;padding:.75rem;margin:.5rem 0}
+.error{background:#fde8e8;border:1px solid #e0a0a0;padding:.5rem}
+form.inline{display:inline}
+code{word-break:break-all}
+input[type=text],input[type=password]{width:18rem}
+.muted{color:#667}
+`;
+
+export function securityHeaders(tls: boolean): Record<string, string> {
+  return {
+    'content-security-policy': CONSOLE_CSP,
+    'x-content-type-options': 'nosniff',
+    // Not no-referrer: under it Chromium sends `Origin: null` on form posts, which the Origin check refuses.
+    'referrer-policy': 'same-origin',
+    'cache-control': 'no-store',
+    'x-frame-options': 'DENY',
+    ...(tls ? { 'strict-transport-security': 'max-age=31536000' } : {}),
+  };
+}
+
+const NAV: readonly (readonly [string, string])[] = [
+  ['/console/', 'Overview'],
+  ['/console/federation', 'Federation'],
+  ['/console/agents', 'Agents'],
+  ['/console/authorities', 'Authorities'],
+  ['/console/audit', 'Audit'],
+];
+
+export function page(
+  title: string,
+  body: Html,
+  session?: { readonly principal: Principal; readonly csrf: string },
+): Html {
+  return html`<!doctype html>
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <title>${title} · fedbroker console</title>
+        <link rel="stylesheet" href="/console/assets/console.css" />
+      </head>
+      <body>
+        <header>
+          <strong>fedbroker</strong>
+          ${session === undefined ? '' : NAV.map(([href, label]) => html`<a href="${href}">${label}</a>`)}
+          ${
+            session === undefined
+              ? ''
+              : html`<span class="me" data-testid="whoami"
+                    >${session.principal.name} (${session.principal.role})</span
+                  >
+                  <form class="inline" method="post" action="/console/logout">
+                    <input type="hidden" name="csrf" value="${session.csrf}" /><button
+                      data-testid="sign-out"
+                    >
+                      Sign out
+                    </button>
+                  </form>`
+          }
+        </header>
+        <main>
+          <h1>${title}</h1>
+          ${body}
+        </main>
+      </body>
+    </html>`;
+}
+
+/** A form posting one console action, with the session's CSRF token. */
+export function actionForm(
+  action: string,
+  csrf: string,
+  label: string,
+  options: { testId: string; reason?: boolean; reasonRequired?: boolean } = { testId: '' },
+): Html {
+  return html`<form class="inline" method="post" action="${action}">
+    <input type="hidden" name="csrf" value="${csrf}" />${
+      options.reason === true
+        ? html`<input
+            type="text"
+            name="reason"
+            data-testid="reason"
+            placeholder="reason"
+            maxlength="500"
+            ${options.reasonRequired === true ? raw(' required') : ''}
+          />`
+        : ''
+    }<button data-testid="${options.testId}">${label}</button>
+  </form>`;
+}
+
+export const iso = (ms: number | null | undefined): string =>
+  ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z');
+
+/** An HTML answer (the security headers are added by the console app's middleware). */
+export function render(
+  c: Context,
+  body: Html,
+  status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 500 | 502 | 503 = 200,
+): Promise<Response> | Response {
+  return c.html(body, status);
+}
