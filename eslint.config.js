@@ -28,6 +28,7 @@ const ROOMS = {
     'registration',
     'federation',
     'audit',
+    'access',
     'store',
     'config',
   ],
