@@ -140,9 +140,20 @@ export const AGENT_ERROR_CODES = [
   'ERR_AGENT_CLOSED',
 ] as const;
 
-export const CLI_ERROR_CODES = ['ERR_CLI_USAGE', 'ERR_CLI_FILE'] as const;
+export const CLI_ERROR_CODES = [
+  'ERR_CLI_USAGE',
+  'ERR_CLI_FILE',
+  'ERR_CLI_UNREACHABLE',
+  'ERR_CLI_LOCAL_URL',
+  'ERR_CLI_NOT_CONFIRMED',
+] as const;
 
-export const CONFIG_ERROR_CODES = ['ERR_CONFIG_INVALID', 'ERR_CONFIG_FILE'] as const;
+export const CONFIG_ERROR_CODES = [
+  'ERR_CONFIG_INVALID',
+  'ERR_CONFIG_FILE',
+  'ERR_CONFIG_LISTEN',
+  'ERR_CONFIG_TRUST_DOMAIN_MISMATCH',
+] as const;
 
 export type SpiffeIdErrorCode = (typeof SPIFFEID_ERROR_CODES)[number];
 export type BundleErrorCode = (typeof BUNDLE_ERROR_CODES)[number];

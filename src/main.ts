@@ -65,8 +65,10 @@ export interface Broker {
   readonly bundleEndpointUrl: string;
   readonly adminUrl: string;
   readonly adminTokenFile: string | undefined;
-  /** https URL of the agent API. */
+  /** https URL of the agent API listener. */
   readonly agentApiUrl: string;
+  /** What partners and agents are told: bundleEndpoint.url / agentApi.url, else the listeners. */
+  readonly publicUrls: { readonly bundleEndpoint: string; readonly agentApi: string };
   /** The SPIFFE ID on the agent API's certificate. */
   readonly agentApiSpiffeId: string;
   readonly registration: Registration;
@@ -186,6 +188,92 @@ function staticRelationships(loaded: LoadedConfig): RelationshipInput[] {
   }));
 }
 
+/**
+ * Issue 18: the authorities a CA created by itself (the first start, or a rotation while no one
+ * watched) get an `authority.prepared` event (actor `broker`) the first time this replica sees
+ * them, so `audit verify` right after the first start covers them. A failed append fails start-up.
+ */
+async function auditNewAuthorities(
+  authorities: readonly { id: string; kind: string; state: string; notAfter: Date }[],
+  store: Store,
+  audit: (event: AuditEventInput) => Promise<void>,
+): Promise<void> {
+  const seen = new Set<string>();
+  let fromId: number | undefined;
+  for (;;) {
+    const page = await store.listAudit({
+      type: 'authority.prepared',
+      limit: 1000,
+      ...(fromId === undefined ? {} : { fromId }),
+    });
+    for (const event of page) {
+      const id = (event.data as { id?: unknown } | null)?.id;
+      if (typeof id === 'string') seen.add(id);
+    }
+    if (page.length < 1000) break;
+    fromId = (page[page.length - 1]?.id ?? 0) + 1;
+  }
+  for (const authority of authorities) {
+    if (seen.has(authority.id)) continue;
+    await audit({
+      type: 'authority.prepared',
+      actor: 'broker',
+      details: {
+        kind: authority.kind,
+        id: authority.id,
+        state: authority.state,
+        notAfter: authority.notAfter.toISOString(),
+        reason: 'created by the CA at start',
+      },
+    });
+  }
+}
+
+/** Which listener failed to bind, for ERR_CONFIG_LISTEN: its name, config key and init flag. */
+interface ListenerName {
+  readonly name: string;
+  readonly key: string;
+  readonly flag: string;
+}
+
+const LISTENERS = {
+  bundle: { name: 'bundle endpoint', key: 'bundleEndpoint.listen', flag: 'init --bundle-port' },
+  agent: { name: 'agent API', key: 'agentApi.listen', flag: 'init --agent-port' },
+  admin: { name: 'admin API', key: 'adminApi.listen', flag: 'init --admin-port' },
+} as const satisfies Record<string, ListenerName>;
+
+/** Binds with `bind()`; an OS refusal becomes ERR_CONFIG_LISTEN naming the listener, key and flag. */
+async function bindListener<T>(
+  listener: ListenerName,
+  listen: string,
+  bind: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await bind();
+  } catch (cause) {
+    const errno = (cause as NodeJS.ErrnoException).code;
+    const what =
+      errno === 'EADDRINUSE'
+        ? 'address in use'
+        : errno === 'EADDRNOTAVAIL'
+          ? 'no such address on this host'
+          : errno === 'EACCES'
+            ? 'permission denied (ports below 1024 need privileges)'
+            : errno === 'ENOTFOUND' || errno === 'EAI_AGAIN'
+              ? 'host name does not resolve (listen takes a local address; put public names in the url key)'
+              : errno === undefined
+                ? (cause as Error).message
+                : errno;
+    const hostFlag =
+      errno === 'ENOTFOUND' || errno === 'EADDRNOTAVAIL' ? 'init --listen-host' : listener.flag;
+    throw new ConfigError(
+      'ERR_CONFIG_LISTEN',
+      `${listener.name} cannot listen on ${listen}: ${what} (${listener.key}, ${hostFlag})`,
+      { cause, context: { listener: listener.name, key: listener.key, listen } },
+    );
+  }
+}
+
 /** Starts every part of a broker and resolves once all listeners accept connections. */
 export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promise<Broker> {
   const { config } = loaded;
@@ -250,6 +338,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       },
     );
     cleanups.unshift(() => signingCa.close());
+    await auditNewAuthorities(signingCa.authorities(), store, audit);
 
     // One bundle for every replica: the union of each replica's authorities, with one sequence
     // the store never lets go back (BUNDLE-31). Everything that hands out or checks against our
@@ -347,6 +436,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     const listenApp = async (
       fetch: Parameters<typeof serve>[0]['fetch'],
       listen: string,
+      listener: ListenerName,
       tlsId?: SpiffeId,
     ): Promise<{ url: string }> => {
       const address = splitListen(listen);
@@ -357,29 +447,34 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
           : await keepOwnSvid(tlsId, (next) =>
               tls.server?.setSecureContext({ cert: next.cert, key: next.key }),
             );
-      const server = await new Promise<ServerType>((resolveServer, reject) => {
-        const created = serve(
-          {
-            fetch,
-            hostname: address.host,
-            port: address.port,
-            ...(own === undefined
-              ? {}
-              : {
-                  createServer: createHttpsServer,
-                  serverOptions: {
-                    cert: own.current().cert,
-                    key: own.current().key,
-                    requestCert: true,
-                    rejectUnauthorized: false,
-                    minVersion: 'TLSv1.2' as const,
-                  },
-                }),
-          },
-          () => resolveServer(created),
-        );
-        created.once('error', reject);
-      });
+      const server = await bindListener(
+        listener,
+        listen,
+        () =>
+          new Promise<ServerType>((resolveServer, reject) => {
+            const created = serve(
+              {
+                fetch,
+                hostname: address.host,
+                port: address.port,
+                ...(own === undefined
+                  ? {}
+                  : {
+                      createServer: createHttpsServer,
+                      serverOptions: {
+                        cert: own.current().cert,
+                        key: own.current().key,
+                        requestCert: true,
+                        rejectUnauthorized: false,
+                        minVersion: 'TLSv1.2' as const,
+                      },
+                    }),
+              },
+              () => resolveServer(created),
+            );
+            created.once('error', reject);
+          }),
+      );
       if (own !== undefined) tls.server = server as HttpsServer;
       cleanups.unshift(
         () =>
@@ -416,11 +511,9 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
           ? spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint')
           : parseSpiffeId(endpoint.spiffeId);
       const own = await keepOwnSvid(endpointId, (next) => bundleServer.updateIdentity(next));
-      bundleServer = await startBundleServer({
-        ...bundleListen,
-        identity: own.current(),
-        current: () => served,
-      });
+      bundleServer = await bindListener(LISTENERS.bundle, endpoint.listen, () =>
+        startBundleServer({ ...bundleListen, identity: own.current(), current: () => served }),
+      );
       renewEndpointSvid = own.renew;
       bundleEndpointTrust = () =>
         endpointTrust.check(
@@ -438,11 +531,9 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       });
       const stamp = (): string => `${statSync(certFile).mtimeMs}:${statSync(keyFile).mtimeMs}`;
       let lastStamp = stamp();
-      bundleServer = await startBundleServer({
-        ...bundleListen,
-        identity: read(),
-        current: () => served,
-      });
+      bundleServer = await bindListener(LISTENERS.bundle, endpoint.listen, () =>
+        startBundleServer({ ...bundleListen, identity: read(), current: () => served }),
+      );
       const poll = setInterval(() => {
         try {
           const next = stamp();
@@ -511,8 +602,14 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       signal: controller.signal,
       middleware: [requestMetrics(metrics, 'agent')],
     });
-    const agentListener = await listenApp(agentApp.fetch, config.agentApi.listen, agentApiId);
-    const agentApiUrl = agentListener.url;
+    const agentListener = await listenApp(
+      agentApp.fetch,
+      config.agentApi.listen,
+      LISTENERS.agent,
+      agentApiId,
+    );
+    // Issue 18: agents are told the public URL (agentApi.url); the listener's address otherwise.
+    const agentApiUrl = config.agentApi.url ?? agentListener.url;
 
     const admin = loadAdminToken(loaded, logger);
     const endpointId =
@@ -560,6 +657,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     const adminListener = await listenApp(
       adminApp.fetch,
       config.adminApi.listen,
+      LISTENERS.admin,
       config.adminApi.tls ? adminApiId : undefined,
     );
 
@@ -577,7 +675,8 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       bundleEndpointUrl: bundleServer.url,
       adminUrl: adminListener.url,
       adminTokenFile: admin.file,
-      agentApiUrl,
+      agentApiUrl: agentListener.url,
+      publicUrls: { bundleEndpoint: endpoint.url ?? bundleServer.url, agentApi: agentApiUrl },
       agentApiSpiffeId: agentApiId.toString(),
       registration,
       ca,

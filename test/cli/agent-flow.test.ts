@@ -270,6 +270,7 @@ describe('fedbroker agent flow (issue 6): two real `fedbroker serve` processes',
     const invited = await json<{ file: string; bundleSha256: string }>([
       'federation',
       'invite',
+      '--allow-local-url',
       '--config',
       theirs.config,
       '--out',

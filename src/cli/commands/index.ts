@@ -1,17 +1,17 @@
-// The command table of `fedbroker`.
+// The command table of `fedbroker`: a new command is one entry here (with its flags and example).
 import type { CommandSpec } from '../io.js';
 import {
   auditCommands,
   bundleHistoryCommand,
   bundleListCommand,
   bundleShowCommand,
-  federationCommands,
-  inviteCommands,
   jwtMintCommand,
   localAuthorityCommand,
   x509MintCommand,
 } from './admin.js';
 import { agentRunCommand } from './agent.js';
+import { federationCommands } from './federation.js';
+import { statusCommand } from './status.js';
 import { initCommand } from './init.js';
 import { registrationCommands } from './registration.js';
 import { bundleInspectCommand, jwtValidateCommand, svidVerifyCommand } from './offline.js';
@@ -21,6 +21,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   initCommand,
   serveCommand,
   startCommand,
+  statusCommand,
   bundleInspectCommand,
   svidVerifyCommand,
   jwtValidateCommand,
@@ -31,7 +32,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   jwtMintCommand,
   localAuthorityCommand,
   ...federationCommands,
-  ...inviteCommands,
   ...auditCommands,
   ...registrationCommands,
   agentRunCommand,

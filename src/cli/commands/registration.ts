@@ -46,6 +46,15 @@ export const registrationCommands: CommandSpec[] = [
       'fedbroker entry create --spiffe-id ID|TEMPLATE [--federates-with TD ...] [--ttl DURATION] [--dns-name NAME ...] [--description TEXT] [--config FILE] [--json]',
     summary:
       'register agents: a fixed SPIFFE ID or a template with {instance} (a fresh id per enrolment)',
+    flags: {
+      'spiffe-id': 'a SPIFFE ID in our trust domain, or a template with {instance}',
+      'federates-with': 'a partner trust domain whose bundle these agents get (repeat for more)',
+      ttl: 'maximum X509-SVID lifetime for these agents (default: the CA default)',
+      'dns-name': 'a DNS name to add to their X509-SVIDs (repeat for more)',
+      description: 'free text shown by entry list',
+    },
+    example:
+      "fedbroker entry create --spiffe-id 'spiffe://logistics.example/planner/{instance}' --federates-with shipping.example --config /etc/fedbroker/broker.yaml",
     async run(argv, io) {
       const args = parseCommandArgs(argv, {
         ...BASE,
@@ -77,6 +86,8 @@ export const registrationCommands: CommandSpec[] = [
     words: ['entry', 'list'],
     usage: 'fedbroker entry list [--config FILE] [--json]',
     summary: 'registration entries',
+    flags: {},
+    example: 'fedbroker entry list --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, BASE);
       const result = await connect(args, io).request<{ entries: EntryJson[] }>(
@@ -101,6 +112,8 @@ export const registrationCommands: CommandSpec[] = [
     words: ['entry', 'show'],
     usage: 'fedbroker entry show ID [--config FILE] [--json]',
     summary: 'one registration entry',
+    flags: {},
+    example: 'fedbroker entry show e_3f2a... --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, BASE, 1);
       const id = requirePositional(args, 0, 'ID');
@@ -121,11 +134,17 @@ export const registrationCommands: CommandSpec[] = [
     path: (id) => `/v1/admin/entries/${id}`,
     jsonKey: 'deleted',
     done: 'deleted',
+    example: 'e_3f2a...',
   }),
   {
     words: ['token', 'generate'],
     usage: 'fedbroker token generate --entry ID [--ttl DURATION] [--config FILE] [--json]',
     summary: 'a one-time join token for an entry (default 10m); the secret is printed once',
+    flags: {
+      entry: 'the registration entry id (entry create prints it)',
+      ttl: 'how long the token is valid (default 10m)',
+    },
+    example: 'fedbroker token generate --entry e_3f2a... --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, {
         ...BASE,
@@ -161,6 +180,8 @@ export const registrationCommands: CommandSpec[] = [
     words: ['token', 'list'],
     usage: 'fedbroker token list [--config FILE] [--json]',
     summary: 'unused, unexpired join tokens (ids only, never secrets)',
+    flags: {},
+    example: 'fedbroker token list --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, BASE);
       const result = await connect(args, io).request<{
@@ -183,5 +204,6 @@ export const registrationCommands: CommandSpec[] = [
     path: (id) => `/v1/admin/tokens/${id}`,
     jsonKey: 'revoked',
     done: 'revoked',
+    example: 't_91c0...',
   }),
 ];
