@@ -189,32 +189,23 @@ function staticRelationships(loaded: LoadedConfig): RelationshipInput[] {
 }
 
 /**
- * Issue 18: the authorities a CA created by itself (the first start, or a rotation while no one
- * watched) get an `authority.prepared` event (actor `broker`) the first time this replica sees
- * them, so `audit verify` right after the first start covers them. A failed append fails start-up.
+ * Issue 18: the authorities the CA created while starting (the first start, or keys it had to make
+ * anew) are audited as `authority.prepared` by actor `broker`, so `audit verify` right after the
+ * first start covers them. A failed append fails start-up (fail closed).
  */
-async function auditNewAuthorities(
-  authorities: readonly { id: string; kind: string; state: string; notAfter: Date }[],
-  store: Store,
+async function auditCreatedAuthorities(
+  authorities: readonly {
+    id: string;
+    kind: string;
+    state: string;
+    createdAt: Date;
+    notAfter: Date;
+  }[],
+  sinceMs: number,
   audit: (event: AuditEventInput) => Promise<void>,
 ): Promise<void> {
-  const seen = new Set<string>();
-  let fromId: number | undefined;
-  for (;;) {
-    const page = await store.listAudit({
-      type: 'authority.prepared',
-      limit: 1000,
-      ...(fromId === undefined ? {} : { fromId }),
-    });
-    for (const event of page) {
-      const id = (event.data as { id?: unknown } | null)?.id;
-      if (typeof id === 'string') seen.add(id);
-    }
-    if (page.length < 1000) break;
-    fromId = (page[page.length - 1]?.id ?? 0) + 1;
-  }
   for (const authority of authorities) {
-    if (seen.has(authority.id)) continue;
+    if (authority.createdAt.getTime() < sinceMs) continue;
     await audit({
       type: 'authority.prepared',
       actor: 'broker',
@@ -313,6 +304,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         logger.error('audit append failed', { type: event.type, error: (error as Error).message });
       });
 
+    const caStartedAtMs = nowMs();
     const signingCa = await createCa(
       { now, logger },
       {
@@ -338,7 +330,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       },
     );
     cleanups.unshift(() => signingCa.close());
-    await auditNewAuthorities(signingCa.authorities(), store, audit);
+    await auditCreatedAuthorities(signingCa.authorities(), caStartedAtMs, audit);
 
     // One bundle for every replica: the union of each replica's authorities, with one sequence
     // the store never lets go back (BUNDLE-31). Everything that hands out or checks against our

@@ -84,17 +84,24 @@ function advertisedUrl(args: ParsedArgs, io: CliIo): { url: string; path: string
   return { url: endpoint.url ?? `https://${endpoint.listen}/`, path: loaded.path };
 }
 
-/** Reads `bundleEndpointUrl` from an invitation's token without verifying it (the broker does). */
+/**
+ * Reads the bundle endpoint URL from an invitation's token claim without verifying it (the
+ * broker verifies it on accept); only used to warn.
+ */
 function inviteUrl(text: string): string | undefined {
   try {
     const token = (JSON.parse(text) as { token?: unknown }).token;
     if (typeof token !== 'string') return undefined;
     const payload = JSON.parse(
       Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'),
-    ) as {
-      bundleEndpointUrl?: unknown;
-    };
-    return typeof payload.bundleEndpointUrl === 'string' ? payload.bundleEndpointUrl : undefined;
+    ) as Record<string, unknown>;
+    const found = Object.values(payload).find(
+      (v): v is { bundleEndpointUrl: string } =>
+        typeof v === 'object' &&
+        v !== null &&
+        typeof (v as { bundleEndpointUrl?: unknown }).bundleEndpointUrl === 'string',
+    );
+    return found?.bundleEndpointUrl;
   } catch {
     return undefined;
   }
