@@ -15,6 +15,12 @@ function findCommand(
   return best === undefined ? undefined : { spec: best, rest: argv.slice(best.words.length) };
 }
 
+/** Where to read the rules a message cites (docs/rules.md has an anchor per id), or ''. */
+export function ruleLinks(message: string): string {
+  const ids = [...new Set(message.match(/\b(?:ID|X509|JWT|BUNDLE|FED)-\d+\b/g) ?? [])];
+  return ids.length === 0 ? '' : `  rules: ${ids.map((id) => `docs/rules.md#${id}`).join(' ')}\n`;
+}
+
 const isHelp = (word: string | undefined): boolean =>
   word === '--help' || word === '-h' || word === 'help';
 
@@ -58,7 +64,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return await found.spec.run(found.rest, io);
   } catch (error) {
     if (isBrokerError(error)) {
-      io.stderr(`error ${error.code}: ${error.message}\n`);
+      io.stderr(`error ${error.code}: ${error.message}\n${ruleLinks(error.message)}`);
       if (error.code === 'ERR_CLI_USAGE') {
         io.stderr(`usage: ${found.spec.usage}\n(fedbroker ${found.spec.words.join(' ')} --help)\n`);
         return 2;
