@@ -11,6 +11,7 @@ import {
 } from './admin.js';
 import { agentRunCommand } from './agent.js';
 import { federationCommands } from './federation.js';
+import { inviteCommands } from './invite.js';
 import { statusCommand } from './status.js';
 import { initCommand } from './init.js';
 import { registrationCommands } from './registration.js';
@@ -32,6 +33,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   jwtMintCommand,
   localAuthorityCommand,
   ...federationCommands,
+  ...inviteCommands,
   ...auditCommands,
   ...registrationCommands,
   agentRunCommand,
