@@ -126,6 +126,7 @@ export const API_ERROR_CODES = [
   'ERR_API_VALIDATION',
   'ERR_API_NOT_FOUND',
   'ERR_API_INTERNAL',
+  'ERR_API_RATE_LIMITED',
 ] as const;
 
 export const AGENT_ERROR_CODES = [

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { createAdminApp } from './api/admin-app.js';
+import { createFailedAuthLimiter } from './api/auth-limit.js';
 import { createAgentApp } from './api/agent-app.js';
 import { createPeerVerifier } from './api/peer-svid.js';
 import { startBundleServer, type BundleServer } from './api/bundle-server.js';
@@ -17,7 +18,12 @@ import {
   instrumentStore,
   requestMetrics,
 } from './api/metrics.js';
-import { chainEvent, type AuditEventInput } from './audit/index.js';
+import {
+  chainTrimmedEvent,
+  createAuditRecorder,
+  createFailedLoginAggregator,
+  type AuditEventInput,
+} from './audit/index.js';
 import { marshalBundle, type Bundle } from './bundle/index.js';
 import {
   allTrusted,
@@ -59,6 +65,8 @@ export interface BrokerDeps {
   readonly now?: () => Date;
   /** Identifies this replica in leases (FED-43). */
   readonly replicaId?: string;
+  /** Window of the aggregated `admin.login_failed` events (default one minute); a test seam. */
+  readonly failedLoginWindowMs?: number;
 }
 
 export interface Broker {
@@ -202,7 +210,11 @@ async function auditCreatedAuthorities(
     notAfter: Date;
   }[],
   sinceMs: number,
-  audit: (event: AuditEventInput) => Promise<void>,
+  audit: (event: {
+    type: string;
+    actor: string;
+    details?: Record<string, unknown>;
+  }) => Promise<void>,
 ): Promise<void> {
   for (const authority of authorities) {
     if (authority.createdAt.getTime() < sinceMs) continue;
@@ -283,26 +295,32 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       logger.warn('metrics collector failed', { metric, error: (error as Error).message }),
   });
   const store = instrumentStore(
-    await createStore(storeOptions(loaded), { logger, now: nowMs }),
+    await createStore(storeOptions(loaded), {
+      logger,
+      now: nowMs,
+      auditTrimmed: chainTrimmedEvent,
+    }),
     metrics,
   );
-  cleanups.push(() => store.close());
+  const closeStore = (): Promise<void> => store.close();
+  cleanups.push(closeStore);
   try {
-    const audit = async (event: AuditEventInput): Promise<void> => {
-      await store.appendAudit((previous, id) => {
-        const { id: _id, ...draft } = chainEvent(previous, event, nowMs(), id);
-        return draft;
-      });
-    };
-    const auditSink = (event: {
+    // Fail closed: an issuance, token use or admin change whose audit record is not durable
+    // rejects with ERR_STORE_UNAVAILABLE (503) and hands nothing out.
+    const record = createAuditRecorder({ store, now: nowMs });
+    const auditSink = async (event: {
       type: string;
       actor: string;
       trustDomain?: string;
       details?: Record<string, unknown>;
-    }): Promise<void> =>
-      audit(event as AuditEventInput).catch((error: unknown) => {
+    }): Promise<void> => {
+      try {
+        await record(event as AuditEventInput);
+      } catch (error) {
         logger.error('audit append failed', { type: event.type, error: (error as Error).message });
-      });
+        throw error;
+      }
+    };
 
     const caStartedAtMs = nowMs();
     const signingCa = await createCa(
@@ -330,7 +348,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       },
     );
     cleanups.unshift(() => signingCa.close());
-    await auditCreatedAuthorities(signingCa.authorities(), caStartedAtMs, audit);
+    await auditCreatedAuthorities(signingCa.authorities(), caStartedAtMs, auditSink);
 
     // One bundle for every replica: the union of each replica's authorities, with one sequence
     // the store never lets go back (BUNDLE-31). Everything that hands out or checks against our
@@ -549,7 +567,12 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       store,
       ownTrustDomain: trustDomain,
       now: nowMs,
-      audit: auditSink,
+      // Admin changes fail closed. A partner's bundle, once stored, must also be loaded: its
+      // bundle.changed/refused event failing is logged and the refresh goes on (as before).
+      audit: (event) =>
+        event.type.startsWith('bundle.') && event.type !== 'bundle.forced'
+          ? auditSink(event).catch(() => undefined)
+          : auditSink(event),
       logger,
       onRefreshed: countBundleFetches(metrics),
     });
@@ -609,11 +632,38 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
         ? (endpoint.spiffeId ??
           spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint').toString())
         : null;
+    const failedLogins = {
+      limiter: createFailedAuthLimiter({ now: nowMs }),
+      aggregator: createFailedLoginAggregator(
+        {
+          record,
+          now: nowMs,
+          onError: (error) =>
+            logger.error('failed-login audit event not written; kept for the next window', {
+              error: (error as Error).message,
+            }),
+        },
+        {
+          listener: 'admin',
+          ...(deps.failedLoginWindowMs === undefined ? {} : { windowMs: deps.failedLoginWindowMs }),
+        },
+      ),
+    };
+    // Just before the store closes (cleanups run in order): the open window is written, not lost.
+    cleanups.splice(cleanups.indexOf(closeStore), 0, async () => {
+      failedLogins.aggregator.stop();
+      await failedLogins.aggregator.flush().catch((error: unknown) => {
+        logger.error('failed-login audit event not written at shutdown', {
+          error: (error as Error).message,
+        });
+      });
+    });
     const adminApp = createAdminApp({
       ca,
       federation,
       store,
       audit: auditSink,
+      failedLogins,
       token: () => admin.token,
       logger,
       now: nowMs,

@@ -4,10 +4,11 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import {
   AUDIT_ANCHOR_PATTERN,
-  checkAnchor,
-  checkChain,
+  createFailedLoginAggregator,
   parseAuditAnchor,
-  type AuditEvent,
+  verifyStoredAudit,
+  type AuditEventInput,
+  type FailedLoginAggregator,
 } from '../audit/index.js';
 import { marshalBundle, marshalPem, parsePemCertificates } from '../bundle/index.js';
 import {
@@ -30,6 +31,7 @@ import {
 import { parseTrustDomain } from '../spiffeid/index.js';
 import type { Store } from '../store/index.js';
 import { adminAuth } from './auth.js';
+import { createFailedAuthLimiter, type FailedAuthLimiter } from './auth-limit.js';
 import type { PeerCheck } from './peer-svid.js';
 import { errorHandler, notFoundHandler, validationError } from './http-errors.js';
 import {
@@ -61,7 +63,10 @@ export interface AdminLogger {
 export interface AdminDeps {
   readonly ca: Ca;
   readonly federation: Federation;
-  readonly store: Pick<Store, 'ping' | 'listAudit' | 'getBundle' | 'listBundles'>;
+  readonly store: Pick<
+    Store,
+    'ping' | 'listAudit' | 'readStoredAudit' | 'getBundle' | 'listBundles'
+  >;
   readonly audit: (event: {
     type: string;
     actor: string;
@@ -90,6 +95,14 @@ export interface AdminDeps {
   readonly adminPeer?: {
     readonly check: (socket: unknown) => PeerCheck;
     readonly adminIds: ReadonlySet<string>;
+  };
+  /**
+   * Failed authentication: the per-address limit (429) and the aggregated `admin.login_failed`
+   * events. Defaults (10 a minute per address, one event a minute) when absent.
+   */
+  readonly failedLogins?: {
+    readonly limiter: FailedAuthLimiter;
+    readonly aggregator: FailedLoginAggregator;
   };
   /** Entries and join tokens (src/api/admin-registration.ts); those routes are absent without it. */
   readonly registration?: {
@@ -1028,6 +1041,10 @@ function auditRoutes(deps: AdminDeps): Route[] {
     head: z.object({ id: z.number().int(), hash: z.string() }).optional(),
     /** The anchor asked for, present when it was checked and held. */
     anchor: z.object({ id: z.number().int(), hash: z.string() }).optional(),
+    /** What the stored `audit.trimmed` events say was dropped past the audit cap. */
+    trimmed: z
+      .object({ trims: z.number().int(), events: z.number().int(), throughId: z.number().int() })
+      .optional(),
   });
   return [
     defineRoute({
@@ -1076,30 +1093,16 @@ function auditRoutes(deps: AdminDeps): Route[] {
           .optional(),
       }),
       responses: { 200: { description: 'the check', schema: verified } },
-      handler: async (c, { query: q }) => {
-        const all: AuditEvent[] = [];
-        let fromId = 1;
-        for (;;) {
-          const page = await deps.store.listAudit({ fromId, limit: 10_000 });
-          all.push(...page);
-          if (page.length < 10_000) break;
-          fromId = (page.at(-1)?.id ?? fromId) + 1;
-        }
-        // A trimmed log starts after id 1: check from its first event's own previousHash.
-        const result = checkChain(all, all[0]?.previousHash ?? null);
-        if (!result.ok || q.anchor === undefined) return respondJson(c, verified, result);
-        // An anchor kept elsewhere sees what the chain alone cannot (newest events removed or
-        // rewritten): checked only on an intact chain, whose first break is the better answer.
-        const anchor = parseAuditAnchor(q.anchor);
-        const reason = checkAnchor(all, anchor);
-        return respondJson(
+      // Reads what is stored now (segment files, the Redis stream), not the store's memory copy.
+      handler: async (c, { query: q }) =>
+        respondJson(
           c,
           verified,
-          reason === undefined
-            ? { ...result, anchor }
-            : { ...result, ok: false, brokenAt: { id: anchor.id, reason } },
-        );
-      },
+          await verifyStoredAudit(
+            (fromId, limit) => deps.store.readStoredAudit(fromId, limit),
+            q.anchor === undefined ? undefined : parseAuditAnchor(q.anchor),
+          ),
+        ),
     }),
   ];
 }
@@ -1140,14 +1143,28 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   app.onError(errorHandler(deps.logger));
   app.notFound(notFoundHandler);
 
+  // Never one durable event per failed attempt: counted per address (429 past the limit) and
+  // written as one aggregated event per window.
+  const failedLogins = deps.failedLogins ?? {
+    limiter: createFailedAuthLimiter({ now: deps.now }),
+    aggregator: createFailedLoginAggregator(
+      {
+        record: (event: AuditEventInput) =>
+          deps.audit({ type: event.type, actor: event.actor, details: { ...event.details } }),
+        now: deps.now,
+        onError: (error) =>
+          deps.logger.error('failed-login audit event not written; kept for the next window', {
+            error: (error as Error).message,
+          }),
+      },
+      { listener: 'admin' },
+    ),
+  };
   const authenticate = adminAuth({
     token: deps.token,
     ...(deps.adminPeer === undefined ? {} : { peer: deps.adminPeer }),
-    onFailure: (reason) => {
-      void deps
-        .audit({ type: 'admin.login_failed', actor: 'anonymous', details: { reason } })
-        .catch(() => undefined);
-    },
+    limiter: failedLogins.limiter,
+    onFailure: (reason, source, limited) => failedLogins.aggregator.note(source, reason, limited),
   });
   const table = createRouteTable();
   table.mount(app, healthRoutes(deps, metrics), { prefix: '', guard: authenticate });

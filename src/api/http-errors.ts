@@ -9,6 +9,7 @@ const EXPLICIT: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   ERR_API_VALIDATION: 400,
   ERR_API_NOT_FOUND: 404,
   ERR_API_INTERNAL: 500,
+  ERR_API_RATE_LIMITED: 429,
   ERR_REGISTRATION_TOKEN_INVALID: 401,
   ERR_CA_ID_NOT_ALLOWED: 403,
   ERR_STORE_UNAVAILABLE: 503,
@@ -49,6 +50,10 @@ export function errorHandler(logger: ErrorLogger) {
           code: error.code,
           cause: String(error.cause ?? ''),
         });
+      const retryAfter = error.context?.['retryAfterSeconds'];
+      if (status === 429 && typeof retryAfter === 'number') {
+        c.header('retry-after', String(retryAfter));
+      }
       return c.json({ error: { code: error.code, message: error.message, requestId } }, status);
     }
     logger.error('unexpected failure', { requestId, error: error.message, stack: error.stack });

@@ -26,6 +26,7 @@ export const AUDIT_EVENT_TYPES = [
   'admin.login_failed',
   'invite.created',
   'invite.accepted',
+  'audit.trimmed',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

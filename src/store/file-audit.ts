@@ -7,7 +7,7 @@ import { mkdir, open, readFile, readdir, unlink, type FileHandle } from 'node:fs
 import { join } from 'node:path';
 import { StoreError } from '../errors.js';
 import { matchesAuditQuery } from './records.js';
-import type { AuditQuery, AuditRecord, StoreLogger } from './store.js';
+import type { AuditQuery, AuditRecord, StoreLogger, StoredAuditPage } from './store.js';
 
 /** Folder of the segment files inside the store directory. */
 export const AUDIT_DIR = 'audit';
@@ -122,11 +122,18 @@ export interface AuditSegments {
   lastId(): number;
   last(): AuditRecord | undefined;
   list(query: AuditQuery): AuditRecord[];
+  /** How many records are visible (not trimmed). */
+  visibleCount(): number;
+  /** The visible record `offset` places after the oldest visible one. */
+  visibleAt(offset: number): AuditRecord | undefined;
   /**
    * Appends records with ascending ids above `lastId()`: one durable write per segment
-   * touched (a new segment is created and the folder fsynced first). Never throws.
+   * touched (a new segment is created and the folder fsynced first). Never throws. With
+   * `explicitTrim`, `trimCount` oldest visible records are trimmed once all of them are written.
    */
-  append(records: readonly AuditRecord[]): Promise<AuditAppendResult>;
+  append(records: readonly AuditRecord[], trimCount?: number): Promise<AuditAppendResult>;
+  /** Reads what the segment files on disk hold now (not the memory copy), for `audit verify`. */
+  readStored(fromId: number, limit: number): Promise<StoredAuditPage>;
   /** Unlinks segments whose every record is older than the newest `auditMax` (oldest first). */
   dropTrimmedSegments(): Promise<void>;
   close(): Promise<void>;
@@ -137,6 +144,11 @@ export interface AuditSegmentsOptions {
   readonly dir: string;
   readonly auditMax: number;
   readonly logger?: StoreLogger | undefined;
+  /**
+   * Appends never trim on their own: the caller says how many records to trim (and records that
+   * with an `audit.trimmed` event). Loading still keeps the newest `auditMax`.
+   */
+  readonly explicitTrim?: boolean;
 }
 
 /**
@@ -159,13 +171,16 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
   let head = 0;
   let lastId = 0;
 
-  const keep = (record: AuditRecord): void => {
-    records.push(record);
-    if (records.length - head > auditMax) head = records.length - auditMax;
+  const compactMemory = (): void => {
     if (head >= MEMORY_SLACK && head * 2 >= records.length) {
       records = records.slice(head);
       head = 0;
     }
+  };
+  const keep = (record: AuditRecord, autoTrim = true): void => {
+    records.push(record);
+    if (autoTrim && records.length - head > auditMax) head = records.length - auditMax;
+    compactMemory();
   };
 
   for (const [index, name] of names.entries()) {
@@ -259,6 +274,7 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
   }
 
   async function writeChunk(chunk: readonly AuditRecord[]): Promise<void> {
+    const autoTrim = options.explicitTrim !== true;
     const target = current;
     if (target === undefined) throw new Error('no current audit segment');
     const data = Buffer.from(chunk.map(checksummedLine).join(''), 'utf8');
@@ -281,7 +297,7 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
     segment.count += chunk.length;
     segment.lastId = (chunk.at(-1) as AuditRecord).id;
     lastId = segment.lastId;
-    for (const record of chunk) keep(deepFreeze(record));
+    for (const record of chunk) keep(deepFreeze(record), autoTrim);
   }
 
   /** Index of the first visible record with id >= `id` (binary search: ids ascend, gaps allowed). */
@@ -299,6 +315,9 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
   return {
     lastId: () => lastId,
     last: () => (records.length > head ? records.at(-1) : undefined),
+    visibleCount: () => records.length - head,
+    visibleAt: (offset) => (offset < 0 ? undefined : records[head + offset]),
+    readStored: (fromId, limit) => readStoredSegments(folder, fromId, limit),
 
     list(query) {
       const out: AuditRecord[] = [];
@@ -319,7 +338,7 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
       return out;
     },
 
-    async append(batch) {
+    async append(batch, trimCount = 0) {
       for (const [i, record] of batch.entries()) {
         const before = i === 0 ? lastId : (batch[i - 1] as AuditRecord).id;
         if (record.id <= before) {
@@ -360,6 +379,10 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
           };
         }
       }
+      if (trimCount > 0) {
+        head = Math.min(records.length, head + trimCount);
+        compactMemory();
+      }
       return { written };
     },
 
@@ -382,4 +405,50 @@ export async function openAuditSegments(options: AuditSegmentsOptions): Promise<
       await open?.handle.close();
     },
   };
+}
+
+/**
+ * Reads up to `limit` records with id >= `fromId` from the segment files as they are on disk now.
+ * A line without its newline at the very end is an append in flight and is left out; any other
+ * line that does not parse (checksum, JSON, id) stops the read and is reported, never thrown.
+ */
+async function readStoredSegments(
+  folder: string,
+  fromId: number,
+  limit: number,
+): Promise<StoredAuditPage> {
+  const names = (await readdir(folder)).filter((name) => SEGMENT_NAME.test(name)).sort();
+  // The last segment whose first id is <= fromId holds it (names sort by first id).
+  let start = 0;
+  for (const [index, name] of names.entries()) {
+    if (Number(name.slice(0, 20)) <= fromId) start = index;
+  }
+  const out: AuditRecord[] = [];
+  let afterId = 0;
+  for (const name of names.slice(start)) {
+    const path = join(folder, name);
+    let text: Buffer;
+    try {
+      text = await readFile(path);
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') continue; // unlinked by a trim meanwhile
+      throw unavailable(`cannot read audit segment "${path}"`, error);
+    }
+    let offset = 0;
+    while (offset < text.length) {
+      const end = text.indexOf(0x0a, offset);
+      if (end < 0) break;
+      const record = parseRecordLine(text.toString('utf8', offset, end));
+      if (record === undefined) {
+        return { records: out, unreadable: { afterId, where: `${path} at byte ${offset}` } };
+      }
+      afterId = record.id;
+      if (record.id >= fromId) {
+        out.push(record);
+        if (out.length >= limit) return { records: out };
+      }
+      offset = end + 1;
+    }
+  }
+  return { records: out };
 }

@@ -21,8 +21,10 @@ import {
 import { checkKeyComponent } from './keys.js';
 import {
   auditRecordFromDraft,
+  auditTrimCount,
   bundleRecordFromInput,
   checkAuditQuery,
+  checkStoredAuditRange,
   checkExpectedVersion,
   checkTime,
   checkTtlMs,
@@ -42,6 +44,8 @@ import {
   type AuditDraft,
   type AuditQuery,
   type AuditRecord,
+  type AuditTrimBuilder,
+  type StoredAuditPage,
   type BundleInput,
   type ExpectedVersion,
   type JsonObject,
@@ -71,6 +75,8 @@ export interface FileStoreDeps {
   readonly logger?: StoreLogger;
   /** Clock for lease expiry; defaults to Date.now. */
   readonly now?: () => number;
+  /** Records every trim past auditMaxLength as an `audit.trimmed` event; without it trims are silent. */
+  readonly auditTrimmed?: AuditTrimBuilder;
 }
 
 const SNAPSHOT_FILE = 'snapshot.json';
@@ -375,7 +381,12 @@ export async function createFileStore(
     }
     await fsyncDir(dir);
     journalBytes = replay.goodBytes;
-    auditLog = await openAuditSegments({ dir, auditMax, logger });
+    auditLog = await openAuditSegments({
+      dir,
+      auditMax,
+      logger,
+      explicitTrim: deps.auditTrimmed !== undefined,
+    });
   } catch (error) {
     await openedJournal?.close().catch(() => undefined);
     openDirs.delete(dir);
@@ -422,7 +433,9 @@ export async function createFileStore(
       }
     }
     if (built.length === 0) return;
-    const { written, error } = await auditLog.append(built.map(({ record }) => record));
+    const records = built.map(({ record }) => record);
+    const trimCount = trimmedRecord(records, previous as AuditRecord, id);
+    const { written, error } = await auditLog.append(records, trimCount);
     built.forEach(({ record, item }, i) => {
       if (i < written) item.resolve(record);
       else item.reject(error ?? unavailable('cannot write the audit log'));
@@ -435,6 +448,26 @@ export async function createFileStore(
         error: String(dropError),
       });
     }
+  }
+
+  /**
+   * With a trim builder: when the batch would take the log past auditMax, appends the
+   * `audit.trimmed` record to `records` (same durable write) and returns how many to trim.
+   */
+  function trimmedRecord(records: AuditRecord[], previous: AuditRecord, id: number): number {
+    const build = deps.auditTrimmed;
+    const count =
+      build === undefined ? 0 : auditTrimCount(auditLog.visibleCount(), records.length, auditMax);
+    // The trim may reach into the batch itself (a batch larger than the cap).
+    const visible = auditLog.visibleCount();
+    const at = (offset: number): AuditRecord | undefined =>
+      offset < visible ? auditLog.visibleAt(offset) : records[offset - visible];
+    const first = at(0);
+    const last = at(count - 1);
+    if (build === undefined || count === 0 || first === undefined || last === undefined) return 0;
+    const trim = { count, fromId: first.id, toId: last.id, lastTrimmedHash: last.hash };
+    records.push(auditRecordFromDraft(id + 1, build(previous, id + 1, trim)));
+    return count;
   }
 
   /**
@@ -755,6 +788,19 @@ export async function createFileStore(
       checkAuditQuery(query);
       checkOpen();
       return auditLog.list(query);
+    },
+    readStoredAudit: async (fromId: number, limit: number) => {
+      checkStoredAuditRange(fromId, limit);
+      // Queued with the appends: never reads a segment while this process writes to it.
+      return new Promise<StoredAuditPage>((resolve, reject) => {
+        try {
+          checkOpen();
+        } catch (error) {
+          reject(error as Error);
+          return;
+        }
+        serialAudit(() => auditLog.readStored(fromId, limit).then(resolve, reject));
+      });
     },
 
     getRefreshStatus: async (td) => {

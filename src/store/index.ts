@@ -2,13 +2,15 @@
 import { StoreError } from '../errors.js';
 import { createFileStore, type FileStoreOptions } from './file-store.js';
 import { createRedisStore, type RedisStoreOptions } from './redis-store.js';
-import type { Store, StoreLogger } from './store.js';
+import type { AuditTrimBuilder, Store, StoreLogger } from './store.js';
 
 export type {
   AuditDraft,
   AuditLog,
   AuditQuery,
   AuditRecord,
+  AuditTrim,
+  AuditTrimBuilder,
   BundleInput,
   BundleStore,
   EntryStore,
@@ -26,6 +28,7 @@ export type {
   RelationshipStore,
   ReplicaAuthorityStore,
   Store,
+  StoredAuditPage,
   StoredBundle,
   StoreLogger,
   TokenInput,
@@ -49,6 +52,8 @@ export type StoreOptions =
 export interface StoreDeps {
   readonly logger: StoreLogger;
   readonly now?: () => number;
+  /** Makes every trim past the audit cap an `audit.trimmed` event (the audit room's builder). */
+  readonly auditTrimmed?: AuditTrimBuilder;
 }
 
 /** Opens the configured store; the store logs which backend (and target) is in use. */

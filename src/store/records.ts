@@ -175,6 +175,27 @@ export function decodeToken(text: string): TokenRecord {
   return o as unknown as TokenRecord;
 }
 
+/** `readStoredAudit` arguments: a positive id and a limit of 1..MAX_AUDIT_QUERY_LIMIT (TypeError). */
+export function checkStoredAuditRange(fromId: number, limit: number): void {
+  if (!Number.isSafeInteger(fromId) || fromId < 1) {
+    throw new TypeError('fromId must be a positive integer');
+  }
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_AUDIT_QUERY_LIMIT) {
+    throw new TypeError(`limit must be an integer in 1..${MAX_AUDIT_QUERY_LIMIT}`);
+  }
+}
+
+/**
+ * How many of the oldest records to trim before appending `adding` more plus one `audit.trimmed`
+ * record, so that at most `auditMax` stay: 0 while they fit. Trims a tenth of the cap more than
+ * needed, so a full log writes one trim record per `auditMax / 10` appends, not one per append.
+ */
+export function auditTrimCount(visible: number, adding: number, auditMax: number): number {
+  if (visible + adding <= auditMax) return 0;
+  const needed = visible + adding + 1 - auditMax;
+  return Math.max(0, Math.min(visible + adding, needed + Math.floor(auditMax / 10)));
+}
+
 /** Builds the stored record from what the audit room's builder returned (caller mistakes: TypeError). */
 export function auditRecordFromDraft(id: number, draft: AuditDraft): AuditRecord {
   if (draft === null || typeof draft !== 'object') {

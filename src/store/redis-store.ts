@@ -7,8 +7,10 @@ import { StoreError } from '../errors.js';
 import { createStoreKeys, type ScannedCollection } from './keys.js';
 import {
   auditRecordFromDraft,
+  auditTrimCount,
   bundleRecordFromInput,
   checkAuditQuery,
+  checkStoredAuditRange,
   checkExpectedVersion,
   checkTime,
   checkTtlMs,
@@ -32,6 +34,8 @@ import {
   type AuditDraft,
   type AuditQuery,
   type AuditRecord,
+  type AuditTrimBuilder,
+  type StoredAuditPage,
   type BundleInput,
   type ExpectedVersion,
   type JsonObject,
@@ -67,6 +71,11 @@ export interface RedisStoreDeps {
   readonly logger?: StoreLogger;
   /** Clock used only to set Redis-side expiry of tokens (garbage collection). */
   readonly now?: () => number;
+  /**
+   * Records every trim past auditMaxLength as an `audit.trimmed` event, trimming exactly (XTRIM
+   * MINID) in the same script as the append; without it the stream is capped silently (MAXLEN ~).
+   */
+  readonly auditTrimmed?: AuditTrimBuilder;
 }
 
 /** Lua helper: orders canonical decimal sequences without number conversion (lossless 64-bit). */
@@ -177,13 +186,24 @@ end
 return 0
 `);
 
-/** KEYS: audit stream. ARGV: expected last id ('0' = empty), new id, max length, record. 1 ok, 0 lost race. */
+/**
+ * KEYS: audit stream. ARGV: expected last id ('0' = empty), new id, max length, record, then
+ * optionally the `audit.trimmed` record's id, the record, and the first id to keep. 1 ok, 0 lost race.
+ */
 const APPEND_AUDIT = script(`
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local lastId = '0'
 if #last > 0 then lastId = string.match(last[1][1], '^(%d+)') end
 if lastId ~= ARGV[1] then return 0 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[2] .. '-0', 'r', ARGV[4])
+if ARGV[5] then
+  redis.call('XADD', KEYS[1], ARGV[2] .. '-0', 'r', ARGV[4])
+  redis.call('XADD', KEYS[1], ARGV[5] .. '-0', 'r', ARGV[6])
+  redis.call('XTRIM', KEYS[1], 'MINID', ARGV[7] .. '-0')
+elseif ARGV[3] == '0' then
+  redis.call('XADD', KEYS[1], ARGV[2] .. '-0', 'r', ARGV[4])
+else
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[2] .. '-0', 'r', ARGV[4])
+end
 return 1
 `);
 
@@ -533,6 +553,37 @@ export async function createRedisStore(
     return decodeAudit(text);
   }
 
+  /**
+   * With a trim builder: the `audit.trimmed` record to append after `record` when the stream would
+   * pass auditMax, and the first id to keep. Counted by XLEN and read by XRANGE, so a gap left by
+   * an XDEL does not throw the range off; the append script's last-id check makes it atomic.
+   */
+  async function trimmedRecord(
+    record: AuditRecord,
+  ): Promise<{ record: AuditRecord; keepFromId: number } | 'raced' | undefined> {
+    const build = deps.auditTrimmed;
+    if (build === undefined) return undefined;
+    const visible = await client.xlen(keys.audit);
+    const count = Math.min(visible, auditTrimCount(visible, 1, auditMax));
+    if (count === 0) return undefined;
+    const entries = await client.xrange(keys.audit, '-', '+', 'COUNT', count);
+    const first = entries[0];
+    const lastEntry = entries.at(-1);
+    // Emptied meanwhile by another appender, whose append then also makes ours lose the race.
+    if (first === undefined || lastEntry === undefined) return 'raced';
+    const last = decodeStreamEntry(lastEntry);
+    const trim = {
+      count: entries.length,
+      fromId: Number.parseInt(first[0], 10),
+      toId: last.id,
+      lastTrimmedHash: last.hash,
+    };
+    return {
+      record: auditRecordFromDraft(record.id + 1, build(record, record.id + 1, trim)),
+      keepFromId: last.id + 1,
+    };
+  }
+
   async function lastAuditRecord(): Promise<AuditRecord | undefined> {
     const last = (await client.xrevrange(keys.audit, '+', '-', 'COUNT', 1))[0];
     return last === undefined ? undefined : decodeStreamEntry(last);
@@ -706,13 +757,30 @@ export async function createRedisStore(
         const id = (previous?.id ?? 0) + 1;
         // The builder runs outside `call`: its own errors reach the caller unchanged.
         const record = auditRecordFromDraft(id, build(previous, id));
-        const won = await call('append audit', () =>
-          run(
-            APPEND_AUDIT,
-            [keys.audit],
-            [String(previous?.id ?? 0), String(id), auditMax, JSON.stringify(record)],
-          ),
-        );
+        const trim = await call('read audit', () => trimmedRecord(record));
+        const won =
+          trim === 'raced'
+            ? 0
+            : await call('append audit', () =>
+                run(
+                  APPEND_AUDIT,
+                  [keys.audit],
+                  [
+                    String(previous?.id ?? 0),
+                    String(id),
+                    // '0': no MAXLEN (explicit trims only, with a trim builder).
+                    deps.auditTrimmed === undefined ? auditMax : 0,
+                    JSON.stringify(record),
+                    ...(trim === undefined
+                      ? []
+                      : [
+                          String(trim.record.id),
+                          JSON.stringify(trim.record),
+                          String(trim.keepFromId),
+                        ]),
+                  ],
+                ),
+              );
         if (won === 1) return record;
         // Another appender won; back off a little so a crowd spreads out.
         await new Promise((resolve) =>
@@ -722,6 +790,22 @@ export async function createRedisStore(
       throw new StoreError('ERR_STORE_CONFLICT', 'audit append lost the race too many times');
     },
     lastAudit: async () => call('read audit', lastAuditRecord),
+    readStoredAudit: async (fromId: number, limit: number) => {
+      checkStoredAuditRange(fromId, limit);
+      return call('read audit', async (): Promise<StoredAuditPage> => {
+        const entries = await client.xrange(keys.audit, `${fromId}-0`, '+', 'COUNT', limit);
+        const records: AuditRecord[] = [];
+        for (const entry of entries) {
+          try {
+            records.push(decodeStreamEntry(entry));
+          } catch {
+            const afterId = records.at(-1)?.id ?? fromId - 1;
+            return { records, unreadable: { afterId, where: `stream entry ${entry[0]}` } };
+          }
+        }
+        return { records };
+      });
+    },
     listAudit: async (query: AuditQuery) => {
       checkAuditQuery(query);
       const backward = query.direction === 'backward';

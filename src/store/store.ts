@@ -172,6 +172,32 @@ export interface AuditQuery {
   readonly untilMs?: number;
 }
 
+/** What an `audit.trimmed` record says: the oldest records dropped to stay within the audit cap. */
+export interface AuditTrim {
+  /** How many records were dropped: ids `fromId..toId`. */
+  readonly count: number;
+  readonly fromId: number;
+  readonly toId: number;
+  /** Hash of record `toId`: the next kept record's previousHash, so the cut is checkable. */
+  readonly lastTrimmedHash: string;
+}
+
+/**
+ * Builds the `audit.trimmed` record that follows `previous` (the audit room hashes it). With one, a
+ * store never trims silently: every trim appends this record in the same atomic write.
+ */
+export type AuditTrimBuilder = (previous: AuditRecord, id: number, trim: AuditTrim) => AuditDraft;
+
+/** One page of the audit records as stored (disk segments, the Redis stream), never a cache. */
+export interface StoredAuditPage {
+  readonly records: AuditRecord[];
+  /**
+   * A stored record that cannot be read (bad checksum, not JSON, no id): reading stops there.
+   * `afterId` is the id of the last readable record before it (0 when none).
+   */
+  readonly unreadable?: { readonly afterId: number; readonly where: string };
+}
+
 export interface AuditLog {
   /**
    * Appends the record `build` makes from the current last record and the id it will get. Atomic
@@ -182,6 +208,11 @@ export interface AuditLog {
   ): Promise<AuditRecord>;
   lastAudit(): Promise<AuditRecord | undefined>;
   listAudit(query: AuditQuery): Promise<AuditRecord[]>;
+  /**
+   * Reads up to `limit` records with id >= `fromId`, oldest first, from what is stored now (the
+   * file store's segment files, Redis' stream), for `audit verify`: an edit made on disk shows.
+   */
+  readStoredAudit(fromId: number, limit: number): Promise<StoredAuditPage>;
 }
 
 /** Per-partner refresh status (next due time, last result), shared between replicas (FED-43). */

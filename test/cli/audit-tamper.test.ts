@@ -401,20 +401,28 @@ describe('audit verify catches an edited file store (audit segments edited while
     writeSegments(segmentDir, pristine);
   });
 
-  // What a hash chain with no outside anchor cannot see. verify starts at the oldest stored event's
-  // own previousHash (a log trimmed to auditMaxLength starts after id 1), and nothing records the
-  // newest hash elsewhere: cutting events off either end, or re-hashing the newest one, goes unseen
-  // by verify alone (exit 0). An anchor kept from an earlier verify (--anchor ID:HASH) sees each of
-  // them; cutting off the oldest events still looks like a trim, so an anchor that old fails too.
+  // Issue 15: a trim past the cap is itself an audit.trimmed event, so oldest events cut off with
+  // no such record are a removal that verify alone names (at the first event left).
+  it('the oldest event deleted: verify alone names it (no audit.trimmed event records a trim)', async () => {
+    const { alone } = await verifyEdited(
+      (segments) =>
+        tamperSegments(
+          segments,
+          only(0, () => null),
+        ),
+      async () => ({ alone: await verify(config) }),
+    );
+    expectBroken(
+      alone,
+      2,
+      /^events 1\.\.1 are gone and no audit\.trimmed event records their trim/,
+    );
+  });
+
+  // What a hash chain with no outside anchor cannot see: nothing records the newest hash elsewhere,
+  // so cutting events off the newest end, or re-hashing the newest one, goes unseen by verify alone
+  // (exit 0). An anchor kept from an earlier verify (--anchor ID:HASH) sees each of them.
   it.each([
-    {
-      name: 'the oldest event deleted',
-      tamper: only(0, () => null),
-      checked: -1,
-      headMoved: false,
-      anchorAt: (all: readonly AuditEvent[]) => all[0] as AuditEvent,
-      reason: /^anchored event 1 is older than the oldest stored event 2 \(removed, or trimmed/,
-    },
     {
       name: 'the newest event deleted',
       tamper: (e: AuditEvent, i: number, all: readonly AuditEvent[]) =>

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { createAdminApp } from '../../src/api/admin-app.js';
+import { createFailedAuthLimiter } from '../../src/api/auth-limit.js';
 import {
   createBrokerMetrics,
   instrumentCa,
@@ -14,7 +15,11 @@ import {
   type BrokerMetrics,
 } from '../../src/api/metrics.js';
 import type { AdminEnv } from '../../src/api/routes.js';
-import { chainEvent, type AuditEventInput } from '../../src/audit/index.js';
+import {
+  chainEvent,
+  createFailedLoginAggregator,
+  type AuditEventInput,
+} from '../../src/audit/index.js';
 import { createCa, type Ca } from '../../src/ca/index.js';
 import { createFederation, type Federation } from '../../src/federation/index.js';
 import { silentLogger } from '../../src/log.js';
@@ -110,6 +115,19 @@ export async function createTestAdminApp(
     logger: silentLogger,
     now: nowMs,
     metrics,
+    // In process there is no source address: route tests make many refused calls, so the
+    // per-address limit (test/api/failed-login-audit.test.ts) is out of their way here.
+    failedLogins: {
+      limiter: createFailedAuthLimiter({ now: nowMs, limit: Number.MAX_SAFE_INTEGER }),
+      aggregator: createFailedLoginAggregator(
+        {
+          record: (event) =>
+            audit({ type: event.type, actor: event.actor, details: { ...event.details } }),
+          now: nowMs,
+        },
+        { listener: 'admin' },
+      ),
+    },
     endpoint: () => ({
       url: 'https://127.0.0.1:8443',
       profile: 'https_spiffe',

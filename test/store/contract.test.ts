@@ -12,7 +12,8 @@ import {
   type RedisSentinel,
   type RedisServer,
 } from '../helpers/redis-server.js';
-import { describeStoreContract } from './contract.js';
+import { describeAuditContract } from './audit-contract.js';
+import { describeStoreContract, type StoreFixture } from './contract.js';
 
 let root = '';
 let server: RedisServer | undefined;
@@ -40,18 +41,33 @@ function required<T>(value: T | undefined): T {
   return value;
 }
 
-describeStoreContract('file', () => ({
-  open: (scope) => createFileStore({ dir: join(root, scope) }),
-}));
+const fileFixture = (): StoreFixture => ({
+  open: (scope, audit) =>
+    createFileStore(
+      {
+        dir: join(root, scope),
+        ...(audit?.auditMaxLength === undefined ? {} : { auditMaxLength: audit.auditMaxLength }),
+      },
+      audit?.auditTrimmed === undefined ? {} : { auditTrimmed: audit.auditTrimmed },
+    ),
+});
+describeStoreContract('file', fileFixture);
+describeAuditContract('file', fileFixture);
 
-describeStoreContract('redis standalone', () => ({
-  open: (scope) =>
-    createRedisStore({
-      url: required(server).url,
-      keyPrefix: `t:${scope}:`,
-      commandTimeoutMs: 2000,
-    }),
-}));
+const redisFixture = (): StoreFixture => ({
+  open: (scope, audit) =>
+    createRedisStore(
+      {
+        url: required(server).url,
+        keyPrefix: `t:${scope}:`,
+        commandTimeoutMs: 2000,
+        ...(audit?.auditMaxLength === undefined ? {} : { auditMaxLength: audit.auditMaxLength }),
+      },
+      audit?.auditTrimmed === undefined ? {} : { auditTrimmed: audit.auditTrimmed },
+    ),
+});
+describeStoreContract('redis standalone', redisFixture);
+describeAuditContract('redis standalone', redisFixture);
 
 describeStoreContract('redis sentinel', () => ({
   open: (scope) =>

@@ -2,12 +2,18 @@
 // Fixtures open stores on real storage; a scope names the data, so opening a scope twice sees the same data.
 import { createHash, randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuditRecord, BundleInput, Store } from '../../src/store/index.js';
+import type { AuditRecord, AuditTrimBuilder, BundleInput, Store } from '../../src/store/index.js';
 import { CHANNELS, digestOf } from '../../src/store/index.js';
+
+/** Audit options a fixture passes to the store it opens (the audit contract's small caps). */
+export interface AuditFixtureOptions {
+  readonly auditMaxLength?: number;
+  readonly auditTrimmed?: AuditTrimBuilder;
+}
 
 export interface StoreFixture {
   /** Opens a store on the data of `scope`; a second open of the same scope sees the same data. */
-  open(scope: string): Promise<Store>;
+  open(scope: string, audit?: AuditFixtureOptions): Promise<Store>;
 }
 
 export const TD = 'partner.example';

@@ -308,7 +308,12 @@ export const auditCommands: readonly CommandSpec[] = [
             response.head === undefined ? '' : `, head ${response.head.id}:${response.head.hash}`;
           const anchored =
             response.anchor === undefined ? '' : `, anchor ${response.anchor.id} matches`;
-          io.stdout(`audit chain intact: ${response.checked} events${head}${anchored}\n`);
+          // Eviction is never silent: what the stored audit.trimmed events say was dropped.
+          const trimmed =
+            response.trimmed === undefined
+              ? ''
+              : `, ${response.trimmed.events} older events trimmed (through ${response.trimmed.throughId}, ${response.trimmed.trims} audit.trimmed events)`;
+          io.stdout(`audit chain intact: ${response.checked} events${head}${anchored}${trimmed}\n`);
         }
         return 0;
       }
@@ -329,6 +334,7 @@ async function fetchVerify(
   brokenAt?: { id: number; reason: string };
   head?: { id: number; hash: string };
   anchor?: { id: number; hash: string };
+  trimmed?: { trims: number; events: number; throughId: number };
 }> {
   const query = anchor === undefined ? '' : `?${new URLSearchParams({ anchor }).toString()}`;
   return client.request('GET', `/v1/admin/audit/verify${query}`);
