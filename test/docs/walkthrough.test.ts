@@ -221,5 +221,5 @@ describe.skipIf(!hasOpenssl)('README "Federate two organisations" walkthrough', 
       `https://127.0.0.1:${sides.get('logistics')?.ports.agent}`,
     );
     expect(last.stdout).toContain('gnip');
-  }, 300_000);
+  }, 600_000);
 });
