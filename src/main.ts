@@ -32,12 +32,15 @@ import {
   createEndpointTrustTracker,
   createRotator,
   createSharedLocalBundle,
+  ownSvidReissueReason,
   type Ca,
   type EndpointTrust,
 } from './ca/index.js';
 import {
   adminTokenFile,
+  checkPermissions,
   defaultCsrCheckWorkers,
+  startupPaths,
   type LoadedConfig,
   type RelationshipConfig,
 } from './config/index.js';
@@ -284,6 +287,9 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
   const now = deps.now ?? (() => new Date());
   const nowMs = (): number => now().getTime();
   mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
+  // Nothing another user could have planted or read is used (issue 15): checked before any read.
+  const fileStoreDir = config.store.kind === 'file' ? join(loaded.dataDir, 'store') : undefined;
+  checkPermissions(startupPaths(loaded, fileStoreDir));
   const replicaId = deps.replicaId ?? loadReplicaId(loaded.dataDir);
   const controller = new AbortController();
   const background: Promise<unknown>[] = [];
@@ -363,11 +369,34 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       resyncMs: Math.min(30_000, Math.max(1000, (config.bundleEndpoint.refreshHint * 1000) / 2)),
     });
     await shared.start(controller.signal);
+    // Issue 15, finding 4: own SVIDs signed by an x509 authority about to be revoked are re-issued
+    // first (when another one is active), so none is presented once it has left the bundle. A
+    // failed re-issue does not block the revoke: the change listeners retry it afterwards.
+    const ownSvidKeepers: { signedBy: () => string; reissue: (reason: string) => Promise<void> }[] =
+      [];
+    const reissueBeforeRevoke = async (id: string): Promise<void> => {
+      if (!signingCa.authorities('x509').some((a) => a.state === 'active' && a.id !== id)) return;
+      await Promise.all(
+        ownSvidKeepers
+          .filter((keeper) => keeper.signedBy() === id)
+          .map((keeper) =>
+            keeper.reissue('signer-being-revoked').catch((error: unknown) =>
+              logger.error('own X509-SVID re-issue before a revoke failed', {
+                error: (error as Error).message,
+              }),
+            ),
+          ),
+      );
+    };
     const ca = instrumentCa(
       {
         ...signingCa,
         localBundle: () => shared.current(),
         onBundleChange: (listener) => shared.onChange(listener),
+        revoke: async (kind, id) => {
+          if (kind === 'x509') await reissueBeforeRevoke(id);
+          return signingCa.revoke(kind, id);
+        },
       },
       metrics,
     );
@@ -414,6 +443,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       };
       let identity = await issue();
       let timer: NodeJS.Timeout | undefined;
+      let reissuing: Promise<void> | undefined;
       const renew = async (): Promise<void> => {
         identity = await issue();
         apply(identity);
@@ -436,6 +466,42 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       };
       schedule();
       cleanups.push(() => clearTimeout(timer));
+      /** Re-issues now, swaps it in and restarts the renewal timer (issue 15, finding 4). */
+      const reissue = (reason: string): Promise<void> => {
+        const from = authorityId;
+        reissuing ??= renew()
+          .then(() => {
+            logger.warn('re-issued own X509-SVID at once', {
+              spiffeId: id.toString(),
+              reason,
+              from,
+              to: authorityId,
+            });
+            clearTimeout(timer);
+            schedule();
+          })
+          .finally(() => {
+            reissuing = undefined;
+          });
+        return reissuing;
+      };
+      // Re-checked on every authority or bundle change: a tainted or revoked signer, or one gone
+      // from the bundle served now (shared by every replica). A failure (no active authority yet)
+      // is retried on the next change.
+      const recheck = (): void => {
+        if (reissuing !== undefined || controller.signal.aborted) return;
+        const reason = ownSvidReissueReason(authorityId, ca.authorities('x509'), ca.localBundle());
+        if (reason === undefined) return;
+        reissue(reason).catch((error: unknown) =>
+          logger.error('own X509-SVID re-issue failed; retried on the next authority change', {
+            spiffeId: id.toString(),
+            reason,
+            error: (error as Error).message,
+          }),
+        );
+      };
+      cleanups.push(ca.onAuthorityChange(recheck), ca.onBundleChange(recheck));
+      ownSvidKeepers.push({ signedBy: () => authorityId, reissue });
       return { current: () => identity, renew, authorityId: () => authorityId };
     };
 

@@ -140,6 +140,13 @@ function chainOf(cert: PeerCertificate, anchors: ReadonlySet<string>): Buffer[] 
   return chain;
 }
 
+function tooLarge(): AgentError {
+  return new AgentError(
+    'ERR_AGENT_RESPONSE_TOO_LARGE',
+    `broker response larger than ${MAX_RESPONSE_BYTES} bytes`,
+  );
+}
+
 function backoff(attempt: number): number {
   const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(attempt, 16));
   return Math.round(base / 2 + (Math.random() * base) / 2);
@@ -166,6 +173,9 @@ export async function createAgent(options: CreateAgentOptions): Promise<Agent> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port === '' ? 443 : url.port);
   const controller = new AbortController();
+  // Declared before the first request: requestError reads it from an 'error' listener, and a
+  // failed bootstrap request must not meet it in its temporal dead zone (issue 15, finding 5).
+  let closed = false;
 
   // --- The broker's bundle and identity ---------------------------------------------------------
   const placeholder = parseTrustDomain('bootstrap.invalid');
@@ -221,7 +231,6 @@ export async function createAgent(options: CreateAgentOptions): Promise<Agent> {
   let mtlsAgent: HttpsAgent | undefined;
   const listeners = new Set<(what: AgentUpdate) => void>();
   const jwtCache = new Map<string, { svid: JwtSvid; refreshAtMs: number }>();
-  let closed = false;
 
   const emit = (what: AgentUpdate): void => {
     for (const listener of listeners) {
@@ -325,7 +334,7 @@ export async function createAgent(options: CreateAgentOptions): Promise<Agent> {
           response.on('data', (chunk: Buffer) => {
             size += chunk.length;
             if (size > MAX_RESPONSE_BYTES) {
-              response.destroy(unreachable('broker response too large'));
+              response.destroy(tooLarge());
               return;
             }
             chunks.push(chunk);
@@ -333,17 +342,35 @@ export async function createAgent(options: CreateAgentOptions): Promise<Agent> {
           response.on('end', () =>
             resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }),
           );
-          response.on('error', (error) => reject(unreachable('broker response failed', error)));
+          response.on('error', (error) => reject(responseError(error)));
+          // A connection closed before the whole body arrived ('end' never comes).
+          response.on('close', () => {
+            if (!response.complete) {
+              reject(unreachable('the broker closed the connection mid-response'));
+            }
+          });
         },
       );
       if (onResponse === undefined) {
         request.setTimeout(timeoutMs, () =>
-          request.destroy(unreachable('broker request timed out')),
+          request.destroy(
+            new AgentError(
+              'ERR_AGENT_BROKER_TIMEOUT',
+              `no answer from the broker at ${url.origin} within ${timeoutMs} ms`,
+            ),
+          ),
         );
       }
       request.on('error', (error) => reject(requestError(error)));
       request.end(payload);
     });
+  }
+
+  /** A failed response body: our own checks keep their code; anything else is unreachable. */
+  function responseError(error: unknown): Error {
+    if (isBrokerError(error)) return error;
+    if (closed) return new AgentError('ERR_AGENT_CLOSED', 'the agent was closed');
+    return unreachable('broker response failed', error);
   }
 
   /** Classifies a failed request: our own checks keep their code; a failed chain is untrusted. */
@@ -557,7 +584,7 @@ export async function createAgent(options: CreateAgentOptions): Promise<Agent> {
           bump(request);
           buffer += chunk;
           if (buffer.length > MAX_RESPONSE_BYTES) {
-            request.destroy(unreachable('watch event too large'));
+            request.destroy(tooLarge());
             return;
           }
           let end: number;

@@ -29,5 +29,15 @@ export type {
   JwtSvid,
 } from './client.js';
 export { createCsrDer, csrPem, newKeyAndCsr } from './csr.js';
+export { createWorkloadApiSource } from './workload-api-source.js';
+export type { WorkloadApiSource, WorkloadApiSourceOptions } from './workload-api-source.js';
+export type { WorkloadX509Svid } from './workload-api-messages.js';
+export type { BackoffOptions } from './workload-api-stream.js';
+export {
+  ENDPOINT_SOCKET_ENV,
+  parseWorkloadEndpoint,
+  resolveWorkloadEndpoint,
+} from './workload-endpoint.js';
+export type { WorkloadEndpoint } from './workload-endpoint.js';
 // The SPIFFE ID values the authorisers take, so an SDK user can name a partner trust domain.
 export { SpiffeId, TrustDomain, parseSpiffeId, parseTrustDomain } from '../spiffeid/index.js';

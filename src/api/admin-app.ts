@@ -15,6 +15,7 @@ import {
   AUTHORITY_KINDS,
   AUTHORITY_STATES,
   KEY_TYPES,
+  isDnsName,
   type AuthorityMetadata,
   type Ca,
   type EndpointTrust,
@@ -43,6 +44,7 @@ import {
 } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { requestIdMiddleware } from './request-id.js';
+import { idParam, requestTargetCheck, trustDomainParam } from './validate.js';
 import {
   createRouteTable,
   defineRoute,
@@ -124,7 +126,8 @@ const bundleFormatQuery = z.object({
     .default('spiffe')
     .describe('spiffe: SPIFFE bundle JSON; pem: the X.509 authorities as PEM'),
 });
-const tdParams = z.object({ td: z.string().describe('partner trust domain name') });
+// Path parameters are checked before any handler or store call (issue 15, finding 12).
+const tdParams = z.object({ td: trustDomainParam.describe('partner trust domain name') });
 const reasonBody = z.object({ reason: z.string().max(500).optional() }).strict();
 
 const authoritySchema = z.object({
@@ -434,7 +437,7 @@ function healthRoutes(deps: AdminDeps, metrics: BrokerMetrics): Route[] {
 }
 
 function authorityRoutes(deps: AdminDeps): Route[] {
-  const actionParams = z.object({ kind: kindSchema, id: z.string() });
+  const actionParams = z.object({ kind: kindSchema, id: idParam });
   const actionBody = z
     .object({
       force: z
@@ -546,7 +549,10 @@ function svidRoutes(deps: AdminDeps): Route[] {
             .max(64 * 1024)
             .describe('PKCS#10 as PEM or base64 DER'),
           ttlSeconds: z.number().int().positive().optional(),
-          dnsNames: z.array(z.string().max(253)).max(32).optional(),
+          dnsNames: z
+            .array(z.string().max(253).refine(isDnsName, 'not a DNS name'))
+            .max(32)
+            .optional(),
         })
         .strict(),
       responses: { 200: { description: 'the signed chain', schema: x509Response } },
@@ -1140,6 +1146,7 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   const app = new Hono<AdminEnv>();
   app.use('*', requestIdMiddleware());
   app.use('*', requestMetrics(metrics, 'admin'));
+  app.use('*', requestTargetCheck());
   app.onError(errorHandler(deps.logger));
   app.notFound(notFoundHandler);
 

@@ -8,6 +8,8 @@ import {
   MAX_DNS_NAMES,
   MAX_ENTRY_TTL_SECONDS,
   MAX_FEDERATES_WITH,
+  MAX_SELECTORS,
+  MAX_SELECTOR_LENGTH,
   MAX_TOKEN_TTL_SECONDS,
   MIN_ENTRY_TTL_SECONDS,
   MIN_TOKEN_TTL_SECONDS,
@@ -15,6 +17,7 @@ import {
   type Registration,
 } from '../registration/index.js';
 import { defineRoute, respondJson, type Route } from './routes.js';
+import { idParam } from './validate.js';
 
 export interface AdminRegistrationDeps {
   readonly registration: Registration;
@@ -32,6 +35,12 @@ const entrySchema = z.object({
   id: z.string(),
   spiffeId: z.string(),
   kind: z.enum(['fixed', 'template']),
+  node: z.boolean().describe('a node entry: its node agents fetch and sign for workload entries'),
+  parentId: z
+    .string()
+    .nullable()
+    .describe('workload entries: the parent node SPIFFE ID or node template; null otherwise'),
+  selectors: z.array(z.string()).describe('workload selectors (type:value), all must match'),
   federatesWith: z.array(z.string()),
   ttlSeconds: z.number().nullable(),
   dnsNames: z.array(z.string()),
@@ -51,10 +60,27 @@ const createEntryBody = z
     ttlSeconds: z.number().int().min(MIN_ENTRY_TTL_SECONDS).max(MAX_ENTRY_TTL_SECONDS).optional(),
     dnsNames: z.array(z.string().min(1).max(253)).max(MAX_DNS_NAMES).optional(),
     description: z.string().max(500).optional(),
+    node: z
+      .boolean()
+      .optional()
+      .describe('a node entry (for `fedbroker agent serve`); cannot have parentId'),
+    parentId: z
+      .string()
+      .min(1)
+      .max(2048)
+      .optional()
+      .describe('makes a workload entry: the parent node SPIFFE ID, or a node entry template'),
+    selectors: z
+      .array(z.string().min(1).max(MAX_SELECTOR_LENGTH))
+      .max(MAX_SELECTORS)
+      .optional()
+      .describe(
+        'with parentId, at least one: unix:uid, unix:user, unix:gid, unix:group, unix:path, unix:sha256, container:id',
+      ),
   })
   .strict();
 
-const entryParams = z.object({ id: z.string().min(1).max(64) }).strict();
+const entryParams = z.object({ id: idParam.max(64) }).strict();
 
 const createTokenBody = z
   .object({
@@ -88,7 +114,7 @@ const createdTokenSchema = z.object({
     .describe('SHA-256 of GET /v1/agent/bundle now: enough for an agent to trust the broker'),
 });
 
-const tokenParams = z.object({ tokenId: z.string().min(1).max(64) }).strict();
+const tokenParams = z.object({ tokenId: idParam.max(64) }).strict();
 
 export function registrationRoutes(deps: AdminRegistrationDeps): Route[] {
   const oneEntry = z.object({ entry: entrySchema });
@@ -96,7 +122,8 @@ export function registrationRoutes(deps: AdminRegistrationDeps): Route[] {
     defineRoute({
       method: 'post',
       path: '/entries',
-      summary: 'Create a registration entry (fixed SPIFFE ID or per-instance template)',
+      summary:
+        'Create a registration entry (fixed SPIFFE ID or per-instance template; agent, node or workload)',
       tags: ['registration'],
       body: createEntryBody,
       responses: { 201: { description: 'created', schema: oneEntry } },

@@ -12,12 +12,13 @@ import type { Federation } from '../federation/index.js';
 import { idPatternText, type Entry, type Registration } from '../registration/index.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
 import { validateJwtSvid } from '../svid/index.js';
+import { createNodeApp } from './node-app.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
 import { errorHandler, notFoundHandler } from './http-errors.js';
 import { RawJson, jsonText, oneLine } from './json-text.js';
 import { createPeerVerifier } from './peer-svid.js';
 import { requestIdMiddleware } from './request-id.js';
-import { parseJsonBody } from './validate.js';
+import { parseJsonBody, requestTargetCheck } from './validate.js';
 
 export interface AgentLogger {
   info(message: string, fields?: Readonly<Record<string, unknown>>): void;
@@ -38,7 +39,7 @@ export interface AgentDeps {
     'issueX509Svid' | 'issueJwtSvid' | 'localBundle' | 'onBundleChange' | 'trustDomain' | 'options'
   >;
   readonly registration: Pick<Registration, 'enrol' | 'entryFor'> &
-    Partial<Pick<Registration, 'onChange'>>;
+    Partial<Pick<Registration, 'onChange' | 'childEntries'>>;
   readonly federation: Pick<Federation, 'trustedBundles' | 'onChange' | 'refreshOnUnknownKey'>;
   readonly audit: AgentAuditSink;
   readonly logger: AgentLogger;
@@ -135,6 +136,7 @@ function x509Body(
 export function createAgentApp(deps: AgentDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.use('*', requestIdMiddleware());
+  app.use('*', requestTargetCheck());
   for (const middleware of deps.middleware ?? []) app.use('*', middleware);
   app.onError(errorHandler(deps.logger));
   app.notFound(notFoundHandler);
@@ -402,6 +404,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   });
 
   app.route('/v1/agent', agent);
+  app.route('/v1/agent/node', createNodeApp(deps));
   return app;
 }
 

@@ -3,7 +3,9 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
+import { isBrokerError } from '../errors.js';
 import { handleBundleRequest, type ServedBundle } from '../federation/index.js';
+import { checkRequestTarget } from './validate.js';
 
 /** FED-11: Mozilla "intermediate" TLS 1.2 suites (TLS 1.3 suites are all AEAD with forward secrecy). */
 export const INTERMEDIATE_CIPHERS = [
@@ -42,11 +44,36 @@ function tlsOptions(identity: Pick<SecureContextOptions, 'cert' | 'key'>): Secur
   };
 }
 
+/** The JSON error body for a target checkRequestTarget refuses; undefined when it is fine. */
+function badTarget(target: string): Buffer | undefined {
+  try {
+    checkRequestTarget(target);
+    return undefined;
+  } catch (error) {
+    if (!isBrokerError(error)) throw error;
+    return Buffer.from(JSON.stringify({ error: { code: error.code, message: error.message } }));
+  }
+}
+
 /** Starts listening and resolves once bound. */
 export async function startBundleServer(options: BundleServerOptions): Promise<BundleServer> {
   const server = createServer(
     { ...tlsOptions(options.identity), requestCert: false, keepAliveTimeout: 30_000 },
     (req, res) => {
+      // Issue 15, finding 12: a malformed target is a coded 400 here too ('/' skips the check).
+      const target = req.url ?? '/';
+      if (target !== '/') {
+        const refusal = badTarget(target);
+        if (refusal !== undefined) {
+          res.writeHead(400, {
+            'content-type': 'application/json',
+            'content-length': String(refusal.length),
+            'cache-control': 'no-store',
+          });
+          res.end(refusal);
+          return;
+        }
+      }
       const ifNoneMatch = req.headers['if-none-match'];
       const response = handleBundleRequest(options.current(), {
         method: req.method ?? 'GET',

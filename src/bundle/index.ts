@@ -23,6 +23,7 @@ export {
   MAX_BUNDLE_KEYS,
   NOTE_REASONS,
   PRIVATE_JWK_MEMBERS,
+  PRIVATE_JWK_MEMBERS_BY_KTY,
   SKIP_REASONS,
   parseBundle,
 } from './parse-bundle.js';

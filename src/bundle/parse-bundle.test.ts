@@ -9,7 +9,6 @@ import { parseTrustDomain } from '../spiffeid/index.js';
 import {
   MAX_BUNDLE_BYTES,
   MAX_BUNDLE_KEYS,
-  PRIVATE_JWK_MEMBERS,
   SKIP_REASONS,
   parseBundle,
   type Bundle,
@@ -667,21 +666,71 @@ describe('BUNDLE-13 key parameters must be complete and well-formed', () => {
 });
 
 describe('BUNDLE-14 private members reject the whole document', () => {
-  it.each(PRIVATE_JWK_MEMBERS.map((member) => [member]))(
-    'BUNDLE-14 private member "%s" in a jwt-svid entry',
-    (member) => {
-      const doc = withKeys(exampleX509(), { ...exampleJwt(), [member]: 'AQAB' });
-      expect(codeOf(() => parse(doc))).toBe('ERR_BUNDLE_PRIVATE_KEY');
-    },
-  );
+  const rsaJwt = (): Entry => ({ kty: 'RSA', use: 'jwt-svid', kid: 'r1', n: 'AQAB', e: 'AQAB' });
+  const okpJwt = (): Entry => ({
+    kty: 'OKP',
+    use: 'jwt-svid',
+    kid: 'o1',
+    crv: 'Ed25519',
+    x: 'AQAB',
+  });
+  const octJwt = (): Entry => ({ kty: 'oct', use: 'jwt-svid', kid: 's' });
+
+  // BUNDLE-14: which members are private depends on the key type.
+  it.each([
+    ...['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'].map((m) => ['RSA', m, rsaJwt] as const),
+    ['EC', 'd', exampleJwt] as const,
+    ['OKP', 'd', okpJwt] as const,
+    ['oct', 'k', octJwt] as const,
+  ])('BUNDLE-14 a %s entry carrying "%s" rejects the document', (_kty, member, entry) => {
+    const doc = withKeys(exampleX509(), { ...entry(), [member]: 'AQAB' });
+    expect(codeOf(() => parse(doc))).toBe('ERR_BUNDLE_PRIVATE_KEY');
+  });
+
+  // BUNDLE-14 (clarified): an entry of unknown kty is ignored whole before any member is judged;
+  // a `k` or `d` there proves nothing (JB-6), and the other entries stay (BUNDLE-12).
+  it.each([
+    [
+      'an unknown kty with "d"',
+      { kty: 'XYZ', use: 'jwt-svid', kid: 'u', d: 'AQAB' },
+      'unknown-kty',
+    ],
+    [
+      'an unknown kty with "k"',
+      { kty: 'PQC', use: 'jwt-svid', kid: 'u', k: 'c2VjcmV0' },
+      'unknown-kty',
+    ],
+    [
+      'a kty in the wrong case with "d"',
+      { kty: 'ec', use: 'jwt-svid', kid: 'u', d: 'AQAB' },
+      'unknown-kty',
+    ],
+    ['a non-string kty with "d"', { kty: 7, use: 'jwt-svid', kid: 'u', d: 'AQAB' }, 'unknown-kty'],
+    ['no kty with "k"', { use: 'jwt-svid', kid: 'u', k: 'c2VjcmV0' }, 'missing-kty'],
+  ])('BUNDLE-14 %s is ignored, not judged private', (_name, entry, reason) => {
+    const bundle = parse(withKeys(exampleX509(), exampleJwt(), entry));
+    expect(bundle.x509Authorities).toHaveLength(1);
+    expect(bundle.jwtAuthorities.size).toBe(1);
+    expect(bundle.skipped.map((s) => s.reason)).toEqual([reason]);
+  });
+
+  // Members private only for another key type are not a leak for this one (BUNDLE-15: ignored).
+  it.each([
+    ['EC', 'p', exampleJwt],
+    ['EC', 'k', exampleJwt],
+    ['OKP', 'qi', okpJwt],
+    ['oct', 'd', octJwt],
+  ] as const)('BUNDLE-14 a %s entry carrying "%s" is not judged private', (_kty, member, entry) => {
+    const doc = withKeys(exampleX509(), { ...entry(), [member]: 'AQAB' });
+    expect(codeOf(() => parse(doc))).not.toBe('ERR_BUNDLE_PRIVATE_KEY');
+  });
 
   it.each([
     ['in an x509-svid entry', () => ({ ...exampleX509(), d: 'AQAB' })],
-    ['in an entry that would be skipped (unknown kty)', () => ({ kty: 'XYZ', d: 'AQAB' })],
     ['in an oct entry ("k")', () => ({ kty: 'oct', use: 'jwt-svid', kid: 's', k: 'c2VjcmV0' })],
-    ['in an entry without use', () => ({ ...exampleJwt(), use: undefined, p: 'AQAB' })],
-    ['with a null value', () => ({ ...exampleJwt(), qi: null })],
-    ['with an empty string value', () => ({ ...exampleJwt(), oth: '' })],
+    ['in an entry without use', () => ({ ...exampleJwt(), use: undefined, d: 'AQAB' })],
+    ['with a null value', () => ({ ...rsaJwt(), qi: null })],
+    ['with an empty string value', () => ({ ...rsaJwt(), oth: '' })],
   ])('BUNDLE-14 private member %s', (_name, entry) => {
     expect(codeOf(() => parse(withKeys(entry())))).toBe('ERR_BUNDLE_PRIVATE_KEY');
   });

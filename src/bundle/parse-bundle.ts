@@ -40,6 +40,19 @@ export const PRIVATE_JWK_MEMBERS: readonly string[] = Object.freeze([
   'k',
 ]);
 
+/**
+ * BUNDLE-14: which members are private depends on the key type. An entry whose `kty` is not a
+ * key here (missing, not a string, unknown) is ignored whole before any member is judged: a
+ * `k` or `d` there proves nothing (JB-6).
+ */
+export const PRIVATE_JWK_MEMBERS_BY_KTY: Readonly<Record<string, readonly string[]>> =
+  Object.freeze({
+    EC: Object.freeze(['d']),
+    OKP: Object.freeze(['d']),
+    RSA: Object.freeze(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth']),
+    oct: Object.freeze(['k']),
+  });
+
 /** Stable reasons recorded in `Bundle.skipped` (BUNDLE-28, "entry ignored"). */
 export const SKIP_REASONS = [
   'missing-kty', // BUNDLE-10
@@ -194,12 +207,17 @@ export function parseBundle(bytes: Uint8Array | string, trustDomain: TrustDomain
   });
 }
 
-/** BUNDLE-14: any private or symmetric member in any entry rejects the document (even skipped ones). */
+/**
+ * BUNDLE-14: a private member of its key type in any entry of a known `kty` rejects the document
+ * (even an entry later ignored for its `use` or key); entries of unknown `kty` are not judged.
+ */
 function checkPrivateMembers(keys: readonly JsonValue[]): void {
   for (let index = 0; index < keys.length; index++) {
     const entry = keys[index];
     if (!isJsonObject(entry)) continue;
-    for (const member of PRIVATE_JWK_MEMBERS) {
+    const kty = entry.kty;
+    if (typeof kty !== 'string' || !Object.hasOwn(PRIVATE_JWK_MEMBERS_BY_KTY, kty)) continue;
+    for (const member of PRIVATE_JWK_MEMBERS_BY_KTY[kty] ?? []) {
       if (member in entry) {
         throw new BundleError(
           'ERR_BUNDLE_PRIVATE_KEY',

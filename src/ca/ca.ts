@@ -144,6 +144,12 @@ export interface Ca {
   localBundle(): Bundle;
   /** Called with the new bundle after each content change; returns the unsubscribe function. */
   onBundleChange(listener: (bundle: Bundle) => void): () => void;
+  /**
+   * Called (asynchronously) after each authority change (prepare, activate, taint, revoke, a
+   * rotation step), even when the bundle's content stays the same (a taint keeps it published):
+   * the broker's own SVIDs re-check their signer here. Returns the unsubscribe function.
+   */
+  onAuthorityChange(listener: () => void): () => void;
   /** Metadata of every authority (no private keys), by kind then creation time. */
   authorities(kind?: AuthorityKind): readonly AuthorityMetadata[];
   prepare(kind: AuthorityKind): Promise<AuthorityMetadata>;
@@ -207,6 +213,7 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
   let bundleDirty = true;
   let closed = false;
   const listeners = new Set<(bundle: Bundle) => void>();
+  const authorityListeners = new Set<() => void>();
 
   // ---- persistence -------------------------------------------------------------------------
   const snapshot = (): PersistedCaState => ({
@@ -558,6 +565,16 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
       await persistence.deleteKey(name);
       keysToDelete.delete(name);
     }
+    // Outside the exclusive section: a listener may issue (issueOwnSvid) at once.
+    setImmediate(() => {
+      for (const listener of authorityListeners) {
+        try {
+          listener();
+        } catch (error) {
+          logger.error('ca: authority listener failed', { error: String(error) });
+        }
+      }
+    });
   };
 
   // ---- loading -----------------------------------------------------------------------------
@@ -821,6 +838,13 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
       listeners.add(listener);
       return () => {
         listeners.delete(listener);
+      };
+    },
+    onAuthorityChange(listener) {
+      if (typeof listener !== 'function') throw new TypeError('listener must be a function');
+      authorityListeners.add(listener);
+      return () => {
+        authorityListeners.delete(listener);
       };
     },
     authorities,

@@ -20,6 +20,8 @@ export {
 } from './authority.js';
 export type { AuthorityKind, AuthorityMetadata, AuthorityState } from './authority.js';
 export { CA_DEFAULTS, resolveCaOptions } from './options.js';
+export { isDnsName } from './request-checks.js';
+export { ownSvidReissueReason, type OwnSvidReissueReason } from './own-svid.js';
 export type { CaOptions, ResolvedCaOptions } from './options.js';
 export { KEY_TYPES, isKeyType } from './key-type.js';
 export type { KeyType } from './key-type.js';

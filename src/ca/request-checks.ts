@@ -8,6 +8,11 @@ const DNS_NAME_RE =
   /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const MAX_DNS_NAMES = 100;
 
+/** Whether `name` is a DNS name an X509-SVID may carry (the API checks it before the CA does). */
+export function isDnsName(name: string): boolean {
+  return name.length <= 253 && DNS_NAME_RE.test(name);
+}
+
 export function checkWorkloadId(input: SpiffeId | string, trustDomain: TrustDomain): SpiffeId {
   let id: SpiffeId;
   if (input instanceof SpiffeId) {

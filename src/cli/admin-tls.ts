@@ -13,6 +13,7 @@ import {
   x509AuthorityFromDer,
   type X509Authority,
 } from '../bundle/index.js';
+import { checkPathPermissions } from '../config/index.js';
 import { AgentError, CliError, SvidError } from '../errors.js';
 import { spiffeIdFromSegments, type SpiffeId, type TrustDomain } from '../spiffeid/index.js';
 import { verifyX509Svid } from '../svid/index.js';
@@ -46,6 +47,17 @@ function readFileFor(what: string, file: string): Buffer {
   } catch (cause) {
     throw new CliError('ERR_CLI_FILE', `cannot read ${what} "${file}"`, { cause });
   }
+}
+
+/** The admin X509-SVID's key: refused if another user owns it or could read it (issue 15). */
+function readAdminKey(keyFile: string): string {
+  checkPathPermissions({
+    path: keyFile,
+    what: 'admin key',
+    kind: 'secret',
+    rootGroupReadable: true,
+  });
+  return readFileFor('admin key', keyFile).toString('utf8');
 }
 
 /**
@@ -109,7 +121,7 @@ export function loadAdminIdentity(
   }
   const identity = {
     cert: readFileFor('admin certificate', certFile).toString('utf8'),
-    key: readFileFor('admin key', keyFile).toString('utf8'),
+    key: readAdminKey(keyFile),
   };
   try {
     // Fails here, not as an unreachable broker, when the files are not a matching PEM cert + key.

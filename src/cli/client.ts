@@ -2,7 +2,13 @@
 // `adminApi.tls: true` it speaks HTTPS and authenticates the broker by its X509-SVID (admin-tls.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { adminTokenFile, loadConfig, type LoadedConfig } from '../config/index.js';
+import {
+  adminTokenFile,
+  checkPermissions,
+  loadConfig,
+  ownerOf,
+  type LoadedConfig,
+} from '../config/index.js';
 import {
   BrokerError,
   CliError,
@@ -60,6 +66,13 @@ function readToken(loaded: LoadedConfig): string {
       `no admin token at "${file}"; start the broker once or set FEDBROKER_ADMIN_TOKEN`,
     );
   }
+  // The token is sent to the broker: never one another user could have planted or read (issue 15).
+  // The broker may run as its own user (and the CLI as root): the data directory's owner is trusted.
+  const brokerUid = ownerOf(loaded.dataDir);
+  checkPermissions([
+    { path: loaded.dataDir, what: 'data directory', kind: 'directory', alsoOwnedBy: brokerUid },
+    { path: file, what: 'admin token file', kind: 'secret', alsoOwnedBy: brokerUid },
+  ]);
   return readFileSync(file, 'utf8').trim();
 }
 

@@ -4,3 +4,12 @@ export type { BrokerConfig, RelationshipConfig, StoreConfig } from './schema.js'
 export { ENV_VARS, adminTokenFile, loadConfig, parseConfig } from './load.js';
 export type { LoadedConfig } from './load.js';
 export { durationSeconds, formatDuration, parseDurationSeconds } from './duration.js';
+export {
+  checkPathPermissions,
+  checkPermissions,
+  configuredPaths,
+  dataDirPaths,
+  ownerOf,
+  startupPaths,
+} from './permissions.js';
+export type { DataDirLayout, GuardedKind, GuardedPath } from './permissions.js';

@@ -34,6 +34,11 @@ export interface ApplyBundleInput {
 }
 
 /**
+ * FED-32, stricter reading (issue 15, finding 13): the store keeps the highest `spiffe_sequence`
+ * ever accepted from the partner, through sequence-less bundles, restarts and replicas; a lower
+ * one is a rollback even when the bundle stored just before carried no sequence (stored 30, then
+ * none, then 1 is refused). Only an operator's force restarts it (FED-33).
+ *
  * Parses `body` strictly as the bundle of `trustDomain` (nothing in the body chooses the trust domain,
  * FED-26) and stores it if it is fresh. Throws the BundleError of an invalid document,
  * ERR_FEDERATION_BUNDLE_STALE for a rollback, or the store's error; none of them changes stored state.
@@ -65,8 +70,14 @@ export async function applyBundle(
     if (isBrokerError(error) && error.code === 'ERR_STORE_STALE_SEQUENCE') {
       throw new FederationError(
         'ERR_FEDERATION_BUNDLE_STALE',
-        `refused bundle of "${input.trustDomain.name}" with spiffe_sequence ${String(bundle.sequence)}: lower than the stored one (rollback, FED-32)`,
-        { cause: error, context: { sequence: String(bundle.sequence) } },
+        `refused bundle of "${input.trustDomain.name}" with spiffe_sequence ${String(bundle.sequence)}: lower than the highest one accepted (rollback, FED-32)`,
+        {
+          cause: error,
+          context: {
+            sequence: String(bundle.sequence),
+            highestSequence: String(error.context?.['storedSequence'] ?? null),
+          },
+        },
       );
     }
     throw error;

@@ -1,8 +1,10 @@
 // Registration entries: which SPIFFE ID (fixed or per-instance template) an agent may hold, for how
-// long, with which DNS names, and which partner trust domains' bundles it receives.
+// long, with which DNS names, and which partner trust domains' bundles it receives. A node entry
+// enrols node agents; a workload entry (parentId + selectors) is served only to its parent node(s).
 import { RegistrationError, SpiffeIdError } from '../errors.js';
 import { parseTrustDomain, type SpiffeId, type TrustDomain } from '../spiffeid/index.js';
-import { idPatternText, parseIdPattern, type IdPattern } from './template.js';
+import { parseSelectors } from './selector.js';
+import { idPatternText, matchIdPattern, parseIdPattern, type IdPattern } from './template.js';
 
 /** What an admin sends to create an entry (already shape-checked by the API's schema). */
 export interface EntryInput {
@@ -11,6 +13,12 @@ export interface EntryInput {
   readonly ttlSeconds?: number | undefined;
   readonly dnsNames?: readonly string[] | undefined;
   readonly description?: string | undefined;
+  /** A node entry: its SVIDs may fetch and sign for the workload entries parented to it. */
+  readonly node?: boolean | undefined;
+  /** A node's SPIFFE ID, or a node entry's template text (every node enrolled through it). */
+  readonly parentId?: string | undefined;
+  /** `type:value` workload selectors, all of which must match; required with parentId. */
+  readonly selectors?: readonly string[] | undefined;
 }
 
 export interface Entry {
@@ -25,6 +33,11 @@ export interface Entry {
   readonly description: string;
   readonly createdAtMs: number;
   readonly createdBy: string;
+  readonly node: boolean;
+  /** Set on workload entries only: the node(s) this entry is served to. */
+  readonly parentId: IdPattern | undefined;
+  /** Canonical, sorted, non-empty on workload entries; empty otherwise. */
+  readonly selectors: readonly string[];
 }
 
 export const MAX_FEDERATES_WITH = 64;
@@ -92,9 +105,72 @@ function dnsNamesOf(names: readonly string[]): string[] {
   return [...out];
 }
 
+function parentError(message: string, cause?: unknown): RegistrationError {
+  return new RegistrationError(
+    'ERR_REGISTRATION_PARENT_INVALID',
+    message,
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/** parentId: a SPIFFE ID or node template of our trust domain (ID-7..12); never on a node entry. */
+function parentOf(input: EntryInput, own: TrustDomain): IdPattern | undefined {
+  if (input.parentId === undefined) return undefined;
+  if (input.node === true) throw parentError('a node entry cannot have a parentId');
+  if (typeof input.parentId !== 'string') throw parentError('parentId must be a string');
+  try {
+    return parseIdPattern(input.parentId, own);
+  } catch (error) {
+    if (error instanceof RegistrationError) {
+      throw parentError(`parentId: ${error.message}`, error);
+    }
+    throw error;
+  }
+}
+
+/** Workload entries need at least one selector; other entries take none. */
+function selectorsOf(input: EntryInput, parent: IdPattern | undefined): string[] {
+  const selectors = parseSelectors(input.selectors ?? []);
+  if (parent !== undefined && selectors.length === 0) {
+    throw new RegistrationError(
+      'ERR_REGISTRATION_SELECTOR_INVALID',
+      'a workload entry (with parentId) needs at least one selector',
+    );
+  }
+  if (parent === undefined && selectors.length > 0) {
+    throw new RegistrationError(
+      'ERR_REGISTRATION_SELECTOR_INVALID',
+      'selectors need a parentId: only a node agent attests workloads',
+    );
+  }
+  return selectors;
+}
+
+/** A workload entry: served to its parent node(s) only, never enrolled with a join token. */
+export function isWorkloadEntry(entry: Entry): boolean {
+  return entry.parentId !== undefined;
+}
+
+/**
+ * Whether `entry` is a child of the node holding `nodeId` under `nodeEntry`: an exact parentId
+ * equals the node's ID; a template parentId is the node entry's own template (so it matches every
+ * node enrolled through that entry, and no node enrolled otherwise).
+ */
+export function isChildOfNode(entry: Entry, nodeId: SpiffeId, nodeEntry: Entry): boolean {
+  const parent = entry.parentId;
+  if (parent === undefined || !nodeEntry.node) return false;
+  if (parent.kind === 'fixed') return parent.id.toString() === nodeId.toString();
+  return (
+    nodeEntry.pattern.kind === 'template' &&
+    nodeEntry.pattern.text === parent.text &&
+    matchIdPattern(parent, nodeId) !== undefined
+  );
+}
+
 /**
  * Validates an untrusted entry request: the ID or template (ID-7..12, ours, not reserved), the
- * partner list, the TTL bounds and DNS names. Returns the entry to store.
+ * partner list, the TTL bounds, DNS names, and the node / parentId / selectors combination.
+ * Returns the entry to store.
  */
 export function buildEntry(
   input: EntryInput,
@@ -116,9 +192,17 @@ export function buildEntry(
       `ttlSeconds must be a whole number from ${MIN_ENTRY_TTL_SECONDS} to ${MAX_ENTRY_TTL_SECONDS}`,
     );
   }
+  if (input.node !== undefined && typeof input.node !== 'boolean') {
+    throw invalid('node must be true or false');
+  }
+  const parentId = parentOf(input, context.ownTrustDomain);
+  const selectors = selectorsOf(input, parentId);
   return {
     id: context.id,
     pattern,
+    node: input.node === true,
+    parentId,
+    selectors,
     federatesWith: federatesWithOf(input.federatesWith ?? [], context.ownTrustDomain),
     ttlSeconds: ttl,
     dnsNames: dnsNamesOf(input.dnsNames ?? []),
@@ -139,6 +223,9 @@ export function encodeEntry(entry: Entry): Record<string, unknown> {
     description: entry.description,
     createdAtMs: entry.createdAtMs,
     createdBy: entry.createdBy,
+    node: entry.node,
+    parentId: entry.parentId === undefined ? null : idPatternText(entry.parentId),
+    selectors: [...entry.selectors],
   };
 }
 
@@ -153,6 +240,17 @@ export function decodeEntry(
 ): Entry {
   const { id, spiffeId, federatesWith, ttlSeconds, dnsNames, description, createdAtMs, createdBy } =
     value;
+  // Records written before node entries existed lack node, parentId and selectors: plain entries.
+  const node = value['node'] ?? false;
+  const parentId = value['parentId'] ?? null;
+  const selectors = value['selectors'] ?? [];
+  if (
+    typeof node !== 'boolean' ||
+    !(parentId === null || typeof parentId === 'string') ||
+    !Array.isArray(selectors)
+  ) {
+    throw invalid('stored registration entry is malformed');
+  }
   if (
     !isEntryId(id) ||
     typeof spiffeId !== 'string' ||
@@ -172,6 +270,9 @@ export function decodeEntry(
       ...(ttlSeconds === null ? {} : { ttlSeconds }),
       dnsNames: dnsNames as string[],
       description,
+      node,
+      ...(parentId === null ? {} : { parentId }),
+      selectors: selectors as unknown[] as string[],
     },
     { ownTrustDomain, reserved, id, nowMs: createdAtMs, actor: createdBy },
   );
@@ -183,11 +284,27 @@ export function entryView(entry: Entry): Record<string, unknown> {
     id: entry.id,
     spiffeId: idPatternText(entry.pattern),
     kind: entry.pattern.kind,
+    node: entry.node,
+    parentId: entry.parentId === undefined ? null : idPatternText(entry.parentId),
+    selectors: [...entry.selectors],
     federatesWith: [...entry.federatesWith],
     ttlSeconds: entry.ttlSeconds ?? null,
     dnsNames: [...entry.dnsNames],
     description: entry.description,
     createdAt: new Date(entry.createdAtMs).toISOString(),
     createdBy: entry.createdBy,
+  };
+}
+
+/** The JSON a node agent gets for one of its workload entries (contract of issue 17). */
+export function nodeEntryView(entry: Entry): Record<string, unknown> {
+  return {
+    id: entry.id,
+    spiffeId: idPatternText(entry.pattern),
+    parentId: entry.parentId === undefined ? null : idPatternText(entry.parentId),
+    selectors: [...entry.selectors],
+    federatesWith: [...entry.federatesWith],
+    ttlSeconds: entry.ttlSeconds ?? null,
+    dnsNames: [...entry.dnsNames],
   };
 }

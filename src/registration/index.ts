@@ -8,8 +8,20 @@ export {
   decodeEntry,
   encodeEntry,
   entryView,
+  isChildOfNode,
   isEntryId,
+  isWorkloadEntry,
+  nodeEntryView,
 } from './entry.js';
+export {
+  MAX_SELECTORS,
+  MAX_SELECTOR_LENGTH,
+  SELECTOR_TYPES,
+  parseSelector,
+  parseSelectors,
+  selectorText,
+} from './selector.js';
+export type { Selector, SelectorType } from './selector.js';
 export type { Entry, EntryInput } from './entry.js';
 export {
   INSTANCE_PLACEHOLDER,

@@ -1,6 +1,7 @@
 // The registration service: entries (create, list, delete), one-time join tokens (stored hashed,
 // shown once), enrolment (token -> SPIFFE ID with a fresh instance id) and the entry behind an
-// SVID at renewal. Entries are cached per replica and invalidated over the store's pub/sub.
+// SVID at renewal, and the workload entries served to a node agent. Entries are cached per replica
+// and invalidated over the store's pub/sub.
 import { createHash } from 'node:crypto';
 import { RegistrationError, isBrokerError } from '../errors.js';
 import type { SpiffeId, TrustDomain } from '../spiffeid/index.js';
@@ -9,7 +10,9 @@ import {
   buildEntry,
   decodeEntry,
   encodeEntry,
+  isChildOfNode,
   isEntryId,
+  isWorkloadEntry,
   newEntryId,
   type Entry,
   type EntryInput,
@@ -85,8 +88,13 @@ export interface Registration {
   deleteToken(tokenId: string): Promise<void>;
   /** Consumes a join token (one time) and fills the entry's ID; `ERR_REGISTRATION_TOKEN_INVALID`. */
   enrol(token: string): Promise<Enrolment>;
-  /** The entry granting `id` (at most one: entries never overlap), or undefined. */
+  /**
+   * The agent or node entry granting `id` (at most one: they never overlap), or undefined. Workload
+   * entries are never answered: a workload SVID is not a credential for the agent API.
+   */
   entryFor(id: SpiffeId): Promise<{ entry: Entry; instanceId: string | undefined } | undefined>;
+  /** The workload entries whose parent is the node `nodeId` (enrolled under `nodeEntry`). */
+  childEntries(nodeId: SpiffeId, nodeEntry: Entry): Promise<Entry[]>;
   /** Called after any entry change, here or (over pub/sub) on another replica; returns the unsubscribe. */
   onChange(listener: () => void): () => void;
   /** Follows entry changes made by other replicas. */
@@ -227,7 +235,13 @@ export function createRegistration(deps: RegistrationDeps): Registration {
       // check-then-write atomic across replicas.
       await withCreateLock(async () => {
         const existing = decodeAll(await store.listEntries());
-        const clash = existing.find((other) => idPatternsOverlap(other.pattern, entry.pattern));
+        // Workload entries may share IDs among themselves (one ID on several nodes, entries picked
+        // by id); never with an agent or node entry, whose SVIDs authenticate to the agent API.
+        const clash = existing.find(
+          (other) =>
+            !(isWorkloadEntry(other) && isWorkloadEntry(entry)) &&
+            idPatternsOverlap(other.pattern, entry.pattern),
+        );
         if (clash !== undefined) {
           throw new RegistrationError(
             'ERR_REGISTRATION_ENTRY_EXISTS',
@@ -264,7 +278,12 @@ export function createRegistration(deps: RegistrationDeps): Registration {
           `token ttl must be a whole number of seconds from ${MIN_TOKEN_TTL_SECONDS} to ${MAX_TOKEN_TTL_SECONDS}`,
         );
       }
-      await getEntry(entryId);
+      if (isWorkloadEntry(await getEntry(entryId))) {
+        throw new RegistrationError(
+          'ERR_REGISTRATION_WORKLOAD_TOKEN',
+          'a workload entry (with parentId) is served by its node agent; it takes no join token',
+        );
+      }
       const token = `${TOKEN_PREFIX}${deps.randomBytes(32).toString('base64url')}`;
       const hash = tokenHash(token);
       const expiresAtMs = deps.now() + ttl * 1000;
@@ -312,6 +331,7 @@ export function createRegistration(deps: RegistrationDeps): Registration {
         }
         throw error;
       }
+      if (isWorkloadEntry(entry)) throw tokenInvalid();
       const instanceId =
         entry.pattern.kind === 'template' ? newInstanceId(deps.randomBytes) : undefined;
       return {
@@ -324,10 +344,17 @@ export function createRegistration(deps: RegistrationDeps): Registration {
 
     async entryFor(id) {
       for (const entry of await cachedEntries()) {
+        if (isWorkloadEntry(entry)) continue;
         const match = matchIdPattern(entry.pattern, id);
         if (match !== undefined) return { entry, instanceId: match.instanceId };
       }
       return undefined;
+    },
+
+    async childEntries(nodeId, nodeEntry) {
+      return (await cachedEntries())
+        .filter((entry) => isChildOfNode(entry, nodeId, nodeEntry))
+        .sort((a, b) => a.createdAtMs - b.createdAtMs || a.id.localeCompare(b.id));
     },
 
     onChange(listener) {

@@ -1,6 +1,6 @@
 // The embedded store (default without Redis): state in memory, made durable by an fsynced journal with a
 // checksum per record plus atomic snapshots (temp file, fsync, rename, fsync of the directory); audit
-// records go to their own append-only segments (file-audit.ts). One process per directory (LOCK file).
+// records go to their own append-only segments (file-audit.ts). One process per directory (LOCK, dir-lock.ts).
 import { mkdir, open, readFile, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
@@ -18,6 +18,7 @@ import {
   unavailable,
   type AuditSegments,
 } from './file-audit.js';
+import { releaseDirLock, takeDirLock } from './dir-lock.js';
 import { checkKeyComponent } from './keys.js';
 import {
   auditRecordFromDraft,
@@ -30,6 +31,8 @@ import {
   checkTtlMs,
   conflictError,
   decideBundlePut,
+  highestSequenceOf,
+  nextHighestSequence,
   decideLocalBundlePut,
   encodeObject,
   localBundleRecordFromInput,
@@ -81,7 +84,6 @@ export interface FileStoreDeps {
 
 const SNAPSHOT_FILE = 'snapshot.json';
 const JOURNAL_FILE = 'journal.log';
-const LOCK_FILE = 'LOCK';
 /** 2: audit records live in segments, not in the snapshot. 1 (read only): `audit` + `lastAuditId`. */
 const FORMAT_VERSION = 2;
 const LEGACY_FORMAT_VERSION = 1;
@@ -152,44 +154,6 @@ function emptyState(): State {
     local: undefined,
     legacyAudit: [],
   };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errnoOf(error) === 'EPERM';
-  }
-}
-
-/** Takes the directory for this process; refuses if another live process holds it. */
-async function takeDirLock(dir: string): Promise<void> {
-  const path = join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'wx', 0o600);
-    } catch (error) {
-      if (errnoOf(error) !== 'EEXIST') throw error;
-      const pid = Number.parseInt((await readFile(path, 'utf8').catch(() => '')).trim(), 10);
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw unavailable(`store directory "${dir}" is in use by process ${pid}`);
-      }
-      // Left behind by a process that died (or by this one): take it over.
-      await unlink(path).catch(() => undefined);
-      continue;
-    }
-    try {
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fsyncDir(dir);
-    return;
-  }
-  throw unavailable(`cannot take the lock of store directory "${dir}"`);
 }
 
 function applyChange(state: State, change: Change): void {
@@ -390,7 +354,7 @@ export async function createFileStore(
   } catch (error) {
     await openedJournal?.close().catch(() => undefined);
     openDirs.delete(dir);
-    if (lockTaken) await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
+    if (lockTaken) await releaseDirLock(dir);
     if (error instanceof StoreError) throw error;
     throw unavailable(`cannot open store directory "${dir}"`, error);
   }
@@ -646,7 +610,7 @@ export async function createFileStore(
     await auditLog.close().catch(() => undefined);
     await journal.close().catch(() => undefined);
     openDirs.delete(dir);
-    await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
+    await releaseDirLock(dir);
     if (error instanceof StoreError) throw error;
     throw unavailable(`cannot open store directory "${dir}"`, error);
   }
@@ -662,13 +626,19 @@ export async function createFileStore(
     },
 
     putBundle: async (input: BundleInput, putOptions: PutBundleOptions = {}) => {
-      const record = bundleRecordFromInput(input);
+      const checked = bundleRecordFromInput(input);
       return serial(async (): Promise<PutBundleResult> => {
-        const previous = state.bundles.get(record.trustDomain)?.current;
-        const decision = decideBundlePut(previous, record, putOptions.force === true);
+        const previous = state.bundles.get(checked.trustDomain)?.current;
+        const force = putOptions.force === true;
+        const decision = decideBundlePut(previous, checked, force);
         if (decision === 'stale') {
-          throw staleBundleError(record.trustDomain, record.sequence, previous?.sequence ?? null);
+          const highest = previous === undefined ? null : highestSequenceOf(previous);
+          throw staleBundleError(checked.trustDomain, checked.sequence, highest);
         }
+        const record = {
+          ...checked,
+          highestSequence: nextHighestSequence(previous, checked, force),
+        };
         if (decision !== 'unchanged') {
           await commit([{ op: 'bundle', record, limit: historyLimit }]);
         }
@@ -918,7 +888,7 @@ export async function createFileStore(
       try {
         await auditLog.close();
         await journal.close();
-        await unlink(join(dir, LOCK_FILE));
+        await releaseDirLock(dir);
       } catch (error) {
         logger?.warn?.('store: close failed', { dir, error: String(error) });
       } finally {

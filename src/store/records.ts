@@ -133,7 +133,8 @@ export function decodeBundle(text: string): StoredBundle {
     typeof o['digest'] !== 'string' ||
     typeof o['fetchedAt'] !== 'number' ||
     !isNullableString(o['sourceUrl']) ||
-    !(o['refreshHintSeconds'] === null || typeof o['refreshHintSeconds'] === 'number')
+    !(o['refreshHintSeconds'] === null || typeof o['refreshHintSeconds'] === 'number') ||
+    !(o['highestSequence'] === undefined || isNullableString(o['highestSequence']))
   ) {
     throw corrupt('bundle');
   }
@@ -285,19 +286,58 @@ export function checkTime(what: string, value: number): void {
   if (!isFiniteTime(value)) throw new TypeError(`${what} must be a non-negative integer of ms`);
 }
 
+function maxSequence(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return compareSequences(a, b) < 0 ? b : a;
+}
+
+/**
+ * The highest sequence ever accepted for a stored record: its `highestSequence`, or its own
+ * `sequence` for a record written before the field existed (issue 15, finding 13).
+ */
+export function highestSequenceOf(stored: {
+  readonly sequence: string | null;
+  readonly highestSequence?: string | null;
+}): string | null {
+  return maxSequence(stored.highestSequence ?? null, stored.sequence);
+}
+
+/**
+ * The highest sequence after accepting `next`: a stricter reading of FED-32 keeps the highest value
+ * ever accepted, so stored 30, then a sequence-less bundle, then 1 is still a rollback. `force`
+ * (operator override, e.g. after a partner reset) restarts it from the forced bundle.
+ */
+export function nextHighestSequence(
+  stored:
+    { readonly sequence: string | null; readonly highestSequence?: string | null } | undefined,
+  next: { readonly sequence: string | null },
+  force: boolean,
+): string | null {
+  if (stored === undefined || force) return next.sequence;
+  return maxSequence(highestSequenceOf(stored), next.sequence);
+}
+
 /** What a bundle write does given the stored record (FED-32); the Redis script implements the same table. */
 export function decideBundlePut(
-  stored: { readonly sequence: string | null; readonly digest: string } | undefined,
+  stored:
+    | {
+        readonly sequence: string | null;
+        readonly digest: string;
+        readonly highestSequence?: string | null;
+      }
+    | undefined,
   next: { readonly sequence: string | null; readonly digest: string },
   force: boolean,
 ): 'created' | 'replaced' | 'unchanged' | 'stale' {
   if (stored === undefined) return 'created';
   if (stored.sequence === next.sequence && stored.digest === next.digest) return 'unchanged';
+  const highest = highestSequenceOf(stored);
   if (
     !force &&
-    stored.sequence !== null &&
+    highest !== null &&
     next.sequence !== null &&
-    compareSequences(next.sequence, stored.sequence) < 0
+    compareSequences(next.sequence, highest) < 0
   ) {
     return 'stale';
   }
@@ -323,7 +363,7 @@ export function staleBundleError(
 ): StoreError {
   return new StoreError(
     'ERR_STORE_STALE_SEQUENCE',
-    `bundle of "${trustDomain}" has sequence ${String(sequence)}, lower than the stored ${String(storedSequence)}`,
+    `bundle of "${trustDomain}" has sequence ${String(sequence)}, lower than the highest accepted ${String(storedSequence)}`,
     { context: { trustDomain, sequence, storedSequence } },
   );
 }

@@ -99,21 +99,36 @@ function script(lua: string): Script {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
-/** KEYS: current hash, history list. ARGV: sequence ('' = none), digest, force, history limit, record. */
+/**
+ * KEYS: current hash, history list. ARGV: sequence ('' = none), digest, force, history limit,
+ * record JSON. Field 'm' keeps the highest sequence ever accepted ('' = none; absent on old
+ * records, whose 's' stands in): the same table as records.ts decideBundlePut/nextHighestSequence.
+ * The stored record is ARGV[5] with `highestSequence` appended (canonical decimals need no escaping).
+ * Returns {outcome, previous record or false, stored record or highest sequence when stale}.
+ */
 const PUT_BUNDLE = script(`${SEQUENCE_LESS}
-local cur = redis.call('HMGET', KEYS[1], 's', 'h', 'r')
-local s, h, r = cur[1], cur[2], cur[3]
+local cur = redis.call('HMGET', KEYS[1], 's', 'h', 'r', 'm')
+local s, h, r, m = cur[1], cur[2], cur[3], cur[4]
+local force = ARGV[3] == '1'
+local mark = ''
 if r then
-  if s == ARGV[1] and h == ARGV[2] then return {'unchanged', r} end
-  if ARGV[3] ~= '1' and s ~= '' and ARGV[1] ~= '' and seqLess(ARGV[1], s) then
-    return {'stale', r}
+  if s == ARGV[1] and h == ARGV[2] then return {'unchanged', r, r} end
+  if m then mark = m end
+  if s ~= '' and (mark == '' or seqLess(mark, s)) then mark = s end
+  if not force and mark ~= '' and ARGV[1] ~= '' and seqLess(ARGV[1], mark) then
+    return {'stale', r, mark}
   end
 end
-redis.call('HSET', KEYS[1], 's', ARGV[1], 'h', ARGV[2], 'r', ARGV[5])
-redis.call('LPUSH', KEYS[2], ARGV[5])
+local nextMark = ARGV[1]
+if r and not force and (ARGV[1] == '' or seqLess(ARGV[1], mark)) then nextMark = mark end
+local json = 'null'
+if nextMark ~= '' then json = '"' .. nextMark .. '"' end
+local rec = string.sub(ARGV[5], 1, -2) .. ',"highestSequence":' .. json .. '}'
+redis.call('HSET', KEYS[1], 's', ARGV[1], 'h', ARGV[2], 'r', rec, 'm', nextMark)
+redis.call('LPUSH', KEYS[2], rec)
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
-if r then return {'replaced', r} end
-return {'created'}
+if r then return {'replaced', r, rec} end
+return {'created', false, rec}
 `);
 
 /** KEYS: local bundle hash. ARGV: sequence, digest, record. */
@@ -156,8 +171,20 @@ if v then redis.call('DEL', KEYS[1]) end
 return v
 `);
 
-/** KEYS: lock. ARGV: owner, ttl ms. Takes a free lease or restarts the owner's own. */
+/** KEYS: any key (routes to its node in a cluster). The server's clock in ms. */
+const SERVER_TIME_MS = script(`
+local t = redis.call('TIME')
+return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`);
+
+/**
+ * KEYS: lock. ARGV: owner, ttl ms, deadline (server clock, ms). Takes a free lease or restarts the
+ * owner's own. -1: the request reached Redis after its deadline (its caller has given up waiting, e.g.
+ * it sat in a stalled server's socket buffer), so it never takes effect.
+ */
 const ACQUIRE_LOCK = script(`
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then return -1 end
 local v = redis.call('GET', KEYS[1])
 if not v then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -448,6 +475,16 @@ export async function createRedisStore(
     }
   }
 
+  /** Best effort, in the background: queued behind the failed acquire on the same connection. */
+  function releaseAfterFailedAcquire(key: string, owner: string): void {
+    if (closed) return;
+    call('release lock', () => run(RELEASE_LOCK, [key], [owner])).catch((error: unknown) => {
+      logger?.warn?.('store: could not release a lock after a failed acquire', {
+        error: String(error),
+      });
+    });
+  }
+
   /** SCAN on every master (one for standalone and Sentinel); never KEYS. */
   async function scan(collection: ScannedCollection): Promise<{ key: string; id: string }[]> {
     const pattern = keys.scanPattern(collection);
@@ -646,16 +683,22 @@ export async function createRedisStore(
             JSON.stringify(record),
           ],
         ),
-      )) as [string, string?];
-      const [outcome, previousText] = reply;
-      const previous = previousText === undefined ? undefined : decodeBundle(previousText);
+      )) as [string, (string | null)?, string?];
+      const [outcome, previousText, third] = reply;
+      const previous =
+        previousText === undefined || previousText === null
+          ? undefined
+          : decodeBundle(previousText);
       if (outcome === 'stale') {
-        throw staleBundleError(td, record.sequence, previous?.sequence ?? null);
+        throw staleBundleError(td, record.sequence, third ?? null);
       }
-      if (outcome !== 'created' && outcome !== 'replaced' && outcome !== 'unchanged') {
+      if (
+        (outcome !== 'created' && outcome !== 'replaced' && outcome !== 'unchanged') ||
+        third === undefined
+      ) {
         throw new StoreError('ERR_STORE_CORRUPT', 'unexpected reply from the bundle script');
       }
-      return putBundleResult(outcome, record, previous);
+      return putBundleResult(outcome, decodeBundle(third), previous);
     },
 
     deleteBundle: async (td) => {
@@ -874,7 +917,20 @@ export async function createRedisStore(
     acquireLock: async (name, owner, ttlMs) => {
       const key = keys.lock(name);
       checkTtlMs(ttlMs);
-      return (await call('acquire lock', () => run(ACQUIRE_LOCK, [key], [owner, ttlMs]))) === 1;
+      // A lock can never outlive its request: the acquire carries a deadline on the server's own
+      // clock (no skew), no later than the moment this call times out, and the script refuses to
+      // run after it; a failed call also releases, in case the answer was only lost on the way back.
+      try {
+        const answer = await call('acquire lock', async () => {
+          const serverNowMs = Number(await run(SERVER_TIME_MS, [key], []));
+          return run(ACQUIRE_LOCK, [key], [owner, ttlMs, serverNowMs + commandTimeoutMs]);
+        });
+        if (answer === -1) throw unavailable('lock request reached redis after its deadline');
+        return answer === 1;
+      } catch (error) {
+        releaseAfterFailedAcquire(key, owner);
+        throw error;
+      }
     },
     renewLock: async (name, owner, ttlMs) => {
       const key = keys.lock(name);

@@ -20,13 +20,22 @@ export interface StoredBundle {
   readonly sourceUrl: string | null;
   /** `spiffe_refresh_hint` in seconds, or null (BUNDLE-5, FED-40). */
   readonly refreshHintSeconds: number | null;
+  /**
+   * The highest `spiffe_sequence` ever accepted for this trust domain (null: none yet), kept across
+   * sequence-less bundles so they cannot open a rollback (stricter FED-32). Set by the store;
+   * absent on records written before it existed (their `sequence` stands in).
+   */
+  readonly highestSequence?: string | null;
 }
 
-/** What a caller hands to `putBundle`; the store adds the digest. */
-export type BundleInput = Omit<StoredBundle, 'digest'>;
+/** What a caller hands to `putBundle`; the store adds the digest and the highest sequence. */
+export type BundleInput = Omit<StoredBundle, 'digest' | 'highestSequence'>;
 
 export interface PutBundleOptions {
-  /** Apply even when the sequence is lower than the stored one (operator override, FED-32). */
+  /**
+   * Apply even when the sequence is lower than the highest accepted one (operator override,
+   * FED-32); the highest sequence is then reset to the forced bundle's (e.g. after a partner reset).
+   */
   readonly force?: boolean;
 }
 
@@ -47,8 +56,9 @@ export interface PutBundleResult {
 export interface BundleStore {
   getBundle(trustDomain: string): Promise<StoredBundle | undefined>;
   /**
-   * Atomically compares the stored sequence and writes current bundle, history and metadata together.
-   * A lower sequence than the stored one throws `ERR_STORE_STALE_SEQUENCE` unless `force` (FED-32).
+   * Atomically compares the sequence and writes current bundle, history and metadata together.
+   * A lower sequence than the highest ever accepted (`highestSequence`, kept across sequence-less
+   * bundles) throws `ERR_STORE_STALE_SEQUENCE` unless `force` (FED-32, stricter reading).
    */
   putBundle(input: BundleInput, options?: PutBundleOptions): Promise<PutBundleResult>;
   /** Removes the current bundle and its history; false when there was none. */
@@ -235,7 +245,12 @@ export interface ReplicaAuthorityStore {
 
 /** Leases with a TTL for one-replica-at-a-time work (FED-43). Every change is owner-checked. */
 export interface Locks {
-  /** True if `owner` now holds the lease (also when it already held it: the TTL restarts). */
+  /**
+   * True if `owner` now holds the lease (also when it already held it: the TTL restarts). A call
+   * that rejects leaves `owner` not holding it: a lease never outlives the request that asked for it
+   * (Redis: the request carries a deadline checked on the server, and a failed call releases; file
+   * store: the lease is taken in memory at once, so the call cannot fail after taking it).
+   */
   acquireLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Extends the lease only if `owner` still holds it. */
   renewLock(name: string, owner: string, ttlMs: number): Promise<boolean>;

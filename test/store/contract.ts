@@ -108,7 +108,7 @@ export function describeStoreContract(name: string, fixture: () => StoreFixture)
         expect(result.outcome).toBe('created');
         expect(result.previous).toBeUndefined();
         const stored = await store.getBundle(TD);
-        expect(stored).toEqual({ ...input, digest: digestOf(input.raw) });
+        expect(stored).toEqual({ ...input, digest: digestOf(input.raw), highestSequence: '1' });
         await store.putBundle(bundleInput(null, 'other', 'other.example'));
         const all = await store.listBundles();
         expect(all.map((b) => b.trustDomain).sort()).toEqual(['other.example', TD]);
@@ -172,8 +172,46 @@ export function describeStoreContract(name: string, fixture: () => StoreFixture)
         await store.putBundle(bundleInput('7'));
         expect((await store.putBundle(bundleInput(null, 'a'))).outcome).toBe('replaced');
         expect((await store.putBundle(bundleInput(null, 'b'))).sameSequenceChanged).toBe(false);
-        expect((await store.putBundle(bundleInput('1', 'c'))).outcome).toBe('replaced');
+        expect((await store.putBundle(bundleInput('7', 'c'))).outcome).toBe('replaced');
         expect((await store.getBundle(TD))?.raw).toContain('"c"');
+      });
+
+      // Issue 15, finding 13: the stricter FED-32 reading keeps the highest sequence ever accepted.
+      it('FED-32 (stricter): a sequence-less bundle does not open a rollback', async () => {
+        const store = await fresh();
+        await store.putBundle(bundleInput('30'));
+        const sequenceLess = await store.putBundle(bundleInput(null, 'no-sequence'));
+        expect(sequenceLess.outcome).toBe('replaced');
+        expect(sequenceLess.current.highestSequence).toBe('30');
+        expect((await rejection(store.putBundle(bundleInput('1', 'rollback')))).code).toBe(
+          'ERR_STORE_STALE_SEQUENCE',
+        );
+        expect((await store.getBundle(TD))?.raw).toContain('no-sequence');
+        expect((await store.putBundle(bundleInput('31', 'next'))).current.highestSequence).toBe(
+          '31',
+        );
+      });
+
+      it('FED-32 (stricter): the highest sequence survives a restart', async () => {
+        const first = await fresh();
+        await first.putBundle(bundleInput('30'));
+        await first.putBundle(bundleInput(null, 'no-sequence'));
+        await first.close();
+        opened.splice(opened.indexOf(first), 1);
+        const second = await open();
+        expect((await second.getBundle(TD))?.highestSequence).toBe('30');
+        expect((await rejection(second.putBundle(bundleInput('29', 'rollback')))).code).toBe(
+          'ERR_STORE_STALE_SEQUENCE',
+        );
+      });
+
+      it('FED-32 (stricter): an operator override restarts the highest sequence', async () => {
+        const store = await fresh();
+        await store.putBundle(bundleInput('30'));
+        await store.putBundle(bundleInput(null, 'no-sequence'));
+        const forced = await store.putBundle(bundleInput('1', 'reset'), { force: true });
+        expect(forced.current.highestSequence).toBe('1');
+        expect((await store.putBundle(bundleInput('2', 'after-reset'))).outcome).toBe('replaced');
       });
 
       it('FED-35: an empty bundle replaces the stored one', async () => {

@@ -137,7 +137,7 @@ describe('file store on disk', () => {
     });
     try {
       await writeFile(join(dir, 'LOCK'), `${holder.pid}\n`);
-      expect((await rejection(createFileStore({ dir }))).code).toBe('ERR_STORE_UNAVAILABLE');
+      expect((await rejection(createFileStore({ dir }))).code).toBe('ERR_STORE_LOCKED');
     } finally {
       const exited = new Promise((resolve) => holder.once('exit', resolve));
       holder.kill('SIGKILL');

@@ -18,6 +18,9 @@ interface EntryJson {
   id: string;
   spiffeId: string;
   kind: string;
+  node?: boolean;
+  parentId?: string | null;
+  selectors?: string[];
   federatesWith: string[];
   ttlSeconds: number | null;
   dnsNames: string[];
@@ -26,11 +29,20 @@ interface EntryJson {
   createdBy: string;
 }
 
+/** node (enrols node agents), workload (served by its parent node) or agent (join token). */
+function roleOf(entry: EntryJson): string {
+  if (entry.node === true) return 'node';
+  return entry.parentId === undefined || entry.parentId === null ? 'agent' : 'workload';
+}
+
 function entryFields(entry: EntryJson): [string, string][] {
   return [
     ['id', entry.id],
     ['spiffe id', entry.spiffeId],
     ['kind', entry.kind],
+    ['role', roleOf(entry)],
+    ['parent id', entry.parentId ?? '-'],
+    ['selectors', (entry.selectors ?? []).join(', ') || '-'],
     ['federates with', entry.federatesWith.join(', ') || '-'],
     ['max ttl', entry.ttlSeconds === null ? 'CA default' : `${entry.ttlSeconds}s`],
     ['dns names', entry.dnsNames.join(', ') || '-'],
@@ -43,15 +55,18 @@ export const registrationCommands: CommandSpec[] = [
   {
     words: ['entry', 'create'],
     usage:
-      'fedbroker entry create --spiffe-id ID|TEMPLATE [--federates-with TD ...] [--ttl DURATION] [--dns-name NAME ...] [--description TEXT] [--config FILE] [--json]',
+      'fedbroker entry create --spiffe-id ID|TEMPLATE [--node] [--parent-id NODE_ID|NODE_TEMPLATE --selector TYPE:VALUE ...] [--federates-with TD ...] [--ttl DURATION] [--dns-name NAME ...] [--description TEXT] [--config FILE] [--json]',
     summary:
-      'register agents: a fixed SPIFFE ID or a template with {instance} (a fresh id per enrolment)',
+      'register agents, node agents (--node) or workloads of a node (--parent-id, --selector unix:uid:1000 ...): a fixed SPIFFE ID or a template with {instance}',
     flags: {
       'spiffe-id': 'a SPIFFE ID in our trust domain, or a template with {instance}',
       'federates-with': 'a partner trust domain whose bundle these agents get (repeat for more)',
       ttl: 'maximum X509-SVID lifetime for these agents (default: the CA default)',
       'dns-name': 'a DNS name to add to their X509-SVIDs (repeat for more)',
       description: 'free text shown by entry list',
+      node: 'register a node agent (fedbroker agent serve on a host) instead of an agent',
+      'parent-id': 'a workload entry: the node entry id or node template its node agent has',
+      selector: 'a workload entry: TYPE:VALUE the kernel reports for the workload, e.g. unix:uid:1000 (repeat for more)',
     },
     example:
       "fedbroker entry create --spiffe-id 'spiffe://logistics.example/planner/{instance}' --federates-with shipping.example --config /etc/fedbroker/broker.yaml",
@@ -63,8 +78,13 @@ export const registrationCommands: CommandSpec[] = [
         ttl: { type: 'string' },
         'dns-name': { type: 'string', multiple: true },
         description: { type: 'string' },
+        node: { type: 'boolean' },
+        'parent-id': { type: 'string' },
+        selector: { type: 'string', multiple: true },
       });
       const ttl = durationOption(args, 'ttl');
+      const parentId = optionalString(args, 'parent-id');
+      const selectors = stringList(args, 'selector');
       const description = optionalString(args, 'description');
       const { entry } = await connect(args, io).request<{ entry: EntryJson }>(
         'POST',
@@ -75,6 +95,9 @@ export const registrationCommands: CommandSpec[] = [
           dnsNames: stringList(args, 'dns-name'),
           ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
           ...(description === undefined ? {} : { description }),
+          ...(flag(args, 'node') ? { node: true } : {}),
+          ...(parentId === undefined ? {} : { parentId }),
+          ...(selectors.length === 0 ? {} : { selectors }),
         },
       );
       if (flag(args, 'json')) return (printJson(io, { entry }), 0);
@@ -97,10 +120,13 @@ export const registrationCommands: CommandSpec[] = [
       if (flag(args, 'json')) return (printJson(io, result), 0);
       printTable(
         io,
-        ['id', 'spiffe id', 'federates with', 'max ttl'],
+        ['id', 'spiffe id', 'role', 'parent id', 'selectors', 'federates with', 'max ttl'],
         result.entries.map((e) => [
           e.id,
           e.spiffeId,
+          roleOf(e),
+          e.parentId ?? '-',
+          (e.selectors ?? []).join(',') || '-',
           e.federatesWith.join(',') || '-',
           e.ttlSeconds === null ? '-' : `${e.ttlSeconds}s`,
         ]),
