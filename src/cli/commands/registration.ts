@@ -66,7 +66,8 @@ export const registrationCommands: CommandSpec[] = [
       description: 'free text shown by entry list',
       node: 'register a node agent (fedbroker agent serve on a host) instead of an agent',
       'parent-id': 'a workload entry: the node entry id or node template its node agent has',
-      selector: 'a workload entry: TYPE:VALUE the kernel reports for the workload, e.g. unix:uid:1000 (repeat for more)',
+      selector:
+        'a workload entry: TYPE:VALUE the kernel reports for the workload, e.g. unix:uid:1000 (repeat for more)',
     },
     example:
       "fedbroker entry create --spiffe-id 'spiffe://logistics.example/planner/{instance}' --federates-with shipping.example --config /etc/fedbroker/broker.yaml",
