@@ -2,7 +2,10 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-/** Which rooms each room may import (through their index.ts). `store-types` = `import type` from store. */
+/**
+ * Which rooms each room may import (through their index.ts). `<room>-types` = `import type` only from
+ * that room. Every folder under src/ is listed, plus src/main.ts (the composition root) below.
+ */
 const ROOMS = {
   spiffeid: [],
   bundle: ['spiffeid'],
@@ -13,42 +16,98 @@ const ROOMS = {
   audit: ['spiffeid', 'store-types'],
   store: ['bundle', 'spiffeid'],
   agent: ['svid', 'bundle', 'spiffeid'],
+  workload: ['agent', 'svid', 'bundle', 'spiffeid'],
   config: ['spiffeid'],
+  // api serves the domain: every domain room, the store and the config it is given; never the CLI.
+  api: [
+    'spiffeid',
+    'bundle',
+    'svid',
+    'ca',
+    'registration',
+    'federation',
+    'audit',
+    'store',
+    'config',
+  ],
+  // cli: config, agent (the SDK), workload, the api's response types, and the values it prints;
+  // ca for the local CA state file `fedbroker admin` reads to trust the admin listener (admin-tls.ts);
+  // audit for the event type list `audit list --help` shows and `--type` is checked against.
+  cli: ['config', 'agent', 'workload', 'api-types', 'ca', 'bundle', 'spiffeid', 'svid', 'audit'],
 };
 const DOMAIN_ROOMS = ['spiffeid', 'bundle', 'svid', 'ca', 'registration', 'federation', 'audit'];
-const ALL_ROOMS = [...Object.keys(ROOMS), 'api', 'cli'];
+const ALL_ROOMS = Object.keys(ROOMS);
 const FRAMEWORKS = ['hono', 'hono/*', '@hono/*', 'ioredis'];
+/** Listeners and sockets belong to api/, agent/ and main.ts; domain rooms take them as parameters. */
+const NETWORK_MODULES = ['http', 'https', 'net', 'tls', 'http2'].flatMap((m) => [m, `node:${m}`]);
+/** Only src/cli/commands/serve.ts starts the broker; everything else is started by it. */
+const COMPOSITION_ROOT = {
+  regex: '^(\\.\\./)+main\\.js$',
+  message: 'only src/cli/commands/serve.ts may import the composition root (src/main.ts)',
+};
 
-function layeringRule(room, allowed) {
-  const rooms = allowed.filter((r) => r !== 'store-types');
+function layeringRule(room, allowed, { mayImportRoot = false, mayUseNetwork = false } = {}) {
+  const rooms = allowed.filter((r) => !r.endsWith('-types'));
+  const typeOnly = allowed.filter((r) => r.endsWith('-types')).map((r) => r.slice(0, -6));
   const forbiddenRooms = ALL_ROOMS.filter((r) => r !== room && !rooms.includes(r));
   const patterns = [
     ...forbiddenRooms.map((r) => ({
-      regex: `^\\.\\./${r}(/|$)`,
+      regex: `^(\\.\\./)+${r}(/|$)`,
       message: `room "${room}" may not import room "${r}" (ARCHITECTURE.md)`,
-      ...(allowed.includes('store-types') && r === 'store' ? { allowTypeImports: true } : {}),
+      ...(typeOnly.includes(r) ? { allowTypeImports: true } : {}),
     })),
-    ...rooms.map((r) => ({
-      regex: `^\\.\\./${r}/(?!index\\.js$)`,
+    ...[...rooms, ...typeOnly].map((r) => ({
+      regex: `^(\\.\\./)+${r}/(?!index\\.js$)`,
       message: `enter room "${r}" through its index.ts`,
     })),
   ];
+  if (!mayImportRoot) patterns.push(COMPOSITION_ROOT);
   const paths = [];
   if (room === 'store') {
     // ioredis only in redis-store.ts (allowed by a file-level override below).
     patterns.push({ group: ['hono', 'hono/*', '@hono/*'], message: 'store does not use hono' });
     patterns.push({ group: ['ioredis'], message: 'only store/redis-store.ts imports ioredis' });
-  } else if (DOMAIN_ROOMS.includes(room) || room === 'agent' || room === 'config') {
+  } else if (room !== 'api') {
     patterns.push({
       group: FRAMEWORKS,
       message: `room "${room}" must not import hono or ioredis; take dependencies as parameters`,
     });
+  }
+  if (DOMAIN_ROOMS.includes(room) && !mayUseNetwork) {
+    paths.push(
+      ...NETWORK_MODULES.map((name) => ({
+        name,
+        message: `domain room "${room}" must not open listeners or sockets; take them as parameters`,
+      })),
+    );
   }
   if (room !== 'federation') {
     paths.push({ name: 'node-cron', message: 'only federation/scheduler.ts uses node-cron' });
   }
   return ['error', { patterns, paths }];
 }
+
+/** The composition root may enter every room, through its index.ts, but never the CLI. */
+function compositionRootRule() {
+  return [
+    'error',
+    {
+      patterns: [
+        { regex: '^\\./cli(/|$)', message: 'the composition root does not import the CLI' },
+        {
+          regex: `^\\./(${ALL_ROOMS.join('|')})/(?!index\\.js$)`,
+          message: 'the composition root enters every room through its index.ts',
+        },
+      ],
+    },
+  ];
+}
+
+/** Type-aware rules: a promise nobody awaits hides its rejection (and an unhandled one ends the process). */
+const PROMISE_RULES = {
+  '@typescript-eslint/no-floating-promises': 'error',
+  '@typescript-eslint/no-misused-promises': 'error',
+};
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.test-output/**'] },
@@ -71,11 +130,38 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    files: ['src/**/*.ts', 'test/**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: PROMISE_RULES,
+  },
   ...Object.entries(ROOMS).map(([room, allowed]) => ({
     files: [`src/${room}/**/*.ts`],
     ignores: [`src/${room}/**/*.test.ts`],
     rules: { 'no-restricted-imports': layeringRule(room, allowed) },
   })),
+  {
+    files: ['src/main.ts'],
+    rules: { 'no-restricted-imports': compositionRootRule() },
+  },
+  {
+    // `fedbroker serve` is the one command that starts the broker.
+    files: ['src/cli/commands/serve.ts'],
+    rules: { 'no-restricted-imports': layeringRule('cli', ROOMS.cli, { mayImportRoot: true }) },
+  },
+  {
+    // Fetching a partner's bundle endpoint over TLS and authenticating it (FED-13..FED-16, https_web
+    // and https_spiffe) is the federation room's own job, as go-spiffe's federation.FetchBundle is;
+    // the socket stays inside this one file and is driven by the fetch options it is given.
+    files: ['src/federation/fetch-bundle.ts'],
+    rules: {
+      'no-restricted-imports': layeringRule('federation', ROOMS.federation, {
+        mayUseNetwork: true,
+      }),
+    },
+  },
   {
     files: ['src/store/redis-store.ts'],
     rules: {

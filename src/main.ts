@@ -6,18 +6,23 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
-import { createAdminApp } from './api/admin-app.js';
-import { createFailedAuthLimiter } from './api/auth-limit.js';
-import { createAgentApp } from './api/agent-app.js';
-import { createPeerVerifier } from './api/peer-svid.js';
-import { startBundleServer, type BundleServer } from './api/bundle-server.js';
 import {
+  createAdminApp,
+  createAgentApp,
+  createFailedAuthLimiter,
+  createPeerVerifier,
+  applyConnectionLimits,
+  createWatchLimiter,
+  serverLimitOptions,
+  startBundleServer,
+  type ListenerLimits,
+  type BundleServer,
   createBrokerMetrics,
   instrumentCa,
   countBundleFetches,
   instrumentStore,
   requestMetrics,
-} from './api/metrics.js';
+} from './api/index.js';
 import {
   chainTrimmedEvent,
   createAuditRecorder,
@@ -40,6 +45,7 @@ import {
   adminTokenFile,
   checkPermissions,
   defaultCsrCheckWorkers,
+  type ListenerLimitsConfig,
   startupPaths,
   type LoadedConfig,
   type RelationshipConfig,
@@ -70,6 +76,8 @@ export interface BrokerDeps {
   readonly replicaId?: string;
   /** Window of the aggregated `admin.login_failed` events (default one minute); a test seam. */
   readonly failedLoginWindowMs?: number;
+  /** Uniform [0, 1) source of the watch heartbeat jitter; default Math.random (tests inject it). */
+  readonly random?: () => number;
 }
 
 export interface Broker {
@@ -117,6 +125,19 @@ function storeOptions(loaded: LoadedConfig): StoreOptions {
     ...(store.cluster === undefined ? {} : { cluster: store.cluster }),
     keyPrefix: store.keyPrefix,
     commandTimeoutMs: store.commandTimeout * 1000,
+  };
+}
+
+/** A listener's configured limits (seconds) as the api room takes them (milliseconds). */
+function listenerLimits(limits: ListenerLimitsConfig): ListenerLimits {
+  return {
+    maxConnections: limits.maxConnections,
+    maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
+    handshakeTimeoutMs: limits.handshakeTimeout * 1000,
+    headersTimeoutMs: limits.headersTimeout * 1000,
+    requestTimeoutMs: limits.requestTimeout * 1000,
+    keepAliveTimeoutMs: limits.keepAliveTimeout * 1000,
+    idleTimeoutMs: limits.idleTimeout * 1000,
   };
 }
 
@@ -513,7 +534,8 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       fetch: Parameters<typeof serve>[0]['fetch'],
       listen: string,
       listener: ListenerName,
-      tlsId?: SpiffeId,
+      tlsId: SpiffeId | undefined,
+      limits: ListenerLimits,
     ): Promise<{ url: string }> => {
       const address = splitListen(listen);
       const tls: { server?: HttpsServer } = {};
@@ -533,8 +555,11 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
                 fetch,
                 hostname: address.host,
                 port: address.port,
+                // The apps' bodyLimit reads every body, counted; the adapter's own clean-up would read
+                // up to 64 MiB of a refused one and then reset the connection (issue 15).
+                autoCleanupIncoming: false,
                 ...(own === undefined
-                  ? {}
+                  ? { serverOptions: serverLimitOptions(limits) }
                   : {
                       createServer: createHttpsServer,
                       serverOptions: {
@@ -543,11 +568,14 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
                         requestCert: true,
                         rejectUnauthorized: false,
                         minVersion: 'TLSv1.2' as const,
+                        ...serverLimitOptions(limits),
                       },
                     }),
               },
               () => resolveServer(created),
             );
+            // Before the first accept: serve() only starts listening here.
+            applyConnectionLimits(created, limits);
             created.once('error', reject);
           }),
       );
@@ -588,7 +616,12 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
           : parseSpiffeId(endpoint.spiffeId);
       const own = await keepOwnSvid(endpointId, (next) => bundleServer.updateIdentity(next));
       bundleServer = await bindListener(LISTENERS.bundle, endpoint.listen, () =>
-        startBundleServer({ ...bundleListen, identity: own.current(), current: () => served }),
+        startBundleServer({
+          ...bundleListen,
+          identity: own.current(),
+          current: () => served,
+          limits: listenerLimits(endpoint.limits),
+        }),
       );
       renewEndpointSvid = own.renew;
       bundleEndpointTrust = () =>
@@ -608,7 +641,12 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       const stamp = (): string => `${statSync(certFile).mtimeMs}:${statSync(keyFile).mtimeMs}`;
       let lastStamp = stamp();
       bundleServer = await bindListener(LISTENERS.bundle, endpoint.listen, () =>
-        startBundleServer({ ...bundleListen, identity: read(), current: () => served }),
+        startBundleServer({
+          ...bundleListen,
+          identity: read(),
+          current: () => served,
+          limits: listenerLimits(endpoint.limits),
+        }),
       );
       const poll = setInterval(() => {
         try {
@@ -682,12 +720,19 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       serverSpiffeId: () => agentApiId.toString(),
       signal: controller.signal,
       middleware: [requestMetrics(metrics, 'agent')],
+      watch: createWatchLimiter({
+        maxStreamsPerAgent: config.agentApi.watch.maxStreamsPerAgent,
+        maxStreams: config.agentApi.watch.maxStreams,
+        heartbeatMs: config.agentApi.watch.heartbeat * 1000,
+        ...(deps.random === undefined ? {} : { random: deps.random }),
+      }),
     });
     const agentListener = await listenApp(
       agentApp.fetch,
       config.agentApi.listen,
       LISTENERS.agent,
       agentApiId,
+      listenerLimits(config.agentApi.limits),
     );
     // Issue 18: agents are told the public URL (agentApi.url); the listener's address otherwise.
     const agentApiUrl = config.agentApi.url ?? agentListener.url;
@@ -767,6 +812,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       config.adminApi.listen,
       LISTENERS.admin,
       config.adminApi.tls ? adminApiId : undefined,
+      listenerLimits(config.adminApi.limits),
     );
 
     logger.info('broker started', {

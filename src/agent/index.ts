@@ -4,6 +4,7 @@ export { authorizeAny, authorizeId, authorizeMemberOf, authorizeOneOf } from './
 export type { Authorizer } from './authorize.js';
 export { staticSource } from './x509-source.js';
 export type { X509Source, X509SvidWithKey } from './x509-source.js';
+export { peerChainOf } from './verify-peer.js';
 export type { VerifiedPeer } from './verify-peer.js';
 export {
   DEFAULT_MTLS_HANDSHAKE_TIMEOUT_MS,

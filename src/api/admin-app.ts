@@ -33,6 +33,9 @@ import { parseTrustDomain } from '../spiffeid/index.js';
 import type { Store } from '../store/index.js';
 import { adminAuth } from './auth.js';
 import { createFailedAuthLimiter, type FailedAuthLimiter } from './auth-limit.js';
+import { bodyLimit } from './body-limit.js';
+import { connectionTurns } from './connection-turns.js';
+import { MAX_JSON_BODY_BYTES } from './validate.js';
 import type { PeerCheck } from './peer-svid.js';
 import { errorHandler, notFoundHandler, validationError } from './http-errors.js';
 import {
@@ -1146,6 +1149,10 @@ export function createAdminApp(deps: AdminDeps): Hono<AdminEnv> {
   const app = new Hono<AdminEnv>();
   app.use('*', requestIdMiddleware());
   app.use('*', requestMetrics(metrics, 'admin'));
+  // Pipelined requests one at a time per connection; bodies counted while they arrive, before
+  // authentication or parsing (issue 15).
+  app.use('*', connectionTurns());
+  app.use('*', bodyLimit({ defaultMaxBytes: MAX_JSON_BODY_BYTES }));
   app.use('*', requestTargetCheck());
   app.onError(errorHandler(deps.logger));
   app.notFound(notFoundHandler);

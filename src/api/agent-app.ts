@@ -12,13 +12,21 @@ import type { Federation } from '../federation/index.js';
 import { idPatternText, type Entry, type Registration } from '../registration/index.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
 import { validateJwtSvid } from '../svid/index.js';
+import { bodyLimit, type BodyLimits } from './body-limit.js';
+import { connectionTurns } from './connection-turns.js';
 import { createNodeApp } from './node-app.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
-import { errorHandler, notFoundHandler } from './http-errors.js';
+import { codedErrorResponse, errorHandler, notFoundHandler } from './http-errors.js';
 import { RawJson, jsonText, oneLine } from './json-text.js';
 import { createPeerVerifier } from './peer-svid.js';
 import { requestIdMiddleware } from './request-id.js';
 import { parseJsonBody, requestTargetCheck } from './validate.js';
+import {
+  createWatchLimiter,
+  WATCH_RETRY_AFTER_SECONDS,
+  watchAgentKey,
+  type WatchLimiter,
+} from './watch-limits.js';
 
 export interface AgentLogger {
   info(message: string, fields?: Readonly<Record<string, unknown>>): void;
@@ -50,9 +58,14 @@ export interface AgentDeps {
   readonly signal?: AbortSignal;
   /** Extra middleware run first on every request (e.g. request metrics). */
   readonly middleware?: readonly MiddlewareHandler[];
-  /** Comment lines keep idle watch streams open through proxies; default 15 s. */
+  /** Comment lines keep idle watch streams open through proxies; default 15 s (mean, jittered). */
   readonly watchHeartbeatMs?: number;
+  /** Caps, heartbeat jitter and change fan-out of watch streams; default 4 per agent, 256 in all. */
+  readonly watch?: WatchLimiter;
 }
+
+/** How long a serialised /bundles body is shared between streams when no change is signalled. */
+const SHARED_BODY_MS = 1000;
 
 /** What the mTLS check found: the caller's SVID and the entry that grants it. */
 export interface AgentIdentity {
@@ -79,6 +92,22 @@ export const AGENT_ROUTES = [
   'GET /v1/agent/bundles/watch',
   'POST /v1/agent/jwt/validate',
 ] as const;
+
+/**
+ * Request body limits of the agent API (issue 15), counted while the body arrives: a CSR is at most
+ * 16 KiB of text (MAX_CSR_TEXT), a JWT-SVID to validate at most 16 KiB.
+ */
+export const AGENT_BODY_LIMITS: BodyLimits = {
+  defaultMaxBytes: 8 * 1024,
+  routes: {
+    'POST /v1/agent/attest': 32 * 1024,
+    'POST /v1/agent/x509svid': 32 * 1024,
+    'POST /v1/agent/jwtsvid': 8 * 1024,
+    'POST /v1/agent/jwt/validate': 32 * 1024,
+    'POST /v1/agent/node/x509svid': 32 * 1024,
+    'POST /v1/agent/node/jwtsvid': 32 * 1024,
+  },
+};
 
 const csrText = z.string().min(1).max(MAX_CSR_TEXT);
 const attestSchema = z.object({ joinToken: z.string().min(1).max(200), csr: csrText }).strict();
@@ -134,10 +163,51 @@ function x509Body(
 }
 
 export function createAgentApp(deps: AgentDeps): Hono<Env> {
+  const watch =
+    deps.watch ??
+    createWatchLimiter({
+      maxStreamsPerAgent: 4,
+      maxStreams: 256,
+      heartbeatMs: deps.watchHeartbeatMs ?? 15_000,
+    });
+  // One subscription per source for all streams; the limiter wakes streams in batches.
+  const notify = (): void => watch.notify();
+  const unsubscribeSources = [
+    deps.ca.onBundleChange(notify),
+    deps.federation.onChange(notify),
+    deps.registration.onChange?.(notify),
+  ];
+  deps.signal?.addEventListener(
+    'abort',
+    () => {
+      for (const unsubscribe of unsubscribeSources) unsubscribe?.();
+      // Streams end on the abort themselves; wake them so that none waits for its heartbeat.
+      watch.notify();
+    },
+    { once: true },
+  );
+  // Streams with the same federatesWith share one serialised body per change (issue 15).
+  let shared = { generation: -1, at: 0, bodies: new Map<string, string>() };
+  const sharedBody = (entry: Entry): string => {
+    const now = deps.now();
+    if (shared.generation !== watch.generation() || now - shared.at > SHARED_BODY_MS) {
+      shared = { generation: watch.generation(), at: now, bodies: new Map() };
+    }
+    const key = [...entry.federatesWith].sort().join(',');
+    let body = shared.bodies.get(key);
+    if (body === undefined) {
+      body = bundlesBody(allowedBundles(deps, entry));
+      shared.bodies.set(key, body);
+    }
+    return body;
+  };
+
   const app = new Hono<Env>();
   app.use('*', requestIdMiddleware());
   app.use('*', requestTargetCheck());
   for (const middleware of deps.middleware ?? []) app.use('*', middleware);
+  app.use('*', connectionTurns());
+  app.use('*', bodyLimit(AGENT_BODY_LIMITS));
   app.onError(errorHandler(deps.logger));
   app.notFound(notFoundHandler);
 
@@ -302,6 +372,17 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   // stream ends when the entry disappears, the caller's SVID expires, or the broker stops.
   agent.get('/bundles/watch', requireAgent, (c) => {
     const identity = c.get('agent');
+    let lease;
+    try {
+      lease = watch.acquire(watchAgentKey(identity.spiffeId.toString(), identity.instanceId));
+    } catch (error) {
+      if (!isBrokerError(error) || error.code !== 'ERR_API_TOO_MANY_STREAMS') throw error;
+      return codedErrorResponse(c, error.code, error.message, {
+        'retry-after': String(WATCH_RETRY_AFTER_SECONDS),
+      });
+    }
+    const taken = lease;
+    const release = (): void => taken.release();
     return streamSSE(c, async (stream) => {
       let lastBody = '';
       // A watch opened while the broker is stopping ends at once (the abort event already fired).
@@ -315,27 +396,25 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
         pending = true;
         wake?.();
       };
-      const unsubscribeCa = deps.ca.onBundleChange(changed);
-      const unsubscribeFederation = deps.federation.onChange(changed);
-      // An entry deleted (here or on another replica) ends its streams at once.
-      const unsubscribeRegistration = deps.registration.onChange?.(changed);
+      // Bundle changes, and an entry deleted (here or on another replica), wake the stream.
+      const unsubscribe = watch.subscribe(changed);
       const stop = (): void => {
         closed = true;
         wake?.();
       };
       stream.onAbort(stop);
-      deps.signal?.addEventListener('abort', stop, { once: true });
-      const heartbeatMs = deps.watchHeartbeatMs ?? 15_000;
+      // The broker's abort wakes every stream through the limiter (one listener, not one each).
+      const stopping = (): boolean => closed || deps.signal?.aborted === true;
       try {
         let id = 0;
-        while (!closed && !stream.aborted) {
+        while (!stopping() && !stream.aborted) {
           pending = false;
           const current = await deps.registration.entryFor(identity.spiffeId);
           if (current === undefined || deps.now() >= identity.svidExpiresAt.getTime()) {
             await stream.writeSSE({ event: 'end', data: 'entry removed or SVID expired' });
             break;
           }
-          const body = bundlesBody(allowedBundles(deps, current.entry));
+          const body = sharedBody(current.entry);
           if (body !== lastBody) {
             lastBody = body;
             id += 1;
@@ -343,9 +422,10 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
           } else {
             await stream.write(': keep-alive\n\n');
           }
-          if (pending || closed) continue;
+          if (pending || stopping()) continue;
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, heartbeatMs);
+            // Jittered per wait, so that streams opened together do not beat together.
+            const timer = setTimeout(resolve, watch.heartbeatDelayMs());
             wake = () => {
               clearTimeout(timer);
               resolve();
@@ -362,10 +442,8 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
           error: (error as Error).message,
         });
       } finally {
-        unsubscribeCa();
-        unsubscribeFederation();
-        unsubscribeRegistration?.();
-        deps.signal?.removeEventListener('abort', stop);
+        unsubscribe();
+        release();
       }
     });
   });
@@ -404,7 +482,8 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   });
 
   app.route('/v1/agent', agent);
-  app.route('/v1/agent/node', createNodeApp(deps));
+  // Node watch streams share this app's stream caps, jitter and batched fan-out.
+  app.route('/v1/agent/node', createNodeApp({ ...deps, watch }));
   return app;
 }
 

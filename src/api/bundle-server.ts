@@ -5,6 +5,14 @@ import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { isBrokerError } from '../errors.js';
 import { handleBundleRequest, type ServedBundle } from '../federation/index.js';
+import { lingerAfterResponse } from './body-limit.js';
+import {
+  applyConnectionLimits,
+  DEFAULT_LISTENER_LIMITS,
+  serverLimitOptions,
+  type ConnectionGate,
+  type ListenerLimits,
+} from './listener-limits.js';
 import { checkRequestTarget } from './validate.js';
 
 /** FED-11: Mozilla "intermediate" TLS 1.2 suites (TLS 1.3 suites are all AEAD with forward secrecy). */
@@ -24,6 +32,8 @@ export interface BundleServerOptions {
   readonly identity: Pick<SecureContextOptions, 'cert' | 'key'>;
   /** The bundle currently published, prepared once per change by serveBundle. */
   readonly current: () => ServedBundle | undefined;
+  /** Connection caps and timeouts (issue 15); default DEFAULT_LISTENER_LIMITS. */
+  readonly limits?: ListenerLimits;
 }
 
 export interface BundleServer {
@@ -33,7 +43,18 @@ export interface BundleServer {
   updateIdentity(identity: Pick<SecureContextOptions, 'cert' | 'key'>): void;
   close(): Promise<void>;
   readonly server: Server;
+  readonly gate: ConnectionGate;
 }
+
+/**
+ * The endpoint takes no request body (FED-13: GET only): one that announces a body is answered 413
+ * and its connection closed, so its bytes are never read (issue 15).
+ */
+const BODY_REFUSED = Buffer.from(
+  JSON.stringify({
+    error: { code: 'ERR_API_BODY_TOO_LARGE', message: 'the bundle endpoint takes no request body' },
+  }),
+);
 
 function tlsOptions(identity: Pick<SecureContextOptions, 'cert' | 'key'>): SecureContextOptions {
   return {
@@ -57,9 +78,24 @@ function badTarget(target: string): Buffer | undefined {
 
 /** Starts listening and resolves once bound. */
 export async function startBundleServer(options: BundleServerOptions): Promise<BundleServer> {
+  const limits = options.limits ?? DEFAULT_LISTENER_LIMITS;
   const server = createServer(
-    { ...tlsOptions(options.identity), requestCert: false, keepAliveTimeout: 30_000 },
+    { ...tlsOptions(options.identity), requestCert: false, ...serverLimitOptions(limits) },
     (req, res) => {
+      const length = req.headers['content-length'];
+      if (
+        req.headers['transfer-encoding'] !== undefined ||
+        (length !== undefined && length !== '0')
+      ) {
+        res.writeHead(413, {
+          'content-type': 'application/json',
+          'content-length': String(BODY_REFUSED.length),
+          connection: 'close',
+        });
+        lingerAfterResponse(req, res);
+        res.end(BODY_REFUSED);
+        return;
+      }
       // Issue 15, finding 12: a malformed target is a coded 400 here too ('/' skips the check).
       const target = req.url ?? '/';
       if (target !== '/') {
@@ -83,8 +119,7 @@ export async function startBundleServer(options: BundleServerOptions): Promise<B
       res.end(response.body);
     },
   );
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 15_000;
+  const gate = applyConnectionLimits(server, limits);
   server.on('tlsClientError', () => {
     // A client that fails the handshake is the client's problem; never crash on it.
   });
@@ -101,6 +136,7 @@ export async function startBundleServer(options: BundleServerOptions): Promise<B
     url: `https://${host}:${port}/`,
     port,
     server,
+    gate,
     updateIdentity(identity) {
       server.setSecureContext(tlsOptions(identity));
     },

@@ -10,6 +10,8 @@ const EXPLICIT: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   ERR_API_NOT_FOUND: 404,
   ERR_API_INTERNAL: 500,
   ERR_API_RATE_LIMITED: 429,
+  ERR_API_BODY_TOO_LARGE: 413,
+  ERR_API_TOO_MANY_STREAMS: 429,
   ERR_API_NOT_NODE: 403,
   ERR_API_NOT_CHILD_ENTRY: 403,
   ERR_API_WORKLOAD_MISMATCH: 403,
@@ -53,11 +55,15 @@ export function errorHandler(logger: ErrorLogger) {
           code: error.code,
           cause: String(error.cause ?? ''),
         });
+      // 429s say when to come back; a body over its limit may still be arriving: close the
+      // connection rather than read it.
       const retryAfter = error.context?.['retryAfterSeconds'];
-      if (status === 429 && typeof retryAfter === 'number') {
-        c.header('retry-after', String(retryAfter));
-      }
-      return c.json({ error: { code: error.code, message: error.message, requestId } }, status);
+      return codedErrorResponse(c, error.code, error.message, {
+        ...(status === 429 && typeof retryAfter === 'number'
+          ? { 'retry-after': String(retryAfter) }
+          : {}),
+        ...(error.code === 'ERR_API_BODY_TOO_LARGE' ? { connection: 'close' } : {}),
+      });
     }
     logger.error('unexpected failure', { requestId, error: error.message, stack: error.stack });
     return c.json(
@@ -65,6 +71,17 @@ export function errorHandler(logger: ErrorLogger) {
       500,
     );
   };
+}
+
+/** The one error body shape for `code`, with its status from the table and extra headers. */
+export function codedErrorResponse(
+  c: Context,
+  code: ErrorCode,
+  message: string,
+  headers: Readonly<Record<string, string>> = {},
+): Response {
+  const requestId = (c.get('requestId' as never) as string | undefined) ?? 'unknown';
+  return c.json({ error: { code, message, requestId } }, statusForCode(code), headers);
 }
 
 export function notFoundHandler(c: Context): Response {

@@ -11,9 +11,11 @@ import { fillIdPattern, nodeEntryView, parseSelector, type Entry } from '../regi
 import type { SpiffeId } from '../spiffeid/index.js';
 import type { AgentDeps } from './agent-app.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
+import { codedErrorResponse } from './http-errors.js';
 import { RawJson, jsonText, oneLine } from './json-text.js';
 import { createPeerVerifier } from './peer-svid.js';
 import { parseJsonBody } from './validate.js';
+import { WATCH_RETRY_AFTER_SECONDS, watchAgentKey, type WatchLease } from './watch-limits.js';
 
 export const NODE_ROUTES = [
   'GET /v1/agent/node/entries',
@@ -298,7 +300,23 @@ export function createNodeApp(deps: NodeDeps): Hono<Env> {
   );
   app.get('/watch', node, (c) => {
     const identity = c.get('node');
-    return streamSSE(c, (stream) => watchNode(deps, identity, (n) => childrenOf(deps, n), stream));
+    // Issue 15: the agent API's stream caps (per node, and in all with the agents' streams).
+    let lease: WatchLease | undefined;
+    try {
+      lease = deps.watch?.acquire(watchAgentKey(`node:${identity.spiffeId.toString()}`, undefined));
+    } catch (error) {
+      if (!isBrokerError(error) || error.code !== 'ERR_API_TOO_MANY_STREAMS') throw error;
+      return codedErrorResponse(c, error.code, error.message, {
+        'retry-after': String(WATCH_RETRY_AFTER_SECONDS),
+      });
+    }
+    return streamSSE(c, async (stream) => {
+      try {
+        await watchNode(deps, identity, (n) => childrenOf(deps, n), stream);
+      } finally {
+        lease?.release();
+      }
+    });
   });
   return app;
 }
@@ -336,11 +354,15 @@ async function watchNode(
     closed = true;
     wake?.();
   };
-  const unsubscribes = [
-    deps.ca.onBundleChange(changed),
-    deps.federation.onChange(changed),
-    deps.registration.onChange?.(changed),
-  ];
+  // With the agent API's limiter, changes arrive batched through it (one subscription per source).
+  const unsubscribes =
+    deps.watch === undefined
+      ? [
+          deps.ca.onBundleChange(changed),
+          deps.federation.onChange(changed),
+          deps.registration.onChange?.(changed),
+        ]
+      : [deps.watch.subscribe(changed)];
   stream.onAbort(stop);
   deps.signal?.addEventListener('abort', stop, { once: true });
   const heartbeatMs = deps.watchHeartbeatMs ?? 15_000;
@@ -365,7 +387,9 @@ async function watchNode(
       }
       if (pending || closed) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(heartbeatMs, untilExpiry));
+        // Jittered per wait when the limiter is there, so streams do not beat together.
+        const beat = deps.watch?.heartbeatDelayMs() ?? heartbeatMs;
+        const timer = setTimeout(resolve, Math.min(beat, untilExpiry));
         wake = () => {
           clearTimeout(timer);
           resolve();

@@ -1,6 +1,7 @@
 // Reads and validates untrusted request bodies and queries with zod; failures are ERR_API_VALIDATION.
 import type { Context, MiddlewareHandler } from 'hono';
 import { z } from 'zod';
+import { readLimitedBody } from './body-limit.js';
 import { validationError } from './http-errors.js';
 
 /** Maximum JSON body accepted by the APIs (bundles are ≤ 1 MiB, BUNDLE-7, plus envelope). */
@@ -20,12 +21,8 @@ export async function parseJsonBody<S extends z.ZodType>(
   c: Context,
   schema: S,
 ): Promise<z.output<S>> {
-  const length = Number(c.req.header('content-length') ?? '0');
-  if (length > MAX_JSON_BODY_BYTES)
-    throw validationError(`body larger than ${MAX_JSON_BODY_BYTES} bytes`);
-  const text = await c.req.text();
-  if (text.length > MAX_JSON_BODY_BYTES)
-    throw validationError(`body larger than ${MAX_JSON_BODY_BYTES} bytes`);
+  // Counted while it streams in (issue 15): 413 ERR_API_BODY_TOO_LARGE past the limit, before parsing.
+  const text = (await readLimitedBody(c, MAX_JSON_BODY_BYTES)).toString('utf8');
   let raw: unknown;
   try {
     raw = text === '' ? {} : JSON.parse(text);

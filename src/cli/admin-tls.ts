@@ -17,7 +17,7 @@ import { checkPathPermissions } from '../config/index.js';
 import { AgentError, CliError, SvidError } from '../errors.js';
 import { spiffeIdFromSegments, type SpiffeId, type TrustDomain } from '../spiffeid/index.js';
 import { verifyX509Svid } from '../svid/index.js';
-import { peerChainOf } from '../agent/verify-peer.js';
+import { peerChainOf } from '../agent/index.js';
 
 /** What the admin listener must prove, and who we are when we use mTLS instead of the token. */
 export interface AdminTls {

@@ -1,6 +1,12 @@
 // Public surface of the config room: schema, loading with env overrides, durations.
 export { configSchema, defaultCsrCheckWorkers, relationshipSchema, storeSchema } from './schema.js';
-export type { BrokerConfig, RelationshipConfig, StoreConfig } from './schema.js';
+export type {
+  BrokerConfig,
+  ListenerLimitsConfig,
+  RelationshipConfig,
+  StoreConfig,
+  WatchConfig,
+} from './schema.js';
 export { ENV_VARS, adminTokenFile, loadConfig, parseConfig } from './load.js';
 export type { LoadedConfig } from './load.js';
 export { durationSeconds, formatDuration, parseDurationSeconds } from './duration.js';

@@ -82,6 +82,80 @@ const agentApiUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
+/** Defaults of one listener's connection limits (issue 15): each listener states its own. */
+interface ListenerLimitDefaults {
+  readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
+  readonly requestTimeout: number;
+}
+
+/**
+ * Connection limits of one listener. The defaults of the three listeners add up to 832
+ * connections, well under the common 1,024 file-descriptor limit, leaving room for store files,
+ * Redis and logs: raise them together with the process's `LimitNOFILE`.
+ */
+function listenerLimits(defaults: ListenerLimitDefaults) {
+  return z
+    .object({
+      /** Connections this listener holds at once; further ones are closed on accept. */
+      maxConnections: z.number().int().min(1).max(1_000_000).default(defaults.maxConnections),
+      /** Connections one remote address holds at once; further ones are closed on accept. */
+      maxConnectionsPerAddress: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_000_000)
+        .default(defaults.maxConnectionsPerAddress),
+      /** A TLS handshake must finish within this (Node's default, 120 s, let idle sockets pile up). */
+      handshakeTimeout: durationSeconds(1, 300).default(10),
+      /** The request line and headers must arrive within this. */
+      headersTimeout: durationSeconds(1, 300).default(10),
+      /** The whole request (headers and body) must arrive within this. */
+      requestTimeout: durationSeconds(1, 3600).default(defaults.requestTimeout),
+      /** An idle keep-alive connection is closed after this. */
+      keepAliveTimeout: durationSeconds(1, 3600).default(30),
+      /** A connection with no traffic either way (e.g. before its first request) is closed after this. */
+      idleTimeout: durationSeconds(1, 3600).default(60),
+    })
+    .strict()
+    .refine((limits) => limits.headersTimeout <= limits.requestTimeout, {
+      message: 'headersTimeout must not exceed requestTimeout',
+      path: ['headersTimeout'],
+    })
+    .refine((limits) => limits.maxConnectionsPerAddress <= limits.maxConnections, {
+      message: 'maxConnectionsPerAddress must not exceed maxConnections',
+      path: ['maxConnectionsPerAddress'],
+    });
+}
+
+const BUNDLE_ENDPOINT_LIMITS = listenerLimits({
+  maxConnections: 256,
+  maxConnectionsPerAddress: 16,
+  requestTimeout: 15,
+});
+const AGENT_API_LIMITS = listenerLimits({
+  maxConnections: 512,
+  maxConnectionsPerAddress: 64,
+  requestTimeout: 30,
+});
+const ADMIN_API_LIMITS = listenerLimits({
+  maxConnections: 64,
+  maxConnectionsPerAddress: 32,
+  requestTimeout: 30,
+});
+
+/** Bundle watch streams (`GET /v1/agent/bundles/watch`) of the agent API. */
+const watchSchema = z
+  .object({
+    /** Open watch streams one agent (SPIFFE ID and instance) may hold; the next gets 429. */
+    maxStreamsPerAgent: z.number().int().min(1).max(10_000).default(4),
+    /** Open watch streams in all; must stay below agentApi.limits.maxConnections. */
+    maxStreams: z.number().int().min(1).max(1_000_000).default(256),
+    /** Mean interval of the keep-alive comment; each stream's is jittered by ±50%. */
+    heartbeat: durationSeconds(1, 300).default(15),
+  })
+  .strict();
+
 export const storeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('file') }).strict(),
   z
@@ -192,9 +266,10 @@ export const configSchema = z
         keyFile: z.string().optional(),
         /** spiffe_refresh_hint we publish (FED-52). */
         refreshHint: durationSeconds(30, 86400).default(300),
+        limits: BUNDLE_ENDPOINT_LIMITS.prefault({}),
       })
       .strict()
-      .default({ listen: '0.0.0.0:8443', profile: 'https_spiffe', refreshHint: 300 }),
+      .prefault({}),
     agentApi: z
       .object({
         listen: listenAddress.default('0.0.0.0:8444'),
@@ -202,9 +277,20 @@ export const configSchema = z
         // only where we bind (behind a load balancer or NAT the two differ).
         /** The public https URL agents reach this API at; default: the listen address. */
         url: agentApiUrl.optional(),
+        limits: AGENT_API_LIMITS.prefault({}),
+        watch: watchSchema.prefault({}),
       })
       .strict()
-      .default({ listen: '0.0.0.0:8444' }),
+      .refine((api) => api.watch.heartbeat * 1.5 < api.limits.idleTimeout, {
+        message: 'watch.heartbeat (jittered up to 1.5x) must stay below limits.idleTimeout',
+        path: ['watch', 'heartbeat'],
+      })
+      .refine((api) => api.watch.maxStreams < api.limits.maxConnections, {
+        message:
+          'watch.maxStreams must be below limits.maxConnections (renewals need connections too)',
+        path: ['watch', 'maxStreams'],
+      })
+      .prefault({}),
     adminApi: z
       .object({
         listen: listenAddress.default('127.0.0.1:8445'),
@@ -218,9 +304,10 @@ export const configSchema = z
          * the bearer token or mTLS with an ID in `adminIds`. Default false (plain HTTP on loopback).
          */
         tls: z.boolean().default(false),
+        limits: ADMIN_API_LIMITS.prefault({}),
       })
       .strict()
-      .default({ listen: '127.0.0.1:8445', adminIds: [], tls: false }),
+      .prefault({}),
     federation: z
       .object({
         /** Static relationships: active at start (issue 5). */
@@ -296,3 +383,5 @@ function checkCaTtl(
 export type BrokerConfig = z.output<typeof configSchema>;
 export type RelationshipConfig = z.output<typeof relationshipSchema>;
 export type StoreConfig = z.output<typeof storeSchema>;
+export type ListenerLimitsConfig = z.output<typeof BUNDLE_ENDPOINT_LIMITS>;
+export type WatchConfig = z.output<typeof watchSchema>;

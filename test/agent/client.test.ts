@@ -23,12 +23,17 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   return 'no error';
 }
 
-async function waitFor(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((done) => setTimeout(done, 20));
-  }
+/** Resolves once `check()` holds, re-checked on every update the agent reports (no polling). */
+function untilUpdated(agent: Agent, check: () => boolean): Promise<void> {
+  if (check()) return Promise.resolve();
+  return new Promise((resolve) => {
+    const off = agent.onUpdate(() => {
+      if (check()) {
+        off();
+        resolve();
+      }
+    });
+  });
 }
 
 describe('agent SDK createAgent against a real broker', () => {
@@ -172,10 +177,8 @@ describe('agent SDK createAgent against a real broker', () => {
       marshalBundle(bundleOf(PARTNER, [partnerCa], [partnerKey])).toString('utf8'),
       { actor: 'test' },
     );
-    await waitFor(
-      () => agent.bundles().has(parseTrustDomain(PARTNER)),
-      'the partner bundle on the watch stream',
-    );
+    // The partner bundle arrives on the watch stream.
+    await untilUpdated(agent, () => agent.bundles().has(parseTrustDomain(PARTNER)));
     expect(agent.bundles().size).toBe(2);
     // The entry without the partner never gets it.
     await solo.refreshBundles();
@@ -194,10 +197,7 @@ describe('agent SDK createAgent against a real broker', () => {
 
     // Suspending the partner removes it from the agent's set.
     await broker.federation.transition(PARTNER, 'suspend', { actor: 'test' });
-    await waitFor(
-      () => !agent.bundles().has(parseTrustDomain(PARTNER)),
-      'the partner to disappear',
-    );
+    await untilUpdated(agent, () => !agent.bundles().has(parseTrustDomain(PARTNER)));
   });
 
   it('JWT-SVIDs for an audience validate locally and are reused while fresh', async () => {

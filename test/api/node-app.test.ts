@@ -412,7 +412,15 @@ describe('POST /v1/agent/node/x509svid and /jwtsvid', () => {
       audience: Array.from({ length: 10_000 }, (_, i) => `aud-${i}`),
       workload: WORKLOAD,
     });
-    expect([huge.status, errorCode(huge)]).toEqual([400, 'ERR_API_VALIDATION']);
+    // Issue 15: a body over the route's 32 KiB limit is refused while it streams in, unparsed.
+    expect([huge.status, errorCode(huge)]).toEqual([413, 'ERR_API_BODY_TOO_LARGE']);
+    const tooMany = await nodeCall(nodeB, 'POST', '/jwtsvid', {
+      entryId: webEntryId,
+      instance: INSTANCE_B,
+      audience: Array.from({ length: 33 }, (_, i) => `aud-${i}`),
+      workload: WORKLOAD,
+    });
+    expect([tooMany.status, errorCode(tooMany)]).toEqual([400, 'ERR_API_VALIDATION']);
     const none = await nodeCall(nodeB, 'POST', '/jwtsvid', {
       entryId: webEntryId,
       instance: INSTANCE_B,
@@ -487,5 +495,22 @@ describe('GET /v1/agent/node/watch', () => {
   it('a non-node SVID cannot watch (403 ERR_API_NOT_NODE)', async () => {
     const response = await nodeCall(plainAgent, 'GET', '/watch');
     expect([response.status, errorCode(response)]).toEqual([403, 'ERR_API_NOT_NODE']);
+  });
+});
+
+describe('GET /v1/agent/node/watch: stream caps (issue 15 finding 7)', () => {
+  it('the 5th open stream of one node gets 429 ERR_API_TOO_MANY_STREAMS (default cap 4)', async () => {
+    const open = [];
+    try {
+      for (let i = 0; i < 4; i++) open.push(await openNodeWatch(broker.agentApiUrl, tls, host));
+      expect(open.map((w) => w.status)).toEqual([200, 200, 200, 200]);
+      const refused = await agentApi(broker.agentApiUrl, 'GET', '/v1/agent/node/watch', {
+        ...tls,
+        client: { certPem: host.certPem, keyPem: host.keyPem },
+      });
+      expect([refused.status, errorCode(refused)]).toEqual([429, 'ERR_API_TOO_MANY_STREAMS']);
+    } finally {
+      for (const watch of open) watch.close();
+    }
   });
 });

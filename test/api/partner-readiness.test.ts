@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { startBroker, type Broker } from '../../src/main.js';
+import { testClock, type TestClock } from '../helpers/clock.js';
 import { startTestBroker, testConfig } from '../helpers/broker.js';
 import { createWebPki } from '../helpers/web-pki.js';
 
@@ -15,14 +16,9 @@ afterEach(async () => {
   await Promise.all(brokers.splice(0).map((b) => b.stop()));
 });
 
-function clock(): { now: () => Date; advance: (seconds: number) => void } {
-  let offsetMs = 0;
-  return {
-    now: () => new Date(Date.now() + offsetMs),
-    advance: (seconds) => {
-      offsetMs += seconds * 1000;
-    },
-  };
+/** The real time, moved forward by hand (the brokers' TLS and timers still read the real clock). */
+function clock(): TestClock {
+  return testClock(Date.now(), { followWallClock: true });
 }
 
 async function readiness(

@@ -68,7 +68,7 @@ describe('csr check pool', () => {
       jobs.map(
         (job) =>
           new Promise<boolean>((resolve, reject) => {
-            setImmediate(() => pool?.check(job).then(resolve, reject));
+            setImmediate(() => void pool?.check(job).then(resolve, reject));
           }),
       ),
     );

@@ -1,7 +1,7 @@
 // Rotation on an injected clock: several full cycles (prepare → publish → activate → retire → remove)
 // of the X.509 authority and the JWT key, issuing at every step; every still-valid SVID issued so far
 // verifies against the published bundle at every instant, and spiffe_sequence only grows (FED-50..55).
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createRotator, type IssuedJwtSvid, type IssuedX509Svid } from '../../src/ca/index.js';
 import { validateJwtSvid, verifyX509Svid } from '../../src/svid/index.js';
 import { newEcKey, openCa, opensslVerify, removeTempDirs, testClock, TD } from './support.js';
@@ -211,12 +211,21 @@ describe('rotation walk (FED-50, FED-51, FED-55, BUNDLE-31)', () => {
 });
 
 describe('createRotator', () => {
+  // Fake timers drive run(signal): no real sleeps, and the schedule is exact.
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('run(signal) ticks, sleeps within its bounds, and stops on abort', async () => {
-    let calls = 0;
+    const t0 = Date.now();
+    const callsAtMs: number[] = [];
     const fakeCa = {
       rotate: async () => {
-        calls++;
-        if (calls === 2) throw new Error('disk full');
+        callsAtMs.push(Date.now() - t0);
+        if (callsAtMs.length === 2) throw new Error('disk full');
         return { actions: [], applied: [], nextCheckAt: new Date(Date.now() - 1000) };
       },
     };
@@ -231,14 +240,16 @@ describe('createRotator', () => {
     );
     const controller = new AbortController();
     const running = rotator.run(controller.signal);
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    await vi.advanceTimersByTimeAsync(120);
     controller.abort();
     await running;
-    const after = calls;
-    expect(after).toBeGreaterThanOrEqual(3);
+    // A past nextCheckAt waits the minimum (5 ms); a failed tick waits the maximum (20 ms).
+    expect(callsAtMs.slice(0, 5)).toEqual([0, 5, 25, 30, 35]);
+    expect(callsAtMs.at(-1)).toBe(120);
     expect(errors).toEqual(['ca rotation failed; retrying']);
-    await new Promise((resolve) => setTimeout(resolve, 40));
-    expect(calls).toBe(after);
+    const after = callsAtMs.length;
+    await vi.advanceTimersByTimeAsync(40);
+    expect(callsAtMs).toHaveLength(after);
     expect(() =>
       createRotator({ ca: fakeCa, now: () => new Date() }, { minIntervalMs: 0 }),
     ).toThrow(TypeError);

@@ -1,5 +1,5 @@
-// Shared fixtures for the ca tests: an injectable clock, temp data dirs, the openssl CLI, CSRs made
-// by openssl and by @peculiar/x509 (independent of our own encoder), and PEM helpers.
+// Shared fixtures for the ca tests: the test clock (re-exported), temp data dirs, the openssl CLI,
+// CSRs made by openssl and by @peculiar/x509 (independent of our own encoder), and PEM helpers.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,28 +8,12 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createCa, type Ca, type CaOptions } from '../../src/ca/index.js';
 import { certificatePem } from '../../src/ca/index.js';
 import type { Bundle } from '../../src/bundle/index.js';
+import type { TestClock } from '../helpers/clock.js';
 
 export const TD = 'acme.example';
 
-export interface TestClock {
-  readonly now: () => Date;
-  advance(seconds: number): Date;
-  set(date: Date): void;
-}
-
-export function testClock(start = new Date('2030-01-01T00:00:00Z')): TestClock {
-  let current = start.getTime();
-  return {
-    now: () => new Date(current),
-    advance(seconds) {
-      current += seconds * 1000;
-      return new Date(current);
-    },
-    set(date) {
-      current = date.getTime();
-    },
-  };
-}
+// The clock lives in test/helpers/clock.ts (one test clock for the whole suite).
+export { testClock, type TestClock } from '../helpers/clock.js';
 
 const dirs: string[] = [];
 

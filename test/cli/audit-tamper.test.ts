@@ -1,7 +1,6 @@
-// Issue 6: one audit event edited (data, type, time, previousHash) or removed in the store itself
-// (file store audit segments with checksums fixed up, Redis stream) makes the real `fedbroker audit verify` exit 1
-// naming the broken event; the untouched chain verifies; what the chain alone cannot see is pinned
-// down, and shown caught by `audit verify --anchor ID:HASH` with a head kept from before the edit.
+// Issue 6, CLI smoke: the real `fedbroker audit verify` on a broker's file store prints the intact chain
+// (plain, --json, --anchor), and exits 1 naming the event after one was edited in the segments. Every
+// kind of edit, both stores and the anchor limits are covered in process by test/store/audit-tamper.test.ts.
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -15,9 +14,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashEvent, type AuditEvent } from '../../src/audit/index.js';
+import type { AuditEvent } from '../../src/audit/index.js';
 import {
   buildCli,
   freePort,
@@ -26,36 +24,14 @@ import {
   startServe,
   stopServe,
 } from '../helpers/built-cli.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 /** Replaces one event (`null`: removes it); called for every stored event in order. */
 type Tamper = (event: AuditEvent, index: number, all: readonly AuditEvent[]) => AuditEvent | null;
 
-/** Where in the chain a case edits: the oldest event, one in the middle, the newest. */
-type Position = 'first' | 'middle' | 'last';
-
-function indexAt(position: Position, length: number): number {
-  if (position === 'first') return 0;
-  return position === 'last' ? length - 1 : Math.floor(length / 2);
-}
-
-interface Case {
-  readonly name: string;
-  readonly position: Position;
-  /** The tamper for the event at index `target`. */
-  readonly tamper: (target: number) => Tamper;
-  /** Which event verify must name, given the touched one. */
-  readonly brokenAt: (touched: AuditEvent) => number;
-  readonly reason: RegExp;
-}
-
 const only =
-  (
-    target: number,
-    change: (event: AuditEvent, all: readonly AuditEvent[]) => AuditEvent | null,
-  ): Tamper =>
-  (event, index, all) =>
-    index === target ? change(event, all) : event;
+  (target: number, change: (event: AuditEvent) => AuditEvent | null): Tamper =>
+  (event, index) =>
+    index === target ? change(event) : event;
 
 /** An edited copy of `data`: its first field changed, or one added when it has none. */
 function editedData(data: AuditEvent['data']): AuditEvent['data'] {
@@ -63,70 +39,6 @@ function editedData(data: AuditEvent['data']): AuditEvent['data'] {
   if (key === undefined) return { injected: true };
   return { ...data, [key]: `${JSON.stringify(data[key])}-edited` };
 }
-
-/** Content edits (the stored hash left as it was) are named at the edited event, wherever it is. */
-const EDITS = [
-  {
-    name: 'a data field edited',
-    change: (e: AuditEvent): AuditEvent => ({ ...e, data: editedData(e.data) }),
-    reason: /hash does not match the content/,
-  },
-  {
-    name: 'the type edited',
-    change: (e: AuditEvent): AuditEvent => ({
-      ...e,
-      type: e.type === 'entry.deleted' ? 'entry.created' : 'entry.deleted',
-    }),
-    reason: /hash does not match the content/,
-  },
-  {
-    name: 'the time edited',
-    change: (e: AuditEvent): AuditEvent => ({ ...e, time: e.time - 3_600_000 }),
-    reason: /hash does not match the content/,
-  },
-  {
-    // The oldest event has no predecessor to compare with (a trimmed log starts anywhere), so
-    // there it is the recomputed hash that differs.
-    name: 'previousHash edited',
-    change: (e: AuditEvent, all: readonly AuditEvent[]): AuditEvent => ({
-      ...e,
-      previousHash: all[all.indexOf(e) - 2]?.hash ?? 'f'.repeat(64),
-    }),
-    reason: /prevHash does not match the previous event|hash does not match the content/,
-  },
-] as const;
-
-const CASES: readonly Case[] = [
-  ...EDITS.flatMap((edit) =>
-    (['first', 'middle', 'last'] as const).map((position): Case => ({
-      name: `${edit.name} (${position} event)`,
-      position,
-      tamper: (t) => only(t, edit.change),
-      brokenAt: (e) => e.id,
-      reason: edit.reason,
-    })),
-  ),
-  {
-    name: 'one event in the middle deleted',
-    position: 'middle',
-    tamper: (t) => only(t, () => null),
-    // The gap shows at the next event: its id no longer follows the one before.
-    brokenAt: (e) => e.id + 1,
-    reason: /^id \d+ follows \d+$/,
-  },
-  {
-    name: 'a data field edited and that event re-hashed (middle event)',
-    position: 'middle',
-    tamper: (t) =>
-      only(t, (e) => {
-        const { hash: _hash, ...rest } = { ...e, data: editedData(e.data) };
-        return { ...rest, hash: hashEvent(rest) };
-      }),
-    // The edited event is self-consistent now; the next one still points at the original.
-    brokenAt: (e) => e.id + 1,
-    reason: /prevHash does not match the previous event/,
-  },
-];
 
 interface Verified {
   readonly code: number;
@@ -179,7 +91,7 @@ async function produceEvents(config: string, trustDomain: string): Promise<void>
   const entries = JSON.parse(
     (await runBuilt(['entry', 'list', '--config', config, '--json'])).stdout,
   ) as { entries: { id: string }[] };
-  for (const entry of entries.entries) {
+  for (const entry of entries.entries.slice(0, 1)) {
     const token = await runBuilt(['token', 'generate', '--entry', entry.id, '--config', config]);
     expect(token.code, token.stderr).toBe(0);
   }
@@ -314,7 +226,7 @@ describe('audit verify catches an edited file store (audit segments edited while
   }
 
   it('has a chain long enough to edit in the middle, and the untouched chain verifies', async () => {
-    expect(events.length).toBeGreaterThanOrEqual(7);
+    expect(events.length).toBeGreaterThanOrEqual(6);
     expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
     const types = events.map((e) => e.type);
     for (const type of [
@@ -381,10 +293,14 @@ describe('audit verify catches an edited file store (audit segments edited while
     expect(badAnchor.stderr).toMatch(/^error ERR_API_VALIDATION: .*anchor must be ID:HASH/);
   });
 
-  it.each(CASES)('$name: verify exits 1 and names the broken event', async (c) => {
-    const index = indexAt(c.position, events.length);
-    const result = await verifyEdited((segments) => tamperSegments(segments, c.tamper(index)));
-    expectBroken(result, c.brokenAt(events[index] as AuditEvent), c.reason);
+  it('a data field of the middle event edited (checksum fixed up): verify exits 1 naming it', async () => {
+    const result = await verifyEdited((segments) =>
+      tamperSegments(
+        segments,
+        only(target, (e) => ({ ...e, data: editedData(e.data) })),
+      ),
+    );
+    expectBroken(result, (events[target] as AuditEvent).id, /hash does not match the content/);
   });
 
   it('an edit that leaves the line checksum stale makes the store refuse to open (ERR_STORE_CORRUPT)', async () => {
@@ -399,152 +315,5 @@ describe('audit verify catches an edited file store (audit segments edited while
     );
     await expect(startServe(config)).rejects.toThrow(/ERR_STORE_CORRUPT/);
     writeSegments(segmentDir, pristine);
-  });
-
-  // Issue 15: a trim past the cap is itself an audit.trimmed event, so oldest events cut off with
-  // no such record are a removal that verify alone names (at the first event left).
-  it('the oldest event deleted: verify alone names it (no audit.trimmed event records a trim)', async () => {
-    const { alone } = await verifyEdited(
-      (segments) =>
-        tamperSegments(
-          segments,
-          only(0, () => null),
-        ),
-      async () => ({ alone: await verify(config) }),
-    );
-    expectBroken(
-      alone,
-      2,
-      /^events 1\.\.1 are gone and no audit\.trimmed event records their trim/,
-    );
-  });
-
-  // What a hash chain with no outside anchor cannot see: nothing records the newest hash elsewhere,
-  // so cutting events off the newest end, or re-hashing the newest one, goes unseen by verify alone
-  // (exit 0). An anchor kept from an earlier verify (--anchor ID:HASH) sees each of them.
-  it.each([
-    {
-      name: 'the newest event deleted',
-      tamper: (e: AuditEvent, i: number, all: readonly AuditEvent[]) =>
-        i === all.length - 1 ? null : e,
-      checked: -1,
-      headMoved: true,
-      anchorAt: (all: readonly AuditEvent[]) => all.at(-1) as AuditEvent,
-      reason:
-        /^anchored event \d+ is missing: the log ends at event \d+ \(newest events removed\)$/,
-    },
-    {
-      name: 'the newest event edited and re-hashed',
-      tamper: (e: AuditEvent, i: number, all: readonly AuditEvent[]) => {
-        if (i !== all.length - 1) return e;
-        const { hash: _hash, ...rest } = { ...e, data: editedData(e.data) };
-        return { ...rest, hash: hashEvent(rest) };
-      },
-      checked: 0,
-      headMoved: true,
-      anchorAt: (all: readonly AuditEvent[]) => all.at(-1) as AuditEvent,
-      reason:
-        /^anchored event \d+ has hash [0-9a-f]{64}, not the anchored [0-9a-f]{64} \(rewritten\)$/,
-    },
-  ])(
-    'KNOWN LIMIT without an anchor: $name is not detected by verify alone, but verify --anchor names it',
-    async ({ tamper, checked, headMoved, anchorAt, reason }) => {
-      const anchor = anchorAt(events);
-      const { alone, anchored } = await verifyEdited(
-        (segments) => tamperSegments(segments, tamper),
-        async () => ({ alone: await verify(config), anchored: await verify(config, anchor) }),
-      );
-      expect(alone.code).toBe(0);
-      expect(alone.json).toMatchObject({ ok: true, checked: events.length + checked });
-      const last = events.at(-1) as AuditEvent;
-      const pristineHead = { id: last.id, hash: last.hash };
-      if (headMoved) expect(alone.json.head).not.toEqual(pristineHead);
-      else expect(alone.json.head).toEqual(pristineHead);
-      expectBroken(anchored, anchor.id, reason);
-    },
-  );
-});
-
-// --- Redis store: the audit stream (one entry per event, field `r` = the record JSON) ------------
-
-describe('audit verify catches an edited Redis audit stream (edited under a running broker)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'fedbroker-audit-redis-'));
-  const key = 'tamper:audit';
-  let redis: RedisServer;
-  let client: Redis;
-  let config: string;
-  let child: ChildProcess | undefined;
-  let pristine: [string, string[]][];
-  let events: AuditEvent[];
-  let target: number;
-
-  beforeAll(async () => {
-    await buildCli();
-    redis = await startRedisServer();
-    client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await client.connect();
-    config = await initBroker('audit.test', dir);
-    const text = readFileSync(config, 'utf8');
-    expect(text).toContain('store:\n  kind: file\n');
-    writeFileSync(
-      config,
-      text.replace(
-        'store:\n  kind: file\n',
-        `store:\n  kind: redis\n  url: ${redis.url}\n  keyPrefix: "tamper:"\n`,
-      ),
-    );
-    child = (await startServe(config)).child;
-    await produceEvents(config, 'audit.test');
-    events = await listEvents(config);
-    pristine = (await client.xrange(key, '-', '+')) as [string, string[]][];
-    target = Math.floor(events.length / 2);
-  }, 240_000);
-
-  afterAll(async () => {
-    if (child !== undefined) await stopServe(child);
-    client?.disconnect();
-    await redis?.cleanup();
-  });
-
-  /** Rewrites the stream from the pristine entries (same stream ids), each through `tamper`. */
-  async function rewrite(tamper: Tamper): Promise<void> {
-    const all = pristine.map(
-      ([, fields]) => JSON.parse(fields[fields.indexOf('r') + 1] as string) as AuditEvent,
-    );
-    await client.del(key);
-    for (const [index, [id]] of pristine.entries()) {
-      const replaced = tamper(all[index] as AuditEvent, index, all);
-      if (replaced !== null) await client.xadd(key, id, 'r', JSON.stringify(replaced));
-    }
-  }
-
-  it('the stream holds one entry per event, and the untouched chain verifies', async () => {
-    expect(events.length).toBeGreaterThanOrEqual(7);
-    expect(pristine.map(([id]) => id)).toEqual(events.map((e) => `${e.id}-0`));
-    await rewrite((e) => e);
-    const result = await verify(config);
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.json).toMatchObject({ ok: true, checked: events.length });
-    expect(result.json.head?.id).toBe(events.at(-1)?.id);
-  });
-
-  it.each(CASES)('$name: verify exits 1 and names the broken event', async (c) => {
-    try {
-      const index = indexAt(c.position, events.length);
-      await rewrite(c.tamper(index));
-      expectBroken(await verify(config), c.brokenAt(events[index] as AuditEvent), c.reason);
-    } finally {
-      await rewrite((e) => e);
-    }
-  });
-
-  it('XDEL of one entry in the middle (the Redis way to drop an event) is named too', async () => {
-    try {
-      expect(await client.xdel(key, `${target + 1}-0`)).toBe(1);
-      expectBroken(await verify(config), target + 2, /follows/);
-    } finally {
-      await rewrite((e) => e);
-    }
-    expect((await verify(config)).code).toBe(0);
   });
 });

@@ -8,6 +8,7 @@ import { isBrokerError } from '../../src/errors.js';
 import { createRegistration, type Registration } from '../../src/registration/index.js';
 import { parseSpiffeId, parseTrustDomain } from '../../src/spiffeid/index.js';
 import { createStore, type Store } from '../../src/store/index.js';
+import { testClock, type TestClock } from '../helpers/clock.js';
 import { requireRedisServer, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 const td = parseTrustDomain('logistics.example');
@@ -28,12 +29,12 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   return 'no error';
 }
 
-function registration(store: Store, clock: { now: number }, replicaId = 'r1'): Registration {
+function registration(store: Store, clock: TestClock, replicaId = 'r1'): Registration {
   return createRegistration({
     store,
     ownTrustDomain: td,
     reserved,
-    now: () => clock.now,
+    now: clock.nowMs,
     randomBytes,
     logger,
     replicaId,
@@ -43,12 +44,12 @@ function registration(store: Store, clock: { now: number }, replicaId = 'r1'): R
 describe('registration on the file store', () => {
   let root: string;
   let store: Store;
-  const clock = { now: Date.parse('2026-11-22T10:00:00Z') };
+  const clock = testClock(Date.parse('2026-11-22T10:00:00Z'));
   let reg: Registration;
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'fedbroker-reg-'));
-    store = await createStore({ kind: 'file', dir: root }, { logger, now: () => clock.now });
+    store = await createStore({ kind: 'file', dir: root }, { logger, now: clock.nowMs });
     reg = registration(store, clock);
   });
   afterAll(async () => {
@@ -106,9 +107,11 @@ describe('registration on the file store', () => {
     const first = await reg.createToken(entry.id, { actor: 'admin' });
     const second = await reg.createToken(entry.id, { actor: 'admin' });
     expect(first.token).toMatch(/^fbjt_/);
-    expect(first.expiresAtMs - clock.now).toBe(600_000);
+    expect(first.expiresAtMs - clock.nowMs()).toBe(600_000);
     // The secret is nowhere in what the store lists.
-    expect(JSON.stringify(await store.listTokens(clock.now))).not.toContain(first.token.slice(5));
+    expect(JSON.stringify(await store.listTokens(clock.nowMs()))).not.toContain(
+      first.token.slice(5),
+    );
 
     const a = await reg.enrol(first.token);
     const b = await reg.enrol(second.token);
@@ -125,7 +128,7 @@ describe('registration on the file store', () => {
     ).toBeUndefined();
 
     const late = await reg.createToken(entry.id, { actor: 'admin', ttlSeconds: 60 });
-    clock.now += 60_000;
+    clock.advanceMs(60_000);
     expect(await codeOf(reg.enrol(late.token))).toBe('ERR_REGISTRATION_TOKEN_INVALID');
     expect(await codeOf(reg.enrol('fbjt_' + 'A'.repeat(43)))).toBe(
       'ERR_REGISTRATION_TOKEN_INVALID',
@@ -176,7 +179,7 @@ describe('registration on a real redis-server shared by two replicas', () => {
   let server: RedisServer;
   let storeA: Store;
   let storeB: Store;
-  const clock = { now: Date.parse('2026-11-22T10:00:00Z') };
+  const clock = testClock(Date.parse('2026-11-22T10:00:00Z'));
   const controller = new AbortController();
 
   beforeAll(async () => {
@@ -187,8 +190,8 @@ describe('registration on a real redis-server shared by two replicas', () => {
       url: `redis://127.0.0.1:${server.port}/0`,
       keyPrefix: 'reg:',
     };
-    storeA = await createStore(options, { logger, now: () => clock.now });
-    storeB = await createStore(options, { logger, now: () => clock.now });
+    storeA = await createStore(options, { logger, now: clock.nowMs });
+    storeB = await createStore(options, { logger, now: clock.nowMs });
   });
   afterAll(async () => {
     controller.abort();
@@ -211,14 +214,21 @@ describe('registration on a real redis-server shared by two replicas', () => {
 
     const enrolled = results.find((r) => r.status === 'fulfilled')!.value;
     expect((await b.entryFor(enrolled.spiffeId))?.entry.id).toBe(entry.id); // now cached on b
+    // The clock does not move, so only the pub/sub notification can empty b's cache: wait for it.
+    // (Re-checked on every change b hears of, in case an earlier notification is still in flight.)
+    const gone = new Promise<void>((resolve) => {
+      const off = b.onChange(() => {
+        void b.entryFor(enrolled.spiffeId).then((found) => {
+          if (found === undefined) {
+            off();
+            resolve();
+          }
+        });
+      });
+    });
     await a.deleteEntry(entry.id);
-    // The clock does not move, so only the pub/sub notification can empty b's cache.
-    let seen = true;
-    for (let i = 0; i < 100 && seen; i++) {
-      seen = (await b.entryFor(enrolled.spiffeId)) !== undefined;
-      if (seen) await new Promise((done) => setTimeout(done, 10));
-    }
-    expect(seen).toBe(false);
+    await gone;
+    expect(await b.entryFor(enrolled.spiffeId)).toBeUndefined();
   });
 
   it('concurrent overlapping creates on two replicas: exactly one wins', async () => {

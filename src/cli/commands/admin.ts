@@ -12,7 +12,7 @@ import {
   requireString,
   stringList,
 } from '../args.js';
-import { createCsrDer, csrPem } from '../../agent/csr.js';
+import { createCsrDer, csrPem } from '../../agent/index.js';
 import type { AdminClient } from '../client.js';
 import type { CommandSpec } from '../io.js';
 import { auditListCommand } from './audit-list.js';

@@ -1,0 +1,23 @@
+// Public surface of the api room: the Hono apps, the bundle-endpoint listener, peer-SVID checks and
+// metrics that the composition root (src/main.ts) wires together. Other rooms do not import api.
+export { createAdminApp } from './admin-app.js';
+export type { AdminDeps } from './admin-app.js';
+export { createAgentApp } from './agent-app.js';
+export type { AgentDeps } from './agent-app.js';
+export { createFailedAuthLimiter } from './auth-limit.js';
+export type { FailedAuthLimiter, FailedAuthLimiterOptions } from './auth-limit.js';
+export { createPeerVerifier } from './peer-svid.js';
+export { startBundleServer } from './bundle-server.js';
+export { applyConnectionLimits, serverLimitOptions } from './listener-limits.js';
+export type { ConnectionGate, ListenerLimits } from './listener-limits.js';
+export { createWatchLimiter } from './watch-limits.js';
+export type { WatchLimiter, WatchLimiterOptions } from './watch-limits.js';
+export type { BundleServer, BundleServerOptions } from './bundle-server.js';
+export {
+  countBundleFetches,
+  createBrokerMetrics,
+  instrumentCa,
+  instrumentStore,
+  requestMetrics,
+} from './metrics.js';
+export type { BrokerMetrics } from './metrics.js';
