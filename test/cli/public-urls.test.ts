@@ -49,7 +49,7 @@ describe('public URLs apart from listen addresses', () => {
       listen: `127.0.0.1:${ports.bundle}`,
       url: `https://${NAME}:${ports.bundle}/`,
     });
-    expect(c.agentApi).toEqual({
+    expect(c.agentApi).toMatchObject({
       listen: `127.0.0.1:${ports.agent}`,
       url: `https://${NAME}:${ports.agent}`,
     });
