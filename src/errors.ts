@@ -156,6 +156,15 @@ export const AGENT_ERROR_CODES = [
   'ERR_AGENT_WORKLOAD_API_RESPONSE',
 ] as const;
 
+export const WORKLOAD_ERROR_CODES = [
+  'ERR_WORKLOAD_PEERCRED_UNAVAILABLE',
+  'ERR_WORKLOAD_SOCKET_IN_USE',
+  'ERR_WORKLOAD_ATTESTATION_FAILED',
+  'ERR_WORKLOAD_PID_REUSED',
+  'ERR_WORKLOAD_STATE_INVALID',
+  'ERR_WORKLOAD_NODE_SVID_MISSING',
+] as const;
+
 export const CLI_ERROR_CODES = [
   'ERR_CLI_USAGE',
   'ERR_CLI_FILE',
@@ -182,6 +191,7 @@ export type AuditErrorCode = (typeof AUDIT_ERROR_CODES)[number];
 export type StoreErrorCode = (typeof STORE_ERROR_CODES)[number];
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
+export type WorkloadErrorCode = (typeof WORKLOAD_ERROR_CODES)[number];
 export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
 export type ConfigErrorCode = (typeof CONFIG_ERROR_CODES)[number];
 
@@ -196,6 +206,7 @@ export type ErrorCode =
   | StoreErrorCode
   | ApiErrorCode
   | AgentErrorCode
+  | WorkloadErrorCode
   | CliErrorCode
   | ConfigErrorCode;
 
@@ -211,6 +222,7 @@ export const ALL_ERROR_CODES: readonly ErrorCode[] = [
   ...STORE_ERROR_CODES,
   ...API_ERROR_CODES,
   ...AGENT_ERROR_CODES,
+  ...WORKLOAD_ERROR_CODES,
   ...CLI_ERROR_CODES,
   ...CONFIG_ERROR_CODES,
 ];
@@ -247,6 +259,7 @@ export class AuditError extends BrokerError<AuditErrorCode> {}
 export class StoreError extends BrokerError<StoreErrorCode> {}
 export class ApiError extends BrokerError<ApiErrorCode> {}
 export class AgentError extends BrokerError<AgentErrorCode> {}
+export class WorkloadError extends BrokerError<WorkloadErrorCode> {}
 export class CliError extends BrokerError<CliErrorCode> {}
 export class ConfigError extends BrokerError<ConfigErrorCode> {}
 

@@ -10,6 +10,7 @@ import {
   x509MintCommand,
 } from './admin.js';
 import { agentRunCommand } from './agent.js';
+import { agentServeCommand } from './agent-serve.js';
 import { federationCommands } from './federation.js';
 import { inviteCommands } from './invite.js';
 import { statusCommand } from './status.js';
@@ -37,4 +38,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...auditCommands,
   ...registrationCommands,
   agentRunCommand,
+  agentServeCommand,
 ];
