@@ -3,7 +3,7 @@
 // imports `spiffe-federation-broker/agent`. Nothing is fetched beyond the npm registry (the local
 // cache answers first); the repository's own dist/ is not touched.
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -40,7 +40,11 @@ beforeAll(async () => {
   // A copy of what npm pack takes (package.json "files" plus README and LICENSE), built into dist/.
   const stage = join(work, 'stage');
   mkdirSync(stage);
-  for (const name of ['package.json', 'README.md', 'LICENSE', 'config']) {
+  const files = (
+    JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] }
+  ).files;
+  for (const name of ['package.json', 'README.md', 'LICENSE', ...files]) {
+    if (name === 'dist' || !existsSync(join(root, name))) continue;
     cpSync(join(root, name), join(stage, name), { recursive: true });
   }
   const built = await run(
