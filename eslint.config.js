@@ -33,8 +33,9 @@ const ROOMS = {
     'config',
   ],
   // cli: config, agent (the SDK), workload, the api's response types, and the values it prints;
-  // ca for the local CA state file `fedbroker admin` reads to trust the admin listener (admin-tls.ts).
-  cli: ['config', 'agent', 'workload', 'api-types', 'ca', 'bundle', 'spiffeid', 'svid'],
+  // ca for the local CA state file `fedbroker admin` reads to trust the admin listener (admin-tls.ts);
+  // audit for the event type list `audit list --help` shows and `--type` is checked against.
+  cli: ['config', 'agent', 'workload', 'api-types', 'ca', 'bundle', 'spiffeid', 'svid', 'audit'],
 };
 const DOMAIN_ROOMS = [
   'spiffeid',

@@ -286,6 +286,7 @@ async function inviteAndAccept(
   const invite = await fedJson<{ bundleSha256: string; expiresAt: string }>(from, [
     'federation',
     'invite',
+    '--allow-local-url',
     '--out',
     file,
     '--ttl',

@@ -90,8 +90,10 @@ export interface Broker {
   readonly bundleEndpointUrl: string;
   readonly adminUrl: string;
   readonly adminTokenFile: string | undefined;
-  /** https URL of the agent API. */
+  /** https URL of the agent API listener. */
   readonly agentApiUrl: string;
+  /** What partners and agents are told: bundleEndpoint.url / agentApi.url, else the listeners. */
+  readonly publicUrls: { readonly bundleEndpoint: string; readonly agentApi: string };
   /** The SPIFFE ID on the agent API's certificate. */
   readonly agentApiSpiffeId: string;
   readonly registration: Registration;
@@ -224,6 +226,87 @@ function staticRelationships(loaded: LoadedConfig): RelationshipInput[] {
   }));
 }
 
+/**
+ * Issue 18: the authorities the CA created while starting (the first start, or keys it had to make
+ * anew) are audited as `authority.prepared` by actor `broker`, so `audit verify` right after the
+ * first start covers them. A failed append fails start-up (fail closed).
+ */
+async function auditCreatedAuthorities(
+  authorities: readonly {
+    id: string;
+    kind: string;
+    state: string;
+    createdAt: Date;
+    notAfter: Date;
+  }[],
+  sinceMs: number,
+  audit: (event: {
+    type: string;
+    actor: string;
+    details?: Record<string, unknown>;
+  }) => Promise<void>,
+): Promise<void> {
+  for (const authority of authorities) {
+    if (authority.createdAt.getTime() < sinceMs) continue;
+    await audit({
+      type: 'authority.prepared',
+      actor: 'broker',
+      details: {
+        kind: authority.kind,
+        id: authority.id,
+        state: authority.state,
+        notAfter: authority.notAfter.toISOString(),
+        reason: 'created by the CA at start',
+      },
+    });
+  }
+}
+
+/** Which listener failed to bind, for ERR_CONFIG_LISTEN: its name, config key and init flag. */
+interface ListenerName {
+  readonly name: string;
+  readonly key: string;
+  readonly flag: string;
+}
+
+const LISTENERS = {
+  bundle: { name: 'bundle endpoint', key: 'bundleEndpoint.listen', flag: 'init --bundle-port' },
+  agent: { name: 'agent API', key: 'agentApi.listen', flag: 'init --agent-port' },
+  admin: { name: 'admin API', key: 'adminApi.listen', flag: 'init --admin-port' },
+} as const satisfies Record<string, ListenerName>;
+
+/** Binds with `bind()`; an OS refusal becomes ERR_CONFIG_LISTEN naming the listener, key and flag. */
+async function bindListener<T>(
+  listener: ListenerName,
+  listen: string,
+  bind: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await bind();
+  } catch (cause) {
+    const errno = (cause as NodeJS.ErrnoException).code;
+    const what =
+      errno === 'EADDRINUSE'
+        ? 'address in use'
+        : errno === 'EADDRNOTAVAIL'
+          ? 'no such address on this host'
+          : errno === 'EACCES'
+            ? 'permission denied (ports below 1024 need privileges)'
+            : errno === 'ENOTFOUND' || errno === 'EAI_AGAIN'
+              ? 'host name does not resolve (listen takes a local address; put public names in the url key)'
+              : errno === undefined
+                ? (cause as Error).message
+                : errno;
+    const hostFlag =
+      errno === 'ENOTFOUND' || errno === 'EADDRNOTAVAIL' ? 'init --listen-host' : listener.flag;
+    throw new ConfigError(
+      'ERR_CONFIG_LISTEN',
+      `${listener.name} cannot listen on ${listen}: ${what} (${listener.key}, ${hostFlag})`,
+      { cause, context: { listener: listener.name, key: listener.key, listen } },
+    );
+  }
+}
+
 /** Starts every part of a broker and resolves once all listeners accept connections. */
 export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promise<Broker> {
   const { config } = loaded;
@@ -272,6 +355,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       }
     };
 
+    const caStartedAtMs = nowMs();
     const signingCa = await createCa(
       { now, logger },
       {
@@ -297,6 +381,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       },
     );
     cleanups.unshift(() => signingCa.close());
+    await auditCreatedAuthorities(signingCa.authorities(), caStartedAtMs, auditSink);
 
     // One bundle for every replica: the union of each replica's authorities, with one sequence
     // the store never lets go back (BUNDLE-31). Everything that hands out or checks against our
@@ -454,6 +539,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     const listenApp = async (
       fetch: Parameters<typeof serve>[0]['fetch'],
       listen: string,
+      listener: ListenerName,
       tlsId: SpiffeId | undefined,
       limits: ListenerLimits,
     ): Promise<{ url: string }> => {
@@ -465,35 +551,40 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
           : await keepOwnSvid(tlsId, (next) =>
               tls.server?.setSecureContext({ cert: next.cert, key: next.key }),
             );
-      const server = await new Promise<ServerType>((resolveServer, reject) => {
-        const created = serve(
-          {
-            fetch,
-            hostname: address.host,
-            port: address.port,
-            // The apps' bodyLimit reads every body, counted; the adapter's own clean-up would read
-            // up to 64 MiB of a refused one and then reset the connection (issue 15).
-            autoCleanupIncoming: false,
-            ...(own === undefined
-              ? { serverOptions: serverLimitOptions(limits) }
-              : {
-                  createServer: createHttpsServer,
-                  serverOptions: {
-                    cert: own.current().cert,
-                    key: own.current().key,
-                    requestCert: true,
-                    rejectUnauthorized: false,
-                    minVersion: 'TLSv1.2' as const,
-                    ...serverLimitOptions(limits),
-                  },
-                }),
-          },
-          () => resolveServer(created),
-        );
-        // Before the first accept: serve() only starts listening here.
-        applyConnectionLimits(created, limits);
-        created.once('error', reject);
-      });
+      const server = await bindListener(
+        listener,
+        listen,
+        () =>
+          new Promise<ServerType>((resolveServer, reject) => {
+            const created = serve(
+              {
+                fetch,
+                hostname: address.host,
+                port: address.port,
+                // The apps' bodyLimit reads every body, counted; the adapter's own clean-up would read
+                // up to 64 MiB of a refused one and then reset the connection (issue 15).
+                autoCleanupIncoming: false,
+                ...(own === undefined
+                  ? { serverOptions: serverLimitOptions(limits) }
+                  : {
+                      createServer: createHttpsServer,
+                      serverOptions: {
+                        cert: own.current().cert,
+                        key: own.current().key,
+                        requestCert: true,
+                        rejectUnauthorized: false,
+                        minVersion: 'TLSv1.2' as const,
+                        ...serverLimitOptions(limits),
+                      },
+                    }),
+              },
+              () => resolveServer(created),
+            );
+            // Before the first accept: serve() only starts listening here.
+            applyConnectionLimits(created, limits);
+            created.once('error', reject);
+          }),
+      );
       if (own !== undefined) tls.server = server as HttpsServer;
       cleanups.unshift(
         () =>
@@ -530,12 +621,14 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
           ? spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint')
           : parseSpiffeId(endpoint.spiffeId);
       const own = await keepOwnSvid(endpointId, (next) => bundleServer.updateIdentity(next));
-      bundleServer = await startBundleServer({
-        ...bundleListen,
-        identity: own.current(),
-        current: () => served,
-        limits: listenerLimits(endpoint.limits),
-      });
+      bundleServer = await bindListener(LISTENERS.bundle, endpoint.listen, () =>
+        startBundleServer({
+          ...bundleListen,
+          identity: own.current(),
+          current: () => served,
+          limits: listenerLimits(endpoint.limits),
+        }),
+      );
       renewEndpointSvid = own.renew;
       bundleEndpointTrust = () =>
         endpointTrust.check(
@@ -553,12 +646,14 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       });
       const stamp = (): string => `${statSync(certFile).mtimeMs}:${statSync(keyFile).mtimeMs}`;
       let lastStamp = stamp();
-      bundleServer = await startBundleServer({
-        ...bundleListen,
-        identity: read(),
-        current: () => served,
-        limits: listenerLimits(endpoint.limits),
-      });
+      bundleServer = await bindListener(LISTENERS.bundle, endpoint.listen, () =>
+        startBundleServer({
+          ...bundleListen,
+          identity: read(),
+          current: () => served,
+          limits: listenerLimits(endpoint.limits),
+        }),
+      );
       const poll = setInterval(() => {
         try {
           const next = stamp();
@@ -642,10 +737,12 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     const agentListener = await listenApp(
       agentApp.fetch,
       config.agentApi.listen,
+      LISTENERS.agent,
       agentApiId,
       listenerLimits(config.agentApi.limits),
     );
-    const agentApiUrl = agentListener.url;
+    // Issue 18: agents are told the public URL (agentApi.url); the listener's address otherwise.
+    const agentApiUrl = config.agentApi.url ?? agentListener.url;
 
     const admin = loadAdminToken(loaded, logger);
     const endpointId =
@@ -730,6 +827,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     const adminListener = await listenApp(
       adminApp.fetch,
       config.adminApi.listen,
+      LISTENERS.admin,
       config.adminApi.tls ? adminApiId : undefined,
       listenerLimits(config.adminApi.limits),
     );
@@ -748,7 +846,8 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       bundleEndpointUrl: bundleServer.url,
       adminUrl: adminListener.url,
       adminTokenFile: admin.file,
-      agentApiUrl,
+      agentApiUrl: agentListener.url,
+      publicUrls: { bundleEndpoint: endpoint.url ?? bundleServer.url, agentApi: agentApiUrl },
       agentApiSpiffeId: agentApiId.toString(),
       registration,
       ca,

@@ -861,10 +861,48 @@ function relationshipRoutes(deps: AdminDeps): Route[] {
       summary: 'Delete a relationship and its bundle (FED-60)',
       tags: ['relationships'],
       params: tdParams,
+      query: z.object({ reason: z.string().max(500).optional() }),
       responses: { 204: { description: 'deleted' } },
-      handler: async (c, { params }) => {
-        await deps.federation.delete(params.td, { actor: c.var.actor });
+      handler: async (c, { params, query }) => {
+        await deps.federation.delete(params.td, {
+          actor: c.var.actor,
+          ...(query.reason === undefined ? {} : { reason: query.reason }),
+        });
         return c.body(null, 204);
+      },
+    }),
+    defineRoute({
+      method: 'patch',
+      path: '/relationships/:td',
+      summary: 'Change how a partner is reached; state, history and stored bundle are kept',
+      tags: ['relationships'],
+      params: tdParams,
+      body: z
+        .object({
+          url: z.string().max(2048).optional(),
+          profile: profileSchema.optional(),
+          endpointSpiffeId: z.string().max(2048).optional(),
+          bootstrapBundle: z
+            .string()
+            .max(1024 * 1024)
+            .optional(),
+          caPem: z
+            .string()
+            .max(256 * 1024)
+            .optional(),
+          reason: z.string().max(500).optional(),
+        })
+        .strict(),
+      responses: { 200: { description: 'the relationship after', schema: oneRelationship } },
+      handler: async (c, { params, body }) => {
+        const { reason, ...changes } = body;
+        await deps.federation.update(params.td, changes, {
+          actor: c.var.actor,
+          ...(reason === undefined ? {} : { reason }),
+        });
+        return respondJson(c, oneRelationship, {
+          relationship: relationshipView(await deps.federation.get(params.td)),
+        });
       },
     }),
     defineRoute({
@@ -1055,12 +1093,15 @@ function auditRoutes(deps: AdminDeps): Route[] {
         until: z.iso.datetime({ offset: true }).optional(),
         limit: z.coerce.number().int().min(1).max(10_000).default(100),
         fromId: z.coerce.number().int().min(1).optional(),
+        /** `newest`: newest first (fedbroker status shows the latest events). */
+        order: z.enum(['oldest', 'newest']).default('oldest'),
       }),
       responses: { 200: { description: 'matching events', schema: events } },
       handler: async (c, { query: q }) =>
         respondJson(c, events, {
           events: await deps.store.listAudit({
             limit: q.limit,
+            direction: q.order === 'newest' ? 'backward' : 'forward',
             ...(q.fromId === undefined ? {} : { fromId: q.fromId }),
             ...(q.type === undefined ? {} : { type: q.type }),
             ...(q.actor === undefined ? {} : { actor: q.actor }),

@@ -11,6 +11,7 @@ export const AUDIT_EVENT_TYPES = [
   'relationship.suspended',
   'relationship.resumed',
   'relationship.deleted',
+  'relationship.updated',
   'bundle.changed',
   'bundle.refused',
   'bundle.forced',

@@ -30,6 +30,8 @@ export interface AdminClient {
   readonly baseUrl: string;
   request<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
   text(method: string, path: string): Promise<string>;
+  /** GET without failing on a non-2xx answer (health probes): the status and the JSON body. */
+  probe(path: string): Promise<{ status: number; body: unknown }>;
 }
 
 /** A coded error that came back from the broker (the code is the broker's, kept as-is). */
@@ -141,9 +143,11 @@ export function adminClientFromConfig(
     } catch (cause) {
       // A broker that failed authentication keeps its own code; anything else is "unreachable".
       if (isBrokerError(cause)) throw cause;
+      // Issue 18: its own code and exit 1, not a usage error (the command line was fine).
+      const why = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).name;
       throw new CliError(
-        'ERR_CLI_USAGE',
-        `cannot reach the broker's admin API at ${baseUrl}: is it running?`,
+        'ERR_CLI_UNREACHABLE',
+        `cannot reach the broker's admin API at ${baseUrl} (${why}): start it with fedbroker serve --config ${loaded.path}, or fix adminApi.listen there`,
         { cause },
       );
     }
@@ -171,6 +175,11 @@ export function adminClientFromConfig(
     },
     async text(method, path) {
       return (await check(await send(method, path))).text();
+    },
+    async probe(path) {
+      const response = await send('GET', path);
+      const body: unknown = await response.json().catch(() => null);
+      return { status: response.status, body };
     },
   };
 }

@@ -34,7 +34,7 @@ export function durationSeconds(minSeconds: number, maxSeconds: number) {
     if (seconds < minSeconds || seconds > maxSeconds) {
       ctx.addIssue({
         code: 'custom',
-        message: `${String(value)} is outside the allowed range ${minSeconds}s..${maxSeconds}s`,
+        message: `${String(value)} is outside the allowed range ${formatDuration(minSeconds)}..${formatDuration(maxSeconds)}`,
       });
       return z.NEVER;
     }

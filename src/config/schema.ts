@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseSpiffeId, parseTrustDomain } from '../spiffeid/index.js';
-import { durationSeconds } from './duration.js';
+import { durationSeconds, formatDuration } from './duration.js';
 
 const trustDomainName = z.string().superRefine((value, ctx) => {
   try {
@@ -57,6 +57,28 @@ const httpsUrl = z.string().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'bundle endpoint URLs must use https' });
   if (url.username !== '' || url.password !== '') {
     ctx.addIssue({ code: 'custom', message: 'bundle endpoint URLs must not contain userinfo' });
+  }
+});
+
+/** agentApi.url: https, no userinfo, no path beyond `/` (agents append the API paths). */
+const agentApiUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not a URL, e.g. https://broker.example:8444`,
+    });
+    return;
+  }
+  if (url.protocol !== 'https:')
+    ctx.addIssue({ code: 'custom', message: 'the agent API URL must use https' });
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'the agent API URL takes no userinfo, query or fragment',
+    });
   }
 });
 
@@ -193,7 +215,14 @@ export const relationshipSchema = z
 export const configSchema = z
   .object({
     /** Our trust domain, a bare name (ID-13). */
-    trustDomain: trustDomainName,
+    trustDomain: z
+      .string({
+        error: (issue) =>
+          issue.input === undefined
+            ? 'missing: add `trustDomain: your-org.example` (a bare name, no spiffe://) or write a new file with fedbroker init --trust-domain'
+            : 'must be a bare name such as logistics.example',
+      })
+      .pipe(trustDomainName),
     /** Data directory (CA keys, embedded store, admin token); relative paths are from the config file. */
     dataDir: z.string().default('./data'),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -244,6 +273,10 @@ export const configSchema = z
     agentApi: z
       .object({
         listen: listenAddress.default('0.0.0.0:8444'),
+        // Issue 18 (public addresses): what join tokens and the banner tell agents; `listen` is
+        // only where we bind (behind a load balancer or NAT the two differ).
+        /** The public https URL agents reach this API at; default: the listen address. */
+        url: agentApiUrl.optional(),
         limits: AGENT_API_LIMITS.prefault({}),
         watch: watchSchema.prefault({}),
       })
@@ -309,6 +342,7 @@ export const configSchema = z
   })
   .strict()
   .superRefine((value, ctx) => {
+    checkCaTtl(value, ctx);
     if (value.bundleEndpoint.profile === 'https_web') {
       if (
         value.bundleEndpoint.certFile === undefined ||
@@ -341,6 +375,34 @@ export const configSchema = z
       seen.add(relationship.trustDomain);
     });
   });
+
+/**
+ * The CA prepares its successor at half-life and activates it five refresh hints later (FED-50);
+ * the current authority must still cover a full SVID then. The CA checks the same rule in
+ * seconds; here it is said in config names and durations (issue 18).
+ */
+const ACTIVATION_LEAD_REFRESH_HINTS = 5;
+
+function checkCaTtl(
+  value: {
+    ca: { caTtl: number; x509SvidTtl: number; jwtSvidTtl: number };
+    bundleEndpoint: { refreshHint: number };
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const { caTtl, x509SvidTtl, jwtSvidTtl } = value.ca;
+  const needed =
+    2 *
+    (ACTIVATION_LEAD_REFRESH_HINTS * value.bundleEndpoint.refreshHint +
+      Math.max(x509SvidTtl, jwtSvidTtl));
+  if (caTtl < needed) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ca', 'caTtl'],
+      message: `${formatDuration(caTtl)} is too short: rotation needs at least 2 × (5 × bundleEndpoint.refreshHint + the longer of ca.x509SvidTtl and ca.jwtSvidTtl) = ${formatDuration(needed)}; raise ca.caTtl to ${formatDuration(needed)} or more, or lower ca.x509SvidTtl / bundleEndpoint.refreshHint`,
+    });
+  }
+}
 
 export type BrokerConfig = z.output<typeof configSchema>;
 export type RelationshipConfig = z.output<typeof relationshipSchema>;

@@ -117,6 +117,18 @@ export interface Federation extends BundleSource {
     context: ActorContext,
   ): Promise<Relationship>;
   delete(trustDomain: string, context: ActorContext): Promise<void>;
+  /**
+   * Changes how a partner is reached (URL, profile, endpoint SPIFFE ID, CA file) and keeps its
+   * state, history and stored bundle; the next fetch uses the new parameters (FED-2, FED-3).
+   */
+  update(
+    trustDomain: string,
+    changes: {
+      readonly [K in Exclude<keyof RelationshipInput, 'trustDomain'>]?:
+        RelationshipInput[K] | undefined;
+    },
+    context: ActorContext,
+  ): Promise<Relationship>;
   /** Makes the static relationships of the configuration exist and be active (config wins on parameters). */
   syncStatic(inputs: readonly RelationshipInput[]): Promise<void>;
   /** One fetch + apply now; records status and audit. Never throws for partner failures. */
@@ -644,6 +656,56 @@ export function createFederation(deps: FederationDeps): Federation {
       await reloadOne(trustDomain);
       await notifyRelationship(trustDomain);
       await notifyBundle(trustDomain);
+    },
+
+    async update(trustDomain, changes, context) {
+      const { relationship, version } = await readRelationship(trustDomain);
+      const profile = changes.profile ?? relationship.profile;
+      const keep = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+      // A profile change drops the other profile's parameters unless given again (FED-1, FED-2).
+      const same = profile === relationship.profile;
+      const checked = createRelationship(
+        {
+          trustDomain: relationship.trustDomain,
+          url: changes.url ?? relationship.url,
+          profile,
+          endpointSpiffeId:
+            changes.endpointSpiffeId ?? (same ? keep(relationship.endpointSpiffeId) : undefined),
+          bootstrapBundle:
+            changes.bootstrapBundle ?? (same ? keep(relationship.bootstrapBundle) : undefined),
+          caPem: changes.caPem ?? (same ? keep(relationship.caPem) : undefined),
+          followRedirects: changes.followRedirects ?? relationship.followRedirects,
+        },
+        { ownTrustDomain, source: relationship.source, actor: context.actor, nowMs: now() },
+      );
+      const next: Relationship = {
+        ...relationship,
+        url: checked.url,
+        profile: checked.profile,
+        endpointSpiffeId: checked.endpointSpiffeId,
+        bootstrapBundle: checked.bootstrapBundle,
+        caPem: checked.caPem,
+        followRedirects: checked.followRedirects,
+        updatedAtMs: now(),
+      };
+      await store.putRelationship(trustDomain, next, version);
+      await audit({
+        type: 'relationship.updated',
+        actor: context.actor,
+        trustDomain,
+        details: {
+          from: { url: relationship.url, profile: relationship.profile },
+          to: { url: next.url, profile: next.profile },
+          reason: context.reason ?? '',
+        },
+      });
+      if (isTrusted(next)) {
+        await activate(next);
+      } else {
+        await reloadOne(trustDomain);
+      }
+      await notifyRelationship(trustDomain);
+      return next;
     },
 
     async syncStatic(inputs) {

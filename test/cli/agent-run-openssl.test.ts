@@ -63,7 +63,15 @@ async function json<T>(args: string[]): Promise<T> {
 /** `to` accepts and approves an invitation from `from`; resolves once `to` holds its bundle. */
 async function federate(from: string, to: string): Promise<void> {
   const invite = join(root, `invite-${from}-to-${to}.json`);
-  await fedbroker(['federation', 'invite', '--config', configOf(from), '--out', invite]);
+  await fedbroker([
+    'federation',
+    'invite',
+    '--allow-local-url',
+    '--config',
+    configOf(from),
+    '--out',
+    invite,
+  ]);
   await fedbroker(['federation', 'accept', invite, '--config', configOf(to)]);
   await fedbroker([
     'federation',

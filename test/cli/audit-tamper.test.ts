@@ -80,7 +80,7 @@ async function produceEvents(config: string, trustDomain: string): Promise<void>
   const steps: string[][] = [
     ['entry', 'create', '--spiffe-id', `spiffe://${trustDomain}/agents/a/{instance}`, '--json'],
     ['entry', 'create', '--spiffe-id', `spiffe://${trustDomain}/agents/b`, '--json'],
-    ['federation', 'invite', '--out', join(config, '..', 'invite.json')],
+    ['federation', 'invite', '--allow-local-url', '--out', join(config, '..', 'invite.json')],
     ['jwt', 'mint', '--spiffe-id', `spiffe://${trustDomain}/agents/b`, '--audience', 'x'],
     ['localauthority', 'jwt', 'prepare'],
   ];

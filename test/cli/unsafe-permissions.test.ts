@@ -250,7 +250,8 @@ describe.runIf(isRoot)('the built fedbroker refuses too (issue 15 finding 8)', (
       const accepted = await runBuilt(['entry', 'list', '--config', config]);
       expect(accepted.code).not.toBe(0);
       expect(accepted.stderr).not.toContain('ERR_CONFIG_UNSAFE_PERMISSIONS');
-      expect(accepted.stderr).toMatch(/^error ERR_CLI_USAGE: /);
+      // Issue 18: an unreachable broker has its own code (exit 1), no longer a usage error.
+      expect(accepted.stderr).toMatch(/^error ERR_CLI_UNREACHABLE: /);
 
       chownSync(dataDir, 0, 0);
       const planted = await runBuilt(['entry', 'list', '--config', config]);

@@ -1,6 +1,6 @@
 // Commands that talk to a running broker's admin API (address and token from --config FILE).
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CliError } from '../../errors.js';
 import { parseSpiffeId } from '../../spiffeid/index.js';
@@ -15,56 +15,24 @@ import {
 import { createCsrDer, csrPem } from '../../agent/index.js';
 import type { AdminClient } from '../client.js';
 import type { CommandSpec } from '../io.js';
-import { CONFIG_OPTION, connect, deleteCommand, durationOption } from './common.js';
-import { printFields, printJson, printTable } from '../output.js';
+import { auditListCommand } from './audit-list.js';
+import { CONFIG_OPTION, connect, durationOption } from './common.js';
+import { printJson, printTable } from '../output.js';
 
 const encodeTd = (td: string): string => encodeURIComponent(td);
 
-interface RelationshipJson {
-  trustDomain: string;
-  url: string;
-  profile: string;
-  state: string;
-  approvals?: { count: number; required: number; by: { actor: string; reason: string }[] };
-  status: {
-    lastSuccessAtMs: number | null;
-    lastError: { code: string; message: string } | null;
-    consecutiveFailures: number;
-    nextRefreshAtMs: number;
-    sequence: string | null;
-    stale: boolean;
-    earliestAuthorityExpiryMs: number | null;
-  };
-}
-
-/** Two-person rule: `1 of 2 (admin:alice: "reason")`. */
-const approvalsLine = (r: RelationshipJson): string =>
-  r.approvals === undefined
-    ? '-'
-    : `${r.approvals.count} of ${r.approvals.required}` +
-      (r.approvals.by.length === 0
-        ? ''
-        : ` (${r.approvals.by.map((a) => `${a.actor}: ${JSON.stringify(a.reason)}`).join(', ')})`);
-
 const when = (ms: number | null | undefined): string =>
   ms === null || ms === undefined ? '-' : new Date(ms).toISOString();
-
-function relationshipRows(list: RelationshipJson[]): string[][] {
-  return list.map((r) => [
-    r.trustDomain,
-    r.state + (r.status.stale ? ' (stale)' : ''),
-    r.profile,
-    r.status.sequence ?? '-',
-    when(r.status.lastSuccessAtMs),
-    r.status.lastError?.code ?? '-',
-    r.url,
-  ]);
-}
 
 export const bundleShowCommand: CommandSpec = {
   words: ['bundle', 'show'],
   usage: 'fedbroker bundle show [--trust-domain TD] [--format spiffe|pem] [--config FILE]',
   summary: 'print our bundle, or the partner bundle we hold for TD',
+  flags: {
+    'trust-domain': 'a partner trust domain (default: our own bundle)',
+    format: 'spiffe (SPIFFE bundle JSON, default) or pem (X.509 authorities only)',
+  },
+  example: 'fedbroker bundle show --format pem --config /etc/fedbroker/broker.yaml',
   async run(argv, io) {
     const args = parseCommandArgs(argv, {
       ...CONFIG_OPTION,
@@ -89,6 +57,8 @@ export const bundleListCommand: CommandSpec = {
   words: ['bundle', 'list'],
   usage: 'fedbroker bundle list [--config FILE] [--json]',
   summary: 'list our bundle and every partner bundle held',
+  flags: {},
+  example: 'fedbroker bundle list --config /etc/fedbroker/broker.yaml',
   async run(argv, io) {
     const args = parseCommandArgs(argv, CONFIG_OPTION);
     const result = await connect(args, io).request<{ bundles: Record<string, unknown>[] }>(
@@ -115,6 +85,8 @@ export const bundleHistoryCommand: CommandSpec = {
   words: ['bundle', 'history'],
   usage: 'fedbroker bundle history TD [--config FILE] [--json]',
   summary: 'stored versions of a partner bundle, newest first',
+  flags: {},
+  example: 'fedbroker bundle history shipping.example --config /etc/fedbroker/broker.yaml',
   async run(argv, io) {
     const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
     const td = requirePositional(args, 0, 'TD');
@@ -147,6 +119,14 @@ export const x509MintCommand: CommandSpec = {
     'fedbroker x509 mint --spiffe-id ID [--ttl 1h] [--dns NAME ...] --write DIR [--config FILE]',
   summary:
     'generate a key here, get it signed by the broker; writes svid.pem, svid_key.pem and bundle.pem',
+  flags: {
+    'spiffe-id': 'the SPIFFE ID to put in the certificate (in our trust domain)',
+    ttl: 'lifetime (default ca.x509SvidTtl, at most ca.maxX509SvidTtl)',
+    dns: 'a DNS name to add as a SAN (repeat for more)',
+    write: 'directory to write svid.pem, svid_key.pem (0600) and bundle.pem into',
+  },
+  example:
+    'fedbroker x509 mint --spiffe-id spiffe://logistics.example/billing --write ./svid --config /etc/fedbroker/broker.yaml',
   async run(argv, io) {
     const args = parseCommandArgs(argv, {
       ...CONFIG_OPTION,
@@ -193,6 +173,13 @@ export const jwtMintCommand: CommandSpec = {
   usage:
     'fedbroker jwt mint --spiffe-id ID --audience AUD [--audience AUD] [--ttl 5m] [--config FILE]',
   summary: 'mint a JWT-SVID and print it',
+  flags: {
+    'spiffe-id': 'the subject SPIFFE ID (in our trust domain)',
+    audience: 'an audience (JWT-5; repeat for more)',
+    ttl: 'lifetime (default ca.jwtSvidTtl, at most ca.maxJwtSvidTtl)',
+  },
+  example:
+    'fedbroker jwt mint --spiffe-id spiffe://logistics.example/billing --audience shipping --config /etc/fedbroker/broker.yaml',
   async run(argv, io) {
     const args = parseCommandArgs(argv, {
       ...CONFIG_OPTION,
@@ -224,16 +211,29 @@ export const localAuthorityCommand: CommandSpec = {
   usage:
     'fedbroker localauthority x509|jwt show|prepare|activate|taint|revoke [--authority-id ID] [--force] [--config FILE] [--json]',
   summary: "show and control our CA's X.509 authorities and JWT keys (rotation by hand)",
+  flags: {
+    'authority-id': 'the authority to act on (activate defaults to the prepared one)',
+    force: 'taint or revoke even when no successor is active (agents may lose their SVIDs)',
+  },
+  example: 'fedbroker localauthority x509 show --config /etc/fedbroker/broker.yaml',
   async run(argv, io) {
     const args = parseCommandArgs(
       argv,
       { ...CONFIG_OPTION, 'authority-id': { type: 'string' }, force: { type: 'boolean' } },
       2,
     );
-    const kind = requirePositional(args, 0, 'x509|jwt');
-    const action = requirePositional(args, 1, 'show|prepare|activate|taint|revoke');
-    if (kind !== 'x509' && kind !== 'jwt')
-      throw new CliError('ERR_CLI_USAGE', 'kind is x509 or jwt');
+    const kind = args.positionals[0];
+    if (kind !== 'x509' && kind !== 'jwt') {
+      throw new CliError(
+        'ERR_CLI_USAGE',
+        `${kind === undefined ? 'the authority kind is missing' : `"${kind}" is not an authority kind`}: say x509 or jwt, e.g. fedbroker localauthority x509 show`,
+      );
+    }
+    const action = requirePositional(
+      args,
+      1,
+      `the action (show, prepare, activate, taint or revoke, e.g. fedbroker localauthority ${kind} show)`,
+    );
     const client = connect(args, io);
     type AuthorityJson = {
       id: string;
@@ -270,7 +270,10 @@ export const localAuthorityCommand: CommandSpec = {
         { force: flag(args, 'force') },
       );
     } else {
-      throw new CliError('ERR_CLI_USAGE', `unknown action "${action}"`);
+      throw new CliError(
+        'ERR_CLI_USAGE',
+        `unknown action "${action}": use show, prepare, activate, taint or revoke`,
+      );
     }
     if (flag(args, 'json')) return (printJson(io, result), 0);
     const rows = (
@@ -281,307 +284,17 @@ export const localAuthorityCommand: CommandSpec = {
   },
 };
 
-const TRANSITIONS = ['approve', 'reject', 'suspend', 'resume'] as const;
-
-export const federationCommands: CommandSpec[] = [
-  {
-    words: ['federation', 'create'],
-    usage:
-      'fedbroker federation create --trust-domain TD --url URL --profile https_web|https_spiffe [--endpoint-spiffe-id ID --bundle FILE] [--ca-file FILE] [--config FILE]',
-    summary: 'create a pending relationship (an admin approves it before anything is trusted)',
-    async run(argv, io) {
-      const args = parseCommandArgs(argv, {
-        ...CONFIG_OPTION,
-        'trust-domain': { type: 'string' },
-        url: { type: 'string' },
-        profile: { type: 'string' },
-        'endpoint-spiffe-id': { type: 'string' },
-        bundle: { type: 'string' },
-        'ca-file': { type: 'string' },
-        reason: { type: 'string' },
-      });
-      const read = (name: string): string | undefined => {
-        const file = optionalString(args, name);
-        if (file === undefined) return undefined;
-        try {
-          return readFileSync(resolve(io.cwd, file), 'utf8');
-        } catch (cause) {
-          throw new CliError('ERR_CLI_FILE', `cannot read "${file}"`, { cause });
-        }
-      };
-      const body = {
-        trustDomain: requireString(args, 'trust-domain'),
-        url: requireString(args, 'url'),
-        profile: requireString(args, 'profile'),
-        ...(optionalString(args, 'endpoint-spiffe-id') === undefined
-          ? {}
-          : { endpointSpiffeId: optionalString(args, 'endpoint-spiffe-id') }),
-        ...(read('bundle') === undefined ? {} : { bootstrapBundle: read('bundle') }),
-        ...(read('ca-file') === undefined ? {} : { caPem: read('ca-file') }),
-        ...(optionalString(args, 'reason') === undefined
-          ? {}
-          : { reason: optionalString(args, 'reason') }),
-      };
-      const result = await connect(args, io).request<{ relationship: RelationshipJson }>(
-        'POST',
-        '/v1/admin/relationships',
-        body,
-      );
-      if (flag(args, 'json')) return (printJson(io, result), 0);
-      io.stdout(
-        `relationship ${result.relationship.trustDomain} created: ${result.relationship.state}\n`,
-      );
-      return 0;
-    },
-  },
-  {
-    words: ['federation', 'list'],
-    usage: 'fedbroker federation list [--config FILE] [--json]',
-    summary: 'relationships with state and refresh health',
-    async run(argv, io) {
-      const args = parseCommandArgs(argv, CONFIG_OPTION);
-      const result = await connect(args, io).request<{ relationships: RelationshipJson[] }>(
-        'GET',
-        '/v1/admin/relationships',
-      );
-      if (flag(args, 'json')) return (printJson(io, result), 0);
-      printTable(
-        io,
-        ['trust domain', 'state', 'profile', 'sequence', 'last success', 'last error', 'url'],
-        relationshipRows(result.relationships),
-      );
-      return 0;
-    },
-  },
-  {
-    words: ['federation', 'show'],
-    usage: 'fedbroker federation show TD [--config FILE] [--json]',
-    summary: 'one relationship: parameters, transitions and refresh status',
-    async run(argv, io) {
-      const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
-      const td = requirePositional(args, 0, 'TD');
-      const result = await connect(args, io).request<{ relationship: RelationshipJson }>(
-        'GET',
-        `/v1/admin/relationships/${encodeTd(td)}`,
-      );
-      if (flag(args, 'json')) return (printJson(io, result), 0);
-      const r = result.relationship;
-      printFields(io, [
-        ['trust domain', r.trustDomain],
-        ['state', r.state + (r.status.stale ? ' (stale: no refresh for 3 intervals)' : '')],
-        ['url', r.url],
-        ['profile', r.profile],
-        ['sequence', r.status.sequence ?? '-'],
-        ['last success', when(r.status.lastSuccessAtMs)],
-        [
-          'last error',
-          r.status.lastError === null
-            ? '-'
-            : `${r.status.lastError.code}: ${r.status.lastError.message}`,
-        ],
-        ['failures', String(r.status.consecutiveFailures)],
-        ['next refresh', when(r.status.nextRefreshAtMs)],
-        ['earliest expiry', when(r.status.earliestAuthorityExpiryMs)],
-        ['approvals', approvalsLine(r)],
-      ]);
-      return 0;
-    },
-  },
-  ...TRANSITIONS.map((action): CommandSpec => ({
-    words: ['federation', action],
-    usage: `fedbroker federation ${action} TD [--reason TEXT] [--config FILE] [--json]`,
-    summary: `${action} a relationship (recorded with who, when and why)`,
-    async run(argv, io) {
-      const args = parseCommandArgs(argv, { ...CONFIG_OPTION, reason: { type: 'string' } }, 1);
-      const td = requirePositional(args, 0, 'TD');
-      const reason = optionalString(args, 'reason');
-      const result = await connect(args, io).request<{ relationship: RelationshipJson }>(
-        'POST',
-        `/v1/admin/relationships/${encodeTd(td)}/${action}`,
-        reason === undefined ? {} : { reason },
-      );
-      if (flag(args, 'json')) return (printJson(io, result), 0);
-      io.stdout(`relationship ${td}: ${result.relationship.state}\n`);
-      return 0;
-    },
-  })),
-  deleteCommand({
-    words: ['federation', 'delete'],
-    what: 'TD',
-    noun: 'relationship',
-    summary: 'end a relationship: its bundle is removed and agents stop trusting it (FED-60)',
-    path: (td) => `/v1/admin/relationships/${td}`,
-    jsonKey: 'deleted',
-    done: 'deleted',
-  }),
-  {
-    words: ['federation', 'refresh'],
-    usage: 'fedbroker federation refresh TD [--config FILE] [--json]',
-    summary: "fetch the partner's bundle now",
-    async run(argv, io) {
-      const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
-      const td = requirePositional(args, 0, 'TD');
-      const result = await connect(args, io).request<{
-        ok: boolean;
-        outcome: string | null;
-        sequence: string | null;
-        error: { code: string; message: string } | null;
-      }>('POST', `/v1/admin/relationships/${encodeTd(td)}/refresh`);
-      if (flag(args, 'json')) {
-        printJson(io, result);
-      } else if (result.ok) {
-        io.stdout(
-          `refreshed ${td}: ${result.outcome ?? '-'} (sequence ${result.sequence ?? '-'})\n`,
-        );
-      } else {
-        io.stderr(
-          `error ${result.error?.code ?? 'ERR_FEDERATION_FETCH_NETWORK'}: ${result.error?.message ?? 'refresh failed'}\n`,
-        );
-      }
-      return result.ok ? 0 : 1;
-    },
-  },
-];
-
-export const inviteCommands: CommandSpec[] = [
-  {
-    words: ['federation', 'invite'],
-    usage: 'fedbroker federation invite [--out FILE] [--ttl 1h] [--config FILE]',
-    summary:
-      'write a signed, expiring invitation with our endpoint and bundle for a partner to accept',
-    async run(argv, io) {
-      const args = parseCommandArgs(argv, {
-        ...CONFIG_OPTION,
-        out: { type: 'string' },
-        ttl: { type: 'string' },
-      });
-      const ttlSeconds = durationOption(args, 'ttl');
-      const invite = await connect(args, io).request<{
-        trustDomain: string;
-        bundleSha256: string;
-        expiresAt: string;
-      }>('POST', '/v1/admin/invites', ttlSeconds === undefined ? {} : { ttlSeconds });
-      const text = JSON.stringify(invite, null, 2) + '\n';
-      const out = optionalString(args, 'out');
-      if (out === undefined) {
-        io.stdout(text);
-        return 0;
-      }
-      writeFileSync(resolve(io.cwd, out), text, { mode: 0o644 });
-      if (flag(args, 'json'))
-        return (
-          printJson(io, {
-            file: out,
-            bundleSha256: invite.bundleSha256,
-            expiresAt: invite.expiresAt,
-          }),
-          0
-        );
-      io.stdout(
-        `wrote ${out} for ${invite.trustDomain}, valid until ${invite.expiresAt}\n` +
-          `bundle sha256 ${invite.bundleSha256} (read it to the partner over another channel)\n`,
-      );
-      return 0;
-    },
-  },
-  {
-    words: ['federation', 'accept'],
-    usage:
-      'fedbroker federation accept FILE [--ca-file FILE] [--reason TEXT] [--config FILE] [--json]',
-    summary:
-      "check a partner's invitation and create a pending relationship from it (approve it next)",
-    async run(argv, io) {
-      const args = parseCommandArgs(
-        argv,
-        { ...CONFIG_OPTION, reason: { type: 'string' }, 'ca-file': { type: 'string' } },
-        1,
-      );
-      const read = (file: string): string => {
-        try {
-          return readFileSync(resolve(io.cwd, file), 'utf8');
-        } catch (cause) {
-          throw new CliError('ERR_CLI_FILE', `cannot read "${file}"`, { cause });
-        }
-      };
-      const invite = read(requirePositional(args, 0, 'FILE'));
-      const caFile = optionalString(args, 'ca-file');
-      const reason = optionalString(args, 'reason');
-      const result = await connect(args, io).request<{
-        relationship: RelationshipJson;
-        bundleSha256: string;
-      }>('POST', '/v1/admin/invites/accept', {
-        invite,
-        ...(caFile === undefined ? {} : { caPem: read(caFile) }),
-        ...(reason === undefined ? {} : { reason }),
-      });
-      if (flag(args, 'json')) return (printJson(io, result), 0);
-      io.stdout(
-        `relationship ${result.relationship.trustDomain} created: ${result.relationship.state}\n` +
-          `bundle sha256 ${result.bundleSha256}: compare it with the partner, then run\n` +
-          `  fedbroker federation approve ${result.relationship.trustDomain}\n`,
-      );
-      return 0;
-    },
-  },
-];
-
-export const auditCommands: CommandSpec[] = [
-  {
-    words: ['audit', 'list'],
-    usage:
-      'fedbroker audit list [--type T] [--actor A] [--trust-domain TD] [--since ISO] [--limit N] [--config FILE] [--json]',
-    summary: 'audit events, oldest first',
-    async run(argv, io) {
-      const args = parseCommandArgs(argv, {
-        ...CONFIG_OPTION,
-        type: { type: 'string' },
-        actor: { type: 'string' },
-        'trust-domain': { type: 'string' },
-        since: { type: 'string' },
-        limit: { type: 'string' },
-      });
-      const query = new URLSearchParams();
-      for (const [option, param] of [
-        ['type', 'type'],
-        ['actor', 'actor'],
-        ['trust-domain', 'trustDomain'],
-        ['since', 'since'],
-        ['limit', 'limit'],
-      ] as const) {
-        const value = optionalString(args, option);
-        if (value !== undefined) query.set(param, value);
-      }
-      const result = await connect(args, io).request<{
-        events: {
-          id: number;
-          time: number;
-          type: string;
-          actor: string;
-          trustDomain: string | null;
-          data: unknown;
-        }[];
-      }>('GET', `/v1/admin/audit?${query.toString()}`);
-      if (flag(args, 'json')) return (printJson(io, result), 0);
-      printTable(
-        io,
-        ['id', 'time', 'type', 'actor', 'trust domain', 'details'],
-        result.events.map((e) => [
-          String(e.id),
-          when(e.time),
-          e.type,
-          e.actor,
-          e.trustDomain ?? '-',
-          JSON.stringify(e.data),
-        ]),
-      );
-      return 0;
-    },
-  },
+export const auditCommands: readonly CommandSpec[] = [
+  auditListCommand,
   {
     words: ['audit', 'verify'],
     usage: 'fedbroker audit verify [--anchor ID:HASH] [--config FILE] [--json]',
     summary:
       'check the audit hash chain; names the first event that was edited, removed or reordered; --anchor (a head printed earlier) also catches the newest events removed or rewritten',
+    flags: {
+      anchor: 'ID:HASH, a head printed by an earlier verify, kept where the broker cannot write',
+    },
+    example: 'fedbroker audit verify --anchor 42:9f2c... --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, { ...CONFIG_OPTION, anchor: { type: 'string' } });
       const client = connect(args, io);

@@ -25,6 +25,8 @@ export const adminCommands: CommandSpec[] = [
     words: ['admin', 'add'],
     usage: 'fedbroker admin add NAME [--role admin|viewer] [--config FILE] [--json]',
     summary: 'add a named admin and print their personal token once (viewer: reads only)',
+    flags: { role: 'admin (changes everything) or viewer (reads only); default admin' },
+    example: 'fedbroker admin add alice --role viewer --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, { ...CONFIG_OPTION, role: { type: 'string' } }, 1);
       const name = requirePositional(args, 0, 'NAME');
@@ -46,6 +48,8 @@ export const adminCommands: CommandSpec[] = [
     words: ['admin', 'list'],
     usage: 'fedbroker admin list [--config FILE] [--json]',
     summary: 'named admins with role and who added them (never their tokens)',
+    flags: {},
+    example: 'fedbroker admin list --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, CONFIG_OPTION);
       const result = await connect(args, io).request<{ admins: AdminJson[] }>(
@@ -71,6 +75,8 @@ export const adminCommands: CommandSpec[] = [
     words: ['admin', 'remove'],
     usage: 'fedbroker admin remove NAME [--config FILE] [--json]',
     summary: 'remove a named admin: their token and console sessions stop at once',
+    flags: {},
+    example: 'fedbroker admin remove alice --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
       const name = requirePositional(args, 0, 'NAME');
@@ -89,6 +95,8 @@ export const adminCommands: CommandSpec[] = [
     words: ['admin', 'rotate'],
     usage: 'fedbroker admin rotate NAME [--config FILE] [--json]',
     summary: 'a new personal token for NAME, printed once; the old one stops at once',
+    flags: {},
+    example: 'fedbroker admin rotate alice --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
       const name = requirePositional(args, 0, 'NAME');

@@ -41,6 +41,17 @@ export const agentServeCommand: CommandSpec = {
     'fedbroker agent serve --broker URL (--join-token T | --join-token-file FILE) (--bundle FILE | --bundle-digest SHA256) --socket PATH [--data-dir DIR]',
   summary:
     'node agent: serve the SPIFFE Workload API on a Unix socket to local workloads, attested by the kernel',
+  flags: {
+    broker: "the broker's agent API URL (token generate prints it)",
+    'join-token': 'the one-time join token of a node entry (first start only)',
+    'join-token-file': 'a file holding the join token (or set FEDBROKER_JOIN_TOKEN)',
+    bundle: "the broker's bundle file, to trust it the first time",
+    'bundle-digest': 'the bundle sha256 token generate printed, instead of --bundle',
+    socket: 'the Unix socket path workloads connect to (SPIFFE_ENDPOINT_SOCKET)',
+    'data-dir': 'where the node SVID and state are kept across restarts',
+  },
+  example:
+    'fedbroker agent serve --broker https://broker.logistics.example:8444 --join-token-file node.token --bundle-digest 3f1a... --socket /run/spiffe/agent.sock',
   async run(argv, io) {
     const args = parseCommandArgs(argv, {
       broker: { type: 'string' },

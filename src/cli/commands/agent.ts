@@ -27,6 +27,17 @@ export const agentRunCommand: CommandSpec = {
     'fedbroker agent run --broker URL (--join-token T | --join-token-file FILE) (--bundle FILE | --bundle-digest SHA256) --write DIR [--once]',
   summary:
     'enrol, then keep svid.pem, svid_key.pem, bundle.pem and federated/<td>.pem current in DIR',
+  flags: {
+    broker: "the broker's agent API URL (token generate prints it)",
+    'join-token': 'the one-time join token (visible in the process list; prefer the file or env)',
+    'join-token-file': 'a file holding the join token (or set FEDBROKER_JOIN_TOKEN)',
+    bundle: "the broker's bundle file, to trust it the first time",
+    'bundle-digest': 'the bundle sha256 token generate printed, instead of --bundle',
+    write: 'directory for svid.pem, svid_key.pem, bundle.pem and federated/<td>.pem',
+    once: 'write the files once and exit (no renewal)',
+  },
+  example:
+    'fedbroker agent run --broker https://broker.logistics.example:8444 --join-token-file token --bundle-digest 3f1a... --write /run/svid',
   async run(argv, io) {
     const args = parseCommandArgs(argv, {
       broker: { type: 'string' },

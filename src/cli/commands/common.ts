@@ -27,12 +27,6 @@ export const CONFIG_OPTION: OptionSpec = {
   'admin-key': { type: 'string' },
 };
 
-/** One line for `fedbroker --help`: the admin TLS options every `--config` command takes. */
-export const ADMIN_TLS_HELP =
-  'commands taking --config also take, when its adminApi.tls is true: --admin-bundle FILE (our trust\n' +
-  'bundle; default: the CA state in the data directory) and --admin-cert FILE --admin-key FILE (an\n' +
-  'admin X509-SVID for mTLS instead of the bearer token)';
-
 export function connect(args: ParsedArgs, io: CliIo): AdminClient {
   return adminClientFromConfig(optionalString(args, 'config') ?? 'data/broker.yaml', io, {
     bundleFile: optionalString(args, 'admin-bundle'),
@@ -62,11 +56,15 @@ export function deleteCommand(spec: {
   readonly path: (id: string) => string;
   readonly jsonKey: string;
   readonly done: string;
+  /** The argument in the help example. */
+  readonly example: string;
 }): CommandSpec {
   return {
     words: spec.words,
     usage: `fedbroker ${spec.words.join(' ')} ${spec.what} [--config FILE] [--json]`,
     summary: spec.summary,
+    flags: {},
+    example: `fedbroker ${spec.words.join(' ')} ${spec.example} --config /etc/fedbroker/broker.yaml`,
     async run(argv, io) {
       const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
       const id = requirePositional(args, 0, spec.what);

@@ -1,12 +1,10 @@
-// The command table of `fedbroker`.
+// The command table of `fedbroker`: a new command is one entry here (with its flags and example).
 import type { CommandSpec } from '../io.js';
 import {
   auditCommands,
   bundleHistoryCommand,
   bundleListCommand,
   bundleShowCommand,
-  federationCommands,
-  inviteCommands,
   jwtMintCommand,
   localAuthorityCommand,
   x509MintCommand,
@@ -14,6 +12,9 @@ import {
 import { adminCommands } from './admins.js';
 import { agentRunCommand } from './agent.js';
 import { agentServeCommand } from './agent-serve.js';
+import { federationCommands } from './federation.js';
+import { inviteCommands } from './invite.js';
+import { statusCommand } from './status.js';
 import { initCommand } from './init.js';
 import { registrationCommands } from './registration.js';
 import { bundleInspectCommand, jwtValidateCommand, svidVerifyCommand } from './offline.js';
@@ -23,6 +24,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   initCommand,
   serveCommand,
   startCommand,
+  statusCommand,
   bundleInspectCommand,
   svidVerifyCommand,
   jwtValidateCommand,

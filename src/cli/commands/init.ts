@@ -12,8 +12,25 @@ export interface InitOptions {
   readonly bundlePort: number;
   readonly agentPort: number;
   readonly adminPort: number;
-  /** Address the bundle endpoint and agent API listen on. */
-  readonly publicHost: string;
+  /** Address the bundle endpoint and agent API bind to (default all interfaces). */
+  readonly listenHost: string;
+  /**
+   * The name partners and agents reach us at (DNS name or IP): sets bundleEndpoint.url and
+   * agentApi.url. Undefined, or a port 0: the URLs are left for the operator to fill in.
+   */
+  readonly publicHost: string | undefined;
+}
+
+/** `host` as it goes in a URL (IPv6 literals in brackets). */
+function urlHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+function urlLine(key: string, host: string | undefined, port: number, path: string): string {
+  if (host === undefined || port === 0) {
+    return `# ${key}: https://broker.example:${port === 0 ? 8443 : port}${path}   (the public URL; init --public-host sets it)`;
+  }
+  return `${key}: https://${urlHost(host)}:${port}${path}`;
 }
 
 /** The commented configuration file `init` writes. */
@@ -48,16 +65,20 @@ ca:
   # upstream: { certFile: /etc/pki/upstream.pem, keyFile: /etc/pki/upstream.key }
 
 # SPIFFE bundle endpoint partners fetch our bundle from (no client authentication, FED-13).
+# listen is where we bind; url is what invitations tell partners (behind NAT or a load balancer
+# they differ). federation invite refuses a url on 0.0.0.0, :: or loopback unless --allow-local-url.
 bundleEndpoint:
-  listen: ${options.publicHost}:${options.bundlePort}
+  listen: ${urlHost(options.listenHost)}:${options.bundlePort}
   profile: https_spiffe   # https_spiffe (our own X509-SVID) | https_web (certFile + keyFile)
-  ${options.bundlePort === 0 || options.publicHost === '0.0.0.0' ? '# url: https://broker.example:8443/   (set the public URL partners fetch)' : `url: https://${options.publicHost}:${options.bundlePort}/`}
+  ${urlLine('url', options.publicHost, options.bundlePort, '/')}
   spiffeId: spiffe://${td}/spiffe/bundle-endpoint
   refreshHint: 5m         # spiffe_refresh_hint we publish
 
-# Agents enrol with a join token, then use mTLS with their X509-SVID.
+# Agents enrol with a join token, then use mTLS with their X509-SVID. url is what token generate
+# and the start-up banner tell agents.
 agentApi:
-  listen: ${options.publicHost}:${options.agentPort}
+  listen: ${urlHost(options.listenHost)}:${options.agentPort}
+  ${urlLine('url', options.publicHost, options.agentPort, '')}
 
 # Admin API: bearer token (generated into <dataDir>/admin-token at first start) or mTLS.
 adminApi:
@@ -87,8 +108,22 @@ export function initBrokerDirectory(options: InitOptions): { configFile: string;
 export const initCommand: CommandSpec = {
   words: ['init'],
   usage:
-    'fedbroker init --trust-domain TD --dir DIR [--bundle-port N] [--agent-port N] [--admin-port N] [--host ADDR] [--json]',
+    'fedbroker init --trust-domain TD --dir DIR [--public-host NAME] [--listen-host ADDR] [--bundle-port N] [--agent-port N] [--admin-port N] [--json]',
   summary: 'write a commented DIR/broker.yaml with safe defaults and an empty data directory',
+  flags: {
+    'trust-domain': 'our SPIFFE trust domain, a bare name such as logistics.example',
+    dir: 'directory for broker.yaml and the state/ data directory (created)',
+    'public-host':
+      'the name partners and agents reach us at; sets bundleEndpoint.url and agentApi.url',
+    'listen-host': 'address the bundle endpoint and agent API bind to (default 0.0.0.0)',
+    host: 'shorthand for --listen-host ADDR --public-host ADDR (one-machine trials)',
+    'bundle-port': 'bundle endpoint port (default 8443; 0 = any free port, tests)',
+    'agent-port': 'agent API port (default 8444)',
+    'admin-port': 'admin API port on 127.0.0.1 (default 8445)',
+    json: 'print the written paths as JSON',
+  },
+  example:
+    'fedbroker init --trust-domain logistics.example --dir /etc/fedbroker --public-host broker.logistics.example',
   async run(argv, io: CliIo) {
     const args = parseCommandArgs(argv, {
       'trust-domain': { type: 'string' },
@@ -96,16 +131,20 @@ export const initCommand: CommandSpec = {
       'bundle-port': { type: 'string' },
       'agent-port': { type: 'string' },
       'admin-port': { type: 'string' },
+      'public-host': { type: 'string' },
+      'listen-host': { type: 'string' },
       host: { type: 'string' },
       json: { type: 'boolean' },
     });
+    const host = optionalString(args, 'host');
     const result = initBrokerDirectory({
       trustDomain: requireString(args, 'trust-domain'),
       dir: resolve(io.cwd, requireString(args, 'dir')),
       bundlePort: portOption(args, 'bundle-port', 8443),
       agentPort: portOption(args, 'agent-port', 8444),
       adminPort: portOption(args, 'admin-port', 8445),
-      publicHost: optionalString(args, 'host') ?? '0.0.0.0',
+      listenHost: optionalString(args, 'listen-host') ?? host ?? '0.0.0.0',
+      publicHost: optionalString(args, 'public-host') ?? host,
     });
     if (flag(args, 'json')) {
       io.stdout(JSON.stringify(result) + '\n');

@@ -85,6 +85,10 @@ export const bundleInspectCommand: CommandSpec = {
   usage: 'fedbroker bundle inspect FILE --trust-domain TD [--json]',
   summary:
     'parse a SPIFFE bundle (or PEM CA file) strictly and show its authorities and skipped entries',
+  flags: {
+    'trust-domain': 'the trust domain the bundle belongs to',
+  },
+  example: 'fedbroker bundle inspect shipping-bundle.json --trust-domain shipping.example',
   async run(argv, io) {
     const args = parseCommandArgs(
       argv,
@@ -144,6 +148,11 @@ export const svidVerifyCommand: CommandSpec = {
   words: ['svid', 'verify'],
   usage: 'fedbroker svid verify --cert FILE --bundle TD=FILE [--bundle TD=FILE ...] [--json]',
   summary: "verify a PEM chain (leaf first) against the bundle of the leaf's own trust domain",
+  flags: {
+    cert: 'the PEM chain to verify, leaf first',
+    bundle: 'TD=FILE: the bundle of a trust domain (repeat for more)',
+  },
+  example: 'fedbroker svid verify --cert svid/svid.pem --bundle logistics.example=svid/bundle.pem',
   async run(argv, io) {
     const args = parseCommandArgs(argv, {
       cert: { type: 'string' },
@@ -172,6 +181,14 @@ export const jwtValidateCommand: CommandSpec = {
     'fedbroker jwt validate (--token TOKEN | --token-file FILE) --audience AUD --bundle TD=FILE [...]',
   summary:
     "validate a JWT-SVID against the bundle of its sub's trust domain; prints sub and claims as JSON",
+  flags: {
+    token: 'the JWT-SVID',
+    'token-file': 'a file holding the JWT-SVID',
+    audience: 'an audience we accept (JWT-5)',
+    bundle: 'TD=FILE: the bundle of a trust domain (repeat for more)',
+  },
+  example:
+    'fedbroker jwt validate --token-file token.jwt --audience shipping --bundle logistics.example=bundle.json',
   async run(argv, io) {
     const args = parseCommandArgs(argv, {
       token: { type: 'string' },

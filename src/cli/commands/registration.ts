@@ -58,6 +58,19 @@ export const registrationCommands: CommandSpec[] = [
       'fedbroker entry create --spiffe-id ID|TEMPLATE [--node] [--parent-id NODE_ID|NODE_TEMPLATE --selector TYPE:VALUE ...] [--federates-with TD ...] [--ttl DURATION] [--dns-name NAME ...] [--description TEXT] [--config FILE] [--json]',
     summary:
       'register agents, node agents (--node) or workloads of a node (--parent-id, --selector unix:uid:1000 ...): a fixed SPIFFE ID or a template with {instance}',
+    flags: {
+      'spiffe-id': 'a SPIFFE ID in our trust domain, or a template with {instance}',
+      'federates-with': 'a partner trust domain whose bundle these agents get (repeat for more)',
+      ttl: 'maximum X509-SVID lifetime for these agents (default: the CA default)',
+      'dns-name': 'a DNS name to add to their X509-SVIDs (repeat for more)',
+      description: 'free text shown by entry list',
+      node: 'register a node agent (fedbroker agent serve on a host) instead of an agent',
+      'parent-id': 'a workload entry: the node entry id or node template its node agent has',
+      selector:
+        'a workload entry: TYPE:VALUE the kernel reports for the workload, e.g. unix:uid:1000 (repeat for more)',
+    },
+    example:
+      "fedbroker entry create --spiffe-id 'spiffe://logistics.example/planner/{instance}' --federates-with shipping.example --config /etc/fedbroker/broker.yaml",
     async run(argv, io) {
       const args = parseCommandArgs(argv, {
         ...BASE,
@@ -97,6 +110,8 @@ export const registrationCommands: CommandSpec[] = [
     words: ['entry', 'list'],
     usage: 'fedbroker entry list [--config FILE] [--json]',
     summary: 'registration entries',
+    flags: {},
+    example: 'fedbroker entry list --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, BASE);
       const result = await connect(args, io).request<{ entries: EntryJson[] }>(
@@ -124,6 +139,8 @@ export const registrationCommands: CommandSpec[] = [
     words: ['entry', 'show'],
     usage: 'fedbroker entry show ID [--config FILE] [--json]',
     summary: 'one registration entry',
+    flags: {},
+    example: 'fedbroker entry show e_3f2a... --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, BASE, 1);
       const id = requirePositional(args, 0, 'ID');
@@ -144,11 +161,17 @@ export const registrationCommands: CommandSpec[] = [
     path: (id) => `/v1/admin/entries/${id}`,
     jsonKey: 'deleted',
     done: 'deleted',
+    example: 'e_3f2a...',
   }),
   {
     words: ['token', 'generate'],
     usage: 'fedbroker token generate --entry ID [--ttl DURATION] [--config FILE] [--json]',
     summary: 'a one-time join token for an entry (default 10m); the secret is printed once',
+    flags: {
+      entry: 'the registration entry id (entry create prints it)',
+      ttl: 'how long the token is valid (default 10m)',
+    },
+    example: 'fedbroker token generate --entry e_3f2a... --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, {
         ...BASE,
@@ -184,6 +207,8 @@ export const registrationCommands: CommandSpec[] = [
     words: ['token', 'list'],
     usage: 'fedbroker token list [--config FILE] [--json]',
     summary: 'unused, unexpired join tokens (ids only, never secrets)',
+    flags: {},
+    example: 'fedbroker token list --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, BASE);
       const result = await connect(args, io).request<{
@@ -206,5 +231,6 @@ export const registrationCommands: CommandSpec[] = [
     path: (id) => `/v1/admin/tokens/${id}`,
     jsonKey: 'revoked',
     done: 'revoked',
+    example: 't_91c0...',
   }),
 ];

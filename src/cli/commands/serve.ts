@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../config/index.js';
+import { ConfigError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { startBroker } from '../../main.js';
 import { optionalString, parseCommandArgs, requireString } from '../args.js';
@@ -16,8 +17,8 @@ async function serveUntilSignal(configFile: string, io: CliIo): Promise<number> 
   io.stdout(
     [
       `fedbroker serving trust domain ${loaded.config.trustDomain} (store: ${broker.store.kind})`,
-      `  bundle endpoint: ${broker.bundleEndpointUrl} (${loaded.config.bundleEndpoint.profile})`,
-      `  agent API:       ${broker.agentApiUrl} (${broker.agentApiSpiffeId})`,
+      `  bundle endpoint: ${broker.publicUrls.bundleEndpoint} (${loaded.config.bundleEndpoint.profile}; listening on ${loaded.config.bundleEndpoint.listen})`,
+      `  agent API:       ${broker.publicUrls.agentApi} (${broker.agentApiSpiffeId}; listening on ${loaded.config.agentApi.listen})`,
       `  admin API:       ${broker.adminUrl}`,
       `  admin token:     ${broker.adminTokenFile ?? 'from FEDBROKER_ADMIN_TOKEN'}`,
       `  config:          ${loaded.path}`,
@@ -33,6 +34,8 @@ export const serveCommand: CommandSpec = {
   words: ['serve'],
   usage: 'fedbroker serve --config FILE',
   summary: 'run the broker (CA, bundle endpoint, federation, admin API) until SIGINT/SIGTERM',
+  flags: { config: 'the broker.yaml that init wrote' },
+  example: 'fedbroker serve --config /etc/fedbroker/broker.yaml',
   async run(argv, io) {
     const args = parseCommandArgs(argv, { config: { type: 'string' } });
     return serveUntilSignal(resolve(io.cwd, requireString(args, 'config')), io);
@@ -44,6 +47,12 @@ export const startCommand: CommandSpec = {
   usage: 'fedbroker start [--dir DIR] [--trust-domain TD]',
   summary:
     'quick start: on first use write DIR/broker.yaml (default ./data, loopback listeners), then serve it',
+  flags: {
+    dir: 'directory of broker.yaml (default ./data)',
+    'trust-domain':
+      'trust domain for a new directory (default local.example); must match an existing one',
+  },
+  example: 'fedbroker start --trust-domain logistics.example',
   async run(argv, io) {
     const args = parseCommandArgs(argv, {
       dir: { type: 'string' },
@@ -58,9 +67,20 @@ export const startCommand: CommandSpec = {
         bundlePort: 8443,
         agentPort: 8444,
         adminPort: 8445,
+        listenHost: '127.0.0.1',
         publicHost: '127.0.0.1',
       });
       io.stdout(`initialised ${configFile}\n`);
+    } else {
+      // Issue 18: an existing directory keeps its trust domain; asking for another is a mistake.
+      const asked = optionalString(args, 'trust-domain');
+      const existing = loadConfig(configFile, io.env).config.trustDomain;
+      if (asked !== undefined && asked !== existing) {
+        throw new ConfigError(
+          'ERR_CONFIG_TRUST_DOMAIN_MISMATCH',
+          `${configFile} is for trust domain ${existing}, not ${asked}: drop --trust-domain, or use another --dir for ${asked}`,
+        );
+      }
     }
     return serveUntilSignal(configFile, io);
   },
