@@ -2,9 +2,14 @@
 # with production dependencies only, as the image's non-root `node` user.
 # Mount a configuration at /etc/fedbroker/broker.yaml (see config/*.example.yaml, docker-compose.yml).
 FROM node:24-bookworm-slim AS build
+# The SO_PEERCRED addon of `agent serve` (native/peercred.c) is compiled by `npm ci`'s install
+# script with node-gyp against the image's Node headers: it needs a C compiler, make and python3.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ make python3 \
+  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+COPY package.json package-lock.json binding.gyp ./
+COPY native ./native
+RUN npm ci --no-audit --no-fund && test -f build/Release/peercred.node
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
@@ -15,9 +20,14 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# Without it `agent serve` refuses to start (ERR_WORKLOAD_PEERCRED_UNAVAILABLE).
+COPY --from=build /app/build/Release/peercred.node ./build/Release/peercred.node
+COPY src/workload/proto ./src/workload/proto
 COPY config ./config
 # The data directory holds CA private keys: owned by node, closed to everyone else.
 RUN mkdir -p /var/lib/fedbroker && chown node:node /var/lib/fedbroker && chmod 0700 /var/lib/fedbroker
+# The Workload API socket's directory (a volume in docker-compose.yml): the node agent writes it.
+RUN mkdir -p /run/spiffe && chown node:node /run/spiffe && chmod 0755 /run/spiffe
 USER node
 VOLUME ["/var/lib/fedbroker"]
 EXPOSE 8443 8444 8445

@@ -13,12 +13,15 @@ import {
   authorizeMemberOf,
   createAgent,
   createMtlsHttpsServer,
+  createWorkloadApiSource,
   parseTrustDomain,
   peerIdOf,
   peerOf,
   tlsClientOptions,
   type Agent,
   type TrustDomain,
+  type WorkloadApiSource,
+  type X509Source,
 } from '../src/agent/index.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -73,6 +76,7 @@ const messageOf = (error: unknown): string =>
 
 const children = new Set<ChildProcess>();
 const agents: Agent[] = [];
+const workloadSources: WorkloadApiSource[] = [];
 const servers: https.Server[] = [];
 const tempDir = mkdtempSync(join(tmpdir(), 'fedbroker-demo-'));
 
@@ -91,9 +95,10 @@ function stopChild(child: ChildProcess): Promise<void> {
 let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    await Promise.allSettled(
-      agents.map((agent) => within(agent.close(), STOP_GRACE_MS, 'agent close')),
-    );
+    await Promise.allSettled([
+      ...agents.map((agent) => within(agent.close(), STOP_GRACE_MS, 'agent close')),
+      ...workloadSources.map((source) => within(source.close(), STOP_GRACE_MS, 'source close')),
+    ]);
     for (const server of servers) {
       server.closeAllConnections();
       server.close();
@@ -483,7 +488,7 @@ function dispatchHandler(dispatch: Agent) {
 
 /** POSTs to the dispatch service over mTLS (server must be in shipping.example) with a JWT-SVID. */
 async function callDispatch(
-  agent: Agent,
+  agent: X509Source & { jwtSvid(audience: string): Promise<{ token: string }> },
   port: number,
   shipping: TrustDomain,
   audience = AUDIENCE,
@@ -562,6 +567,88 @@ async function plannerCalls(
 
 // ---- the demo ------------------------------------------------------------------------------------
 
+// ---- a workload that gets its identity from `fedbroker agent serve` (issue 17) -------------------
+
+/**
+ * Starts a node agent at logistics (a node entry and its join token), registers a workload entry
+ * under it selected by this process's uid, and returns the SDK's Workload API source for it.
+ * Started during step 3 (its CLI calls overlap the others'), awaited in step 4.
+ */
+async function workloadFromAgentServe(
+  logistics: BrokerProcess,
+): Promise<{ source: WorkloadApiSource; summary: string }> {
+  const nodeId = `spiffe://${LOGISTICS}/nodes/demo-host`;
+  const uid = process.getuid?.() ?? 0;
+  // The node entry and the workload entry under it are independent: created side by side.
+  const [{ entry: node }] = await Promise.all([
+    fedJson<{ entry: { id: string } }>(logistics, [
+      'entry',
+      'create',
+      '--spiffe-id',
+      nodeId,
+      '--node',
+    ]),
+    fedJson(logistics, [
+      'entry',
+      'create',
+      '--spiffe-id',
+      `spiffe://${LOGISTICS}/agents/tracker`,
+      '--parent-id',
+      nodeId,
+      '--selector',
+      `unix:uid:${uid}`,
+      '--federates-with',
+      SHIPPING,
+    ]),
+  ]);
+  const token = await fedJson<TokenJson>(logistics, ['token', 'generate', '--entry', node.id]);
+  const socket = join(tempDir, 'workload-api.sock');
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'agent',
+      'serve',
+      '--broker',
+      token.agentApiUrl,
+      '--bundle-digest',
+      token.bundleDigest,
+      '--socket',
+      socket,
+      '--data-dir',
+      join(tempDir, 'node-agent'),
+    ],
+    {
+      env: { PATH: process.env['PATH'] ?? '', FEDBROKER_JOIN_TOKEN: token.token },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  children.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  try {
+    await within(
+      waitUntil(() => existsSync(socket) || child.exitCode !== null, 'the Workload API socket'),
+      READY_TIMEOUT_MS,
+      'agent serve',
+    );
+    expect(child.exitCode === null, `agent serve exited ${child.exitCode}: ${stderr.trim()}`);
+    const source = await within(
+      createWorkloadApiSource({ socket, requestTimeoutMs: CALL_TIMEOUT_MS }),
+      WAIT_TIMEOUT_MS,
+      'the first X509-SVID from the Workload API',
+    );
+    workloadSources.push(source);
+    const summary =
+      `node agent ${nodeId} (fedbroker agent serve, node entry ${node.id}) serves the SPIFFE ` +
+      `Workload API on unix://${socket}; workload entry selects unix:uid:${uid}`;
+    return { source, summary };
+  } catch (error) {
+    if (stderr !== '') detail(`agent serve stderr:\n${stderr.trim()}`);
+    throw error;
+  }
+}
+
 async function main(): Promise<void> {
   currentStep = '0';
   expect(existsSync(CLI), `no built CLI at ${CLI}: run npm run build first`);
@@ -635,6 +722,9 @@ async function main(): Promise<void> {
 
   // 3. Entries and join tokens through the CLI ----------------------------------------------------
   currentStep = '3';
+  // Issue 17's workload (step 4.5) is set up meanwhile; a failure surfaces where it is awaited.
+  const trackerSetup = workloadFromAgentServe(logistics);
+  trackerSetup.catch(() => undefined);
   const plannerToken = await registerAgent(
     '3',
     logistics,
@@ -726,6 +816,26 @@ async function main(): Promise<void> {
   pass(
     '4.4',
     `a JWT-SVID for another audience is refused by dispatch even over valid mTLS: HTTP 401 ${JSON.parse(wrongAudience.body).error}`,
+  );
+
+  // A workload with no token of its own: its identity comes from the node agent's Workload API,
+  // attested by its uid, and it calls dispatch over mTLS + JWT-SVID like the SDK agents.
+  const { source: tracker, summary } = await trackerSetup;
+  pass('4.5', summary);
+  const trackerId = tracker.x509Svid().spiffeId.toString();
+  expect(trackerId === `spiffe://${LOGISTICS}/agents/tracker`, `workload got ${trackerId}`);
+  expect(tracker.bundles().has(shippingTd), 'the workload lacks the shipping.example bundle');
+  const tracked = await callDispatch(tracker, port, shippingTd);
+  expect(tracked.status === 200, `dispatch answered the workload HTTP ${tracked.status}`);
+  const trackedAnswer = JSON.parse(tracked.body) as DispatchAnswer;
+  expect(
+    trackedAnswer.caller.spiffeId === trackerId && tracked.server === dispatch.spiffeId.toString(),
+    `dispatch saw ${trackedAnswer.caller.spiffeId}, the workload saw ${tracked.server ?? 'nobody'}`,
+  );
+  pass(
+    '4.6',
+    `workload ${trackerId} (SVID from agent serve, no join token) → dispatch ` +
+      `${trackedAnswer.server.spiffeId}: mTLS both ways + JWT-SVID, HTTP 200`,
   );
 
   // 5. saas.example is refused: shipping never approved it ----------------------------------------

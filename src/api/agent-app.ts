@@ -45,7 +45,9 @@ export interface AgentDeps {
   readonly ca: Pick<
     Ca,
     'issueX509Svid' | 'issueJwtSvid' | 'localBundle' | 'onBundleChange' | 'trustDomain' | 'options'
-  >;
+  > &
+    // Issue 17: the node watch names this replica's active X.509 authority and follows its changes.
+    Partial<Pick<Ca, 'authorities' | 'onAuthorityChange'>>;
   readonly registration: Pick<Registration, 'enrol' | 'entryFor'> &
     Partial<Pick<Registration, 'onChange' | 'childEntries'>>;
   readonly federation: Pick<Federation, 'trustedBundles' | 'onChange' | 'refreshOnUnknownKey'>;
@@ -174,6 +176,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   const notify = (): void => watch.notify();
   const unsubscribeSources = [
     deps.ca.onBundleChange(notify),
+    deps.ca.onAuthorityChange?.(notify),
     deps.federation.onChange(notify),
     deps.registration.onChange?.(notify),
   ];

@@ -321,7 +321,11 @@ export function createNodeApp(deps: NodeDeps): Hono<Env> {
   return app;
 }
 
-/** The `state` event: entries, our bundle and every partner bundle any entry federates with. */
+/**
+ * The `state` event: entries, our bundle, every partner bundle any entry federates with, and the
+ * id (hex subject key id) of this replica's active X.509 authority, so that a node re-signs its
+ * workload SVIDs right after an activation (X509-* rotation; the bundle alone does not change then).
+ */
 function stateBody(deps: NodeDeps, entries: readonly Entry[]): string {
   const partners = [...new Set(entries.flatMap((entry) => entry.federatesWith))].sort();
   const set = new BundleSet([deps.ca.localBundle(), ...deps.federation.trustedBundles(partners)]);
@@ -329,7 +333,12 @@ function stateBody(deps: NodeDeps, entries: readonly Entry[]): string {
   for (const bundle of set) {
     bundles[bundle.trustDomain.name] = new RawJson(oneLine(marshalBundle(bundle).toString('utf8')));
   }
-  return jsonText({ ...entriesState(entries), bundles });
+  const active = deps.ca.authorities?.('x509').find((a) => a.state === 'active');
+  return jsonText({
+    ...entriesState(entries),
+    bundles,
+    ...(active === undefined ? {} : { activeX509Authority: active.id }),
+  });
 }
 
 /**
@@ -359,6 +368,7 @@ async function watchNode(
     deps.watch === undefined
       ? [
           deps.ca.onBundleChange(changed),
+          deps.ca.onAuthorityChange?.(changed),
           deps.federation.onChange(changed),
           deps.registration.onChange?.(changed),
         ]

@@ -31,6 +31,8 @@ export interface NodeState {
   readonly skippedEntries?: number;
   /** Our own bundle plus the partners named by any entry's federatesWith. */
   readonly bundles: BundleSet;
+  /** The serving replica's active X.509 authority (hex key id); a change re-signs workload SVIDs. */
+  readonly activeX509Authority?: string;
 }
 
 /** Bounds on what one node state may hold (the broker is trusted, but never unboundedly). */
@@ -63,6 +65,7 @@ const stateSchema = z
     revision: z.string().max(200),
     entries: z.array(z.unknown()).max(MAX_NODE_ENTRIES),
     bundles: z.record(z.string(), z.unknown()).optional(),
+    activeX509Authority: z.string().min(1).max(200).optional(),
   })
   .loose();
 
@@ -113,6 +116,9 @@ export function parseNodeState(value: unknown, ownTrustDomain: TrustDomain): Nod
     entries,
     skippedEntries: parsed.data.entries.length - entries.length,
     bundles: set,
+    ...(parsed.data.activeX509Authority === undefined
+      ? {}
+      : { activeX509Authority: parsed.data.activeX509Authority }),
   };
 }
 

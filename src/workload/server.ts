@@ -77,6 +77,7 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
   const cache = createSvidCache(source, () => source.state()?.bundles, { now });
   let netServer: NetServer | undefined;
   let lastOwn: Bundle | undefined;
+  let lastActive: string | undefined;
 
   const grpcServer = new grpc.Server({
     'grpc.max_receive_message_length': limits.maxMessageBytes,
@@ -154,16 +155,25 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
   grpcServer.addService(workloadServiceDefinition(), handlers);
 
   // A CA rotation (our X.509 or JWT authorities changed) re-signs; every stream gets fresh state.
+  // An activation changes the signer without changing the bundle: the state names the active
+  // X.509 authority, and a new one re-signs too (issue 17, the activation gap).
   const unsubscribe = source.onChange(() => {
-    const own = source.state()?.bundles.get(source.trustDomain);
+    const state = source.state();
+    const own = state?.bundles.get(source.trustDomain);
     if (own !== undefined && lastOwn !== undefined) {
       if (x509BundleDer(own).compare(x509BundleDer(lastOwn)) !== 0) cache.expireX509();
       if (!jwtBundleJson(own).equals(jwtBundleJson(lastOwn))) cache.clearJwt();
     }
+    const active = state?.activeX509Authority;
+    if (active !== undefined && lastActive !== undefined && active !== lastActive) {
+      cache.expireX509();
+    }
     lastOwn = own;
+    if (active !== undefined) lastActive = active;
     hub.broadcast();
   });
   lastOwn = source.state()?.bundles.get(source.trustDomain);
+  lastActive = source.state()?.activeX509Authority;
 
   return {
     get openStreams() {

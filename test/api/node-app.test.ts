@@ -435,6 +435,7 @@ interface StateJson {
   revision: string;
   entries: { id: string; spiffeId: string }[];
   bundles: Record<string, unknown>;
+  activeX509Authority?: string;
 }
 
 describe('GET /v1/agent/node/watch', () => {
@@ -487,6 +488,21 @@ describe('GET /v1/agent/node/watch', () => {
       state = JSON.parse((await watch.next()).data) as StateJson;
       const own = bundleFromJson(JSON.stringify(state.bundles[TD]), TD);
       expect(own.x509Authorities.length).toBe(ownAtStart.x509Authorities.length + 1);
+
+      // Issue 17 activation gap: the state names the active X.509 authority; an activation (no
+      // bundle change) sends a new state naming the new one.
+      const activeId = (): string | undefined =>
+        broker.ca.authorities('x509').find((a) => a.state === 'active')?.id;
+      expect(initial.activeX509Authority).toBe(activeId());
+      expect(state.activeX509Authority).toBe(initial.activeX509Authority);
+      const prepared = broker.ca.authorities('x509').find((a) => a.state === 'prepared');
+      await broker.ca.activate('x509', prepared?.id, { force: true });
+      state = JSON.parse((await watch.next()).data) as StateJson;
+      while (state.activeX509Authority === initial.activeX509Authority) {
+        state = JSON.parse((await watch.next()).data) as StateJson;
+      }
+      expect(state.activeX509Authority).toBe(prepared?.id);
+      expect(activeId()).toBe(prepared?.id);
     } finally {
       watch.close();
     }

@@ -1,6 +1,7 @@
 // Keeps docker-compose.yml and the Dockerfile in step with config/ (no Docker engine on CI):
 // mounted configs exist and load, listeners are published (admin on host loopback only), Redis
-// persists, health checks exist, and the brokers reach each other's bundle endpoint by name.
+// persists, health checks exist, and the brokers reach each other's bundle endpoint by name; each
+// organisation's node agent (`agent serve`, issue 17) shares its socket only with its workloads.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,9 @@ interface ComposeService {
   image?: string;
   build?: unknown;
   command?: string | string[];
+  entrypoint?: string | string[];
+  pid?: string;
+  profiles?: string[];
   environment?: Record<string, string | number | boolean | null> | string[];
   volumes?: (string | { source?: string; target: string; read_only?: boolean })[];
   ports?: (string | number | { host_ip?: string; published?: string | number; target: number })[];
@@ -229,7 +233,107 @@ describe('docker-compose.yml', () => {
   });
 });
 
+const nodeAgentNames = Object.keys(services).filter((name) => name.endsWith('-node-agent'));
+const flagOf = (args: string[], flag: string): string | undefined =>
+  args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined;
+
+describe('docker-compose.yml: node agents and workloads (issue 17)', () => {
+  it('runs one node agent and one example workload per organisation', () => {
+    expect(nodeAgentNames.sort()).toEqual(['logistics-node-agent', 'shipping-node-agent']);
+    expect(
+      Object.keys(services)
+        .filter((n) => n.endsWith('-workload'))
+        .sort(),
+    ).toEqual(['logistics-workload', 'shipping-workload']);
+  });
+
+  describe.each(nodeAgentNames)('%s', (name) => {
+    const org = name.replace(/-node-agent$/, '');
+    const agent = services[name] ?? {};
+    const args = ([] as string[]).concat(agent.command ?? []);
+    const broker = services[`${org}-broker`] ?? {};
+    const brokerEnv = environment(broker);
+    const { config } = loadConfig(
+      resolve(ROOT, mounts(broker).find((m) => m.target === CONFIG_PATH)?.source ?? 'missing'),
+      { FEDBROKER_REDIS_URL: brokerEnv['FEDBROKER_REDIS_URL'] },
+    );
+    const socketPath = flagOf(args, '--socket') ?? '';
+    const socketMount = mounts(agent).find((m) => socketPath.startsWith(`${m.target}/`));
+    const workload = services[`${org}-workload`] ?? {};
+
+    it("runs `agent serve` against its own broker's agent API, reachable by name", () => {
+      expect(args.slice(0, 2)).toEqual(['agent', 'serve']);
+      const url = new URL(flagOf(args, '--broker') ?? 'missing:');
+      expect(url.protocol).toBe('https:');
+      expect(Number(url.port)).toBe(portOf(config.agentApi.listen));
+      const brokerNetworks = networks(broker);
+      expect(
+        [...networks(agent).keys()].some(
+          (n) =>
+            brokerNetworks.get(n)?.includes(url.hostname) === true ||
+            (brokerNetworks.has(n) && url.hostname === `${org}-broker`),
+        ),
+      ).toBe(true);
+      expect(url.hostname).toContain(org);
+      expect(dependsOn(agent)[`${org}-broker`]).toBe('service_healthy');
+    });
+
+    it('takes the join token and bundle digest from the environment, never literals', () => {
+      // `:-`: the brokers' walkthrough runs without them; the agent refuses to start unenrolled.
+      expect(environment(agent)['FEDBROKER_JOIN_TOKEN']).toMatch(/^\$\{[A-Z0-9_]+:-\}$/);
+      expect(args).not.toContain('--join-token');
+      expect(flagOf(args, '--bundle-digest')).toMatch(/^\$\{[A-Z0-9_]+:-\}$/);
+      expect(agent.profiles).toEqual(['workload-api']);
+      expect(workload.profiles).toEqual(['workload-api']);
+    });
+
+    it('keeps its socket and its data directory (node key and SVID) on named volumes', () => {
+      expect(socketPath).toMatch(/^\/run\/spiffe\/[a-z-]+\.sock$/);
+      expect(socketMount?.readOnly).toBe(false);
+      expect(Object.keys(compose.volumes ?? {})).toContain(socketMount?.source);
+      const dataDir = flagOf(args, '--data-dir') ?? '';
+      const dataMount = mounts(agent).find((m) => dataDir.startsWith(`${m.target}/`));
+      expect(Object.keys(compose.volumes ?? {})).toContain(dataMount?.source);
+      expect(dataMount?.source).not.toBe(socketMount?.source);
+      // The image creates both directories for its non-root user (a fresh volume copies them).
+      expect(runtime).toMatch(/^RUN mkdir -p \/run\/spiffe && chown node:node \/run\/spiffe/m);
+    });
+
+    it('shares the socket (read-only) and its PID namespace with its own example workload only', () => {
+      const shared = mounts(workload).find((m) => m.source === socketMount?.source);
+      expect(shared?.readOnly).toBe(true);
+      expect(environment(workload)['SPIFFE_ENDPOINT_SOCKET']).toBe(
+        `unix://${shared?.target ?? ''}${socketPath.slice(socketMount?.target.length ?? 0)}`,
+      );
+      // SO_PEERCRED gives pids in the agent's namespace: the workload must live in it.
+      expect(workload.pid).toBe(`service:${name}`);
+      expect(dependsOn(workload)[name]).toBe('service_healthy');
+      expect(([] as string[]).concat(workload.entrypoint ?? []).join(' ')).toContain(
+        'createWorkloadApiSource',
+      );
+      for (const [other, service] of Object.entries(services)) {
+        if (other === name || other === `${org}-workload`) continue;
+        expect(mounts(service).map((m) => m.source)).not.toContain(socketMount?.source);
+      }
+    });
+  });
+});
+
 describe('Dockerfile', () => {
+  it('builds the SO_PEERCRED addon in the build stage and ships it in the runtime image', () => {
+    const build = stages[0] ?? '';
+    expect(build).toMatch(/^RUN apt-get update && apt-get install [^\n]*\bg\+\+ make python3\b/m);
+    // binding.gyp and native/ are in place before `npm ci` runs the install script.
+    const npmCi = build.indexOf('RUN npm ci');
+    expect(build.indexOf('binding.gyp')).toBeGreaterThan(-1);
+    expect(build.indexOf('binding.gyp')).toBeLessThan(npmCi);
+    expect(build.indexOf('COPY native ./native')).toBeLessThan(npmCi);
+    expect(runtime).toMatch(
+      /^COPY --from=build \/app\/build\/Release\/peercred\.node \.\/build\/Release\/peercred\.node$/m,
+    );
+    expect(runtime).toMatch(/^COPY src\/workload\/proto /m);
+  });
+
   it('builds in one stage and runs on a current even-numbered (LTS) Node in another', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     const major = Number(/^FROM node:(\d+)/.exec(runtime)?.[1]);

@@ -1,6 +1,7 @@
 // Runs the issue-7 demo (demo/run.ts) as a child process against the test build of `fedbroker`:
 // three brokers federated through the CLI, SDK agents over mTLS + JWT-SVIDs, a refused pending
-// partner and a CA rotation. It must exit 0 and print each expectation it checked.
+// partner, a workload whose SVID comes from `fedbroker agent serve` (issue 17) and a CA rotation.
+// It must exit 0 and print each expectation it checked.
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +61,13 @@ describe('npm run demo (issue 7)', () => {
     has(/← talking to spiffe:\/\/logistics\.example\/agents\/planner\/instance\//);
     has(/→ talking to spiffe:\/\/shipping\.example\/agents\/dispatch\/instance\//);
     has(/^✔ step 4\.4 .* HTTP 401 ERR_SVID_JWT_AUD/);
+    // Issue 17: a workload whose SVID comes from `fedbroker agent serve` calls across.
+    has(
+      /^✔ step 4\.5 node agent spiffe:\/\/logistics\.example\/nodes\/demo-host \(fedbroker agent serve/,
+    );
+    has(
+      /^✔ step 4\.6 workload spiffe:\/\/logistics\.example\/agents\/tracker \(SVID from agent serve, no join token\) → dispatch spiffe:\/\/shipping\.example\/agents\/dispatch\/instance\/.*HTTP 200$/,
+    );
     has(
       /^✔ step 5 expected failure: spiffe:\/\/saas\.example\/agents\/assistant\/instance\/.* refused by dispatch at the mTLS handshake: ERR_SVID_NO_BUNDLE/,
     );

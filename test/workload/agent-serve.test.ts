@@ -93,6 +93,21 @@ async function firstSvid(): Promise<X509SvidResponseMsg> {
   throw new Error('no SVID');
 }
 
+/** The leaf's authority key identifier (lower-case hex), read by openssl from its DER. */
+function issuerKeyId(chainDer: Buffer): string {
+  const result = spawnSync(
+    'openssl',
+    ['x509', '-inform', 'DER', '-noout', '-ext', 'authorityKeyIdentifier'],
+    { input: chainDer, encoding: 'utf8' },
+  );
+  expect(result.status, result.stderr).toBe(0);
+  const lines = result.stdout.split('\n').slice(1).join('');
+  return lines
+    .replace(/keyid:/i, '')
+    .replace(/[^0-9A-Fa-f]/g, '')
+    .toLowerCase();
+}
+
 let token: { token: string; agentApiUrl: string; bundleDigest: string };
 
 beforeAll(async () => {
@@ -182,6 +197,32 @@ describe('fedbroker agent serve against a real broker (issue 17)', () => {
       new grpc.Metadata(),
     ).catch((e: unknown) => e)) as grpc.ServiceError;
     expect(missing.code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+
+  it("activating a prepared X.509 authority re-signs the open stream's SVID with it at once (issue 17 activation gap)", async () => {
+    const stream = openStream<X509SvidResponseMsg>(client(), 'FetchX509SVID');
+    const first = await stream.next(45_000);
+    const before = issuerKeyId(first.svids[0]!.x509_svid);
+    const shown = await json<{ authorities: { id: string; state: string }[] }>([
+      'localauthority',
+      'x509',
+      'show',
+    ]);
+    expect(shown.authorities.find((a) => a.state === 'active')?.id.toLowerCase()).toBe(before);
+    const { authority } = await json<{ authority: { id: string } }>([
+      'localauthority',
+      'x509',
+      'prepare',
+    ]);
+    // --force skips FED-50's lead time (5 refresh hints): the test's stand-in for waiting.
+    await json(['localauthority', 'x509', 'activate', '--authority-id', authority.id, '--force']);
+    // Before the fix the bundle did not change on activation, so the stream kept the old leaf
+    // until its half-life; now the next messages carry a leaf from the new authority.
+    let next = await stream.next(45_000);
+    while (issuerKeyId(next.svids[0]!.x509_svid) === before) next = await stream.next(45_000);
+    expect(issuerKeyId(next.svids[0]!.x509_svid)).toBe(authority.id.toLowerCase());
+    expect(next.svids.map((s) => s.spiffe_id)).toEqual([`spiffe://${TD}/api`]);
+    stream.cancel();
   });
 
   it('another uid is refused; a {instance} template gives two processes two IDs and one process one ID', async () => {
