@@ -1,4 +1,4 @@
-// Admin routes for registration: entries (create, list, show, delete) and join tokens (generate,
+// Admin routes for registration: entries (create, list, show, update, delete) and join tokens (generate,
 // list, revoke). A token's secret is in the create response only; it is never stored or logged.
 import { z } from 'zod';
 import { bundleDigest, marshalBundle } from '../bundle/index.js';
@@ -23,7 +23,7 @@ export interface AdminRegistrationDeps {
   readonly registration: Registration;
   readonly ca: Pick<Ca, 'localBundle'>;
   readonly audit: (event: {
-    type: 'entry.created' | 'entry.deleted' | 'token.created';
+    type: 'entry.created' | 'entry.updated' | 'entry.deleted' | 'token.created';
     actor: string;
     details?: Record<string, unknown>;
   }) => Promise<void>;
@@ -80,6 +80,33 @@ const createEntryBody = z
   })
   .strict();
 
+// The create schema's limits (MAX_*, MIN_*) again; the service re-validates through buildEntry.
+// spiffeId, node and parentId are accepted here only so the service can refuse them with a coded
+// error that says to delete and re-create (the strict schema would only say "unknown member").
+const updateEntryBody = z
+  .object({
+    federatesWith: z.array(z.string().min(1).max(255)).max(MAX_FEDERATES_WITH).optional(),
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(MIN_ENTRY_TTL_SECONDS)
+      .max(MAX_ENTRY_TTL_SECONDS)
+      .nullable()
+      .optional()
+      .describe('null: back to the CA default X509-SVID TTL'),
+    dnsNames: z.array(z.string().min(1).max(253)).max(MAX_DNS_NAMES).optional(),
+    description: z.string().max(500).optional(),
+    selectors: z
+      .array(z.string().min(1).max(MAX_SELECTOR_LENGTH))
+      .max(MAX_SELECTORS)
+      .optional()
+      .describe('workload entries only: replaces the selectors (at least one)'),
+    spiffeId: z.string().max(2048).optional().describe('refused: ERR_REGISTRATION_ENTRY_IMMUTABLE'),
+    node: z.boolean().optional().describe('refused: ERR_REGISTRATION_ENTRY_IMMUTABLE'),
+    parentId: z.string().max(2048).optional().describe('refused: ERR_REGISTRATION_ENTRY_IMMUTABLE'),
+  })
+  .strict();
+
 const entryParams = z.object({ id: idParam.max(64) }).strict();
 
 const createTokenBody = z
@@ -118,6 +145,7 @@ const tokenParams = z.object({ tokenId: idParam.max(64) }).strict();
 
 export function registrationRoutes(deps: AdminRegistrationDeps): Route[] {
   const oneEntry = z.object({ entry: entrySchema });
+  const updated = z.object({ entry: entrySchema, changed: z.array(z.string()) });
   return [
     defineRoute({
       method: 'post',
@@ -162,6 +190,36 @@ export function registrationRoutes(deps: AdminRegistrationDeps): Route[] {
         return respondJson(c, oneEntry, {
           entry: entryView(entry) as z.output<typeof entrySchema>,
         });
+      },
+    }),
+    defineRoute({
+      method: 'patch',
+      path: '/entries/:id',
+      summary:
+        'Update an entry in place (federatesWith, ttlSeconds, dnsNames, description, selectors); open agent and node streams see it',
+      tags: ['registration'],
+      params: entryParams,
+      body: updateEntryBody,
+      responses: {
+        200: { description: 'the entry now, and the fields that changed', schema: updated },
+      },
+      handler: async (c, { params, body }) => {
+        const actor = c.get('actor');
+        const { entry, changed } = await deps.registration.updateEntry(params.id, body);
+        const view = entryView(entry) as z.output<typeof entrySchema>;
+        // Fail closed: an update whose audit record cannot be written answers with the store's
+        // error (503 ERR_STORE_UNAVAILABLE), never 200.
+        await deps.audit({
+          type: 'entry.updated',
+          actor,
+          details: {
+            id: entry.id,
+            spiffeId: view.spiffeId,
+            changed: [...changed],
+            ...Object.fromEntries(changed.map((field) => [field, view[field]])),
+          },
+        });
+        return respondJson(c, updated, { entry: view, changed: [...changed] });
       },
     }),
     defineRoute({

@@ -24,6 +24,7 @@ export const AUDIT_EVENT_TYPES = [
   'token.created',
   'token.used',
   'entry.created',
+  'entry.updated',
   'entry.deleted',
   'admin.login_failed',
   'admin.added',

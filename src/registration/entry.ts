@@ -212,6 +212,76 @@ export function buildEntry(
   };
 }
 
+/**
+ * What an admin may change on an existing entry in place. spiffeId, node and parentId define the
+ * identity an SVID carries and who may hold it; they are refused (delete and re-create instead).
+ */
+export interface EntryPatch {
+  readonly federatesWith?: readonly string[] | undefined;
+  /** null: back to the CA's default X509-SVID TTL. */
+  readonly ttlSeconds?: number | null | undefined;
+  readonly dnsNames?: readonly string[] | undefined;
+  readonly description?: string | undefined;
+  /** Workload entries only (non-empty, as at create). */
+  readonly selectors?: readonly string[] | undefined;
+  readonly spiffeId?: unknown;
+  readonly node?: unknown;
+  readonly parentId?: unknown;
+}
+
+/** Fields an update may change, in the order they are reported. */
+export const UPDATABLE_ENTRY_FIELDS = [
+  'federatesWith',
+  'ttlSeconds',
+  'dnsNames',
+  'description',
+  'selectors',
+] as const;
+export type UpdatableEntryField = (typeof UPDATABLE_ENTRY_FIELDS)[number];
+const IDENTITY_FIELDS = ['spiffeId', 'node', 'parentId'] as const;
+
+/**
+ * Applies an untrusted patch to `entry` through buildEntry, so an update passes exactly the
+ * validation a create does (ID-7..12 on the kept ID, partner names, TTL bounds, DNS names,
+ * selectors). Returns the new entry (same id, creation facts) and the fields whose value changed.
+ */
+export function applyEntryPatch(
+  entry: Entry,
+  patch: EntryPatch,
+  context: { readonly ownTrustDomain: TrustDomain; readonly reserved: readonly SpiffeId[] },
+): { entry: Entry; changed: UpdatableEntryField[] } {
+  const identity = IDENTITY_FIELDS.filter((field) => patch[field] !== undefined);
+  if (identity.length > 0) {
+    throw new RegistrationError(
+      'ERR_REGISTRATION_ENTRY_IMMUTABLE',
+      `${identity.join(', ')} define${identity.length === 1 ? 's' : ''} the entry's identity and cannot be changed in place: delete and re-create the entry`,
+    );
+  }
+  if (UPDATABLE_ENTRY_FIELDS.every((field) => patch[field] === undefined)) {
+    throw invalid(`nothing to change: give one of ${UPDATABLE_ENTRY_FIELDS.join(', ')}`);
+  }
+  const current = encodeEntry(entry);
+  const ttl = patch.ttlSeconds === undefined ? entry.ttlSeconds : patch.ttlSeconds;
+  const next = buildEntry(
+    {
+      spiffeId: idPatternText(entry.pattern),
+      node: entry.node,
+      ...(entry.parentId === undefined ? {} : { parentId: idPatternText(entry.parentId) }),
+      federatesWith: patch.federatesWith ?? entry.federatesWith,
+      ...(ttl === null || ttl === undefined ? {} : { ttlSeconds: ttl }),
+      dnsNames: patch.dnsNames ?? entry.dnsNames,
+      description: patch.description ?? entry.description,
+      selectors: patch.selectors ?? entry.selectors,
+    },
+    { ...context, id: entry.id, nowMs: entry.createdAtMs, actor: entry.createdBy },
+  );
+  const updated = encodeEntry(next);
+  const changed = UPDATABLE_ENTRY_FIELDS.filter(
+    (field) => JSON.stringify(current[field]) !== JSON.stringify(updated[field]),
+  );
+  return { entry: next, changed };
+}
+
 /** The JSON stored for an entry (the store sees plain data only). */
 export function encodeEntry(entry: Entry): Record<string, unknown> {
   return {

@@ -4,6 +4,8 @@ export {
   MAX_ENTRY_TTL_SECONDS,
   MAX_FEDERATES_WITH,
   MIN_ENTRY_TTL_SECONDS,
+  UPDATABLE_ENTRY_FIELDS,
+  applyEntryPatch,
   buildEntry,
   decodeEntry,
   encodeEntry,
@@ -22,7 +24,7 @@ export {
   selectorText,
 } from './selector.js';
 export type { Selector, SelectorType } from './selector.js';
-export type { Entry, EntryInput } from './entry.js';
+export type { Entry, EntryInput, EntryPatch, UpdatableEntryField } from './entry.js';
 export {
   INSTANCE_PLACEHOLDER,
   fillIdPattern,
@@ -43,6 +45,7 @@ export {
 export type {
   CreatedToken,
   Enrolment,
+  EntryUpdate,
   Registration,
   RegistrationDeps,
   RegistrationLogger,

@@ -7,6 +7,7 @@ import { RegistrationError, isBrokerError } from '../errors.js';
 import type { SpiffeId, TrustDomain } from '../spiffeid/index.js';
 import type { Store } from '../store/index.js';
 import {
+  applyEntryPatch,
   buildEntry,
   decodeEntry,
   encodeEntry,
@@ -16,6 +17,8 @@ import {
   newEntryId,
   type Entry,
   type EntryInput,
+  type EntryPatch,
+  type UpdatableEntryField,
 } from './entry.js';
 import { fillIdPattern, idPatternsOverlap, matchIdPattern, newInstanceId } from './template.js';
 
@@ -75,8 +78,21 @@ export interface Enrolment {
   readonly tokenId: string;
 }
 
+export interface EntryUpdate {
+  readonly before: Entry;
+  readonly entry: Entry;
+  /** The fields whose value changed; empty when the patch set what was already there. */
+  readonly changed: readonly UpdatableEntryField[];
+}
+
 export interface Registration {
   createEntry(input: EntryInput, actor: string): Promise<Entry>;
+  /**
+   * Changes federatesWith, ttlSeconds, dnsNames, description or selectors in place (validated as at
+   * create); `ERR_REGISTRATION_ENTRY_IMMUTABLE` for spiffeId, node or parentId. Compare-and-set on
+   * the stored version, so concurrent updates never lose one another; announced like a create.
+   */
+  updateEntry(id: string, patch: EntryPatch): Promise<EntryUpdate>;
   getEntry(id: string): Promise<Entry>;
   listEntries(): Promise<Entry[]>;
   deleteEntry(id: string): Promise<void>;
@@ -112,6 +128,8 @@ const ENTRY_CACHE_MAX_AGE_MS = 5_000;
 const ENTRY_CHANNEL = 'entry-changed';
 const CREATE_LOCK = 'registration-entry-create';
 const CREATE_LOCK_TTL_MS = 10_000;
+/** Compare-and-set rounds before a contended update gives up with ERR_STORE_CONFLICT. */
+const UPDATE_ATTEMPTS = 8;
 
 function tokenHash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -252,6 +270,29 @@ export function createRegistration(deps: RegistrationDeps): Registration {
       });
       await announce();
       return entry;
+    },
+
+    async updateEntry(id, patch) {
+      for (let attempt = 1; ; attempt++) {
+        if (!isEntryId(id)) throw notFound(id);
+        const record = await store.getEntry(id);
+        if (record === undefined) throw notFound(id);
+        const before = decodeEntry(record.value, ownTrustDomain, reserved);
+        const { entry, changed } = applyEntryPatch(before, patch, { ownTrustDomain, reserved });
+        if (changed.length === 0) return { before, entry: before, changed };
+        try {
+          // A delete or another update since the read fails the write (never resurrects or
+          // overwrites); the patch holds absolute values, so it is re-applied to the fresh record.
+          await store.putEntry(id, encodeEntry(entry), record.version);
+        } catch (error) {
+          if (isBrokerError(error) && error.code === 'ERR_STORE_CONFLICT') {
+            if (attempt < UPDATE_ATTEMPTS) continue;
+          }
+          throw error;
+        }
+        await announce();
+        return { before, entry, changed };
+      }
     },
 
     getEntry,

@@ -1,4 +1,4 @@
-// Registration commands: entries (create, list, show, delete) and join tokens (generate, list,
+// Registration commands: entries (create, list, show, update, delete) and join tokens (generate, list,
 // revoke), through the admin API.
 import {
   flag,
@@ -7,7 +7,9 @@ import {
   requirePositional,
   requireString,
   stringList,
+  type ParsedArgs,
 } from '../args.js';
+import { CliError } from '../../errors.js';
 import type { CommandSpec } from '../io.js';
 import { CONFIG_OPTION, connect, deleteCommand, durationOption } from './common.js';
 import { printFields, printJson, printTable } from '../output.js';
@@ -49,6 +51,46 @@ function entryFields(entry: EntryJson): [string, string][] {
     ['description', entry.description || '-'],
     ['created', `${entry.createdAt} by ${entry.createdBy}`],
   ];
+}
+
+/** A flag and its --clear-* opposite together make no sense. */
+function exclusive(args: ParsedArgs, set: boolean, clear: string, other: string): boolean {
+  const cleared = flag(args, clear);
+  if (cleared && set) {
+    throw new CliError('ERR_CLI_USAGE', `--${clear} and --${other} cannot be used together`);
+  }
+  return cleared;
+}
+
+/** The PATCH body of `entry update`: only what was given; at least one change. */
+function updateBody(args: ParsedArgs): Record<string, unknown> {
+  const partners = stringList(args, 'federates-with');
+  const dnsNames = [...stringList(args, 'dns-name'), ...stringList(args, 'dns')];
+  const selectors = stringList(args, 'selector');
+  const ttl = durationOption(args, 'ttl');
+  const description = optionalString(args, 'description');
+  const clearPartners = exclusive(
+    args,
+    partners.length > 0,
+    'clear-federates-with',
+    'federates-with',
+  );
+  const clearTtl = exclusive(args, ttl !== undefined, 'clear-ttl', 'ttl');
+  const clearDns = exclusive(args, dnsNames.length > 0, 'clear-dns-names', 'dns-name');
+  const body: Record<string, unknown> = {
+    ...(partners.length > 0 || clearPartners ? { federatesWith: partners } : {}),
+    ...(ttl !== undefined ? { ttlSeconds: ttl } : clearTtl ? { ttlSeconds: null } : {}),
+    ...(dnsNames.length > 0 || clearDns ? { dnsNames } : {}),
+    ...(description === undefined ? {} : { description }),
+    ...(selectors.length > 0 ? { selectors } : {}),
+  };
+  if (Object.keys(body).length === 0) {
+    throw new CliError(
+      'ERR_CLI_USAGE',
+      'entry update: nothing to change; give --federates-with, --clear-federates-with, --ttl, --clear-ttl, --dns-name, --clear-dns-names, --description or --selector',
+    );
+  }
+  return body;
 }
 
 export const registrationCommands: CommandSpec[] = [
@@ -150,6 +192,57 @@ export const registrationCommands: CommandSpec[] = [
       );
       if (flag(args, 'json')) return (printJson(io, { entry }), 0);
       printFields(io, entryFields(entry));
+      return 0;
+    },
+  },
+  {
+    words: ['entry', 'update'],
+    usage:
+      'fedbroker entry update ID [--federates-with TD ... | --clear-federates-with] [--ttl DURATION | --clear-ttl] [--dns-name NAME ... | --clear-dns-names] [--description TEXT] [--selector TYPE:VALUE ...] [--config FILE] [--json]',
+    summary:
+      'change an entry in place (partners, ttl, DNS names, description, workload selectors); its SPIFFE ID, --node and --parent-id cannot change: delete and re-create',
+    flags: {
+      'federates-with':
+        'replaces the partner trust domains these agents get bundles of (repeat for more)',
+      'clear-federates-with': 'no partner bundles any more',
+      ttl: 'new maximum X509-SVID lifetime',
+      'clear-ttl': 'back to the CA default X509-SVID lifetime',
+      'dns-name': 'replaces the DNS names in their X509-SVIDs (repeat for more; --dns also works)',
+      'clear-dns-names': 'no DNS names any more',
+      description: 'new free text shown by entry list',
+      selector: 'workload entries: replaces the selectors, TYPE:VALUE (repeat for more)',
+    },
+    example:
+      'fedbroker entry update e_3f2a... --federates-with shipping.example --federates-with transit.example --config /etc/fedbroker/broker.yaml',
+    async run(argv, io) {
+      const args = parseCommandArgs(
+        argv,
+        {
+          ...BASE,
+          'federates-with': { type: 'string', multiple: true },
+          'clear-federates-with': { type: 'boolean' },
+          ttl: { type: 'string' },
+          'clear-ttl': { type: 'boolean' },
+          'dns-name': { type: 'string', multiple: true },
+          dns: { type: 'string', multiple: true },
+          'clear-dns-names': { type: 'boolean' },
+          description: { type: 'string' },
+          selector: { type: 'string', multiple: true },
+        },
+        1,
+      );
+      const id = requirePositional(args, 0, 'ID');
+      const body = updateBody(args);
+      const result = await connect(args, io).request<{ entry: EntryJson; changed: string[] }>(
+        'PATCH',
+        `/v1/admin/entries/${encodeURIComponent(id)}`,
+        body,
+      );
+      if (flag(args, 'json')) return (printJson(io, result), 0);
+      printFields(io, [
+        ...entryFields(result.entry),
+        ['changed', result.changed.join(', ') || 'nothing (already so)'],
+      ]);
       return 0;
     },
   },
