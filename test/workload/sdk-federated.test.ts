@@ -54,7 +54,15 @@ async function json<T>(td: string, args: string[]): Promise<T> {
 
 async function federate(from: string, to: string): Promise<void> {
   const invite = join(root, `invite-${from}-to-${to}.json`);
-  await fedbroker(['federation', 'invite', '--config', configOf(from), '--out', invite]);
+  await fedbroker([
+    'federation',
+    'invite',
+    '--config',
+    configOf(from),
+    '--out',
+    invite,
+    '--allow-local-url',
+  ]);
   await fedbroker(['federation', 'accept', invite, '--config', configOf(to)]);
   await fedbroker([
     'federation',
