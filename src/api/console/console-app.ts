@@ -11,6 +11,7 @@ import type { Federation } from '../../federation/index.js';
 import type { Registration } from '../../registration/index.js';
 import type { Store } from '../../store/index.js';
 import { checkRole } from '../auth.js';
+import { readLimitedBody } from '../body-limit.js';
 import { statusForCode } from '../http-errors.js';
 import { CONSOLE_CSS, page, render, securityHeaders, type Html } from './layout.js';
 import {
@@ -65,9 +66,20 @@ async function readForm(c: Context): Promise<Record<string, string>> {
   ) {
     throw new ApiError('ERR_API_VALIDATION', 'a console change is a form post');
   }
-  const body = await c.req.parseBody();
+  // The body as the admin app's bodyLimit read it (it has consumed the stream), parsed here.
+  const bytes = await readLimitedBody(c, MAX_FORM_BYTES);
+  let parsed: FormData;
+  try {
+    parsed = await new Request('http://form.invalid/', {
+      method: 'POST',
+      body: bytes,
+      headers: { 'content-type': type },
+    }).formData();
+  } catch {
+    throw new ApiError('ERR_API_VALIDATION', 'the form could not be parsed');
+  }
   const form: Record<string, string> = {};
-  for (const [key, value] of Object.entries(body)) if (typeof value === 'string') form[key] = value;
+  for (const [key, value] of parsed.entries()) if (typeof value === 'string') form[key] = value;
   return form;
 }
 

@@ -17,16 +17,15 @@ import {
   deleteConfirmPage,
   federationPage,
   relationshipPage,
+  sessionView,
   sortRelationships,
   type SessionView,
 } from './pages.js';
 
 const AUDIT_PAGE = 50;
 
-export const view = (c: Context<ConsoleEnv>): SessionView => ({
-  csrf: c.var.session.csrf,
-  canChange: c.var.session.principal.role === 'admin',
-});
+export const view = (c: Context<ConsoleEnv>): SessionView =>
+  sessionView(c.var.session.csrf, c.var.session.principal.role === 'admin');
 export const framed = (c: Context<ConsoleEnv>, title: string, body: Html) =>
   render(c, page(title, body, { principal: c.var.session.principal, csrf: c.var.session.csrf }));
 export const reasonOf = (c: Context<ConsoleEnv>, required: boolean): string | undefined => {

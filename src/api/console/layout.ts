@@ -24,7 +24,7 @@ th{background:#eef1f4}
 .error{background:#fde8e8;border:1px solid #e0a0a0;padding:.5rem}
 form.inline{display:inline}
 code{word-break:break-all}
-input[type=text],input[type=password]{width:18rem}
+input[type=text],input[type=password],input:not([type]){width:18rem}
 .muted{color:#667}
 `;
 
@@ -87,27 +87,47 @@ export function page(
     </html>`;
 }
 
+/** Escapes text for an HTML body or a double-quoted attribute (& < > " ' all replaced). */
+export function esc(value: string | number | bigint): string {
+  const text = String(value);
+  return /[&<>"']/.test(text)
+    ? text
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')
+        .replace(/"/g, '&quot;')
+        .replace(/'/g, '&#39;')
+    : text;
+}
+
+export interface ActionOptions {
+  readonly testId: string;
+  readonly reason?: boolean;
+  readonly reasonRequired?: boolean;
+}
+
+/** A form posting one console action, as an escaped string (the rows of long tables use it). */
+export function actionFormText(
+  action: string,
+  csrf: string,
+  label: string,
+  options: ActionOptions = { testId: '' },
+): string {
+  const reason =
+    options.reason === true
+      ? `<input type="text" name="reason" data-testid="reason" placeholder="reason" maxlength="500"${options.reasonRequired === true ? ' required' : ''}>`
+      : '';
+  return `<form class="inline" method="post" action="${esc(action)}"><input type="hidden" name="csrf" value="${esc(csrf)}">${reason}<button data-testid="${esc(options.testId)}">${esc(label)}</button></form>`;
+}
+
 /** A form posting one console action, with the session's CSRF token. */
 export function actionForm(
   action: string,
   csrf: string,
   label: string,
-  options: { testId: string; reason?: boolean; reasonRequired?: boolean } = { testId: '' },
+  options: ActionOptions = { testId: '' },
 ): Html {
-  return html`<form class="inline" method="post" action="${action}">
-    <input type="hidden" name="csrf" value="${csrf}" />${
-      options.reason === true
-        ? html`<input
-            type="text"
-            name="reason"
-            data-testid="reason"
-            placeholder="reason"
-            maxlength="500"
-            ${options.reasonRequired === true ? raw(' required') : ''}
-          />`
-        : ''
-    }<button data-testid="${options.testId}">${label}</button>
-  </form>`;
+  return raw(actionFormText(action, csrf, label, options));
 }
 
 export const iso = (ms: number | null | undefined): string =>

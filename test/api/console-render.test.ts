@@ -1,0 +1,55 @@
+// The console's Federation rows built as one escaping string (issue 19, bench/console.ts): every
+// partner-supplied value stays escaped; and an in-process form post (no content-length) signs in.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { esc } from '../../src/api/console/layout.js';
+import { federationPage, sessionView } from '../../src/api/console/pages.js';
+import { createTestAdminApp, type TestAdminApp } from '../helpers/admin-app.js';
+import { ADMIN_TOKEN } from '../helpers/broker.js';
+
+const HOSTILE = `<script>x</script><img src=x onerror="y">'&`;
+let t: TestAdminApp;
+
+beforeAll(async () => {
+  t = await createTestAdminApp({ trustDomain: 'render.test' });
+  await t.federation.create(
+    { trustDomain: 'hostile.test', url: `https://127.0.0.1:9/${HOSTILE}`, profile: 'https_web' },
+    { actor: `admin:${HOSTILE}`, reason: HOSTILE },
+  );
+});
+afterAll(async () => t?.close());
+
+describe('console rows', () => {
+  it.each([
+    ['<', '&lt;'],
+    ['>', '&gt;'],
+    ['"', '&quot;'],
+    ["'", '&#39;'],
+    ['&', '&amp;'],
+    ['plain', 'plain'],
+  ])('esc(%s) is %s', (input, output) => {
+    expect(esc(input)).toBe(output);
+  });
+
+  it('escapes the URL, actor and CSRF value in a pending row; no raw markup gets through', async () => {
+    const body = String(
+      await federationPage(await t.federation.list(), sessionView('"><b>csrf', true), Date.now()),
+    );
+    expect(body).toContain('data-trust-domain="hostile.test"');
+    expect(body).not.toContain('<script>');
+    expect(body).not.toContain('<img');
+    expect(body).not.toContain('"><b>');
+    expect(body).toContain('&lt;script&gt;x&lt;/script&gt;&lt;img src=x onerror=&quot;y&quot;&gt;');
+    expect(body).toContain('data-testid="approve"');
+    expect(body).toContain('formaction="/console/federation/hostile.test/reject"');
+  });
+
+  it('signs in from an in-process form post without a content-length (the body limit read it)', async () => {
+    const response = await t.app.request('http://render/console/login', {
+      method: 'POST',
+      headers: { origin: 'http://render', 'content-type': 'application/x-www-form-urlencoded' },
+      body: `token=${ADMIN_TOKEN}`,
+    });
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/console/');
+  });
+});
