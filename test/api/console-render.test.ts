@@ -52,4 +52,30 @@ describe('console rows', () => {
     expect(response.status).toBe(303);
     expect(response.headers.get('location')).toBe('/console/');
   });
+
+  it('the Audit page filters by until beside since; a bad time is ERR_API_VALIDATION', async () => {
+    const login = await t.app.request('http://render/console/login', {
+      method: 'POST',
+      headers: { origin: 'http://render', 'content-type': 'application/x-www-form-urlencoded' },
+      body: `token=${ADMIN_TOKEN}`,
+    });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const rows = async (query: string): Promise<[number, string]> => {
+      const response = await t.app.request(`http://render/console/audit?${query}`, {
+        headers: { cookie },
+      });
+      const body = await response.text();
+      return [response.status, body];
+    };
+    const count = (body: string): number => body.split('data-testid="audit-row"').length - 1;
+    const [okStatus, all] = await rows('until=2099-01-01T00:00:00Z');
+    expect(okStatus).toBe(200);
+    expect(count(all)).toBeGreaterThan(0);
+    expect(all).toContain('name="until"');
+    const [, none] = await rows('since=1999-01-01T00:00:00Z&until=2000-01-01T00:00:00Z');
+    expect(count(none)).toBe(0);
+    const [badStatus, bad] = await rows('until=tomorrow');
+    expect(badStatus).toBe(400);
+    expect(bad).toContain('ERR_API_VALIDATION');
+  });
 });

@@ -341,10 +341,22 @@ export function auditRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
       return value === '' ? undefined : value;
     };
     const fromId = /^\d{1,15}$/.test(q['before'] ?? '') ? Number(q['before']) : undefined;
-    const sinceMs = text('since') === undefined ? undefined : Date.parse(text('since') ?? '');
-    if (sinceMs !== undefined && Number.isNaN(sinceMs))
-      throw new ApiError('ERR_API_VALIDATION', 'since must be an ISO time');
-    const filter = { type: text('type'), actor: text('actor'), trustDomain: text('trustDomain') };
+    const timeOf = (name: 'since' | 'until'): number | undefined => {
+      const value = text(name);
+      const ms = value === undefined ? undefined : Date.parse(value);
+      if (ms !== undefined && Number.isNaN(ms))
+        throw new ApiError('ERR_API_VALIDATION', `${name} must be an ISO time`);
+      return ms;
+    };
+    const sinceMs = timeOf('since');
+    const untilMs = timeOf('until');
+    const filter = {
+      type: text('type'),
+      actor: text('actor'),
+      trustDomain: text('trustDomain'),
+      since: text('since'),
+      until: text('until'),
+    };
     const events = await deps.store.listAudit({
       limit: AUDIT_PAGE,
       direction: 'backward',
@@ -353,6 +365,7 @@ export function auditRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
       ...(filter.actor === undefined ? {} : { actor: filter.actor }),
       ...(filter.trustDomain === undefined ? {} : { trustDomain: filter.trustDomain }),
       ...(sinceMs === undefined ? {} : { sinceMs }),
+      ...(untilMs === undefined ? {} : { untilMs }),
     });
     const verified =
       q['verify'] === '1'
@@ -377,8 +390,18 @@ export function auditRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
             <input
               type="text"
               name="since"
+              data-testid="audit-since"
               placeholder="2026-01-01T00:00:00Z"
-              value="${text('since') ?? ''}"
+              value="${filter.since ?? ''}"
+          /></label>
+          <label
+            >until
+            <input
+              type="text"
+              name="until"
+              data-testid="audit-until"
+              placeholder="2026-01-02T00:00:00Z"
+              value="${filter.until ?? ''}"
           /></label>
           <button>Filter</button>
         </form>
