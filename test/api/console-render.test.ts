@@ -78,4 +78,19 @@ describe('console rows', () => {
     expect(badStatus).toBe(400);
     expect(bad).toContain('ERR_API_VALIDATION');
   });
+
+  it('serves its one script itself under script-src self: no inline script, no third party', async () => {
+    const script = await t.app.request('http://render/console/assets/console.js');
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(await script.text()).toContain('data-copy-from');
+    const csp = script.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https?:/);
+    const login = await t.app.request('http://render/console/login');
+    const body = await login.text();
+    expect(body.match(/<script[^>]*>/g)).toEqual([
+      '<script src="/console/assets/console.js" defer>',
+    ]);
+  });
 });

@@ -1,6 +1,6 @@
 // The web console on the admin listener (/console/, issue 19): sign-in with a personal token, a
 // server-side session in the store (cookie HttpOnly, SameSite=Strict, Secure under TLS), CSRF token
-// and Origin check on every change, roles enforced as in the API. No script; pages in pages.ts.
+// and Origin check on every change, roles enforced as in the API. One small script (copy buttons); pages in pages.ts.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
@@ -13,7 +13,7 @@ import type { Store } from '../../store/index.js';
 import { checkRole } from '../auth.js';
 import { readLimitedBody } from '../body-limit.js';
 import { statusForCode } from '../http-errors.js';
-import { CONSOLE_CSS, page, render, securityHeaders, type Html } from './layout.js';
+import { CONSOLE_CSS, CONSOLE_JS, page, render, securityHeaders, type Html } from './layout.js';
 import {
   agentChanges,
   agentPages,
@@ -144,6 +144,9 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
 
   app.get('/assets/console.css', (c) =>
     c.body(CONSOLE_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }),
+  );
+  app.get('/assets/console.js', (c) =>
+    c.body(CONSOLE_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }),
   );
   const socketOf = (c: Context): unknown =>
     (c.env as { incoming?: { socket?: unknown } } | undefined)?.incoming?.socket;

@@ -314,10 +314,14 @@ export function agentChanges(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
           <input
             type="text"
             readonly
+            id="join-token"
             value="${created.token}"
             data-testid="token-value"
             size="60"
           />
+          <button type="button" hidden data-copy-from="join-token" data-testid="copy-token">
+            Copy
+          </button>
         </p>
         <p><a href="/console/agents">Back to agents</a></p>
       </div>`,

@@ -1,5 +1,5 @@
-// The console's page frame, stylesheet and security headers: every page is server-rendered with
-// hono/html (interpolations escaped), no script at all, assets served by the broker itself.
+// The console's page frame, stylesheet, one small script and security headers: every page is
+// server-rendered (interpolations escaped) and works without script; assets served by the broker.
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Context } from 'hono';
@@ -7,9 +7,39 @@ import type { Principal } from '../../access/index.js';
 
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
-/** No script, no inline style, no third-party origin; forms post to this origin only. */
+/** Script and style from this origin only (no inline ones, no third party); forms post here only. */
 export const CONSOLE_CSP =
-  "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/**
+ * The console's only script (served at /console/assets/console.js): copy buttons. A button with
+ * `data-copy-from="ID"` starts `hidden` (without script the field is selectable by hand); here it
+ * is shown, and a click copies the field's value and marks the button `data-copied="1"`.
+ */
+export const CONSOLE_JS = `'use strict';
+document.addEventListener('DOMContentLoaded', function () {
+  document.querySelectorAll('button[data-copy-from]').forEach(function (button) {
+    var field = document.getElementById(button.getAttribute('data-copy-from'));
+    if (!field) return;
+    button.hidden = false;
+    button.addEventListener('click', function (event) {
+      event.preventDefault();
+      var done = function () {
+        button.setAttribute('data-copied', '1');
+        button.textContent = 'Copied';
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(field.value).then(done, function () {
+          field.select();
+        });
+      } else {
+        field.select();
+        if (document.execCommand('copy')) done();
+      }
+    });
+  });
+});
+`;
 
 export const CONSOLE_CSS = `
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
@@ -59,6 +89,7 @@ export function page(
         <meta charset="utf-8" />
         <title>${title} · fedbroker console</title>
         <link rel="stylesheet" href="/console/assets/console.css" />
+        <script src="/console/assets/console.js" defer></script>
       </head>
       <body>
         <header>
