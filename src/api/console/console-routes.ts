@@ -7,6 +7,16 @@ import type { AuthorityKind } from '../../ca/index.js';
 import { ApiError } from '../../errors.js';
 import type { TransitionAction } from '../../federation/index.js';
 import { entryView } from '../../registration/index.js';
+import {
+  changeAuthority,
+  createEntry,
+  createJoinToken,
+  deleteEntry,
+  prepareAuthority,
+  revokeJoinToken,
+} from '../admin-actions.js';
+import { createEntryBody } from '../admin-registration.js';
+import { parseValue } from '../validate.js';
 import type { ConsoleDeps, ConsoleEnv } from './console-app.js';
 import { actionForm, iso, page, render, type Html } from './layout.js';
 import {
@@ -143,13 +153,7 @@ export function authorityRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void 
     return kind;
   };
   app.post('/authorities/:kind/prepare', async (c) => {
-    const kind = kindOf(c);
-    const authority = await deps.ca.prepare(kind);
-    await deps.audit({
-      type: 'authority.prepared',
-      actor: c.var.session.principal.actor,
-      details: { kind, id: authority.id },
-    });
+    await prepareAuthority(deps, kindOf(c), c.var.session.principal.actor);
     return c.redirect('/console/authorities', 303);
   });
   for (const action of ['taint', 'revoke'] as const) {
@@ -163,16 +167,12 @@ export function authorityRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void 
   }
   for (const action of ['activate', 'taint', 'revoke'] as const) {
     app.post(`/authorities/:kind/:id/${action}`, async (c) => {
-      const kind = kindOf(c);
-      const id = c.req.param('id');
-      if (action === 'activate') await deps.ca.activate(kind, id);
-      else if (action === 'taint') await deps.ca.taint(kind, id);
-      else await deps.ca.revoke(kind, id);
-      await deps.audit({
-        type: `authority.${action === 'activate' ? 'activated' : action === 'taint' ? 'tainted' : 'revoked'}`,
-        actor: c.var.session.principal.actor,
-        details: { kind, id, force: false, reason: '' },
-      });
+      // The API route's own change (admin-actions.ts): same CA call, same audit event.
+      await changeAuthority(
+        deps,
+        { kind: kindOf(c), id: c.req.param('id'), action },
+        { actor: c.var.session.principal.actor },
+      );
       return c.redirect('/console/authorities', 303);
     });
   }
@@ -256,52 +256,31 @@ export function agentPages(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
   });
 }
 
-/** Agents: create and delete entries, generate (shown once) and revoke join tokens. */
+/** The registration service, or 404 when registration is not enabled. */
+function registrationOf(deps: ConsoleDeps) {
+  if (deps.registration === undefined)
+    throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
+  return { registration: deps.registration, audit: deps.audit };
+}
+
+/** Agents: create and delete entries, generate (shown once) and revoke join tokens; each through
+ * the admin API route's own function (admin-actions.ts) and the API's body schema. */
 export function agentChanges(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
   app.post('/agents/entries', async (c) => {
-    const registration = deps.registration;
-    if (registration === undefined)
-      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
-    const entry = await registration.createEntry(
-      { spiffeId: (c.var.form['spiffeId'] ?? '').slice(0, 2048) },
-      c.var.session.principal.actor,
-    );
-    await deps.audit({
-      type: 'entry.created',
-      actor: c.var.session.principal.actor,
-      details: { ...entryView(entry) },
-    });
+    const body = parseValue(createEntryBody, { spiffeId: c.var.form['spiffeId'] ?? '' });
+    await createEntry(registrationOf(deps), body, c.var.session.principal.actor);
     return c.redirect('/console/agents', 303);
   });
   app.post('/agents/entries/:id/delete', async (c) => {
-    const registration = deps.registration;
-    if (registration === undefined)
-      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
-    const entry = await registration.getEntry(c.req.param('id'));
-    await registration.deleteEntry(entry.id);
-    await deps.audit({
-      type: 'entry.deleted',
-      actor: c.var.session.principal.actor,
-      details: { id: entry.id },
-    });
+    await deleteEntry(registrationOf(deps), c.req.param('id'), c.var.session.principal.actor);
     return c.redirect('/console/agents', 303);
   });
   app.post('/agents/entries/:id/token', async (c) => {
-    const registration = deps.registration;
-    if (registration === undefined)
-      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
-    const created = await registration.createToken(c.req.param('id'), {
-      actor: c.var.session.principal.actor,
-    });
-    await deps.audit({
-      type: 'token.created',
-      actor: c.var.session.principal.actor,
-      details: {
-        tokenId: created.tokenId,
-        entryId: created.entryId,
-        expiresAt: new Date(created.expiresAtMs).toISOString(),
-      },
-    });
+    const created = await createJoinToken(
+      registrationOf(deps),
+      { entryId: c.req.param('id') },
+      c.var.session.principal.actor,
+    );
     return framed(
       c,
       'Join token',
@@ -328,10 +307,7 @@ export function agentChanges(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
     );
   });
   app.post('/agents/tokens/:id/revoke', async (c) => {
-    const registration = deps.registration;
-    if (registration === undefined)
-      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
-    await registration.deleteToken(c.req.param('id'));
+    await revokeJoinToken(registrationOf(deps), c.req.param('id'));
     return c.redirect('/console/agents', 303);
   });
 }
