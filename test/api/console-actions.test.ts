@@ -155,6 +155,18 @@ describe('console and admin API share each change and its checks (issue 19 item 
   ] as const)(
     '%s: a viewer is 403 ERR_API_FORBIDDEN on the console and on the API',
     async (_name, consolePath, method, apiPath, fields) => {
+      // The API route exists and is documented (a viewer's 403 alone could come before routing).
+      const documented = await t.call<{ paths: Record<string, Record<string, unknown>> }>(
+        'GET',
+        '/v1/admin/openapi.json',
+      );
+      const operations = Object.entries(documented.body.paths).filter(([path]) =>
+        new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(apiPath),
+      );
+      expect(
+        operations.map(([, ops]) => Object.keys(ops)),
+        apiPath,
+      ).toContainEqual(expect.arrayContaining([method.toLowerCase()]));
       const viaConsole = await post('val', consolePath, fields);
       expect(viaConsole).toEqual({ status: 403, code: 'ERR_API_FORBIDDEN' });
       const viaApi = await t.call<{ error: { code: string } }>(
