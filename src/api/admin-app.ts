@@ -33,6 +33,7 @@ import {
 import { parseTrustDomain } from '../spiffeid/index.js';
 import type { Store } from '../store/index.js';
 import { adminAuth, principalOfPeer, principalOfToken } from './auth.js';
+import { changeAuthority, prepareAuthority } from './admin-actions.js';
 import { createConsoleApp } from './console/console-app.js';
 import { createFailedAuthLimiter, type FailedAuthLimiter } from './auth-limit.js';
 import { bodyLimit } from './body-limit.js';
@@ -475,9 +476,9 @@ function authorityRoutes(deps: AdminDeps): Route[] {
     })
     .strict();
   const actions = {
-    activate: { summary: 'Make a prepared authority the active one', audit: 'authority.activated' },
-    taint: { summary: 'Stop signing with an authority at once', audit: 'authority.tainted' },
-    revoke: { summary: 'Remove an authority from the bundle at once', audit: 'authority.revoked' },
+    activate: { summary: 'Make a prepared authority the active one' },
+    taint: { summary: 'Stop signing with an authority at once' },
+    revoke: { summary: 'Remove an authority from the bundle at once' },
   } as const;
   return [
     defineRoute({
@@ -514,12 +515,7 @@ function authorityRoutes(deps: AdminDeps): Route[] {
       params: z.object({ kind: kindSchema }),
       responses: { 201: { description: 'prepared', schema: oneAuthority } },
       handler: async (c, { params }) => {
-        const authority = await deps.ca.prepare(params.kind);
-        await deps.audit({
-          type: 'authority.prepared',
-          actor: c.var.actor,
-          details: { kind: params.kind, id: authority.id },
-        });
+        const authority = await prepareAuthority(deps, params.kind, c.var.actor);
         return respondJson(c, oneAuthority, { authority: authorityView(authority) }, 201);
       },
     }),
@@ -533,18 +529,11 @@ function authorityRoutes(deps: AdminDeps): Route[] {
         body: actionBody,
         responses: { 200: { description: 'the authority after the change', schema: oneAuthority } },
         handler: async (c, { params, body }) => {
-          const { kind, id } = params;
-          const authority =
-            action === 'activate'
-              ? await deps.ca.activate(kind, id, { force: body.force === true })
-              : action === 'taint'
-                ? await deps.ca.taint(kind, id)
-                : await deps.ca.revoke(kind, id);
-          await deps.audit({
-            type: actions[action].audit,
-            actor: c.var.actor,
-            details: { kind, id, force: body.force === true, reason: body.reason ?? '' },
-          });
+          const authority = await changeAuthority(
+            deps,
+            { ...params, action, force: body.force === true },
+            { actor: c.var.actor, ...(body.reason === undefined ? {} : { reason: body.reason }) },
+          );
           return respondJson(c, oneAuthority, { authority: authorityView(authority) });
         },
       }),

@@ -16,6 +16,7 @@ import {
   entryView,
   type Registration,
 } from '../registration/index.js';
+import { createEntry, createJoinToken, deleteEntry, revokeJoinToken } from './admin-actions.js';
 import { defineRoute, respondJson, type Route } from './routes.js';
 import { idParam } from './validate.js';
 
@@ -49,7 +50,8 @@ const entrySchema = z.object({
   createdBy: z.string(),
 });
 
-const createEntryBody = z
+/** The entry a create asks for: the API's body and the console's form alike. */
+export const createEntryBody = z
   .object({
     spiffeId: z
       .string()
@@ -156,10 +158,9 @@ export function registrationRoutes(deps: AdminRegistrationDeps): Route[] {
       body: createEntryBody,
       responses: { 201: { description: 'created', schema: oneEntry } },
       handler: async (c, { body }) => {
-        const actor = c.get('actor');
-        const entry = await deps.registration.createEntry(body, actor);
-        const view = entryView(entry) as z.output<typeof entrySchema>;
-        await deps.audit({ type: 'entry.created', actor, details: { ...view } });
+        const view = (await createEntry(deps, body, c.get('actor'))) as z.output<
+          typeof entrySchema
+        >;
         return respondJson(c, oneEntry, { entry: view }, 201);
       },
     }),
@@ -232,13 +233,7 @@ export function registrationRoutes(deps: AdminRegistrationDeps): Route[] {
         200: { description: 'deleted', schema: z.object({ deleted: z.string() }) },
       },
       handler: async (c, { params }) => {
-        const entry = await deps.registration.getEntry(params.id);
-        await deps.registration.deleteEntry(params.id);
-        await deps.audit({
-          type: 'entry.deleted',
-          actor: c.get('actor'),
-          details: { id: entry.id, spiffeId: entryView(entry)['spiffeId'] },
-        });
+        await deleteEntry(deps, params.id, c.get('actor'));
         return c.json({ deleted: params.id });
       },
     }),
@@ -250,18 +245,8 @@ export function registrationRoutes(deps: AdminRegistrationDeps): Route[] {
       body: createTokenBody,
       responses: { 201: { description: 'the token', schema: createdTokenSchema } },
       handler: async (c, { body }) => {
-        const actor = c.get('actor');
-        const created = await deps.registration.createToken(body.entryId, {
-          actor,
-          ...(body.ttlSeconds === undefined ? {} : { ttlSeconds: body.ttlSeconds }),
-        });
-        const entry = await deps.registration.getEntry(body.entryId);
+        const created = await createJoinToken(deps, body, c.get('actor'));
         const expiresAt = new Date(created.expiresAtMs).toISOString();
-        await deps.audit({
-          type: 'token.created',
-          actor,
-          details: { tokenId: created.tokenId, entryId: created.entryId, expiresAt },
-        });
         c.header('cache-control', 'no-store');
         return respondJson(
           c,
@@ -270,7 +255,7 @@ export function registrationRoutes(deps: AdminRegistrationDeps): Route[] {
             token: created.token,
             tokenId: created.tokenId,
             entryId: created.entryId,
-            spiffeId: String(entryView(entry)['spiffeId']),
+            spiffeId: created.spiffeId,
             expiresAt,
             agentApiUrl: deps.agentApiUrl(),
             bundleDigest: bundleDigest(marshalBundle(deps.ca.localBundle())),
@@ -307,7 +292,7 @@ export function registrationRoutes(deps: AdminRegistrationDeps): Route[] {
         200: { description: 'revoked', schema: z.object({ revoked: z.string() }) },
       },
       handler: async (c, { params }) => {
-        await deps.registration.deleteToken(params.tokenId);
+        await revokeJoinToken(deps, params.tokenId);
         return c.json({ revoked: params.tokenId });
       },
     }),

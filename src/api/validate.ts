@@ -35,6 +35,13 @@ export async function parseJsonBody<S extends z.ZodType>(
   return result.data;
 }
 
+/** Validates an already-read value (a console form) with the API's own schema. */
+export function parseValue<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
+  const result = schema.safeParse(raw);
+  if (!result.success) throw validationError(describe(result.error));
+  return result.data;
+}
+
 export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
   const result = schema.safeParse(c.req.query());
   if (!result.success) throw validationError(describe(result.error));

@@ -78,6 +78,11 @@ describe('CLI usage errors name the fix (exit 2)', () => {
       fix: /date \(2026-12-01\).*date-time/,
     },
     {
+      name: 'audit list --until not a date (issue 19)',
+      args: ['audit', 'list', '--until', 'tomorrow'],
+      fix: /^error ERR_CLI_USAGE: --until "tomorrow" is not a date \(2026-12-01\).*date-time/,
+    },
+    {
       name: 'audit list --limit 0',
       args: ['audit', 'list', '--limit', '0'],
       fix: /from 1 to 10000/,
@@ -108,6 +113,17 @@ describe('CLI usage errors name the fix (exit 2)', () => {
   ])('audit list --since accepts %s', async (since) => {
     const result = await withConfig(['audit', 'list', '--since', since, '--json']);
     expect(result.code, result.stderr).toBe(0);
+  });
+
+  it('audit list --until keeps only events before that time (API query until, issue 19)', async () => {
+    const all = await withConfig(['audit', 'list', '--json']);
+    expect(all.code, all.stderr).toBe(0);
+    expect((JSON.parse(all.stdout) as { events: unknown[] }).events.length).toBeGreaterThan(0);
+    const before = await withConfig(['audit', 'list', '--until', '2000-01-01', '--json']);
+    expect(before.code, before.stderr).toBe(0);
+    expect(JSON.parse(before.stdout)).toEqual({ events: [] });
+    const window = await withConfig(['audit', 'list', '--since', '1d', '--until', '2099-01-01']);
+    expect(window.code, window.stderr).toBe(0);
   });
 });
 

@@ -273,7 +273,17 @@ describe('console in Chromium (issue 19)', () => {
       page.waitForNavigation(),
       page.locator('[data-testid=generate-token]').click(),
     ]);
-    expect(await page.locator('[data-testid=token-value]').inputValue()).toMatch(/^fbjt_/);
+    const joinToken = await page.locator('[data-testid=token-value]').inputValue();
+    expect(joinToken).toMatch(/^fbjt_/);
+    // The copy button (console.js, script-src 'self'): shown by the script, copies the token once.
+    await page
+      .context()
+      .grantPermissions(['clipboard-read', 'clipboard-write'], { origin: home.adminUrl });
+    const copy = page.locator('[data-testid=copy-token]');
+    await copy.click();
+    await page.waitForSelector('[data-testid=copy-token][data-copied="1"]');
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(joinToken);
+    await shot('agents-join-token');
     const audit = await home.store.listAudit({ limit: 200, actor: 'admin:alice' });
     expect(audit.map((e) => e.type)).toEqual(
       expect.arrayContaining(['authority.prepared', 'entry.created', 'token.created']),

@@ -1,5 +1,5 @@
 // Server-rendered SVG: each partner's bundle age against its refresh hint (green, amber when stale,
-// red when failing), and our authorities' lifetimes with "now" marked. No script.
+// red when failing), and our authorities' lifetimes with "now" marked. Pure SVG, no script.
 import { html } from 'hono/html';
 import type { AuthorityMetadata } from '../../ca/index.js';
 import type { RelationshipView } from '../../federation/index.js';

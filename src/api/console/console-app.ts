@@ -1,6 +1,6 @@
 // The web console on the admin listener (/console/, issue 19): sign-in with a personal token, a
 // server-side session in the store (cookie HttpOnly, SameSite=Strict, Secure under TLS), CSRF token
-// and Origin check on every change, roles enforced as in the API. No script; pages in pages.ts.
+// and Origin check on every change, roles enforced as in the API. One small script (copy buttons); pages in pages.ts.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
@@ -13,7 +13,7 @@ import type { Store } from '../../store/index.js';
 import { checkRole } from '../auth.js';
 import { readLimitedBody } from '../body-limit.js';
 import { statusForCode } from '../http-errors.js';
-import { CONSOLE_CSS, page, render, securityHeaders, type Html } from './layout.js';
+import { CONSOLE_CSS, CONSOLE_JS, page, render, securityHeaders, type Html } from './layout.js';
 import {
   agentChanges,
   agentPages,
@@ -66,10 +66,18 @@ async function readForm(c: Context): Promise<Record<string, string>> {
   ) {
     throw new ApiError('ERR_API_VALIDATION', 'a console change is a form post');
   }
-  // The admin app's bodyLimit middleware has already read the body, counted as it arrived: parse
-  // those bytes (the request stream itself is spent), never the raw request again.
+  // The body as the admin app's bodyLimit read it (it has consumed the stream), parsed here.
   const bytes = await readLimitedBody(c, MAX_FORM_BYTES);
-  const parsed = await new Response(bytes, { headers: { 'content-type': type } }).formData();
+  let parsed: FormData;
+  try {
+    parsed = await new Request('http://form.invalid/', {
+      method: 'POST',
+      body: bytes,
+      headers: { 'content-type': type },
+    }).formData();
+  } catch {
+    throw new ApiError('ERR_API_VALIDATION', 'the form could not be parsed');
+  }
   const form: Record<string, string> = {};
   for (const [key, value] of parsed.entries()) if (typeof value === 'string') form[key] = value;
   return form;
@@ -136,6 +144,9 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
 
   app.get('/assets/console.css', (c) =>
     c.body(CONSOLE_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }),
+  );
+  app.get('/assets/console.js', (c) =>
+    c.body(CONSOLE_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }),
   );
   const socketOf = (c: Context): unknown =>
     (c.env as { incoming?: { socket?: unknown } } | undefined)?.incoming?.socket;

@@ -7,6 +7,16 @@ import type { AuthorityKind } from '../../ca/index.js';
 import { ApiError } from '../../errors.js';
 import type { TransitionAction } from '../../federation/index.js';
 import { entryView } from '../../registration/index.js';
+import {
+  changeAuthority,
+  createEntry,
+  createJoinToken,
+  deleteEntry,
+  prepareAuthority,
+  revokeJoinToken,
+} from '../admin-actions.js';
+import { createEntryBody } from '../admin-registration.js';
+import { parseValue } from '../validate.js';
 import type { ConsoleDeps, ConsoleEnv } from './console-app.js';
 import { actionForm, iso, page, render, type Html } from './layout.js';
 import {
@@ -17,16 +27,15 @@ import {
   deleteConfirmPage,
   federationPage,
   relationshipPage,
+  sessionView,
   sortRelationships,
   type SessionView,
 } from './pages.js';
 
 const AUDIT_PAGE = 50;
 
-export const view = (c: Context<ConsoleEnv>): SessionView => ({
-  csrf: c.var.session.csrf,
-  canChange: c.var.session.principal.role === 'admin',
-});
+export const view = (c: Context<ConsoleEnv>): SessionView =>
+  sessionView(c.var.session.csrf, c.var.session.principal.role === 'admin');
 export const framed = (c: Context<ConsoleEnv>, title: string, body: Html) =>
   render(c, page(title, body, { principal: c.var.session.principal, csrf: c.var.session.csrf }));
 export const reasonOf = (c: Context<ConsoleEnv>, required: boolean): string | undefined => {
@@ -144,13 +153,7 @@ export function authorityRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void 
     return kind;
   };
   app.post('/authorities/:kind/prepare', async (c) => {
-    const kind = kindOf(c);
-    const authority = await deps.ca.prepare(kind);
-    await deps.audit({
-      type: 'authority.prepared',
-      actor: c.var.session.principal.actor,
-      details: { kind, id: authority.id },
-    });
+    await prepareAuthority(deps, kindOf(c), c.var.session.principal.actor);
     return c.redirect('/console/authorities', 303);
   });
   for (const action of ['taint', 'revoke'] as const) {
@@ -164,16 +167,12 @@ export function authorityRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void 
   }
   for (const action of ['activate', 'taint', 'revoke'] as const) {
     app.post(`/authorities/:kind/:id/${action}`, async (c) => {
-      const kind = kindOf(c);
-      const id = c.req.param('id');
-      if (action === 'activate') await deps.ca.activate(kind, id);
-      else if (action === 'taint') await deps.ca.taint(kind, id);
-      else await deps.ca.revoke(kind, id);
-      await deps.audit({
-        type: `authority.${action === 'activate' ? 'activated' : action === 'taint' ? 'tainted' : 'revoked'}`,
-        actor: c.var.session.principal.actor,
-        details: { kind, id, force: false, reason: '' },
-      });
+      // The API route's own change (admin-actions.ts): same CA call, same audit event.
+      await changeAuthority(
+        deps,
+        { kind: kindOf(c), id: c.req.param('id'), action },
+        { actor: c.var.session.principal.actor },
+      );
       return c.redirect('/console/authorities', 303);
     });
   }
@@ -257,52 +256,31 @@ export function agentPages(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
   });
 }
 
-/** Agents: create and delete entries, generate (shown once) and revoke join tokens. */
+/** The registration service, or 404 when registration is not enabled. */
+function registrationOf(deps: ConsoleDeps) {
+  if (deps.registration === undefined)
+    throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
+  return { registration: deps.registration, audit: deps.audit };
+}
+
+/** Agents: create and delete entries, generate (shown once) and revoke join tokens; each through
+ * the admin API route's own function (admin-actions.ts) and the API's body schema. */
 export function agentChanges(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
   app.post('/agents/entries', async (c) => {
-    const registration = deps.registration;
-    if (registration === undefined)
-      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
-    const entry = await registration.createEntry(
-      { spiffeId: (c.var.form['spiffeId'] ?? '').slice(0, 2048) },
-      c.var.session.principal.actor,
-    );
-    await deps.audit({
-      type: 'entry.created',
-      actor: c.var.session.principal.actor,
-      details: { ...entryView(entry) },
-    });
+    const body = parseValue(createEntryBody, { spiffeId: c.var.form['spiffeId'] ?? '' });
+    await createEntry(registrationOf(deps), body, c.var.session.principal.actor);
     return c.redirect('/console/agents', 303);
   });
   app.post('/agents/entries/:id/delete', async (c) => {
-    const registration = deps.registration;
-    if (registration === undefined)
-      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
-    const entry = await registration.getEntry(c.req.param('id'));
-    await registration.deleteEntry(entry.id);
-    await deps.audit({
-      type: 'entry.deleted',
-      actor: c.var.session.principal.actor,
-      details: { id: entry.id },
-    });
+    await deleteEntry(registrationOf(deps), c.req.param('id'), c.var.session.principal.actor);
     return c.redirect('/console/agents', 303);
   });
   app.post('/agents/entries/:id/token', async (c) => {
-    const registration = deps.registration;
-    if (registration === undefined)
-      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
-    const created = await registration.createToken(c.req.param('id'), {
-      actor: c.var.session.principal.actor,
-    });
-    await deps.audit({
-      type: 'token.created',
-      actor: c.var.session.principal.actor,
-      details: {
-        tokenId: created.tokenId,
-        entryId: created.entryId,
-        expiresAt: new Date(created.expiresAtMs).toISOString(),
-      },
-    });
+    const created = await createJoinToken(
+      registrationOf(deps),
+      { entryId: c.req.param('id') },
+      c.var.session.principal.actor,
+    );
     return framed(
       c,
       'Join token',
@@ -315,20 +293,21 @@ export function agentChanges(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
           <input
             type="text"
             readonly
+            id="join-token"
             value="${created.token}"
             data-testid="token-value"
             size="60"
           />
+          <button type="button" hidden data-copy-from="join-token" data-testid="copy-token">
+            Copy
+          </button>
         </p>
         <p><a href="/console/agents">Back to agents</a></p>
       </div>`,
     );
   });
   app.post('/agents/tokens/:id/revoke', async (c) => {
-    const registration = deps.registration;
-    if (registration === undefined)
-      throw new ApiError('ERR_API_NOT_FOUND', 'registration is not enabled');
-    await registration.deleteToken(c.req.param('id'));
+    await revokeJoinToken(registrationOf(deps), c.req.param('id'));
     return c.redirect('/console/agents', 303);
   });
 }
@@ -342,10 +321,22 @@ export function auditRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
       return value === '' ? undefined : value;
     };
     const fromId = /^\d{1,15}$/.test(q['before'] ?? '') ? Number(q['before']) : undefined;
-    const sinceMs = text('since') === undefined ? undefined : Date.parse(text('since') ?? '');
-    if (sinceMs !== undefined && Number.isNaN(sinceMs))
-      throw new ApiError('ERR_API_VALIDATION', 'since must be an ISO time');
-    const filter = { type: text('type'), actor: text('actor'), trustDomain: text('trustDomain') };
+    const timeOf = (name: 'since' | 'until'): number | undefined => {
+      const value = text(name);
+      const ms = value === undefined ? undefined : Date.parse(value);
+      if (ms !== undefined && Number.isNaN(ms))
+        throw new ApiError('ERR_API_VALIDATION', `${name} must be an ISO time`);
+      return ms;
+    };
+    const sinceMs = timeOf('since');
+    const untilMs = timeOf('until');
+    const filter = {
+      type: text('type'),
+      actor: text('actor'),
+      trustDomain: text('trustDomain'),
+      since: text('since'),
+      until: text('until'),
+    };
     const events = await deps.store.listAudit({
       limit: AUDIT_PAGE,
       direction: 'backward',
@@ -354,6 +345,7 @@ export function auditRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
       ...(filter.actor === undefined ? {} : { actor: filter.actor }),
       ...(filter.trustDomain === undefined ? {} : { trustDomain: filter.trustDomain }),
       ...(sinceMs === undefined ? {} : { sinceMs }),
+      ...(untilMs === undefined ? {} : { untilMs }),
     });
     const verified =
       q['verify'] === '1'
@@ -378,8 +370,18 @@ export function auditRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
             <input
               type="text"
               name="since"
+              data-testid="audit-since"
               placeholder="2026-01-01T00:00:00Z"
-              value="${text('since') ?? ''}"
+              value="${filter.since ?? ''}"
+          /></label>
+          <label
+            >until
+            <input
+              type="text"
+              name="until"
+              data-testid="audit-until"
+              placeholder="2026-01-02T00:00:00Z"
+              value="${filter.until ?? ''}"
           /></label>
           <button>Filter</button>
         </form>

@@ -1,5 +1,5 @@
-// The console's page frame, stylesheet and security headers: every page is server-rendered with
-// hono/html (interpolations escaped), no script at all, assets served by the broker itself.
+// The console's page frame, stylesheet, one small script and security headers: every page is
+// server-rendered (interpolations escaped) and works without script; assets served by the broker.
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Context } from 'hono';
@@ -7,9 +7,39 @@ import type { Principal } from '../../access/index.js';
 
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
-/** No script, no inline style, no third-party origin; forms post to this origin only. */
+/** Script and style from this origin only (no inline ones, no third party); forms post here only. */
 export const CONSOLE_CSP =
-  "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/**
+ * The console's only script (served at /console/assets/console.js): copy buttons. A button with
+ * `data-copy-from="ID"` starts `hidden` (without script the field is selectable by hand); here it
+ * is shown, and a click copies the field's value and marks the button `data-copied="1"`.
+ */
+export const CONSOLE_JS = `'use strict';
+document.addEventListener('DOMContentLoaded', function () {
+  document.querySelectorAll('button[data-copy-from]').forEach(function (button) {
+    var field = document.getElementById(button.getAttribute('data-copy-from'));
+    if (!field) return;
+    button.hidden = false;
+    button.addEventListener('click', function (event) {
+      event.preventDefault();
+      var done = function () {
+        button.setAttribute('data-copied', '1');
+        button.textContent = 'Copied';
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(field.value).then(done, function () {
+          field.select();
+        });
+      } else {
+        field.select();
+        if (document.execCommand('copy')) done();
+      }
+    });
+  });
+});
+`;
 
 export const CONSOLE_CSS = `
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
@@ -24,7 +54,7 @@ th{background:#eef1f4}
 .error{background:#fde8e8;border:1px solid #e0a0a0;padding:.5rem}
 form.inline{display:inline}
 code{word-break:break-all}
-input[type=text],input[type=password]{width:18rem}
+input[type=text],input[type=password],input:not([type]){width:18rem}
 .muted{color:#667}
 `;
 
@@ -59,6 +89,7 @@ export function page(
         <meta charset="utf-8" />
         <title>${title} · fedbroker console</title>
         <link rel="stylesheet" href="/console/assets/console.css" />
+        <script src="/console/assets/console.js" defer></script>
       </head>
       <body>
         <header>
@@ -87,27 +118,47 @@ export function page(
     </html>`;
 }
 
+/** Escapes text for an HTML body or a double-quoted attribute (& < > " ' all replaced). */
+export function esc(value: string | number | bigint): string {
+  const text = String(value);
+  return /[&<>"']/.test(text)
+    ? text
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')
+        .replace(/"/g, '&quot;')
+        .replace(/'/g, '&#39;')
+    : text;
+}
+
+export interface ActionOptions {
+  readonly testId: string;
+  readonly reason?: boolean;
+  readonly reasonRequired?: boolean;
+}
+
+/** A form posting one console action, as an escaped string (the rows of long tables use it). */
+export function actionFormText(
+  action: string,
+  csrf: string,
+  label: string,
+  options: ActionOptions = { testId: '' },
+): string {
+  const reason =
+    options.reason === true
+      ? `<input type="text" name="reason" data-testid="reason" placeholder="reason" maxlength="500"${options.reasonRequired === true ? ' required' : ''}>`
+      : '';
+  return `<form class="inline" method="post" action="${esc(action)}"><input type="hidden" name="csrf" value="${esc(csrf)}">${reason}<button data-testid="${esc(options.testId)}">${esc(label)}</button></form>`;
+}
+
 /** A form posting one console action, with the session's CSRF token. */
 export function actionForm(
   action: string,
   csrf: string,
   label: string,
-  options: { testId: string; reason?: boolean; reasonRequired?: boolean } = { testId: '' },
+  options: ActionOptions = { testId: '' },
 ): Html {
-  return html`<form class="inline" method="post" action="${action}">
-    <input type="hidden" name="csrf" value="${csrf}" />${
-      options.reason === true
-        ? html`<input
-            type="text"
-            name="reason"
-            data-testid="reason"
-            placeholder="reason"
-            maxlength="500"
-            ${options.reasonRequired === true ? raw(' required') : ''}
-          />`
-        : ''
-    }<button data-testid="${options.testId}">${label}</button>
-  </form>`;
+  return raw(actionFormText(action, csrf, label, options));
 }
 
 export const iso = (ms: number | null | undefined): string =>

@@ -1,5 +1,5 @@
 // `fedbroker audit list`: filters checked here so a mistake names the fix (valid event types,
-// dates or date-times for --since, a bounded --limit) before the admin API is asked.
+// dates or date-times for --since and --until, a bounded --limit) before the admin API is asked.
 import { AUDIT_EVENT_TYPES } from '../../audit/index.js';
 import { parseDurationSeconds } from '../../config/index.js';
 import { CliError } from '../../errors.js';
@@ -14,7 +14,7 @@ const MAX_LIMIT = 10_000;
  * `--since`: a date (2026-12-01, midnight UTC), a date-time (2026-12-01T10:00, UTC unless it
  * carries Z or an offset) or a duration back from now (30m, 2d). Returns an ISO date-time.
  */
-export function parseSince(text: string, nowMs: number): string {
+export function parseSince(text: string, nowMs: number, name = 'since'): string {
   const seconds = /^\d+[smhd]$/.test(text) ? parseDurationSeconds(text) : undefined;
   if (seconds !== undefined) return new Date(nowMs - seconds * 1000).toISOString();
   const match =
@@ -28,11 +28,14 @@ export function parseSince(text: string, nowMs: number): string {
   if (Number.isNaN(ms)) {
     throw new CliError(
       'ERR_CLI_USAGE',
-      `--since "${text}" is not a date (2026-12-01), a date-time (2026-12-01T10:00Z) or a duration back from now (2h)`,
+      `--${name} "${text}" is not a date (2026-12-01), a date-time (2026-12-01T10:00Z) or a duration back from now (2h)`,
     );
   }
   return new Date(ms).toISOString();
 }
+
+/** `--until`: the same forms as --since; events strictly before that time. */
+export const parseUntil = (text: string, nowMs: number): string => parseSince(text, nowMs, 'until');
 
 function parseLimit(text: string): string {
   if (!/^\d{1,6}$/.test(text) || Number(text) < 1 || Number(text) > MAX_LIMIT) {
@@ -57,13 +60,14 @@ function parseType(text: string): string {
 export const auditListCommand: CommandSpec = {
   words: ['audit', 'list'],
   usage:
-    'fedbroker audit list [--type T] [--actor A] [--trust-domain TD] [--since WHEN] [--limit N] [--config FILE] [--json]',
+    'fedbroker audit list [--type T] [--actor A] [--trust-domain TD] [--since WHEN] [--until WHEN] [--limit N] [--config FILE] [--json]',
   summary: 'audit events, oldest first',
   flags: {
     type: `only this event type: ${AUDIT_EVENT_TYPES.join(', ')}`,
     actor: 'only events by this actor (admin name, SPIFFE ID, config, broker)',
     'trust-domain': 'only events about this partner trust domain',
     since: 'from a date (2026-12-01), a date-time (2026-12-01T10:00Z) or a duration ago (2h)',
+    until: 'before a date, a date-time or a duration ago (same forms as --since)',
     limit: `at most N events (1..${MAX_LIMIT}, default 100)`,
   },
   example:
@@ -75,6 +79,7 @@ export const auditListCommand: CommandSpec = {
       actor: { type: 'string' },
       'trust-domain': { type: 'string' },
       since: { type: 'string' },
+      until: { type: 'string' },
       limit: { type: 'string' },
     });
     const query = new URLSearchParams();
@@ -86,6 +91,8 @@ export const auditListCommand: CommandSpec = {
     if (td !== undefined) query.set('trustDomain', td);
     const since = optionalString(args, 'since');
     if (since !== undefined) query.set('since', parseSince(since, Date.now()));
+    const until = optionalString(args, 'until');
+    if (until !== undefined) query.set('until', parseUntil(until, Date.now()));
     const limit = optionalString(args, 'limit');
     if (limit !== undefined) query.set('limit', parseLimit(limit));
     const result = await connect(args, io).request<{
