@@ -183,13 +183,16 @@ export async function startIsolatedBundleListener(
     }
     worker = next;
     watch(next);
-    // What changed while it was down: the latest bundle and identity went in with workerData.
     up = true;
+    // A change made while it was starting is not in its workerData: post the latest of both.
+    post({ type: 'bundle', bundle });
+    post({ type: 'identity', identity });
     detail = 'ok';
     options.logger?.info('bundle endpoint worker restarted', { port });
   };
   const onDeath = (code: number): void => {
     up = false;
+    if (closing) return;
     const now = Date.now();
     restarts = restarts.filter((at) => now - at < RESTART_WINDOW_MS);
     if (restarts.length >= MAX_WORKER_RESTARTS) {
