@@ -5,6 +5,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { serve, type ServerType } from '@hono/node-server';
 import {
   createAdminApp,
@@ -105,6 +106,8 @@ export interface Broker {
   servedBundle(): ServedBundle | undefined;
   /** https_spiffe: issue a fresh endpoint X509-SVID now (also done on a timer at half its lifetime). */
   renewBundleEndpointSvid(): Promise<void>;
+  /** Test hook: the bundle endpoint's worker thread (undefined with bundleEndpoint.isolated false). */
+  bundleEndpointWorker(): Worker | undefined;
   stop(): Promise<void>;
 }
 
@@ -869,6 +872,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       store,
       servedBundle: () => served,
       renewBundleEndpointSvid: () => renewEndpointSvid(),
+      bundleEndpointWorker: () => bundleServer.worker(),
       stop() {
         stopped ??= (async () => {
           controller.abort();

@@ -40,6 +40,8 @@ export interface BundleListener {
   updateIdentity(identity: WireIdentity): void;
   /** Whether the listener is up (false while a dead worker is being restarted, or gave up). */
   state(): { readonly up: boolean; readonly detail: string };
+  /** The worker thread serving it now; undefined in-thread (tests make it die). */
+  worker(): Worker | undefined;
   close(): Promise<void>;
 }
 
@@ -82,6 +84,7 @@ export async function startInThreadBundleListener(
     },
     updateIdentity: (identity) => server.updateIdentity(identity),
     state: () => ({ up: true, detail: 'ok' }),
+    worker: () => undefined,
     close: () => server.close(),
   };
 }

@@ -104,6 +104,27 @@ describe.each([
     const ready = await admin(broker, 'GET', '/readyz');
     expect(ready.body).toMatchObject({ checks: { bundleEndpoint: 'ok' } });
   });
+
+  it.runIf(isolated)(
+    'a dead worker: /readyz says so (503) until it is restarted, then the endpoint serves again',
+    async () => {
+      await broker.bundleEndpointWorker()?.terminate();
+      // The restart loads a fresh thread (hundreds of ms); one local request is answered first.
+      const down = await admin(broker, 'GET', '/readyz');
+      expect(down.status).toBe(503);
+      expect(down.body).toMatchObject({
+        checks: { bundleEndpoint: 'bundle endpoint worker restarting' },
+      });
+      let ready = down;
+      while (ready.status !== 200) {
+        await new Promise((done) => setTimeout(done, 50));
+        ready = await admin(broker, 'GET', '/readyz');
+      }
+      const client = await startClient(broker.bundleEndpointUrl, 'after-restart');
+      writeFileSync(client.go, '');
+      expect(await answerOf(client)).toBe('200');
+    },
+  );
 });
 
 describe('the isolated bundle listener', () => {
