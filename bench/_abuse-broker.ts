@@ -27,6 +27,8 @@ const broker = await startBroker(
         profile: 'https_spiffe',
         refreshHint: '30s',
         limits: { maxConnectionsPerAddress: 64 },
+        // BENCH_BUNDLE_ISOLATED=false: the endpoint on the main event loop, for comparison.
+        isolated: process.env['BENCH_BUNDLE_ISOLATED'] !== 'false',
       },
       agentApi: { listen: '127.0.0.1:0', watch: { maxStreamsPerAgent: 4, maxStreams: 450 } },
     },

@@ -5,6 +5,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { serve, type ServerType } from '@hono/node-server';
 import {
   createAdminApp,
@@ -14,9 +15,10 @@ import {
   applyConnectionLimits,
   createWatchLimiter,
   serverLimitOptions,
-  startBundleServer,
+  startInThreadBundleListener,
+  startIsolatedBundleListener,
   type ListenerLimits,
-  type BundleServer,
+  type BundleListener,
   createBrokerMetrics,
   instrumentCa,
   countBundleFetches,
@@ -104,6 +106,8 @@ export interface Broker {
   servedBundle(): ServedBundle | undefined;
   /** https_spiffe: issue a fresh endpoint X509-SVID now (also done on a timer at half its lifetime). */
   renewBundleEndpointSvid(): Promise<void>;
+  /** Test hook: the bundle endpoint's worker thread (undefined with bundleEndpoint.isolated false). */
+  bundleEndpointWorker(): Worker | undefined;
   stop(): Promise<void>;
 }
 
@@ -431,10 +435,13 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     // Our bundle: serialised once per change (FED-12). The tracker notes when each authority
     // entered it, for /readyz/bundle-endpoint and /readyz/agent-api.
     let served: ServedBundle | undefined;
+    // The bundle endpoint (maybe in its worker thread) is handed each new bundle once it listens.
+    let pushServed = (_bundle: ServedBundle | undefined): void => undefined;
     const endpointTrust = createEndpointTrustTracker(config.bundleEndpoint.refreshHint);
     const publish = (bundle: Bundle): void => {
       served = serveBundle(marshalBundle(bundle), bundle.refreshHintSeconds);
       endpointTrust.observe(bundle, nowMs());
+      pushServed(served);
       logger.info('serving local bundle', {
         sequence: bundle.sequence?.toString() ?? '0',
         x509: bundle.x509Authorities.length,
@@ -611,7 +618,16 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     // Bundle endpoint identity: our own X509-SVID (https_spiffe) or operator files (https_web).
     const endpoint = config.bundleEndpoint;
     const bundleListen = splitListen(endpoint.listen);
-    let bundleServer: BundleServer;
+    let bundleServer: BundleListener;
+    // Issue 15: its own worker thread by default, so floods on the other listeners cannot starve it.
+    const startBundleListener = (identity: { cert: string; key: string }) => () =>
+      (endpoint.isolated ? startIsolatedBundleListener : startInThreadBundleListener)({
+        ...bundleListen,
+        identity: { cert: identity.cert, key: identity.key },
+        bundle: served,
+        limits: listenerLimits(endpoint.limits),
+        logger,
+      });
     let renewEndpointSvid = async (): Promise<void> => undefined;
     // https_web: a Web PKI certificate, which partners check against their own roots (FED-22).
     let bundleEndpointTrust = (): EndpointTrust => ({ ready: true, detail: 'ok' });
@@ -621,13 +637,10 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
           ? spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint')
           : parseSpiffeId(endpoint.spiffeId);
       const own = await keepOwnSvid(endpointId, (next) => bundleServer.updateIdentity(next));
-      bundleServer = await bindListener(LISTENERS.bundle, endpoint.listen, () =>
-        startBundleServer({
-          ...bundleListen,
-          identity: own.current(),
-          current: () => served,
-          limits: listenerLimits(endpoint.limits),
-        }),
+      bundleServer = await bindListener(
+        LISTENERS.bundle,
+        endpoint.listen,
+        startBundleListener(own.current()),
       );
       renewEndpointSvid = own.renew;
       bundleEndpointTrust = () =>
@@ -646,13 +659,10 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       });
       const stamp = (): string => `${statSync(certFile).mtimeMs}:${statSync(keyFile).mtimeMs}`;
       let lastStamp = stamp();
-      bundleServer = await bindListener(LISTENERS.bundle, endpoint.listen, () =>
-        startBundleServer({
-          ...bundleListen,
-          identity: read(),
-          current: () => served,
-          limits: listenerLimits(endpoint.limits),
-        }),
+      bundleServer = await bindListener(
+        LISTENERS.bundle,
+        endpoint.listen,
+        startBundleListener(read()),
       );
       const poll = setInterval(() => {
         try {
@@ -670,6 +680,8 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       poll.unref();
       cleanups.push(() => clearInterval(poll));
     }
+    pushServed = (next) => bundleServer.publish(next);
+    bundleServer.publish(served); // a change made while it was binding
     cleanups.unshift(() => bundleServer.close());
 
     // Every fetch is counted, including those a verifier meeting an unknown kid asks for.
@@ -805,7 +817,12 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
             },
           }
         : {}),
-      bundleEndpointTrust: () => bundleEndpointTrust(),
+      bundleEndpointState: () => bundleServer.state(),
+      // A dead bundle endpoint worker (being restarted, or given up) makes it not ready.
+      bundleEndpointTrust: () => {
+        const state = bundleServer.state();
+        return state.up ? bundleEndpointTrust() : { ready: false, detail: state.detail };
+      },
       // What agents get from this replica now is signed by its active authorities.
       agentApiTrust: () =>
         allTrusted(
@@ -855,6 +872,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       store,
       servedBundle: () => served,
       renewBundleEndpointSvid: () => renewEndpointSvid(),
+      bundleEndpointWorker: () => bundleServer.worker(),
       stop() {
         stopped ??= (async () => {
           controller.abort();

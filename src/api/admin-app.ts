@@ -87,6 +87,11 @@ export interface AdminDeps {
   readonly logger: AdminLogger;
   readonly now: () => number;
   /**
+   * Whether the bundle endpoint listens now (false while its worker thread is restarted, issue 15);
+   * a `bundleEndpoint` check of `/readyz` when given.
+   */
+  readonly bundleEndpointState?: () => { readonly up: boolean; readonly detail: string };
+  /**
    * Whether partners can trust our bundle endpoint yet (`/readyz/bundle-endpoint`): always for
    * https_web; for https_spiffe once the authority behind its SVID has been served for a refresh
    * hint. Absent: no such route.
@@ -440,6 +445,8 @@ function healthRoutes(deps: AdminDeps, metrics: BrokerMetrics): Route[] {
         checks['ca'] = deps.ca.authorities().some((a) => a.state === 'active')
           ? 'ok'
           : 'no active authority';
+        const listener = deps.bundleEndpointState?.();
+        if (listener !== undefined) checks['bundleEndpoint'] = listener.up ? 'ok' : listener.detail;
         const ok = Object.values(checks).every((v) => v === 'ok');
         return respondJson(
           c,

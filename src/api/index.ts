@@ -8,6 +8,15 @@ export { createFailedAuthLimiter } from './auth-limit.js';
 export type { FailedAuthLimiter, FailedAuthLimiterOptions } from './auth-limit.js';
 export { createPeerVerifier } from './peer-svid.js';
 export { startBundleServer } from './bundle-server.js';
+export {
+  startInThreadBundleListener,
+  startIsolatedBundleListener,
+} from './isolated-bundle-server.js';
+export type {
+  BundleListener,
+  BundleListenerOptions,
+  IsolatedBundleListener,
+} from './isolated-bundle-server.js';
 export { applyConnectionLimits, serverLimitOptions } from './listener-limits.js';
 export type { ConnectionGate, ListenerLimits } from './listener-limits.js';
 export { createWatchLimiter } from './watch-limits.js';

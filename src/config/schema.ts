@@ -267,6 +267,11 @@ export const configSchema = z
         /** spiffe_refresh_hint we publish (FED-52). */
         refreshHint: durationSeconds(30, 86400).default(300),
         limits: BUNDLE_ENDPOINT_LIMITS.prefault({}),
+        /**
+         * Serve the endpoint from its own worker thread (issue 15), so a request flood on the admin
+         * or agent API cannot starve it; false serves it on the main event loop.
+         */
+        isolated: z.boolean().default(true),
       })
       .strict()
       .prefault({}),
