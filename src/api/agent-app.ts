@@ -3,7 +3,6 @@
 // domain, never pooled: FED-30) and JWT-SVID validation. An agent never gets an ID its entry does
 // not grant, nor a bundle its entry does not list.
 import { Hono, type MiddlewareHandler } from 'hono';
-import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { BundleSet, marshalBundle, type Bundle } from '../bundle/index.js';
 import { readVerifiedCsr, type Ca } from '../ca/index.js';
@@ -16,17 +15,13 @@ import { bodyLimit, type BodyLimits } from './body-limit.js';
 import { connectionTurns } from './connection-turns.js';
 import { createNodeApp } from './node-app.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
-import { codedErrorResponse, errorHandler, notFoundHandler } from './http-errors.js';
+import { errorHandler, notFoundHandler } from './http-errors.js';
 import { RawJson, jsonText, oneLine } from './json-text.js';
 import { createPeerVerifier } from './peer-svid.js';
 import { requestIdMiddleware } from './request-id.js';
+import { serveWatch } from './sse-watch.js';
 import { parseJsonBody, requestTargetCheck } from './validate.js';
-import {
-  createWatchLimiter,
-  WATCH_RETRY_AFTER_SECONDS,
-  watchAgentKey,
-  type WatchLimiter,
-} from './watch-limits.js';
+import { createWatchLimiter, watchAgentKey, type WatchLimiter } from './watch-limits.js';
 
 export interface AgentLogger {
   info(message: string, fields?: Readonly<Record<string, unknown>>): void;
@@ -375,80 +370,32 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   // stream ends when the entry disappears, the caller's SVID expires, or the broker stops.
   agent.get('/bundles/watch', requireAgent, (c) => {
     const identity = c.get('agent');
-    let lease;
-    try {
-      lease = watch.acquire(watchAgentKey(identity.spiffeId.toString(), identity.instanceId));
-    } catch (error) {
-      if (!isBrokerError(error) || error.code !== 'ERR_API_TOO_MANY_STREAMS') throw error;
-      return codedErrorResponse(c, error.code, error.message, {
-        'retry-after': String(WATCH_RETRY_AFTER_SECONDS),
-      });
-    }
-    const taken = lease;
-    const release = (): void => taken.release();
-    return streamSSE(c, async (stream) => {
-      let lastBody = '';
-      // A watch opened while the broker is stopping ends at once (the abort event already fired).
-      let closed = deps.signal?.aborted === true;
-      // A change signalled while the loop is busy (reading the entry, writing an event) is kept
-      // here, so the next wait returns at once instead of sleeping until the heartbeat. Reset at
-      // the top of each pass, which reads everything afresh.
-      let pending: boolean;
-      let wake: (() => void) | undefined;
-      const changed = (): void => {
-        pending = true;
-        wake?.();
-      };
-      // Bundle changes, and an entry deleted (here or on another replica), wake the stream.
-      const unsubscribe = watch.subscribe(changed);
-      const stop = (): void => {
-        closed = true;
-        wake?.();
-      };
-      stream.onAbort(stop);
-      // The broker's abort wakes every stream through the limiter (one listener, not one each).
-      const stopping = (): boolean => closed || deps.signal?.aborted === true;
-      try {
-        let id = 0;
-        while (!stopping() && !stream.aborted) {
-          pending = false;
+    return serveWatch(
+      c,
+      () => watch.acquire(watchAgentKey(identity.spiffeId.toString(), identity.instanceId)),
+      {
+        event: 'bundles',
+        endMessage: 'entry removed or SVID expired',
+        read: async () => {
           const current = await deps.registration.entryFor(identity.spiffeId);
-          if (current === undefined || deps.now() >= identity.svidExpiresAt.getTime()) {
-            await stream.writeSSE({ event: 'end', data: 'entry removed or SVID expired' });
-            break;
-          }
-          const body = sharedBody(current.entry);
-          if (body !== lastBody) {
-            lastBody = body;
-            id += 1;
-            await stream.writeSSE({ event: 'bundles', id: String(id), data: body });
-          } else {
-            await stream.write(': keep-alive\n\n');
-          }
-          if (pending || stopping()) continue;
-          await new Promise<void>((resolve) => {
-            // Jittered per wait, so that streams opened together do not beat together.
-            const timer = setTimeout(resolve, watch.heartbeatDelayMs());
-            wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          wake = undefined;
-        }
-      } catch (error) {
-        // Headers are sent: the stream just closes (the agent reconnects). The cause goes to our
-        // log, never to the caller (hono's default would print it to the console).
-        deps.logger.error('bundle watch stream failed', {
-          spiffeId: identity.spiffeId.toString(),
-          code: isBrokerError(error) ? error.code : undefined,
-          error: (error as Error).message,
-        });
-      } finally {
-        unsubscribe();
-        release();
-      }
-    });
+          return current === undefined ? undefined : sharedBody(current.entry);
+        },
+        untilExpiryMs: () => identity.svidExpiresAt.getTime() - deps.now(),
+        heartbeatDelayMs: () => watch.heartbeatDelayMs(),
+        // Bundle changes, and an entry deleted (here or on another replica), wake the stream; so
+        // does the broker's abort, through the limiter.
+        subscribe: (changed) => watch.subscribe(changed),
+        signal: deps.signal,
+        listenForAbort: false,
+        onError: (error) =>
+          // The cause goes to our log, never to the caller (hono's default prints it).
+          deps.logger.error('bundle watch stream failed', {
+            spiffeId: identity.spiffeId.toString(),
+            code: isBrokerError(error) ? error.code : undefined,
+            error: (error as Error).message,
+          }),
+      },
+    );
   });
 
   // JWT-SVID validation against our bundle or an allowed partner's, never a pooled key set. One

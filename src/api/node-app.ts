@@ -3,7 +3,6 @@
 // and has its workloads' CSRs signed and JWT-SVIDs minted, only for entries parented to it.
 import { createHash } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
-import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { z } from 'zod';
 import { BundleSet, marshalBundle } from '../bundle/index.js';
 import { ApiError, StoreError, isBrokerError } from '../errors.js';
@@ -11,11 +10,11 @@ import { fillIdPattern, nodeEntryView, parseSelector, type Entry } from '../regi
 import type { SpiffeId } from '../spiffeid/index.js';
 import type { AgentDeps } from './agent-app.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
-import { codedErrorResponse } from './http-errors.js';
 import { RawJson, jsonText, oneLine } from './json-text.js';
 import { createPeerVerifier } from './peer-svid.js';
 import { parseJsonBody } from './validate.js';
-import { WATCH_RETRY_AFTER_SECONDS, watchAgentKey, type WatchLease } from './watch-limits.js';
+import { serveWatch, type WatchSpec } from './sse-watch.js';
+import { watchAgentKey } from './watch-limits.js';
 
 export const NODE_ROUTES = [
   'GET /v1/agent/node/entries',
@@ -298,25 +297,17 @@ export function createNodeApp(deps: NodeDeps): Hono<Env> {
   app.post('/jwtsvid', node, async (c) =>
     c.json(await issueJwt(deps, c.get('node'), await parseJsonBody(c, jwtSchema))),
   );
+  const limiter = deps.watch;
   app.get('/watch', node, (c) => {
     const identity = c.get('node');
-    // Issue 15: the agent API's stream caps (per node, and in all with the agents' streams).
-    let lease: WatchLease | undefined;
-    try {
-      lease = deps.watch?.acquire(watchAgentKey(`node:${identity.spiffeId.toString()}`, undefined));
-    } catch (error) {
-      if (!isBrokerError(error) || error.code !== 'ERR_API_TOO_MANY_STREAMS') throw error;
-      return codedErrorResponse(c, error.code, error.message, {
-        'retry-after': String(WATCH_RETRY_AFTER_SECONDS),
-      });
-    }
-    return streamSSE(c, async (stream) => {
-      try {
-        await watchNode(deps, identity, (n) => childrenOf(deps, n), stream);
-      } finally {
-        lease?.release();
-      }
-    });
+    return serveWatch(
+      c,
+      // Issue 15: the agent API's stream caps (per node, and in all with the agents' streams).
+      limiter === undefined
+        ? undefined
+        : () => limiter.acquire(watchAgentKey(`node:${identity.spiffeId.toString()}`, undefined)),
+      nodeWatchSpec(deps, identity),
+    );
   });
   return app;
 }
@@ -342,79 +333,42 @@ function stateBody(deps: NodeDeps, entries: readonly Entry[]): string {
 }
 
 /**
- * Sends the complete state on connect and again on every change of entries, our bundle or a
- * partner bundle, with heartbeat comments between; ends when the node's entry is gone, its SVID
- * expires, or the broker stops.
+ * The node watch: the complete state on connect and again on every change of entries, our bundle,
+ * our authorities or a partner bundle; ends when the node's entry is gone, its SVID expires, or
+ * the broker stops.
  */
-async function watchNode(
-  deps: NodeDeps,
-  node: NodeIdentity,
-  children: (node: NodeIdentity) => Promise<Entry[]>,
-  stream: SSEStreamingApi,
-): Promise<void> {
-  let closed = deps.signal?.aborted === true;
-  let pending: boolean;
-  let wake: (() => void) | undefined;
-  const changed = (): void => {
-    pending = true;
-    wake?.();
-  };
-  const stop = (): void => {
-    closed = true;
-    wake?.();
-  };
-  // With the agent API's limiter, changes arrive batched through it (one subscription per source).
-  const unsubscribes =
-    deps.watch === undefined
-      ? [
-          deps.ca.onBundleChange(changed),
-          deps.ca.onAuthorityChange?.(changed),
-          deps.federation.onChange(changed),
-          deps.registration.onChange?.(changed),
-        ]
-      : [deps.watch.subscribe(changed)];
-  stream.onAbort(stop);
-  deps.signal?.addEventListener('abort', stop, { once: true });
-  const heartbeatMs = deps.watchHeartbeatMs ?? 15_000;
-  try {
-    let lastBody = '';
-    let id = 0;
-    while (!closed && !stream.aborted) {
-      pending = false;
+function nodeWatchSpec(deps: NodeDeps, node: NodeIdentity): WatchSpec {
+  return {
+    event: 'state',
+    endMessage: 'node entry removed or SVID expired',
+    read: async () => {
       const current = await deps.registration.entryFor(node.spiffeId);
-      const untilExpiry = node.svidExpiresAt.getTime() - deps.now();
-      if (current === undefined || !current.entry.node || untilExpiry <= 0) {
-        await stream.writeSSE({ event: 'end', data: 'node entry removed or SVID expired' });
-        break;
-      }
-      const body = stateBody(deps, await children({ ...node, entry: current.entry }));
-      if (body !== lastBody) {
-        lastBody = body;
-        id += 1;
-        await stream.writeSSE({ event: 'state', id: String(id), data: body });
-      } else {
-        await stream.write(': keep-alive\n\n');
-      }
-      if (pending || closed) continue;
-      await new Promise<void>((resolve) => {
-        // Jittered per wait when the limiter is there, so streams do not beat together.
-        const beat = deps.watch?.heartbeatDelayMs() ?? heartbeatMs;
-        const timer = setTimeout(resolve, Math.min(beat, untilExpiry));
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
-    }
-  } catch (error) {
-    deps.logger.error('node watch stream failed', {
-      spiffeId: node.spiffeId.toString(),
-      code: isBrokerError(error) ? error.code : undefined,
-      error: (error as Error).message,
-    });
-  } finally {
-    for (const unsubscribe of unsubscribes) unsubscribe?.();
-    deps.signal?.removeEventListener('abort', stop);
-  }
+      if (current === undefined || !current.entry.node) return undefined;
+      return stateBody(deps, await childrenOf(deps, { ...node, entry: current.entry }));
+    },
+    untilExpiryMs: () => node.svidExpiresAt.getTime() - deps.now(),
+    // Jittered per wait when the limiter is there, so streams do not beat together.
+    heartbeatDelayMs: () => deps.watch?.heartbeatDelayMs() ?? deps.watchHeartbeatMs ?? 15_000,
+    // With the agent API's limiter, changes (and the broker's abort) arrive batched through it.
+    subscribe: (changed) => {
+      if (deps.watch !== undefined) return deps.watch.subscribe(changed);
+      const unsubscribes = [
+        deps.ca.onBundleChange(changed),
+        deps.ca.onAuthorityChange?.(changed),
+        deps.federation.onChange(changed),
+        deps.registration.onChange?.(changed),
+      ];
+      return () => {
+        for (const unsubscribe of unsubscribes) unsubscribe?.();
+      };
+    },
+    signal: deps.signal,
+    listenForAbort: deps.watch === undefined,
+    onError: (error) =>
+      deps.logger.error('node watch stream failed', {
+        spiffeId: node.spiffeId.toString(),
+        code: isBrokerError(error) ? error.code : undefined,
+        error: (error as Error).message,
+      }),
+  };
 }
