@@ -1,7 +1,6 @@
 // `fedbroker agent serve`: the node agent. Enrols with a node entry's join token (or resumes with
 // the SVID in --data-dir) and serves the SPIFFE Workload API on a Unix socket to local workloads,
 // attested from the kernel, until SIGINT/SIGTERM; the socket is removed on exit.
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CliError } from '../../errors.js';
 import {
@@ -12,28 +11,12 @@ import {
   readBootId,
 } from '../../workload/index.js';
 import { optionalString, parseCommandArgs, requireString } from '../args.js';
-import type { CliIo, CommandSpec } from '../io.js';
+import type { CommandSpec } from '../io.js';
+import { readBundleOption, readJoinToken } from './agent-options.js';
 import { waitForSignal } from './common.js';
 
 /** Where the node keeps its key and SVID when --data-dir is not given. */
 export const DEFAULT_NODE_DATA_DIR = '/var/lib/fedbroker/node-agent';
-
-function readOptionalToken(
-  direct: string | undefined,
-  file: string | undefined,
-  io: CliIo,
-): string | undefined {
-  if (direct !== undefined) return direct;
-  if (file !== undefined) {
-    try {
-      return readFileSync(resolve(file), 'utf8').trim();
-    } catch (cause) {
-      throw new CliError('ERR_CLI_FILE', `cannot read join token file "${file}"`, { cause });
-    }
-  }
-  const env = io.env['FEDBROKER_JOIN_TOKEN'];
-  return env === undefined || env === '' ? undefined : env;
-}
 
 export const agentServeCommand: CommandSpec = {
   words: ['agent', 'serve'],
@@ -72,19 +55,8 @@ export const agentServeCommand: CommandSpec = {
     }
     // Never serves unattested: without peer credentials nothing starts (not even enrolment).
     const peerCred = loadPeerCred();
-    let bundle: Buffer | undefined;
-    if (bundleFile !== undefined) {
-      try {
-        bundle = readFileSync(resolve(bundleFile));
-      } catch (cause) {
-        throw new CliError('ERR_CLI_FILE', `cannot read bundle file "${bundleFile}"`, { cause });
-      }
-    }
-    const joinToken = readOptionalToken(
-      optionalString(args, 'join-token'),
-      optionalString(args, 'join-token-file'),
-      io,
-    );
+    const bundle = readBundleOption(args);
+    const joinToken = readJoinToken(args, io);
     const log = (level: string) => (message: string, fields?: Record<string, unknown>) =>
       io.stderr(`${level}${message} ${JSON.stringify(fields ?? {})}\n`);
     const logger = { info: log(''), warn: log('warn: ') };

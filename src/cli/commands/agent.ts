@@ -1,20 +1,16 @@
 // `fedbroker agent run`: enrols with a join token and keeps svid.pem, svid_key.pem, bundle.pem and
 // federated/<td>.pem current in a directory, for workloads in any language (like spiffe-helper).
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createAgent, writeSvidFiles, type Agent } from '../../agent/index.js';
 import { CliError } from '../../errors.js';
 import { flag, optionalString, parseCommandArgs, requireString, type ParsedArgs } from '../args.js';
 import type { CliIo, CommandSpec } from '../io.js';
+import { readBundleOption, readJoinToken } from './agent-options.js';
 import { waitForSignal } from './common.js';
 
-function readToken(args: ParsedArgs, io: CliIo): string {
-  const direct = optionalString(args, 'join-token');
-  const file = optionalString(args, 'join-token-file');
-  const env = io.env['FEDBROKER_JOIN_TOKEN'];
-  if (direct !== undefined) return direct;
-  if (file !== undefined) return readFileSync(resolve(file), 'utf8').trim();
-  if (env !== undefined && env !== '') return env;
+function requireJoinToken(args: ParsedArgs, io: CliIo): string {
+  const token = readJoinToken(args, io);
+  if (token !== undefined) return token;
   throw new CliError(
     'ERR_CLI_USAGE',
     '--join-token, --join-token-file or FEDBROKER_JOIN_TOKEN is required',
@@ -55,17 +51,10 @@ export const agentRunCommand: CommandSpec = {
     if ((bundleFile === undefined) === (digest === undefined)) {
       throw new CliError('ERR_CLI_USAGE', 'give exactly one of --bundle and --bundle-digest');
     }
-    let bundle: Buffer | undefined;
-    if (bundleFile !== undefined) {
-      try {
-        bundle = readFileSync(resolve(bundleFile));
-      } catch (cause) {
-        throw new CliError('ERR_CLI_FILE', `cannot read bundle file "${bundleFile}"`, { cause });
-      }
-    }
+    const bundle = readBundleOption(args);
     const agent: Agent = await createAgent({
       brokerUrl,
-      joinToken: readToken(args, io),
+      joinToken: requireJoinToken(args, io),
       ...(bundle === undefined ? {} : { brokerBundle: bundle }),
       ...(digest === undefined ? {} : { brokerBundleDigest: digest }),
       logger: {
