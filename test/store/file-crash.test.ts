@@ -60,8 +60,10 @@ async function runAndKill(killAfterMs: number, target = dir, args: string[] = []
     }
   });
   child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+  // 'close', not 'exit': 'exit' can come before the last lines in the pipe are read, and a missed
+  // "token N+1" line makes the consumed t{N} look lost (seen once under load).
   const exit = await new Promise<string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(String(signal ?? code))),
+    child.once('close', (code, signal) => resolve(String(signal ?? code))),
   );
   if (exit !== 'SIGKILL') throw new Error(`writer exited with ${exit}: ${err}`);
   // A line cut by the kill has no newline yet: it was never acknowledged.
