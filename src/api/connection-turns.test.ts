@@ -4,9 +4,9 @@ import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { connectionTurns } from './connection-turns.js';
 
-function appWithLog(log: string[]): Hono {
+function appWithLog(log: string[], options?: Parameters<typeof connectionTurns>[0]): Hono {
   const app = new Hono();
-  app.use('*', connectionTurns());
+  app.use('*', connectionTurns(options));
   app.get('/:name', async (c) => {
     const name = c.req.param('name');
     log.push(`start ${name}`);
@@ -51,5 +51,29 @@ describe('connectionTurns', () => {
     const app = appWithLog(log);
     await Promise.all([app.request('/x'), app.request('/y')]);
     expect(log.slice(0, 2)).toEqual(['start x', 'start y']);
+  });
+
+  it('appliesTo: a connection it exempts (an mTLS agent) runs its pipelined requests together', async () => {
+    const log: string[] = [];
+    const agent = {};
+    const stranger = {};
+    const seen: object[] = [];
+    const app = appWithLog(log, {
+      appliesTo: (connection) => {
+        seen.push(connection);
+        return connection !== agent;
+      },
+    });
+    await Promise.all(
+      ['a1', 'a2'].map((n) => app.request(`/${n}`, {}, { incoming: { socket: agent } })),
+    );
+    expect(log.slice(0, 2)).toEqual(['start a1', 'start a2']);
+    log.length = 0;
+    await Promise.all(
+      ['s1', 's2'].map((n) => app.request(`/${n}`, {}, { incoming: { socket: stranger } })),
+    );
+    expect(log).toEqual(['start s1', 'end s1', 'start s2', 'end s2']);
+    // Decided once per connection, at its first request.
+    expect(seen).toEqual([agent, stranger]);
   });
 });
