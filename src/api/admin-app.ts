@@ -169,6 +169,39 @@ const oneAuthority = z.object({ authority: authoritySchema });
 
 const relationshipStateSchema = z.enum(['pending', 'active', 'suspended', 'rejected']);
 const profileSchema = z.enum(['https_web', 'https_spiffe']);
+
+/** POST /v1/admin/relationships: every field a relationship is created with, with its bounds. */
+const createRelationshipBody = z
+  .object({
+    trustDomain: z.string().max(255),
+    url: z.string().max(2048),
+    profile: profileSchema,
+    endpointSpiffeId: z.string().max(2048).optional(),
+    bootstrapBundle: z
+      .string()
+      .max(1024 * 1024)
+      .optional(),
+    caPem: z
+      .string()
+      .max(256 * 1024)
+      .optional(),
+    followRedirects: z.boolean().optional(),
+    reason: z.string().max(500).optional(),
+  })
+  .strict();
+
+/** PATCH /v1/admin/relationships/:td: how a partner is reached, each field optional, same bounds. */
+const updateRelationshipBody = createRelationshipBody
+  .pick({
+    url: true,
+    profile: true,
+    endpointSpiffeId: true,
+    bootstrapBundle: true,
+    caPem: true,
+    reason: true,
+  })
+  .partial()
+  .strict();
 const fetchLogSchema = z
   .object({
     url: z.string(),
@@ -775,24 +808,7 @@ function relationshipRoutes(deps: AdminDeps): Route[] {
       path: '/relationships',
       summary: 'Create a federation relationship (pending until approved)',
       tags: ['relationships'],
-      body: z
-        .object({
-          trustDomain: z.string().max(255),
-          url: z.string().max(2048),
-          profile: profileSchema,
-          endpointSpiffeId: z.string().max(2048).optional(),
-          bootstrapBundle: z
-            .string()
-            .max(1024 * 1024)
-            .optional(),
-          caPem: z
-            .string()
-            .max(256 * 1024)
-            .optional(),
-          followRedirects: z.boolean().optional(),
-          reason: z.string().max(500).optional(),
-        })
-        .strict(),
+      body: createRelationshipBody,
       responses: { 201: { description: 'created', schema: oneRelationship } },
       handler: async (c, { body }) => {
         const { reason, ...input } = body;
@@ -873,22 +889,7 @@ function relationshipRoutes(deps: AdminDeps): Route[] {
       summary: 'Change how a partner is reached; state, history and stored bundle are kept',
       tags: ['relationships'],
       params: tdParams,
-      body: z
-        .object({
-          url: z.string().max(2048).optional(),
-          profile: profileSchema.optional(),
-          endpointSpiffeId: z.string().max(2048).optional(),
-          bootstrapBundle: z
-            .string()
-            .max(1024 * 1024)
-            .optional(),
-          caPem: z
-            .string()
-            .max(256 * 1024)
-            .optional(),
-          reason: z.string().max(500).optional(),
-        })
-        .strict(),
+      body: updateRelationshipBody,
       responses: { 200: { description: 'the relationship after', schema: oneRelationship } },
       handler: async (c, { params, body }) => {
         const { reason, ...changes } = body;
