@@ -30,11 +30,9 @@ import { authorizeId } from './authorize.js';
 import { newKeyAndCsr, csrPem } from './csr.js';
 import { authenticatePeer } from './verify-peer.js';
 import type { X509Source, X509SvidWithKey } from './x509-source.js';
+import type { Logger } from '../log.js';
 
-export interface AgentLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
+export type AgentLogger = Pick<Logger, 'info' | 'warn'>;
 
 export interface CreateAgentOptions {
   /** The broker's agent API, e.g. `https://broker.logistics.example:8444`. */

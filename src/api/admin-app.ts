@@ -63,12 +63,9 @@ import { registrationRoutes } from './admin-registration.js';
 import { adminRoutes } from './admin-admins.js';
 import type { AdminDirectory, AdminRole, Principal, Sessions } from '../access/index.js';
 import type { Registration } from '../registration/index.js';
+import type { Logger } from '../log.js';
 
-export interface AdminLogger {
-  info(message: string, fields?: Readonly<Record<string, unknown>>): void;
-  warn(message: string, fields?: Readonly<Record<string, unknown>>): void;
-  error(message: string, fields?: Readonly<Record<string, unknown>>): void;
-}
+export type AdminLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
 
 export interface AdminDeps {
   readonly ca: Ca;

@@ -23,12 +23,9 @@ import { requestIdMiddleware } from './request-id.js';
 import { serveWatch } from './sse-watch.js';
 import { parseJsonBody, requestTargetCheck } from './validate.js';
 import { createWatchLimiter, watchAgentKey, type WatchLimiter } from './watch-limits.js';
+import type { Logger } from '../log.js';
 
-export interface AgentLogger {
-  info(message: string, fields?: Readonly<Record<string, unknown>>): void;
-  warn(message: string, fields?: Readonly<Record<string, unknown>>): void;
-  error(message: string, fields?: Readonly<Record<string, unknown>>): void;
-}
+export type AgentLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
 
 export type AgentAuditSink = (event: {
   type: 'svid.issued' | 'token.used';

@@ -2,6 +2,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ApiError, isBrokerError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
 
 const EXPLICIT: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   ERR_API_UNAUTHENTICATED: 401,
@@ -41,9 +42,7 @@ export function statusForCode(code: ErrorCode): ContentfulStatusCode {
   return 400;
 }
 
-export interface ErrorLogger {
-  error(message: string, fields?: Readonly<Record<string, unknown>>): void;
-}
+export type ErrorLogger = Pick<Logger, 'error'>;
 
 /** Builds the one onError of an app: coded errors keep their code; anything else is a generic 500. */
 export function errorHandler(logger: ErrorLogger) {

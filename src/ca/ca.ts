@@ -69,13 +69,10 @@ import {
   type CertificateSigner,
   type LeafTemplate,
 } from './x509-encoder.js';
+import type { Logger } from '../log.js';
 
 /** Structured logger; fields never carry key material. */
-export interface CaLogger {
-  info(message: string, fields?: Readonly<Record<string, unknown>>): void;
-  warn(message: string, fields?: Readonly<Record<string, unknown>>): void;
-  error(message: string, fields?: Readonly<Record<string, unknown>>): void;
-}
+export type CaLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
 
 export interface CaDeps {
   readonly now: () => Date;

@@ -23,6 +23,7 @@ import type {
 } from '../store/index.js';
 import type { AuthorityMetadata } from './authority.js';
 import { sortForPublication } from './local-bundle.js';
+import type { Logger } from '../log.js';
 
 /** The part of the CA this needs: its own bundle, its change events and its JWT key expiries. */
 export interface SharedBundleSource {
@@ -34,10 +35,7 @@ export interface SharedBundleSource {
 
 export type SharedBundleStore = LocalBundleStore & ReplicaAuthorityStore & Notifications;
 
-export interface SharedBundleLogger {
-  info(message: string, fields?: Readonly<Record<string, unknown>>): void;
-  warn(message: string, fields?: Readonly<Record<string, unknown>>): void;
-}
+export type SharedBundleLogger = Pick<Logger, 'info' | 'warn'>;
 
 export interface SharedBundleDeps {
   readonly ca: SharedBundleSource;

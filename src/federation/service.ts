@@ -19,6 +19,7 @@ import {
 } from './relationship.js';
 import { statusFromJson, type RefreshStatus } from './status.js';
 import { applyBundle, type BundleUpdate } from './update-bundle.js';
+import type { Logger } from '../log.js';
 
 /**
  * Notification channels this room publishes and listens to (the store adds its key prefix). Other
@@ -59,10 +60,7 @@ export interface AuditSink {
   }): Promise<void>;
 }
 
-export interface FederationLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
+export type FederationLogger = Pick<Logger, 'info' | 'warn'>;
 
 export interface FederationDeps {
   readonly store: FederationStore;

@@ -21,6 +21,7 @@ import {
   type UpdatableEntryField,
 } from './entry.js';
 import { fillIdPattern, idPatternsOverlap, matchIdPattern, newInstanceId } from './template.js';
+import type { Logger } from '../log.js';
 
 export type RegistrationStore = Pick<
   Store,
@@ -38,9 +39,7 @@ export type RegistrationStore = Pick<
   | 'releaseLock'
 >;
 
-export interface RegistrationLogger {
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
+export type RegistrationLogger = Pick<Logger, 'warn'>;
 
 export interface RegistrationDeps {
   readonly store: RegistrationStore;

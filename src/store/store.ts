@@ -1,6 +1,8 @@
 // The store ports: narrow interfaces the domain rooms depend on, and the records they exchange.
 // Stores keep bytes and metadata only; they never parse bundles (FED-30, FED-31).
 
+import type { Logger } from '../log.js';
+
 /** A plain JSON object as read back from the store; domain rooms validate its shape. */
 export type JsonObject = { readonly [key: string]: unknown };
 
@@ -320,10 +322,7 @@ export interface Store
 }
 
 /** Where the store says which backend it uses and reports connection changes. */
-export interface StoreLogger {
-  info(message: string, fields?: Readonly<Record<string, unknown>>): void;
-  warn?(message: string, fields?: Readonly<Record<string, unknown>>): void;
-}
+export type StoreLogger = Pick<Logger, 'info'> & Partial<Pick<Logger, 'warn'>>;
 
 export const DEFAULT_HISTORY_LIMIT = 10;
 export const DEFAULT_AUDIT_MAX_LENGTH = 100_000;

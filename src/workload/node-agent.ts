@@ -17,13 +17,11 @@ import type {
   SignJwtRequest,
   SignX509Request,
 } from './source.js';
+import type { Logger } from '../log.js';
 
 export { backoffMs } from './node-watch.js';
 
-export interface NodeAgentLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
+export type NodeAgentLogger = Pick<Logger, 'info' | 'warn'>;
 
 export interface NodeAgentOptions {
   readonly brokerUrl: string;

@@ -15,6 +15,7 @@ import { closeUnix, listenUnix } from './socket.js';
 import type { NodeSource, WorkloadInfo } from './source.js';
 import { createStreamHub } from './streams.js';
 import { createSvidCache, type SvidCache } from './svid-cache.js';
+import type { Logger } from '../log.js';
 
 export interface WorkloadApiLimits {
   /** Largest request message (gRPC max_receive_message_length). */
@@ -38,10 +39,7 @@ export const DEFAULT_WORKLOAD_API_LIMITS: WorkloadApiLimits = {
   maxConnections: 4096,
 };
 
-export interface WorkloadApiLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-}
+export type WorkloadApiLogger = Pick<Logger, 'info' | 'warn'>;
 
 export interface WorkloadApiServerOptions {
   readonly socketPath: string;
