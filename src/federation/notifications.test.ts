@@ -37,6 +37,20 @@ function fakePubSub() {
   return { store, published, state, subscribers };
 }
 
+/** Notifications over a fake pub/sub, recording the trust domains reported as changed remotely. */
+function following(failFor?: string) {
+  const pubsub = fakePubSub();
+  const remote: string[] = [];
+  const notifications = createNotifications({
+    store: pubsub.store,
+    onRemoteChange: async (td) => {
+      remote.push(td);
+      if (td === failFor) throw new Error('reload failed');
+    },
+  });
+  return { pubsub, remote, notifications };
+}
+
 /** Lets handlers started with `void` (async) run to the end. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -89,14 +103,7 @@ describe('createNotifications', () => {
   });
 
   it('follows a bundle channel once per trust domain and retries a failed subscribe', async () => {
-    const pubsub = fakePubSub();
-    const remote: string[] = [];
-    const notifications = createNotifications({
-      store: pubsub.store,
-      onRemoteChange: async (td) => {
-        remote.push(td);
-      },
-    });
+    const { pubsub, remote, notifications } = following();
     pubsub.state.failSubscribe = 1;
     await notifications.followBundle('a.test');
     expect(pubsub.subscribers('bundle-changed:a.test')).toBe(0);
@@ -109,15 +116,7 @@ describe('createNotifications', () => {
   });
 
   it("a relationship message follows that partner's bundle channel; stop ends every subscription", async () => {
-    const pubsub = fakePubSub();
-    const remote: string[] = [];
-    const notifications = createNotifications({
-      store: pubsub.store,
-      onRemoteChange: async (td) => {
-        remote.push(td);
-        if (td === 'bad.test') throw new Error('reload failed');
-      },
-    });
+    const { pubsub, remote, notifications } = following('bad.test');
     const stop = await notifications.followRelationships();
     await pubsub.store.publish('relationship-changed', 'a.test');
     await pubsub.store.publish('relationship-changed', 'bad.test');
