@@ -86,6 +86,8 @@ describe('metrics registry on prom-client (issue 16)', () => {
     const one = createBrokerMetrics();
     const two = createBrokerMetrics();
     one.svidsIssued.inc({ kind: 'jwt' });
+    // The process metrics are shared by both; their names cannot be taken by a family of ours.
+    expect(() => one.registry.gauge('process_cpu_seconds_total', 'x', [])).toThrow(TypeError);
     expect(
       sampleValue(parseExposition(await one.registry.render()), 'fedbroker_svids_issued_total', {
         kind: 'jwt',

@@ -145,9 +145,23 @@ function tidyExposition(text: string): string {
   return text.replace(/\n\n/g, '\n').replace(/^([^#\n][^\n]*) Nan$/gm, '$1 NaN');
 }
 
+let processRegistry: Registry | undefined;
+
+/**
+ * The default metrics describe the process, so one registry holds them for every broker registry in
+ * it: its GC observer and event-loop-delay monitor are made once, not once per broker (tests start many).
+ */
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
 export function createMetricsRegistry(options: RegistryOptions = {}): MetricsRegistry {
   const registry = new Registry();
-  if (options.defaultMetrics === true) collectDefaultMetrics({ register: registry });
+  const processWide = options.defaultMetrics === true ? processMetrics() : undefined;
   const names = new Set<string>();
   /** The scrape under way; renders take turns, so collectors always see their own. */
   let current: Scrape = createScrape();
@@ -163,7 +177,7 @@ export function createMetricsRegistry(options: RegistryOptions = {}): MetricsReg
     if (new Set(labelNames).size !== labelNames.length) {
       throw new TypeError(`duplicate label name on ${name}`);
     }
-    if (names.has(name) || registry.getSingleMetric(name) !== undefined) {
+    if (names.has(name) || processWide?.getSingleMetric(name) !== undefined) {
       throw new TypeError(`metric ${name} is already registered`);
     }
     names.add(name);
@@ -254,7 +268,8 @@ export function createMetricsRegistry(options: RegistryOptions = {}): MetricsReg
     render() {
       const rendered = turn.then(async () => {
         current = createScrape();
-        return tidyExposition(await registry.metrics());
+        const [ours, theProcess] = await Promise.all([registry.metrics(), processWide?.metrics()]);
+        return tidyExposition(theProcess === undefined ? ours : `${theProcess}${ours}`);
       });
       turn = rendered.catch(() => undefined);
       return rendered;
