@@ -1,22 +1,8 @@
 // The hand-written registry the broker used before prom-client (src/api/metrics.ts at 2122c62), cut
 // to the counter and histogram that hot paths update: the baseline bench/metrics.ts measures against.
-export interface Counter<L extends string> {
-  inc(labels: Readonly<Record<L, string>>, by?: number): void;
-}
+import type { MetricsRegistry } from '../src/api/metrics.js';
 
-export interface Histogram<L extends string> {
-  observe(labels: Readonly<Record<L, string>>, value: number): void;
-}
-
-export interface BaselineRegistry {
-  counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L>;
-  histogram<L extends string>(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    buckets?: readonly number[],
-  ): Histogram<L>;
-}
+export type BaselineRegistry = Pick<MetricsRegistry, 'counter' | 'histogram'>;
 
 const DEFAULT_DURATION_BUCKETS_SECONDS: readonly number[] = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,

@@ -167,7 +167,11 @@ export function createMetricsRegistry(options: RegistryOptions = {}): MetricsReg
   let current: Scrape = createScrape();
   let turn: Promise<unknown> = Promise.resolve();
 
-  const register = (name: string, labelNames: readonly string[]): string[] => {
+  const register = (
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+  ): { name: string; help: string; labelNames: string[]; registers: Registry[] } => {
     if (!METRIC_NAME.test(name)) throw new TypeError(`bad metric name "${name}"`);
     for (const label of labelNames) {
       if (!LABEL_NAME.test(label) || label.startsWith('__') || label === 'le') {
@@ -181,17 +185,13 @@ export function createMetricsRegistry(options: RegistryOptions = {}): MetricsReg
       throw new TypeError(`metric ${name} is already registered`);
     }
     names.add(name);
-    return [...labelNames];
+    // Each family registers with our registry only (prom-client's default is its global one).
+    return { name, help, labelNames: [...labelNames], registers: [registry] };
   };
 
   return {
     counter(name, help, labelNames) {
-      const counter = new PromCounter({
-        name,
-        help,
-        labelNames: register(name, labelNames),
-        registers: [registry],
-      });
+      const counter = new PromCounter(register(name, help, labelNames));
       return {
         inc(labels, by = 1) {
           if (!(by >= 0) || by === Infinity) {
@@ -204,12 +204,7 @@ export function createMetricsRegistry(options: RegistryOptions = {}): MetricsReg
     },
 
     gauge(name, help, labelNames) {
-      const gauge = new PromGauge({
-        name,
-        help,
-        labelNames: register(name, labelNames),
-        registers: [registry],
-      });
+      const gauge = new PromGauge(register(name, help, labelNames));
       return {
         set(labels, value) {
           checkLabels(name, labelNames, labels);
@@ -223,13 +218,7 @@ export function createMetricsRegistry(options: RegistryOptions = {}): MetricsReg
       if (bounds.length === 0 || bounds.some((b) => !Number.isFinite(b))) {
         throw new TypeError(`${name}: buckets must be finite numbers`);
       }
-      const histogram = new PromHistogram({
-        name,
-        help,
-        labelNames: register(name, labelNames),
-        buckets: bounds,
-        registers: [registry],
-      });
+      const histogram = new PromHistogram({ ...register(name, help, labelNames), buckets: bounds });
       return {
         observe(labels, value) {
           checkLabels(name, labelNames, labels);
@@ -239,7 +228,7 @@ export function createMetricsRegistry(options: RegistryOptions = {}): MetricsReg
     },
 
     collect(name, help, type, labelNames, collector) {
-      const labels = register(name, labelNames);
+      const config = register(name, help, labelNames);
       const fill = async (metric: PromGauge | PromCounter): Promise<void> => {
         let samples: Sample[] = [];
         try {
@@ -249,7 +238,7 @@ export function createMetricsRegistry(options: RegistryOptions = {}): MetricsReg
         }
         metric.reset();
         // A family without labels starts at 0 in prom-client; an empty collection has no sample.
-        if (labels.length === 0) metric.remove({});
+        if (labelNames.length === 0) metric.remove({});
         for (const sample of samples) {
           if (metric instanceof PromGauge) metric.set(sample.labels, sample.value);
           else if (sample.value >= 0 && sample.value !== Infinity) {
@@ -257,8 +246,6 @@ export function createMetricsRegistry(options: RegistryOptions = {}): MetricsReg
           }
         }
       };
-      // It registers itself with our registry only (prom-client's default is its global one).
-      const config = { name, help, labelNames: labels, registers: [registry] };
       const metric: PromGauge | PromCounter =
         type === 'gauge'
           ? new PromGauge({ ...config, collect: () => fill(metric) })
