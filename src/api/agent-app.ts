@@ -30,6 +30,7 @@ import { requestIdMiddleware } from './request-id.js';
 import { serveWatch } from './sse-watch.js';
 import { parseJsonBody, requestTargetCheck } from './validate.js';
 import { watchAgentKey, type WatchLimiter } from './watch-limits.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 
 export type AgentLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
@@ -53,7 +54,7 @@ export interface AgentDeps {
   readonly federation: Pick<Federation, 'trustedBundles' | 'onChange' | 'refreshOnUnknownKey'>;
   readonly audit: AgentAuditSink;
   readonly logger: AgentLogger;
-  readonly now: () => number;
+  readonly now: Clock;
   /** The SPIFFE ID on the agent API's own certificate, told to agents at enrolment. */
   readonly serverSpiffeId: () => string;
   /** Watch streams end when this aborts (broker shutdown). */
