@@ -16,16 +16,25 @@ export function bundleJson(bundle: Bundle): RawJson {
   return new RawJson(oneLine(marshalBundle(bundle).toString('utf8')));
 }
 
-/** Our bundle plus the active partners the entry lists; absent partners are simply not there. */
+/** Our bundle plus the active partners named; absent partners are simply not there. */
+export function bundlesWith(deps: BundleDeps, partners: readonly string[]): BundleSet {
+  return new BundleSet([deps.ca.localBundle(), ...deps.federation.trustedBundles(partners)]);
+}
+
+/** Our bundle plus the active partners the entry lists. */
 export function allowedBundles(deps: BundleDeps, entry: Entry): BundleSet {
-  const partners = deps.federation.trustedBundles(entry.federatesWith);
-  return new BundleSet([deps.ca.localBundle(), ...partners]);
+  return bundlesWith(deps, entry.federatesWith);
+}
+
+/** Each bundle's SPIFFE JSON keyed by trust domain name (FED-30: never one pooled set). */
+export function bundleMap(set: BundleSet): Record<string, RawJson> {
+  const bundles: Record<string, RawJson> = {};
+  for (const bundle of set) bundles[bundle.trustDomain.name] = bundleJson(bundle);
+  return bundles;
 }
 
 export function bundlesBody(set: BundleSet): string {
-  const bundles: Record<string, RawJson> = {};
-  for (const bundle of set) bundles[bundle.trustDomain.name] = bundleJson(bundle);
-  return jsonText({ bundles });
+  return jsonText({ bundles: bundleMap(set) });
 }
 
 /** The subscriptions behind every watch stream, and the serialised /bundles bodies they share. */
