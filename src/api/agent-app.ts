@@ -6,7 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import { marshalBundle } from '../bundle/index.js';
-import { readVerifiedCsr, type Ca } from '../ca/index.js';
+import { loadEcdsaChecker, readVerifiedCsr, type Ca } from '../ca/index.js';
 import { ApiError, isBrokerError } from '../errors.js';
 import type { Federation } from '../federation/index.js';
 import { idPatternText, type Entry, type Registration } from '../registration/index.js';
@@ -207,7 +207,7 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
   app.post('/v1/agent/attest', async (c) => {
     const body = await parseJsonBody(c, attestSchema);
     const csr = csrDer(body.csr);
-    await readVerifiedCsr(csr);
+    await readVerifiedCsr(csr, { ecdsa: loadEcdsaChecker().checker });
     const enrolment = await deps.registration.enrol(body.joinToken);
     await deps.audit({
       type: 'token.used',
