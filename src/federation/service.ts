@@ -421,7 +421,7 @@ export function createFederation(deps: FederationDeps): Federation {
           caPem: relationship.caPem ?? undefined,
           followRedirects: relationship.followRedirects,
         },
-        { ...(deps.fetchOptions ?? {}), now: () => new Date(now()) },
+        { ...(deps.fetchOptions ?? {}), now },
       );
       log = fetched.log;
       // FED-60: a relationship deleted (or deleted and re-created) while the fetch was in flight
