@@ -44,7 +44,7 @@ export interface CreateAgentOptions {
   readonly pollIntervalMs?: number;
   readonly logger?: AgentLogger;
   /** Clock for SVID checks (tests); default Date.now. */
-  readonly now?: () => number;
+  readonly now?: Clock;
   /** Bound on each broker request; default 10 s. */
   readonly requestTimeoutMs?: number;
 }
