@@ -363,7 +363,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
 
     const caStartedAtMs = nowMs();
     const signingCa = await createCa(
-      { now, logger },
+      { now: nowMs, logger },
       {
         trustDomain,
         dataDir: loaded.dataDir,
@@ -614,7 +614,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       return { url: `${own === undefined ? 'http' : 'https'}://${host}:${port}` };
     };
 
-    const rotator = createRotator({ ca: signingCa, now, logger });
+    const rotator = createRotator({ ca: signingCa, now: nowMs, logger });
     background.push(rotator.run(controller.signal));
 
     // Bundle endpoint identity: our own X509-SVID (https_spiffe) or operator files (https_web).
