@@ -201,7 +201,7 @@ async function fetchPartner(deps: RefreshDeps, relationship: Relationship): Prom
       caPem: relationship.caPem ?? undefined,
       followRedirects: relationship.followRedirects,
     },
-    { ...(deps.fetchOptions ?? {}), now: () => new Date(deps.now()) },
+    { ...(deps.fetchOptions ?? {}), now: deps.now },
   );
 }
 
