@@ -51,13 +51,7 @@ export class FileAuditLog implements AuditLog {
   ) {}
 
   appendAudit(build: AuditBuild): Promise<AuditRecord> {
-    return new Promise<AuditRecord>((resolve, reject) => {
-      try {
-        this.options.checkOpen();
-      } catch (error) {
-        reject(error as Error);
-        return;
-      }
+    return this.whenOpen<AuditRecord>((resolve, reject) => {
       this.pending.push({ build, resolve, reject });
       if (this.pending.length === 1) this.serial(() => this.lingerThenFlush());
     });
@@ -77,13 +71,7 @@ export class FileAuditLog implements AuditLog {
   async readStoredAudit(fromId: number, limit: number): Promise<StoredAuditPage> {
     checkStoredAuditRange(fromId, limit);
     // Queued with the appends: never reads a segment while this process writes to it.
-    return new Promise<StoredAuditPage>((resolve, reject) => {
-      try {
-        this.options.checkOpen();
-      } catch (error) {
-        reject(error as Error);
-        return;
-      }
+    return this.whenOpen<StoredAuditPage>((resolve, reject) => {
       this.serial(() => this.segments.readStored(fromId, limit).then(resolve, reject));
     });
   }
@@ -91,6 +79,21 @@ export class FileAuditLog implements AuditLog {
   /** Resolves once every queued append and read has finished. */
   async idle(): Promise<void> {
     await this.queue;
+  }
+
+  /** A promise that `start` settles, or that rejects at once when the store is closed. */
+  private whenOpen<T>(
+    start: (resolve: (value: T) => void, reject: (error: Error) => void) => void,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      try {
+        this.options.checkOpen();
+      } catch (error) {
+        reject(error as Error);
+        return;
+      }
+      start(resolve, reject);
+    });
   }
 
   private serial(task: () => Promise<void>): void {

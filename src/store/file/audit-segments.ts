@@ -9,11 +9,11 @@ import type { AuditQuery, AuditRecord, StoreLogger, StoredAuditPage } from '../s
 import { parseRecordLine, readStoredSegments, segmentName, segmentNames } from './audit-read.js';
 import { AuditWindow } from './audit-window.js';
 import {
+  appendDurably,
   checksummedLine,
   corrupt,
   deepFreeze,
   DURABLE_APPEND_FLAGS,
-  DURABLE_WRITES,
   fsyncDir,
   unavailable,
 } from './durable-file.js';
@@ -316,17 +316,9 @@ class SegmentFiles implements AuditSegments {
     const autoTrim = this.options.explicitTrim !== true;
     const data = Buffer.from(chunk.map(checksummedLine).join(''), 'utf8');
     try {
-      const { bytesWritten } = await target.handle.write(data, 0, data.length, null);
-      if (bytesWritten !== data.length) throw new Error('short write to an audit segment');
-      if (!DURABLE_WRITES) await target.handle.datasync();
+      const file = { goodBytes: target.segment.bytes, what: 'an audit segment' };
+      await appendDurably(target.handle, data, file, (error) => (this.broken = error));
     } catch (cause) {
-      // Cut off whatever part reached the file, so later appends follow good data.
-      try {
-        await target.handle.truncate(target.segment.bytes);
-        await target.handle.datasync();
-      } catch (undoError) {
-        this.broken = undoError;
-      }
       throw unavailable('cannot write the audit log', cause);
     }
     const segment = target.segment;

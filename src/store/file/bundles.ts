@@ -20,13 +20,7 @@ import type {
   PutBundleOptions,
   PutBundleResult,
 } from '../store.js';
-import type { Journal } from './journal.js';
-
-export interface FileRecordContext {
-  readonly journal: Journal;
-  /** Throws `ERR_STORE_UNAVAILABLE` once the store is closed. */
-  readonly checkOpen: () => void;
-}
+import type { FileRecordContext } from './journal.js';
 
 export function fileBundleStore(
   { journal, checkOpen }: FileRecordContext,

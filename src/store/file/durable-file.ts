@@ -2,7 +2,7 @@
 // O_APPEND|O_DSYNC flags, checksummed lines, directory fsync, frozen records, and the two error kinds.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { StoreError } from '../../errors.js';
 
 /**
@@ -75,5 +75,32 @@ export async function fsyncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Appends `data` to `handle` with one write: durable when it returns (O_DSYNC), else followed by a
+ * datasync. On failure, whatever part reached the file is cut off (back to `goodBytes`) so that later
+ * appends follow good data, and the write's error is thrown; if even the cut fails, `onUnusable` gets
+ * why (the file must not be appended to again).
+ */
+export async function appendDurably(
+  handle: FileHandle,
+  data: Buffer,
+  file: { readonly goodBytes: number; readonly what: string },
+  onUnusable: (error: unknown) => void,
+): Promise<void> {
+  try {
+    const { bytesWritten } = await handle.write(data, 0, data.length, null);
+    if (bytesWritten !== data.length) throw new Error(`short write to ${file.what}`);
+    if (!DURABLE_WRITES) await handle.datasync();
+  } catch (cause) {
+    try {
+      await handle.truncate(file.goodBytes);
+      await handle.datasync();
+    } catch (undoError) {
+      onUnusable(undoError);
+    }
+    throw cause;
   }
 }

@@ -14,10 +14,10 @@ import {
 } from '../store.js';
 import { FileAuditLog } from './audit-log.js';
 import { openAuditSegments, type AuditSegments } from './audit-segments.js';
-import { fileBundleStore, type FileRecordContext } from './bundles.js';
+import { fileBundleStore } from './bundles.js';
 import { releaseDirLock, takeDirLock } from './dir-lock.js';
 import { corrupt, deepFreeze, fsyncDir, unavailable } from './durable-file.js';
-import { openJournal, type Journal } from './journal.js';
+import { openJournal, type FileRecordContext, type Journal } from './journal.js';
 import { fileObjectStore, fileTokenStore } from './keyed.js';
 import { fileLeases } from './leases.js';
 import { fileNotifications } from './notifications.js';

@@ -5,12 +5,12 @@ import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreLogger } from '../store.js';
 import {
+  appendDurably,
   checksum,
   checksummedLine,
   corrupt,
   deepFreeze,
   DURABLE_APPEND_FLAGS,
-  DURABLE_WRITES,
   errnoOf,
   fsyncDir,
   readChecksummedLine,
@@ -159,17 +159,9 @@ export class Journal {
     if (this.broken !== undefined) throw unavailable('store journal is unusable', this.broken);
     const line = Buffer.from(checksummedLine({ n: this.seq + 1, c: changes }), 'utf8');
     try {
-      const { bytesWritten } = await this.handle.write(line, 0, line.length, null);
-      if (bytesWritten !== line.length) throw new Error('short write to the journal');
-      if (!DURABLE_WRITES) await this.handle.datasync();
+      const file = { goodBytes: this.bytes, what: 'the journal' };
+      await appendDurably(this.handle, line, file, (error) => (this.broken = error));
     } catch (cause) {
-      // Cut off whatever part of the record reached the file, so later appends follow good data.
-      try {
-        await this.handle.truncate(this.bytes);
-        await this.handle.datasync();
-      } catch (undoError) {
-        this.broken = undoError;
-      }
       throw unavailable('cannot write the store journal', cause);
     }
     this.seq += 1;
@@ -214,6 +206,13 @@ export class Journal {
   close(): Promise<void> {
     return this.handle.close();
   }
+}
+
+/** What each record concern of the file store works with: the journal and the closed check. */
+export interface FileRecordContext {
+  readonly journal: Journal;
+  /** Throws `ERR_STORE_UNAVAILABLE` once the store is closed. */
+  readonly checkOpen: () => void;
 }
 
 /**

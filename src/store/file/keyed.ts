@@ -10,7 +10,7 @@ import type {
   TokenInput,
   TokenStore,
 } from '../store.js';
-import type { FileRecordContext } from './bundles.js';
+import type { FileRecordContext } from './journal.js';
 import type { MapCollection } from './state.js';
 
 export function fileTokenStore({ journal, checkOpen }: FileRecordContext): TokenStore {

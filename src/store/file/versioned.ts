@@ -10,7 +10,7 @@ import type {
   JsonObject,
   RelationshipStore,
 } from '../store.js';
-import type { FileRecordContext } from './bundles.js';
+import type { FileRecordContext } from './journal.js';
 
 type VersionedCollection = 'relationship' | 'entry' | AccessCollection;
 
