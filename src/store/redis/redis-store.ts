@@ -23,7 +23,6 @@ import type { RedisContext } from './scan.js';
 import { redisVersionedStore } from './versioned.js';
 
 export type { RedisStoreOptions } from './client.js';
-export { parseHostPort } from './client.js';
 
 export interface RedisStoreDeps {
   readonly logger?: StoreLogger;
