@@ -12,23 +12,17 @@ import {
   instrumentCa,
   instrumentStore,
   KeptOwnSvids,
+  serveOwnBundle,
   startAdminApi,
   startAgentApi,
   startBundleEndpoint,
   Teardown,
   type BrokerMetrics,
-  type OwnBundleServing,
   type OwnSvidKeeperDeps,
+  type StopStep,
 } from './api/index.js';
 import { chainTrimmedEvent, createAuditRecorder, type AuditEventInput } from './audit/index.js';
-import { marshalBundle, type Bundle } from './bundle/index.js';
-import {
-  createCa,
-  createEndpointTrustTracker,
-  createRotator,
-  createSharedLocalBundle,
-  type Ca,
-} from './ca/index.js';
+import { createCa, createRotator, createSharedLocalBundle, type Ca } from './ca/index.js';
 import { systemClock, type Clock } from './clock.js';
 import {
   checkPermissions,
@@ -44,7 +38,6 @@ import { ConfigError } from './errors.js';
 import {
   createFederation,
   createScheduler,
-  serveBundle,
   type Federation,
   type RelationshipInput,
   type ServedBundle,
@@ -135,74 +128,114 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
   const store = await openStore(loaded, logger, nowMs, metrics);
   const closeStore = (): Promise<void> => store.close();
   teardown.last(closeStore);
+  const config = loaded.config;
   const w: Wiring = {
-    ...{ loaded, config: loaded.config, deps, logger, nowMs, replicaId, trustDomain },
-    ...{ teardown, metrics, store },
+    loaded,
+    config,
+    deps,
+    logger,
+    nowMs,
+    replicaId,
+    trustDomain,
+    teardown,
+    metrics,
+    store,
   };
   try {
-    const record = createAuditRecorder({ store, now: nowMs });
-    const audit = auditSinkFor(record, logger);
-    const { ownCa, issuer, ownSvids } = await startCa(w, audit);
-    const ownBundle = serveOwnBundle(w, issuer);
-    // until ca takes a Clock
-    const rotator = createRotator({ ca: ownCa, now: () => new Date(nowMs()), logger });
-    teardown.inBackground((signal) => rotator.run(signal));
-    const common = { ownSvids, teardown, metrics, logger, nowMs };
-    const bundleEndpoint = await startBundleEndpoint({
-      ...{ config: w.config.bundleEndpoint, configDir: resolve(loaded.path, '..'), ...common },
-      ...{ spiffeId: bundleEndpointId(w), bundle: ownBundle },
-    });
-    const federation = await startFederation(w, audit);
-    const registration = await startRegistration(w);
-    const agentApi = await startAgentApi({
-      ...{ config: w.config.agentApi, spiffeId: agentApiId(trustDomain), issuer, ...common },
-      ...{ registration, federation, audit, random: deps.random },
-    });
-    const admin = loadAdminToken(loaded, logger);
-    const failedLogins = createFailedLogins({
-      ...{ record, nowMs, logger, windowMs: deps.failedLoginWindowMs },
-    });
-    // Just before the store closes (the steps run in order): the open window is written, not lost.
-    teardown.before(closeStore, () => failedLogins.flush());
-    const adminListener = await startAdminApi({
-      ...{ config: w.config, spiffeId: adminApiId(trustDomain), issuer, store, ...common },
-      ...{ bundleEndpointId: bundleEndpointId(w), federation, registration, audit, failedLogins },
-      ...{ token: () => admin.token, bundleEndpoint, ownBundle, agentApiUrl: agentApi.publicUrl },
-    });
-    logger.info('broker started', {
-      trustDomain: trustDomain.name,
-      store: store.kind,
-      bundleEndpoint: bundleEndpoint.listener.url,
-      profile: w.config.bundleEndpoint.profile,
-      agentApi: agentApi.publicUrl,
-      admin: adminListener.url,
-    });
-    let stopped: Promise<void> | undefined;
-    return {
-      bundleEndpointUrl: bundleEndpoint.listener.url,
-      adminUrl: adminListener.url,
-      adminTokenFile: admin.file,
-      agentApiUrl: agentApi.listener.url,
-      publicUrls: { bundleEndpoint: bundleEndpoint.publicUrl, agentApi: agentApi.publicUrl },
-      agentApiSpiffeId: agentApiId(trustDomain).toString(),
-      registration,
-      ca: issuer,
-      federation,
-      store,
-      servedBundle: () => ownBundle.served(),
-      renewBundleEndpointSvid: () => bundleEndpoint.renewSvid(),
-      bundleEndpointWorker: () => bundleEndpoint.listener.worker(),
-      stop() {
-        stopped ??= teardown
-          .stop(logger)
-          .then(() => logger.info('broker stopped', { trustDomain: trustDomain.name }));
-        return stopped;
-      },
-    };
+    return await startParts(w, closeStore);
   } catch (error) {
     await teardown.abandon();
     throw error;
   }
+}
+
+/** The CA, the bundle endpoint, federation, registration, the agent API and the admin API. */
+async function startParts(w: Wiring, closeStore: StopStep): Promise<Broker> {
+  const { config, logger, nowMs, store, teardown, trustDomain } = w;
+  const record = createAuditRecorder({ store, now: nowMs });
+  const audit = auditSinkFor(record, logger);
+  const { ownCa, issuer, ownSvids } = await startCa(w, audit);
+  const ownBundle = serveOwnBundle({
+    issuer,
+    config: config.bundleEndpoint,
+    teardown,
+    nowMs,
+    logger,
+  });
+  // until ca takes a Clock
+  const rotator = createRotator({ ca: ownCa, now: () => new Date(nowMs()), logger });
+  teardown.inBackground((signal) => rotator.run(signal));
+  const listening = { ownSvids, teardown, metrics: w.metrics, logger, nowMs };
+  const bundleEndpoint = await startBundleEndpoint({
+    ...listening,
+    config: config.bundleEndpoint,
+    configDir: resolve(w.loaded.path, '..'),
+    spiffeId: bundleEndpointId(w),
+    bundle: ownBundle,
+  });
+  const federation = await startFederation(w, audit);
+  const registration = await startRegistration(w);
+  const agentApi = await startAgentApi({
+    ...listening,
+    config: config.agentApi,
+    spiffeId: agentApiId(trustDomain),
+    issuer,
+    registration,
+    federation,
+    audit,
+    random: w.deps.random,
+  });
+  const admin = loadAdminToken(w.loaded, logger);
+  const windowMs = w.deps.failedLoginWindowMs;
+  const failedLogins = createFailedLogins({ record, nowMs, logger, windowMs });
+  // Just before the store closes (the steps run in order): the open window is written, not lost.
+  teardown.before(closeStore, () => failedLogins.flush());
+  const adminListener = await startAdminApi({
+    ...listening,
+    config,
+    spiffeId: adminApiId(trustDomain),
+    bundleEndpointId: bundleEndpointId(w),
+    issuer,
+    store,
+    federation,
+    registration,
+    audit,
+    failedLogins,
+    bundleEndpoint,
+    ownBundle,
+    token: () => admin.token,
+    agentApiUrl: agentApi.publicUrl,
+  });
+  logger.info('broker started', {
+    trustDomain: trustDomain.name,
+    store: store.kind,
+    bundleEndpoint: bundleEndpoint.listener.url,
+    profile: config.bundleEndpoint.profile,
+    agentApi: agentApi.publicUrl,
+    admin: adminListener.url,
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    bundleEndpointUrl: bundleEndpoint.listener.url,
+    adminUrl: adminListener.url,
+    adminTokenFile: admin.file,
+    agentApiUrl: agentApi.listener.url,
+    publicUrls: { bundleEndpoint: bundleEndpoint.publicUrl, agentApi: agentApi.publicUrl },
+    agentApiSpiffeId: agentApiId(trustDomain).toString(),
+    registration,
+    ca: issuer,
+    federation,
+    store,
+    servedBundle: () => ownBundle.served(),
+    renewBundleEndpointSvid: () => bundleEndpoint.renewSvid(),
+    bundleEndpointWorker: () => bundleEndpoint.listener.worker(),
+    stop() {
+      stopped ??= teardown
+        .stop(logger)
+        .then(() => logger.info('broker stopped', { trustDomain: trustDomain.name }));
+      return stopped;
+    },
+  };
 }
 
 // ---- the broker's own service IDs -------------------------------------------------------------
@@ -375,33 +408,6 @@ async function auditCreatedAuthorities(
       },
     });
   }
-}
-
-/** Serialises the published bundle once per change (FED-12). */
-function serveOwnBundle(w: Wiring, issuer: Ca): OwnBundleServing {
-  let served: ServedBundle | undefined;
-  let send = (_bundle: ServedBundle | undefined): void => undefined;
-  const trust = createEndpointTrustTracker(w.config.bundleEndpoint.refreshHint);
-  const publish = (bundle: Bundle): void => {
-    served = serveBundle(marshalBundle(bundle), bundle.refreshHintSeconds);
-    trust.observe(bundle, w.nowMs());
-    send(served);
-    w.logger.info('serving local bundle', {
-      sequence: bundle.sequence?.toString() ?? '0',
-      x509: bundle.x509Authorities.length,
-      jwt: bundle.jwtAuthorities.size,
-    });
-  };
-  publish(issuer.localBundle());
-  w.teardown.last(issuer.onBundleChange(publish));
-  return {
-    served: () => served,
-    trust,
-    sendTo(listener) {
-      send = (next) => listener.publish(next);
-      listener.publish(served); // a change made while it was binding
-    },
-  };
 }
 
 // ---- federation and registration ---------------------------------------------------------------

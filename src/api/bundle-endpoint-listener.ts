@@ -1,12 +1,18 @@
-// The bundle endpoint listener (in its own worker thread by default, issue 15) with its identity:
-// our own X509-SVID (https_spiffe, renewed without restart) or the operator's certificate files
-// (https_web, a change loaded without restart); and whether partners can trust it yet.
+// The bundle endpoint: our published bundle serialised once per change, the listener (its own worker
+// thread by default, issue 15) with its identity: our own X509-SVID (https_spiffe, renewed without
+// restart) or the operator's certificate files (https_web, reloaded); whether partners can trust it.
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { EndpointTrust, EndpointTrustTracker } from '../ca/index.js';
+import { marshalBundle, type Bundle } from '../bundle/index.js';
+import {
+  createEndpointTrustTracker,
+  type Ca,
+  type EndpointTrust,
+  type EndpointTrustTracker,
+} from '../ca/index.js';
 import type { Clock } from '../clock.js';
 import { readConfiguredFile, type BrokerConfig } from '../config/index.js';
-import type { ServedBundle } from '../federation/index.js';
+import { serveBundle, type ServedBundle } from '../federation/index.js';
 import type { Logger } from '../log.js';
 import type { SpiffeId } from '../spiffeid/index.js';
 import {
@@ -157,6 +163,42 @@ export function watchCertificateFiles(
       }, CERT_FILE_POLL_MS);
       poll.unref();
       return () => clearInterval(poll);
+    },
+  };
+}
+
+/**
+ * Serialises the published bundle once per change (FED-12) for the bundle endpoint, and notes when
+ * each authority entered it. Stops following the issuer on stop.
+ */
+export function serveOwnBundle(deps: {
+  readonly issuer: Pick<Ca, 'localBundle' | 'onBundleChange'>;
+  readonly config: Pick<BrokerConfig['bundleEndpoint'], 'refreshHint'>;
+  readonly teardown: StopOrder;
+  readonly nowMs: Clock;
+  readonly logger: Pick<Logger, 'info'>;
+}): OwnBundleServing {
+  let served: ServedBundle | undefined;
+  let send = (_bundle: ServedBundle | undefined): void => undefined;
+  const trust = createEndpointTrustTracker(deps.config.refreshHint);
+  const publish = (bundle: Bundle): void => {
+    served = serveBundle(marshalBundle(bundle), bundle.refreshHintSeconds);
+    trust.observe(bundle, deps.nowMs());
+    send(served);
+    deps.logger.info('serving local bundle', {
+      sequence: bundle.sequence?.toString() ?? '0',
+      x509: bundle.x509Authorities.length,
+      jwt: bundle.jwtAuthorities.size,
+    });
+  };
+  publish(deps.issuer.localBundle());
+  deps.teardown.last(deps.issuer.onBundleChange(publish));
+  return {
+    served: () => served,
+    trust,
+    sendTo(listener) {
+      send = (next) => listener.publish(next);
+      listener.publish(served); // a change made while it was binding
     },
   };
 }

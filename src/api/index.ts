@@ -35,7 +35,7 @@ export { createFailedLogins, startAdminApi } from './admin-listener.js';
 export type { AdminApiDeps, FailedLogins } from './admin-listener.js';
 export { startAgentApi } from './agent-listener.js';
 export type { AgentApiDeps } from './agent-listener.js';
-export { startBundleEndpoint } from './bundle-endpoint-listener.js';
+export { serveOwnBundle, startBundleEndpoint } from './bundle-endpoint-listener.js';
 export type {
   BundleEndpoint,
   BundleEndpointDeps,
