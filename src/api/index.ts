@@ -1,5 +1,6 @@
 // Public surface of the api room: the Hono apps, the bundle-endpoint listener, peer-SVID checks and
-// metrics that the composition root (src/main.ts) wires together. Other rooms do not import api.
+// metrics that the composition root (src/main.ts) wires together, and the listener starters it calls
+// (bundle endpoint, agent API, admin API, each on its own listener). Other rooms do not import api.
 export { createAdminApp } from './admin-app.js';
 export type { AdminDeps } from './admin-app.js';
 export { createAgentApp } from './agent-app.js';
@@ -66,3 +67,18 @@ export type {
   WhoamiResponse,
   X509SvidResponse,
 } from './admin/responses.js';
+export { createFailedLogins, startAdminApi } from './admin-listener.js';
+export type { AdminApiDeps, FailedLogins } from './admin-listener.js';
+export { startAgentApi } from './agent-listener.js';
+export type { AgentApiDeps } from './agent-listener.js';
+export { serveOwnBundle, startBundleEndpoint } from './bundle-endpoint-listener.js';
+export type {
+  BundleEndpoint,
+  BundleEndpointDeps,
+  OwnBundleServing,
+} from './bundle-endpoint-listener.js';
+export type { AppListener, ListenerIdentity } from './listeners.js';
+export { KeptOwnSvids, OWN_SVID_TTL_SECONDS } from './own-svid-keeper.js';
+export type { KeptOwnSvid, OwnSvidKeeperDeps } from './own-svid-keeper.js';
+export { Teardown } from './teardown.js';
+export type { StopOrder, StopStep } from './teardown.js';
