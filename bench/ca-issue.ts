@@ -7,7 +7,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createCa } from '../src/ca/index.js';
-import { bitString, name, oid, sequence, smallInteger, tlv } from '../src/ca/der-writer.js';
+import { bitString, name, oid, sequence, smallInteger, tlv } from '../src/encoding/index.js';
 
 const WINDOW_MS = 2000;
 const CSR_COUNT = 12_000;

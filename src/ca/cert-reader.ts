@@ -1,6 +1,14 @@
 // Reads the few fields the CA needs from trusted certificates (ours, or the operator's upstream CA):
 // subject Name bytes (the issuer of what we sign), SPKI, key identifier, basicConstraints, keyUsage.
-import { children, content, DerError, expectTlv, oidText, raw, readTlv } from './der-reader.js';
+import {
+  children,
+  content,
+  DerError,
+  expectTlv,
+  oidText,
+  raw,
+  readTlv,
+} from '../encoding/index.js';
 import { keyIdentifier, spkiKeyBits } from './subject-key.js';
 
 export interface CertificateParts {

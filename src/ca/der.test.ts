@@ -3,7 +3,7 @@ import { generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createCsrCheckPool } from './csr-check-pool.js';
 import { parseCsr, readVerifiedCsr } from './csr.js';
-import { children, content, expectTlv, oidText } from './der-reader.js';
+import { children, content, expectTlv, oidText } from '../encoding/index.js';
 import {
   bitString,
   name,
@@ -13,7 +13,7 @@ import {
   time,
   tlv,
   unsignedInteger,
-} from './der-writer.js';
+} from '../encoding/index.js';
 import { signingProfileOf } from './key-type.js';
 import { keyIdentifier, spkiKeyBits } from './subject-key.js';
 import { caSubjectName, encodeCaTbs, randomSerial, signTbsSync } from './x509-encoder.js';

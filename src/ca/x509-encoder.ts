@@ -13,7 +13,7 @@ import {
   sequence,
   time,
   unsignedInteger,
-} from './der-writer.js';
+} from '../encoding/index.js';
 import type { SigningProfile } from './key-type.js';
 
 /** The key that signs certificates and the names it puts into them. */

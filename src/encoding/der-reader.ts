@@ -1,7 +1,7 @@
 // Minimal DER reader for CSRs and certificates on the issuing path: walks TLVs by offset without
 // building an object model. Any structural problem throws DerError; callers map it to their code.
 
-export class DerError extends Error {}
+import { DerError } from './der-error.js';
 
 /** One tag-length-value located inside `bytes`. */
 export interface Tlv {
