@@ -5,10 +5,12 @@ export {
   bitStringBytes,
   children,
   content,
+  describeOid,
   expectTlv,
   oidText,
   raw,
   readTlv,
+  smallUint,
 } from './der-reader.js';
 export type { Tlv } from './der-reader.js';
 export {

@@ -4,20 +4,22 @@ import { constants, createPublicKey, verify as cryptoVerify, type KeyObject } fr
 import type { BundleSource, X509Authority } from '../bundle/index.js';
 import { SvidError, type SvidErrorCode } from '../errors.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
+import { DerError } from '../encoding/index.js';
 import {
-  DerError,
-  OID_HEX,
-  oidHexToString,
   parseBasicConstraints,
-  parseCertificate,
   parseGeneralNames,
   parseKeyUsage,
   parseNameConstraints,
   type BasicConstraints,
   type GeneralName,
   type NameConstraints,
+} from './cert-extensions.js';
+import {
+  OID_HEX,
+  oidHexToString,
+  parseCertificate,
   type ParsedCertificate,
-} from './der.js';
+} from './certificate.js';
 import { findNameConstraintViolation, isFullySupported } from './name-constraints.js';
 
 /** Most certificates a peer may present; longer chains are refused before parsing. */
