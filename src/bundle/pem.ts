@@ -1,13 +1,14 @@
 // PEM certificate files (RFC 7468) for operator-supplied bootstrap bundles (FED-1) and exports:
 // parse to DER / X509Authority, marshal back, and parseBundleOrPem for "SPIFFE JSON or PEM" input.
 import { X509Certificate } from 'node:crypto';
+import { certificatePem, PEM_LABEL } from '../encoding/index.js';
 import { BundleError } from '../errors.js';
 import { TrustDomain } from '../spiffeid/index.js';
 import { Bundle, x509AuthorityFromDer, type X509Authority } from './bundle.js';
 import { decodeStrictBase64, isSingleDerSequence } from './base64.js';
 import { MAX_BUNDLE_BYTES, parseBundle } from './parse-bundle.js';
 
-const CERTIFICATE_LABEL = 'CERTIFICATE';
+const CERTIFICATE_LABEL = PEM_LABEL.certificate;
 /** RFC 7468 §3 label: printable ASCII except '-', single spaces or hyphens between. */
 const BOUNDARY =
   /^-----(BEGIN|END) ((?:[\x21-\x2c\x2e-\x7e](?:[- ]?[\x21-\x2c\x2e-\x7e])*)?)-----$/;
@@ -147,10 +148,7 @@ export function marshalPem(ders: readonly Uint8Array[]): string {
   let out = '';
   for (const der of ders) {
     if (!(der instanceof Uint8Array)) throw new TypeError('marshalPem expects Uint8Array items');
-    const base64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
-    out += `-----BEGIN ${CERTIFICATE_LABEL}-----\n`;
-    for (let i = 0; i < base64.length; i += 64) out += base64.slice(i, i + 64) + '\n';
-    out += `-----END ${CERTIFICATE_LABEL}-----\n`;
+    out += certificatePem(der);
   }
   return out;
 }

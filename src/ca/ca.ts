@@ -2,6 +2,7 @@
 // the local bundle with a durable `spiffe_sequence`, and the rotation actions (FED-50..53).
 import { createPrivateKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import { Bundle, jwtAuthorityFromJwk, x509AuthorityFromDer } from '../bundle/index.js';
+import { certificatePem, sha256Hex } from '../encoding/index.js';
 import { CaError } from '../errors.js';
 import type { SpiffeId, TrustDomain } from '../spiffeid/index.js';
 import {
@@ -16,7 +17,6 @@ import {
   publicJwkOf,
   recordFromPersisted,
   recordToPersisted,
-  sha256Hex,
   toMetadata,
   x509Secret,
   type AuthorityRecord,
@@ -60,7 +60,6 @@ import {
 import { loadUpstreamCa, type UpstreamCa } from './upstream.js';
 import {
   caSubjectName,
-  certificatePem,
   encodeCaTbs,
   encodeLeafTbs,
   randomSerial,

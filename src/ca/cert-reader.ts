@@ -91,13 +91,3 @@ export function readCertificateParts(der: Uint8Array): CertificateParts {
     keyUsage,
   };
 }
-
-/** Splits a PEM file into the DER of each CERTIFICATE block, in file order. */
-export function certificatesFromPem(pem: string): Buffer[] {
-  const out: Buffer[] = [];
-  const re = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
-  for (const match of pem.matchAll(re)) {
-    out.push(Buffer.from((match[1] ?? '').replace(/\s+/g, ''), 'base64'));
-  }
-  return out;
-}

@@ -208,11 +208,3 @@ export function signTbs(signer: CertificateSigner, tbs: Buffer): Promise<Buffer>
 export function signTbsSync(signer: CertificateSigner, tbs: Buffer): Buffer {
   return assemble(signer, tbs, sign(signer.profile.hash, tbs, signer.privateKey));
 }
-
-/** X.509 Certificate DER to PEM. */
-export function certificatePem(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64');
-  const lines: string[] = [];
-  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
-}
