@@ -142,3 +142,11 @@ export function smallUint(bytes: Uint8Array, tlv: Tlv): number {
   }
   return value;
 }
+
+/** DER BOOLEAN content: exactly one octet, 0x00 (false) or 0xff (true) (X.690 §11.1). */
+export function booleanValue(bytes: Uint8Array, tlv: Tlv): boolean {
+  if (tlv.end - tlv.contentStart !== 1) throw new DerError('bad boolean');
+  const b = bytes[tlv.contentStart] as number;
+  if (b !== 0 && b !== 0xff) throw new DerError('bad boolean');
+  return b === 0xff;
+}

@@ -5,6 +5,7 @@ export { certificatePem, certificatesFromPem, csrPem, PEM_LABEL, pemBlock } from
 export { sha256Hex } from './sha256.js';
 export {
   bitStringBytes,
+  booleanValue,
   children,
   content,
   describeOid,

@@ -1,6 +1,14 @@
 // Values of the X.509 extensions path validation acts on (RFC 5280 §4.2): basicConstraints, keyUsage,
 // subjectAltName GeneralNames and nameConstraints, decoded on the strict DER reader (X509-20).
-import { DerError, expectTlv, readTlv, smallUint, TAG, type Tlv } from '../encoding/index.js';
+import {
+  booleanValue,
+  DerError,
+  expectTlv,
+  readTlv,
+  smallUint,
+  TAG,
+  type Tlv,
+} from '../encoding/index.js';
 
 /** A GeneralName (RFC 5280 §4.2.1.6): its context tag number 0..8 and content bytes. */
 export interface GeneralName {
@@ -36,10 +44,7 @@ export function parseBasicConstraints(value: Buffer): BasicConstraints {
   if (pos < seq.end) {
     let tlv = readTlv(value, pos, seq.end);
     if (tlv.tag === TAG.boolean) {
-      if (tlv.end - tlv.contentStart !== 1) fail('bad boolean');
-      const b = value[tlv.contentStart] as number;
-      if (b !== 0 && b !== 0xff) fail('bad boolean');
-      ca = b === 0xff;
+      ca = booleanValue(value, tlv);
       pos = tlv.end;
       if (pos < seq.end) tlv = readTlv(value, pos, seq.end);
     }

@@ -2,6 +2,7 @@
 // as subarrays of the input, parsed once on the encoding room's strict DER reader so verification
 // stays cheap. The values of the extensions we act on are decoded in cert-extensions.ts.
 import {
+  booleanValue,
   DerError,
   describeOid,
   expectTlv,
@@ -229,10 +230,7 @@ function readExtensions(buf: Buffer, start: number, end: number): RawExtension[]
     let critical = false;
     let tlv = readTlv(buf, p, ext.end);
     if (tlv.tag === TAG.boolean) {
-      if (tlv.end - tlv.contentStart !== 1) fail('bad boolean');
-      const b = buf[tlv.contentStart] as number;
-      if (b !== 0 && b !== 0xff) fail('bad boolean');
-      critical = b === 0xff;
+      critical = booleanValue(buf, tlv);
       p = tlv.end;
       tlv = readTlv(buf, p, ext.end);
     }

@@ -2,7 +2,7 @@
 // anchors of a bundle, signature checks, the per-path checks in RFC order, and depth-first path building.
 import { constants, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { X509Authority } from '../bundle/index.js';
-import { SvidError, type SvidErrorCode } from '../errors.js';
+import type { SvidError } from '../errors.js';
 import {
   parseBasicConstraints,
   parseGeneralNames,
@@ -19,6 +19,7 @@ import {
   type ParsedCertificate,
 } from './certificate.js';
 import { findNameConstraintViolation, isFullySupported } from './name-constraints.js';
+import { svidError } from './svid-error.js';
 
 /** Most certificates in a validated path, anchor included (leaf + up to 6 intermediates + anchor). */
 export const MAX_PATH_CERTIFICATES = 8;
@@ -58,18 +59,6 @@ export interface Anchor {
 }
 
 type Role = 'leaf' | 'intermediate' | 'anchor';
-
-export function svidError(
-  code: SvidErrorCode,
-  message: string,
-  context?: Record<string, unknown>,
-  cause?: unknown,
-): SvidError {
-  return new SvidError(code, message, {
-    ...(context === undefined ? {} : { context }),
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
 
 /** Decodes the extensions we need; throws DerError on malformed values. */
 export function certInfo(parsed: ParsedCertificate): CertInfo {

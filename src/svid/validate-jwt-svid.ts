@@ -9,8 +9,9 @@ import {
   type JsonValue,
   type JwtAuthority,
 } from '../bundle/index.js';
-import { SvidError, type SvidErrorCode } from '../errors.js';
+import type { SvidErrorCode } from '../errors.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
+import { svidError } from './svid-error.js';
 import { ALGS, keyFits, signatureValid, type AlgSpec } from './jws-signature.js';
 
 /** The only accepted `alg` values (JWT-3, JWT-11). */
@@ -68,10 +69,7 @@ function fail(
   context?: Record<string, unknown>,
   cause?: unknown,
 ): never {
-  throw new SvidError(code, message, {
-    ...(context === undefined ? {} : { context }),
-    ...(cause === undefined ? {} : { cause }),
-  });
+  throw svidError(code, message, context, cause);
 }
 
 // base64url alphabet: value of each char code, -1 for anything else.

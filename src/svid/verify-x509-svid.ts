@@ -13,11 +13,12 @@ import {
   KU_DIGITAL_SIGNATURE,
   KU_KEY_CERT_SIGN,
   MAX_SIGNATURE_CHECKS,
-  svidError,
   type Anchor,
   type CertInfo,
   type SearchState,
 } from './path-validation.js';
+
+import { svidError } from './svid-error.js';
 
 export { MAX_PATH_CERTIFICATES } from './path-validation.js';
 
