@@ -182,8 +182,8 @@ export const CLI_ERROR_CODES = [
   'ERR_CLI_NOT_CONFIRMED',
 ] as const;
 
-/** The encoding room's reader refuses malformed DER; the rooms above map it to their own code. */
-export const ENCODING_ERROR_CODES = ['ERR_ENCODING_DER'] as const;
+/** The encoding room's readers refuse malformed DER or PEM; the rooms above map them to their own code. */
+export const ENCODING_ERROR_CODES = ['ERR_ENCODING_DER', 'ERR_ENCODING_PEM'] as const;
 
 export const CONFIG_ERROR_CODES = [
   'ERR_CONFIG_INVALID',

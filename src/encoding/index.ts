@@ -1,7 +1,17 @@
 // Public surface of the encoding room: the low-level mechanics every room above shares (the DER
 // reader and writer, their one error class, the OID printer, PEM, sha256). Imports only errors.
 export { DerError } from './der-error.js';
-export { certificatePem, certificatesFromPem, csrPem, PEM_LABEL, pemBlock } from './pem.js';
+export {
+  certificatePem,
+  certificatesFromPem,
+  csrPem,
+  PEM_LABEL,
+  pemBlock,
+  pemBlocks,
+  PemError,
+  readPemBlocks,
+} from './pem.js';
+export type { PemBlock, ReadPemOptions } from './pem.js';
 export { sha256Hex } from './sha256.js';
 export {
   bitStringBytes,

@@ -3,7 +3,15 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createCa } from '../../test/helpers/pki.js';
-import { certificatePem, certificatesFromPem, csrPem, pemBlock, sha256Hex } from './index.js';
+import {
+  certificatePem,
+  certificatesFromPem,
+  csrPem,
+  pemBlock,
+  PemError,
+  readPemBlocks,
+  sha256Hex,
+} from './index.js';
 
 const ca = await createCa({ trustDomain: 'pem.example' });
 
@@ -33,6 +41,47 @@ describe('pem', () => {
       ca.der.toString('hex'),
       other.toString('hex'),
     ]);
+  });
+
+  it.each([
+    [
+      'text before a block',
+      'hello\n-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----',
+      1,
+    ],
+    [
+      'another label (RFC 7468 §2)',
+      '\n-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----',
+      2,
+    ],
+    [
+      'an encapsulated header',
+      '-----BEGIN CERTIFICATE-----\nProc-Type: 4\n-----END CERTIFICATE-----',
+      2,
+    ],
+    ['a mismatched END', '-----BEGIN CERTIFICATE-----\nMAA=\n-----END X-----', 1],
+    ['no END', '-----BEGIN CERTIFICATE-----\nMAA=', 1],
+  ])('strict reading refuses %s with ERR_ENCODING_PEM naming the line', (_name, text, line) => {
+    let thrown: unknown;
+    try {
+      readPemBlocks(text, { label: 'CERTIFICATE', noun: 'certificate' });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(PemError);
+    expect(thrown).toMatchObject({ code: 'ERR_ENCODING_PEM', line, context: { line } });
+  });
+
+  it('strict reading accepts CRLF and surrounding spaces, and gives each BEGIN line', () => {
+    const text = ' \r\n-----BEGIN CERTIFICATE-----\r\n  MAA=\t\r\n-----END CERTIFICATE-----\r\n';
+    expect(readPemBlocks(text, { label: 'CERTIFICATE', noun: 'certificate' })).toEqual([
+      { base64: 'MAA=', line: 2 },
+    ]);
+  });
+
+  it('lenient reading drops an unterminated block instead of failing', () => {
+    const text = `${certificatePem(ca.der)}-----BEGIN CERTIFICATE-----\nMAA=\n`;
+    expect(certificatesFromPem(text)).toHaveLength(1);
   });
 
   it('sha256Hex hashes bytes, and strings as UTF-8', () => {
