@@ -2,6 +2,7 @@
 // bad tokens are made by hand (accepted tokens in validate-jwt-svid.test.ts).
 import { createHmac, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../../test/helpers/svid-code.js';
 import type { ValidateJwtSvidOptions } from './index.js';
 import {
   A,
@@ -11,7 +12,6 @@ import {
   SUB,
   b64,
   baseClaims,
-  codeOf,
   craft,
   ed,
   es256,

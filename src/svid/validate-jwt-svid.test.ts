@@ -1,6 +1,7 @@
 // Rule tests for validateJwtSvid: accepted tokens, JWT-10..24 (CTS JV-*). Valid tokens are minted with
 // jose (rejections in validate-jwt-svid-rejects.test.ts).
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../../test/helpers/svid-code.js';
 import { bundleOf, createCa, sourceOf } from '../../test/helpers/pki.js';
 import { SvidError } from '../errors.js';
 import { validateJwtSvid, type ValidateJwtSvidOptions } from './index.js';
@@ -10,7 +11,6 @@ import {
   NOW_S,
   SUB,
   b64,
-  codeOf,
   craft,
   es256Header,
   es384,

@@ -1,6 +1,7 @@
 // Rule tests for verifyX509Svid: rejected chains, X509-20..31 (CTS XV-*, XF-2), each with its SvidError
 // code, with real certificates from test/helpers/pki (accepted chains in verify-x509-svid.test.ts).
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../../test/helpers/svid-code.js';
 import { SvidError } from '../errors.js';
 import {
   bundleOf,
@@ -19,7 +20,6 @@ import {
   both,
   bundleB,
   caValid,
-  codeOf,
   flipLastByte,
   future,
   leafA,

@@ -2,7 +2,6 @@
 // and bundles at a fixed NOW, tokens minted by jose or crafted by hand, and the helpers that run them.
 import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { SvidError } from '../../src/errors.js';
 import { bundleOf, createJwtKey, sourceOf, type TestJwtKey } from './pki.js';
 import { Bundle, jwtAuthorityFromJwk, type BundleSource } from '../../src/bundle/index.js';
 import { parseTrustDomain } from '../../src/spiffeid/index.js';
@@ -77,16 +76,6 @@ export function validate(
   src: BundleSource = source,
 ) {
   return validateJwtSvid(token, src, { audience: AUD, now: NOW, ...options });
-}
-
-export function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SvidError) return error.code;
-    throw error;
-  }
-  return undefined;
 }
 
 export function replacePart(token: string, index: number, value: string): string {

@@ -1,6 +1,5 @@
 // Shared fixtures of the verifyX509Svid rule tests (src/svid/verify-x509-svid*.test.ts): real CAs,
 // leaves and bundles from pki.ts at a fixed NOW, and the helpers that run a chain and read its code.
-import { SvidError } from '../../src/errors.js';
 import { bundleOf, createCa, createLeaf, sourceOf, type TestCert } from './pki.js';
 import type { BundleSource } from '../../src/bundle/index.js';
 import { verifyX509Svid } from '../../src/svid/index.js';
@@ -41,16 +40,6 @@ export const both = sourceOf(bundleA, bundleB);
 
 export const leafOf = (issuer: TestCert, options: Parameters<typeof createLeaf>[1] = {}) =>
   createLeaf(issuer, { ...valid, ...options });
-
-export function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SvidError) return error.code;
-    throw error;
-  }
-  return undefined;
-}
 
 export function verify(chain: readonly Uint8Array[], source: BundleSource = both) {
   return verifyX509Svid(chain, source, { now: NOW });
