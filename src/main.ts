@@ -63,9 +63,11 @@ import {
 } from './federation/index.js';
 import type { Logger } from './log.js';
 import {
+  adminApiIdOf,
+  agentApiIdOf,
+  bundleEndpointIdOf,
   parseSpiffeId,
   parseTrustDomain,
-  spiffeIdFromSegments,
   type SpiffeId,
 } from './spiffeid/index.js';
 import { createRegistration, type Registration } from './registration/index.js';
@@ -361,7 +363,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
 
     const caStartedAtMs = nowMs();
     const signingCa = await createCa(
-      { now, logger },
+      { now: nowMs, logger },
       {
         trustDomain,
         dataDir: loaded.dataDir,
@@ -612,7 +614,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
       return { url: `${own === undefined ? 'http' : 'https'}://${host}:${port}` };
     };
 
-    const rotator = createRotator({ ca: signingCa, now, logger });
+    const rotator = createRotator({ ca: signingCa, now: nowMs, logger });
     background.push(rotator.run(controller.signal));
 
     // Bundle endpoint identity: our own X509-SVID (https_spiffe) or operator files (https_web).
@@ -634,7 +636,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     if (endpoint.profile === 'https_spiffe') {
       const endpointId =
         endpoint.spiffeId === undefined
-          ? spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint')
+          ? bundleEndpointIdOf(trustDomain)
           : parseSpiffeId(endpoint.spiffeId);
       const own = await keepOwnSvid(endpointId, (next) => bundleServer.updateIdentity(next));
       bundleServer = await bindListener(
@@ -706,12 +708,12 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
 
     // Registration and the agent API: TLS with the broker's own X509-SVID; a client certificate is
     // asked for but checked by the app (join-token enrolment has none yet).
-    const agentApiId = spiffeIdFromSegments(trustDomain, 'fedbroker', 'agent-api');
-    const adminApiId = spiffeIdFromSegments(trustDomain, 'fedbroker', 'admin-api');
+    const agentApiId = agentApiIdOf(trustDomain);
+    const adminApiId = adminApiIdOf(trustDomain);
     const bundleEndpointId =
       endpoint.profile === 'https_spiffe'
         ? endpoint.spiffeId === undefined
-          ? spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint')
+          ? bundleEndpointIdOf(trustDomain)
           : parseSpiffeId(endpoint.spiffeId)
         : undefined;
     const registration = createRegistration({
@@ -759,8 +761,7 @@ export async function startBroker(loaded: LoadedConfig, deps: BrokerDeps): Promi
     const admin = loadAdminToken(loaded, logger);
     const endpointId =
       endpoint.profile === 'https_spiffe'
-        ? (endpoint.spiffeId ??
-          spiffeIdFromSegments(trustDomain, 'spiffe', 'bundle-endpoint').toString())
+        ? (endpoint.spiffeId ?? bundleEndpointIdOf(trustDomain).toString())
         : null;
     const failedLogins = {
       limiter: createFailedAuthLimiter({ now: nowMs }),

@@ -153,7 +153,7 @@ describe('a.test rotates its CA and JWT key through a full cycle; b.test keeps v
     // caTtl is 2 h: 40 steps of 5 min walk prepare → publish → activate → retire → removal at least once.
     for (let step = 0; step < 40; step++) {
       clockMs += stepMs;
-      await a.ca.rotate(now());
+      await a.ca.rotate(clockMs);
       await a.renewBundleEndpointSvid();
       const refreshed = await b.federation.refresh('a.test');
       expect(refreshed.error, `step ${step}`).toBeUndefined();
