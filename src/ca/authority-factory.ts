@@ -1,6 +1,6 @@
 // New authorities: a fresh key pair written to the broker's own disk, then the record the journal
 // keeps. An X.509 authority gets a self-signed CA certificate, or one signed by the upstream CA
-// (X509-10..16); a JWT authority a random kid and its public JWK (JWT-7).
+// (X509-10..16); a JWT authority a random kid and its public JWK, published in our bundle (JWT-6).
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { jwtAuthorityFromJwk, x509AuthorityFromDer } from '../bundle/index.js';
 import { sha256Hex } from '../encoding/index.js';
