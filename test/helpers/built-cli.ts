@@ -24,6 +24,8 @@ const run = /^\d+$/.test(process.env['FEDBROKER_TEST_RUN'] ?? '')
   : String(process.pid);
 const outDir = join(parent, `dist-${run}`);
 const lockDir = `${outDir}.lock`;
+/** The directory of the run's build (tsc with src/tsconfig.build.json): what `npm run build` writes to dist/. */
+export const BUILT_DIR = outDir;
 export const BUILT_CLI = join(outDir, 'cli', 'main.js');
 if (run === String(process.pid)) {
   process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
