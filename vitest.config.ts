@@ -42,6 +42,10 @@ export default defineConfig({
           // The unit files share one module graph per worker (imports were a third of the unit
           // time): they keep no state between files (no fake timers, env, mocks or spies left set).
           isolate: false,
+          // A hang guard, not a speed bound: the type-aware lint's first file (it loads the TS
+          // program) and the 2,000-case differentials are CPU-bound and take several times their
+          // quiet-machine seconds when other work shares the two cores.
+          testTimeout: 120_000,
         },
       },
       {
