@@ -9,7 +9,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends g++ make python
 WORKDIR /app
 COPY package.json package-lock.json binding.gyp ./
 COPY native ./native
-RUN npm ci --no-audit --no-fund && test -f build/Release/peercred.node
+RUN npm ci --no-audit --no-fund && test -f build/Release/peercred.node && test -f build/Release/ecverify.node
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
@@ -20,8 +20,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# Without it `agent serve` refuses to start (ERR_WORKLOAD_PEERCRED_UNAVAILABLE).
-COPY --from=build /app/build/Release/peercred.node ./build/Release/peercred.node
+# Without peercred `agent serve` refuses to start (ERR_WORKLOAD_PEERCRED_UNAVAILABLE); without
+# ecverify the CA checks EC CSRs with node:crypto (slower).
+COPY --from=build /app/build/Release/peercred.node /app/build/Release/ecverify.node ./build/Release/
 COPY src/workload/proto ./src/workload/proto
 COPY config ./config
 # The data directory holds CA private keys: owned by node, closed to everyone else.

@@ -1,8 +1,12 @@
-// Builds native/peercred.c (SO_PEERCRED) with npm's bundled node-gyp against the installed Node
+// Builds the addons of binding.gyp (native/peercred.c: SO_PEERCRED; native/ecverify.c: the CA's
+// EC CSR checks) with npm's bundled node-gyp against the installed Node
 // headers (nodedir), downloading nothing. Run by the package's `install` script (npm ci/install).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+
+const WITHOUT =
+  '`fedbroker agent serve` will refuse to start, and the CA checks EC CSRs with node:crypto (slower)';
 
 function nodeDir() {
   // Debian's nodejs ships headers under /usr/include/node; a tarball install under <prefix>/include/node.
@@ -39,14 +43,14 @@ function nodeGyp() {
 }
 
 if (process.platform !== 'linux') {
-  console.warn('peercred: not Linux; `fedbroker agent serve` will refuse to start');
+  console.warn(`native: not Linux; ${WITHOUT}`);
   process.exit(0);
 }
 const dir = nodeDir();
 const gyp = nodeGyp();
 if (dir === undefined || gyp === undefined) {
   console.warn(
-    `peercred: cannot build (node headers: ${dir ?? 'missing'}, node-gyp: ${gyp ?? 'missing'}); \`fedbroker agent serve\` will refuse to start`,
+    `native: cannot build (node headers: ${dir ?? 'missing'}, node-gyp: ${gyp ?? 'missing'}); ${WITHOUT}`,
   );
   process.exit(0);
 }
@@ -54,6 +58,6 @@ const result = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${dir}`],
   stdio: 'inherit',
 });
 if (result.status !== 0) {
-  console.warn('peercred: build failed; `fedbroker agent serve` will refuse to start');
+  console.warn(`native: build failed; ${WITHOUT}`);
 }
 process.exit(0);

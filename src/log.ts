@@ -1,4 +1,5 @@
 // Structured JSON-lines logging to stderr with a level filter. Callers pass facts, never secrets.
+import { systemClock, type Clock } from './clock.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -14,18 +15,25 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 export function createLogger(options: {
   level: LogLevel;
   write: (line: string) => void;
-  now?: () => Date;
+  /** Stamps each line (milliseconds since the epoch); default the system clock. */
+  now?: Clock;
   base?: Readonly<Record<string, unknown>>;
 }): Logger {
   const threshold = ORDER[options.level];
-  const now = options.now ?? (() => new Date());
+  const now = options.now ?? systemClock;
   const emit = (
     level: LogLevel,
     message: string,
     fields?: Readonly<Record<string, unknown>>,
   ): void => {
     if (ORDER[level] < threshold) return;
-    const record = { time: now().toISOString(), level, msg: message, ...options.base, ...fields };
+    const record = {
+      time: new Date(now()).toISOString(),
+      level,
+      msg: message,
+      ...options.base,
+      ...fields,
+    };
     options.write(
       JSON.stringify(record, (_key, value: unknown) =>
         typeof value === 'bigint'

@@ -28,6 +28,7 @@ import * as https from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { marshalPem } from '../bundle/index.js';
+import { systemClock, type Clock } from '../clock.js';
 import { AgentError } from '../errors.js';
 import type { SpiffeId } from '../spiffeid/index.js';
 import type { Authorizer } from './authorize.js';
@@ -42,8 +43,8 @@ const SERVER_SECURE_OPTIONS = constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_
 export const DEFAULT_MTLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface MtlsOptions {
-  /** Clock for certificate validity windows; default the current time. */
-  readonly now?: () => Date;
+  /** Clock for certificate validity windows (milliseconds since the epoch); default Date.now. */
+  readonly now?: Clock;
 }
 
 export interface MtlsClientOptions extends MtlsOptions {
@@ -63,7 +64,7 @@ export interface MtlsConnectOptions extends MtlsClientOptions {
 interface Gate {
   readonly source: X509Source;
   readonly authorize: Authorizer;
-  readonly now: () => Date;
+  readonly now: Clock;
 }
 
 const GATE = Symbol('fedbroker.agent.mtlsGate');
@@ -85,7 +86,7 @@ function makeGate(source: X509Source, authorize: Authorizer, options: MtlsOption
     throw new TypeError('source must be an X509Source');
   }
   if (typeof authorize !== 'function') throw new TypeError('authorize must be an Authorizer');
-  const now = options.now ?? (() => new Date());
+  const now = options.now ?? systemClock;
   if (typeof now !== 'function') throw new TypeError('now must be a function');
   return { source, authorize, now };
 }

@@ -1,14 +1,10 @@
 // Authenticates an mTLS peer: X509-SVID verification of its chain against the bundle of the peer's
 // own trust domain (X509-25, FED-30, WAPI-14), then the authoriser (X509-28). No TLS here.
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { BundleSet } from '../bundle/index.js';
 import { AgentError, SvidError } from '../errors.js';
 import type { SpiffeId } from '../spiffeid/index.js';
-import {
-  MAX_PRESENTED_CERTIFICATES,
-  verifyX509Svid,
-  type VerifiedX509Svid,
-} from '../svid/index.js';
+import { chainFromPeerCertificate, verifyX509Svid, type VerifiedX509Svid } from '../svid/index.js';
 import type { Authorizer } from './authorize.js';
 
 /** A peer that passed X509-SVID verification and the authoriser. */
@@ -27,11 +23,11 @@ export function authenticatePeer(
   chain: readonly Buffer[],
   bundles: BundleSet,
   authorize: Authorizer,
-  now: Date,
+  nowMs: number,
 ): VerifiedPeer {
   let svid: VerifiedX509Svid;
   try {
-    svid = verifyX509Svid(chain, bundles, { now });
+    svid = verifyX509Svid(chain, bundles, { now: new Date(nowMs) });
   } catch (cause) {
     if (!(cause instanceof SvidError)) throw cause;
     throw new AgentError(
@@ -62,24 +58,9 @@ export function authenticatePeer(
 
 /**
  * The certificates the peer presented, leaf first, as OpenSSL linked them (issuer order). At most
- * MAX_PRESENTED_CERTIFICATES + 1 are returned, so an over-long chain still fails verification.
+ * MAX_PEER_CHAIN_WALK (one more than verification accepts), so an over-long chain still fails
+ * verification (X509-20).
  */
 export function peerChainOf(socket: TLSSocket): Buffer[] {
-  const chain: Buffer[] = [];
-  let current: PeerCertificate | undefined = socket.getPeerCertificate(true);
-  const seen = new Set<PeerCertificate>();
-  while (
-    current !== undefined &&
-    current.raw !== undefined &&
-    !seen.has(current) &&
-    chain.length <= MAX_PRESENTED_CERTIFICATES
-  ) {
-    seen.add(current);
-    chain.push(current.raw);
-    const next: PeerCertificate | undefined = (
-      current as PeerCertificate & { issuerCertificate?: PeerCertificate }
-    ).issuerCertificate;
-    current = next;
-  }
-  return chain;
+  return chainFromPeerCertificate(socket.getPeerCertificate(true));
 }

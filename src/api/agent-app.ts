@@ -5,8 +5,8 @@
 import type { TLSSocket } from 'node:tls';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
-import { BundleSet, marshalBundle, type Bundle } from '../bundle/index.js';
-import { readVerifiedCsr, type Ca } from '../ca/index.js';
+import { marshalBundle } from '../bundle/index.js';
+import { loadEcdsaChecker, readVerifiedCsr, type Ca } from '../ca/index.js';
 import { ApiError, isBrokerError } from '../errors.js';
 import type { Federation } from '../federation/index.js';
 import { idPatternText, type Entry, type Registration } from '../registration/index.js';
@@ -15,14 +15,22 @@ import { validateJwtSvid } from '../svid/index.js';
 import { bodyLimit, type BodyLimits } from './body-limit.js';
 import { connectionTurns } from './connection-turns.js';
 import { createNodeApp } from './node-app.js';
+import {
+  allowedBundles,
+  bundleJson,
+  bundlesBody,
+  createWatchHub,
+  type WatchHub,
+} from './agent-bundles.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
 import { errorHandler, notFoundHandler } from './http-errors.js';
-import { RawJson, jsonText, oneLine } from './json-text.js';
+import { jsonText } from './json-text.js';
 import { createPeerVerifier } from './peer-svid.js';
 import { requestIdMiddleware } from './request-id.js';
 import { serveWatch } from './sse-watch.js';
 import { parseJsonBody, requestTargetCheck } from './validate.js';
-import { createWatchLimiter, watchAgentKey, type WatchLimiter } from './watch-limits.js';
+import { watchAgentKey, type WatchLimiter } from './watch-limits.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 
 export type AgentLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
@@ -46,7 +54,7 @@ export interface AgentDeps {
   readonly federation: Pick<Federation, 'trustedBundles' | 'onChange' | 'refreshOnUnknownKey'>;
   readonly audit: AgentAuditSink;
   readonly logger: AgentLogger;
-  readonly now: () => number;
+  readonly now: Clock;
   /** The SPIFFE ID on the agent API's own certificate, told to agents at enrolment. */
   readonly serverSpiffeId: () => string;
   /** Watch streams end when this aborts (broker shutdown). */
@@ -58,9 +66,6 @@ export interface AgentDeps {
   /** Caps, heartbeat jitter and change fan-out of watch streams; default 4 per agent, 256 in all. */
   readonly watch?: WatchLimiter;
 }
-
-/** How long a serialised /bundles body is shared between streams when no change is signalled. */
-const SHARED_BODY_MS = 1000;
 
 /** What the mTLS check found: the caller's SVID and the entry that grants it. */
 export interface AgentIdentity {
@@ -127,22 +132,6 @@ function forbidden(message: string): ApiError {
   return new ApiError('ERR_API_FORBIDDEN', message);
 }
 
-function bundleJson(bundle: Bundle): RawJson {
-  return new RawJson(oneLine(marshalBundle(bundle).toString('utf8')));
-}
-
-/** Our bundle plus the active partners the entry lists; absent partners are simply not there. */
-function allowedBundles(deps: AgentDeps, entry: Entry): BundleSet {
-  const partners = deps.federation.trustedBundles(entry.federatesWith);
-  return new BundleSet([deps.ca.localBundle(), ...partners]);
-}
-
-function bundlesBody(set: BundleSet): string {
-  const bundles: Record<string, RawJson> = {};
-  for (const bundle of set) bundles[bundle.trustDomain.name] = bundleJson(bundle);
-  return jsonText({ bundles });
-}
-
 function x509Body(
   issued: { chainDer: readonly Buffer[]; spiffeId: SpiffeId; notAfter: Date },
   extra: Record<string, unknown>,
@@ -165,76 +154,21 @@ function withoutClientCertificate(connection: object): boolean {
   return certificate === null || certificate === undefined || Object.keys(certificate).length === 0;
 }
 
-export function createAgentApp(deps: AgentDeps): Hono<Env> {
-  const watch =
-    deps.watch ??
-    createWatchLimiter({
-      maxStreamsPerAgent: 4,
-      maxStreams: 256,
-      heartbeatMs: deps.watchHeartbeatMs ?? 15_000,
-    });
-  // One subscription per source for all streams; the limiter wakes streams in batches.
-  const notify = (): void => watch.notify();
-  const unsubscribeSources = [
-    deps.ca.onBundleChange(notify),
-    deps.ca.onAuthorityChange?.(notify),
-    deps.federation.onChange(notify),
-    deps.registration.onChange?.(notify),
-  ];
-  deps.signal?.addEventListener(
-    'abort',
-    () => {
-      for (const unsubscribe of unsubscribeSources) unsubscribe?.();
-      // Streams end on the abort themselves; wake them so that none waits for its heartbeat.
-      watch.notify();
-    },
-    { once: true },
-  );
-  // Streams with the same federatesWith share one serialised body per change (issue 15).
-  let shared = { generation: -1, at: 0, bodies: new Map<string, string>() };
-  const sharedBody = (entry: Entry): string => {
-    const now = deps.now();
-    if (shared.generation !== watch.generation() || now - shared.at > SHARED_BODY_MS) {
-      shared = { generation: watch.generation(), at: now, bodies: new Map() };
-    }
-    const key = [...entry.federatesWith].sort().join(',');
-    let body = shared.bodies.get(key);
-    if (body === undefined) {
-      body = bundlesBody(allowedBundles(deps, entry));
-      shared.bodies.set(key, body);
-    }
-    return body;
-  };
+type IssueX509 = (
+  spiffeId: SpiffeId,
+  entry: Entry,
+  csr: Buffer,
+  instanceId: string | undefined,
+  via: 'attest' | 'renew',
+) => ReturnType<Ca['issueX509Svid']>;
 
-  const app = new Hono<Env>();
-  app.use('*', requestIdMiddleware());
-  app.use('*', requestTargetCheck());
-  for (const middleware of deps.middleware ?? []) app.use('*', middleware);
-  // Turns only for connections without a client certificate (attest with a join token, or a
-  // stranger): agents renewing over mTLS pipeline legitimately, and serialising them cut renewals
-  // from about 4,100/s to 1,900/s (bench/agent-renewals.ts); the bundle endpoint has its own thread.
-  app.use('*', connectionTurns({ appliesTo: withoutClientCertificate }));
-  app.use('*', bodyLimit(AGENT_BODY_LIMITS));
-  app.onError(errorHandler(deps.logger));
-  app.notFound(notFoundHandler);
-
-  const x509Ttl = (entry: Entry): number | undefined =>
-    entry.ttlSeconds === undefined
-      ? undefined
-      : Math.min(entry.ttlSeconds, deps.ca.options.maxX509SvidTtlSeconds);
-  const jwtTtl = (entry: Entry): number | undefined =>
-    entry.ttlSeconds === undefined
-      ? undefined
-      : Math.min(entry.ttlSeconds, deps.ca.options.jwtSvidTtlSeconds);
-
-  const issueX509 = async (
-    spiffeId: SpiffeId,
-    entry: Entry,
-    csr: Buffer,
-    instanceId: string | undefined,
-    via: 'attest' | 'renew',
-  ) => {
-    const ttl = x509Ttl(entry);
+/** Issues an X509-SVID within the entry's TTL and DNS names, audited before it is answered. */
+function x509Issuer(deps: AgentDeps): IssueX509 {
+  return async (spiffeId, entry, csr, instanceId, via) => {
+    const ttl =
+      entry.ttlSeconds === undefined
+        ? undefined
+        : Math.min(entry.ttlSeconds, deps.ca.options.maxX509SvidTtlSeconds);
     const issued = await deps.ca.issueX509Svid({
       spiffeId,
       csr,
@@ -256,7 +190,10 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
     });
     return issued;
   };
+}
 
+/** The routes open to anyone: our bundle, and enrolment with a join token. */
+function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void {
   // Our bundle, public as on the bundle endpoint: an agent given only the bundle's SHA-256 digest
   // beside its join token fetches it here, checks the digest, and only then trusts this server.
   app.get('/v1/agent/bundle', (c) =>
@@ -270,7 +207,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   app.post('/v1/agent/attest', async (c) => {
     const body = await parseJsonBody(c, attestSchema);
     const csr = csrDer(body.csr);
-    await readVerifiedCsr(csr);
+    await readVerifiedCsr(csr, { ecdsa: loadEcdsaChecker().checker });
     const enrolment = await deps.registration.enrol(body.joinToken);
     await deps.audit({
       type: 'token.used',
@@ -302,10 +239,12 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
       { 'content-type': 'application/json' },
     );
   });
+}
 
-  // Everything else: mTLS with an X509-SVID of our trust domain that a current entry grants.
+/** mTLS with an X509-SVID of our trust domain that a current entry grants; sets `agent`. */
+function agentCheck(deps: AgentDeps): MiddlewareHandler<Env> {
   const checkPeer = createPeerVerifier(() => deps.ca.localBundle(), deps.now);
-  const requireAgent: MiddlewareHandler<Env> = async (c, next) => {
+  return async function requireAgent(c, next) {
     const peer = checkPeer(c.env?.incoming?.socket);
     if (peer.kind === 'absent') {
       throw unauthenticated('a client certificate (the agent X509-SVID) is required');
@@ -326,10 +265,15 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
     });
     await next();
   };
+}
 
-  // The check is attached to each route, not to `*`: an unknown path stays a 404 for everyone.
-  const agent = new Hono<Env>();
-
+/** Renewal (the hot path: bench/agent-renewals.ts) and JWT-SVIDs, for an authenticated agent. */
+function svidRoutes(
+  agent: Hono<Env>,
+  deps: AgentDeps,
+  requireAgent: MiddlewareHandler<Env>,
+  issueX509: IssueX509,
+): void {
   agent.post('/x509svid', requireAgent, async (c) => {
     const body = await parseJsonBody(c, renewSchema);
     const { spiffeId, entry, instanceId } = c.get('agent');
@@ -343,7 +287,10 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   agent.post('/jwtsvid', requireAgent, async (c) => {
     const body = await parseJsonBody(c, jwtSvidSchema);
     const { spiffeId, entry, instanceId } = c.get('agent');
-    const ttl = jwtTtl(entry);
+    const ttl =
+      entry.ttlSeconds === undefined
+        ? undefined
+        : Math.min(entry.ttlSeconds, deps.ca.options.jwtSvidTtlSeconds);
     const issued = await deps.ca.issueJwtSvid({
       spiffeId,
       audience: body.audience,
@@ -368,7 +315,15 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
       expiresAt: issued.expiresAt.toISOString(),
     });
   });
+}
 
+/** The bundles an agent's entry allows: once, or as a stream of server-sent events. */
+function bundleRoutes(
+  agent: Hono<Env>,
+  deps: AgentDeps,
+  requireAgent: MiddlewareHandler<Env>,
+  hub: WatchHub,
+): void {
   agent.get('/bundles', requireAgent, (c) =>
     c.body(bundlesBody(allowedBundles(deps, c.get('agent').entry)), 200, {
       'content-type': 'application/json',
@@ -379,6 +334,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   // stream ends when the entry disappears, the caller's SVID expires, or the broker stops.
   agent.get('/bundles/watch', requireAgent, (c) => {
     const identity = c.get('agent');
+    const { watch } = hub;
     return serveWatch(
       c,
       () => watch.acquire(watchAgentKey(identity.spiffeId.toString(), identity.instanceId)),
@@ -387,7 +343,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
         endMessage: 'entry removed or SVID expired',
         read: async () => {
           const current = await deps.registration.entryFor(identity.spiffeId);
-          return current === undefined ? undefined : sharedBody(current.entry);
+          return current === undefined ? undefined : hub.sharedBody(current.entry);
         },
         untilExpiryMs: () => identity.svidExpiresAt.getTime() - deps.now(),
         heartbeatDelayMs: () => watch.heartbeatDelayMs(),
@@ -406,9 +362,17 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
       },
     );
   });
+}
 
-  // JWT-SVID validation against our bundle or an allowed partner's, never a pooled key set. One
-  // rate-limited refresh of that partner when the key id is unknown (it may have just rotated).
+/**
+ * JWT-SVID validation against our bundle or an allowed partner's, never a pooled key set. One
+ * rate-limited refresh of that partner when the key id is unknown (it may have just rotated).
+ */
+function validateRoute(
+  agent: Hono<Env>,
+  deps: AgentDeps,
+  requireAgent: MiddlewareHandler<Env>,
+): void {
   agent.post('/jwt/validate', requireAgent, async (c) => {
     const body = await parseJsonBody(c, validateSchema);
     const { entry } = c.get('agent');
@@ -439,10 +403,35 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
       { 'content-type': 'application/json' },
     );
   });
+}
 
+export function createAgentApp(deps: AgentDeps): Hono<Env> {
+  const hub = createWatchHub(deps);
+  const app = new Hono<Env>();
+  app.use('*', requestIdMiddleware());
+  app.use('*', requestTargetCheck());
+  for (const middleware of deps.middleware ?? []) app.use('*', middleware);
+  // Turns only for connections without a client certificate (attest with a join token, or a
+  // stranger): agents renewing over mTLS pipeline legitimately, and serialising them cut renewals
+  // from about 4,100/s to 1,900/s (bench/agent-renewals.ts); the bundle endpoint has its own thread.
+  app.use('*', connectionTurns({ appliesTo: withoutClientCertificate }));
+  app.use('*', bodyLimit(AGENT_BODY_LIMITS));
+  app.onError(errorHandler(deps.logger));
+  app.notFound(notFoundHandler);
+
+  const issueX509 = x509Issuer(deps);
+  openRoutes(app, deps, issueX509);
+
+  // Everything else needs the agent's mTLS. The check is attached to each route, not to `*`: an
+  // unknown path stays a 404 for everyone.
+  const requireAgent = agentCheck(deps);
+  const agent = new Hono<Env>();
+  svidRoutes(agent, deps, requireAgent, issueX509);
+  bundleRoutes(agent, deps, requireAgent, hub);
+  validateRoute(agent, deps, requireAgent);
   app.route('/v1/agent', agent);
   // Node watch streams share this app's stream caps, jitter and batched fan-out.
-  app.route('/v1/agent/node', createNodeApp({ ...deps, watch }));
+  app.route('/v1/agent/node', createNodeApp({ ...deps, watch: hub.watch }));
   return app;
 }
 

@@ -1,5 +1,6 @@
 // Public surface of the api room: the Hono apps, the bundle-endpoint listener, peer-SVID checks and
-// metrics that the composition root (src/main.ts) wires together. Other rooms do not import api.
+// metrics that the composition root (src/main.ts) wires together, and the listener starters it calls
+// (bundle endpoint, agent API, admin API, each on its own listener). Other rooms do not import api.
 export { createAdminApp } from './admin-app.js';
 export type { AdminDeps } from './admin-app.js';
 export { createAgentApp } from './agent-app.js';
@@ -30,3 +31,54 @@ export {
   requestMetrics,
 } from './metrics.js';
 export type { BrokerMetrics } from './metrics.js';
+// The admin API's JSON responses as types (z.output of the documented schemas): the CLI imports them.
+export type {
+  AcceptedInviteResponse,
+  AdminJson,
+  AdminListResponse,
+  AdminWithTokenResponse,
+  AuditEventJson,
+  AuditEventsResponse,
+  AuditVerificationResponse,
+  AuthorityJson,
+  AuthorityListResponse,
+  BundleHistoryResponse,
+  BundleListResponse,
+  CreatedTokenResponse,
+  DeletedEntryResponse,
+  EntryJson,
+  EntryListResponse,
+  ForceBundleResponse,
+  InviteJson,
+  JoinTokenJson,
+  JwtSvidResponse,
+  OneAdminResponse,
+  OneAuthorityResponse,
+  OneEntryResponse,
+  OneRelationshipResponse,
+  ReadyResponse,
+  RefreshResponse,
+  RelationshipJson,
+  RelationshipListResponse,
+  RemovedAdminResponse,
+  RevokedTokenResponse,
+  TokenListResponse,
+  UpdatedEntryResponse,
+  WhoamiResponse,
+  X509SvidResponse,
+} from './admin/responses.js';
+export { createFailedLogins, startAdminApi } from './admin-listener.js';
+export type { AdminApiDeps, FailedLogins } from './admin-listener.js';
+export { startAgentApi } from './agent-listener.js';
+export type { AgentApiDeps } from './agent-listener.js';
+export { serveOwnBundle, startBundleEndpoint } from './bundle-endpoint-listener.js';
+export type {
+  BundleEndpoint,
+  BundleEndpointDeps,
+  OwnBundleServing,
+} from './bundle-endpoint-listener.js';
+export type { AppListener, ListenerIdentity } from './listeners.js';
+export { KeptOwnSvids, OWN_SVID_TTL_SECONDS } from './own-svid-keeper.js';
+export type { KeptOwnSvid, OwnSvidKeeperDeps } from './own-svid-keeper.js';
+export { Teardown } from './teardown.js';
+export type { StopOrder, StopStep } from './teardown.js';

@@ -4,13 +4,13 @@
 import { createHash } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
-import { BundleSet, marshalBundle } from '../bundle/index.js';
 import { ApiError, StoreError, isBrokerError } from '../errors.js';
 import { fillIdPattern, nodeEntryView, parseSelector, type Entry } from '../registration/index.js';
 import type { SpiffeId } from '../spiffeid/index.js';
 import type { AgentDeps } from './agent-app.js';
+import { bundleMap, bundlesWith } from './agent-bundles.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
-import { RawJson, jsonText, oneLine } from './json-text.js';
+import { jsonText } from './json-text.js';
 import { createPeerVerifier } from './peer-svid.js';
 import { parseJsonBody } from './validate.js';
 import { serveWatch, type WatchSpec } from './sse-watch.js';
@@ -319,11 +319,7 @@ export function createNodeApp(deps: NodeDeps): Hono<Env> {
  */
 function stateBody(deps: NodeDeps, entries: readonly Entry[]): string {
   const partners = [...new Set(entries.flatMap((entry) => entry.federatesWith))].sort();
-  const set = new BundleSet([deps.ca.localBundle(), ...deps.federation.trustedBundles(partners)]);
-  const bundles: Record<string, RawJson> = {};
-  for (const bundle of set) {
-    bundles[bundle.trustDomain.name] = new RawJson(oneLine(marshalBundle(bundle).toString('utf8')));
-  }
+  const bundles = bundleMap(bundlesWith(deps, partners));
   const active = deps.ca.authorities?.('x509').find((a) => a.state === 'active');
   return jsonText({
     ...entriesState(entries),

@@ -4,11 +4,10 @@
 // cannot change within one TLS connection (renegotiation is not allowed).
 import type { TLSSocket } from 'node:tls';
 import { BundleSet, type Bundle } from '../bundle/index.js';
+import type { Clock } from '../clock.js';
 import { isBrokerError } from '../errors.js';
 import type { SpiffeId } from '../spiffeid/index.js';
-import { verifyX509Svid } from '../svid/index.js';
-
-const MAX_CHAIN = 8;
+import { chainFromPeerCertificate, verifyX509Svid } from '../svid/index.js';
 
 export interface PeerSvid {
   readonly spiffeId: SpiffeId;
@@ -25,25 +24,14 @@ export type PeerCheck =
 export function peerChainDer(socket: unknown): Buffer[] | undefined {
   const tls = socket as Partial<Pick<TLSSocket, 'getPeerCertificate'>> | undefined;
   if (typeof tls?.getPeerCertificate !== 'function') return undefined;
-  let cert = tls.getPeerCertificate(true) as
-    { raw?: Buffer; issuerCertificate?: unknown; fingerprint256?: string } | undefined;
-  const chain: Buffer[] = [];
-  while (cert !== undefined && cert !== null && Buffer.isBuffer(cert.raw)) {
-    chain.push(cert.raw);
-    const next = cert.issuerCertificate as typeof cert;
-    // A self-issued certificate is its own issuer in node's object graph.
-    if (next === cert || next?.fingerprint256 === cert.fingerprint256 || chain.length > MAX_CHAIN) {
-      break;
-    }
-    cert = next;
-  }
+  const chain = chainFromPeerCertificate(tls.getPeerCertificate(true));
   return chain.length === 0 ? undefined : chain;
 }
 
 /** A verifier with a per-connection cache; one per listener. */
 export function createPeerVerifier(
   ownBundle: () => Bundle,
-  now: () => number,
+  now: Clock,
 ): (socket: unknown) => PeerCheck {
   const verified = new WeakMap<object, PeerSvid & { readonly bundle: Bundle }>();
   return (socket) => {

@@ -1,11 +1,15 @@
 // Route table of the admin listener: each route declares its method, path, input schemas, responses
-// and handler once; mountRoutes validates with those zod objects and openapi.ts documents the same ones.
-import type { Context, Hono, MiddlewareHandler } from 'hono';
+// and handler once; the table mounts it (validating with those zod objects) and openapi.ts documents
+// the same ones. Each admin resource is a Hono sub-app of such routes (src/api/admin/).
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import type { Principal } from '../access/index.js';
 import { validationError } from './http-errors.js';
 import { parseJsonBody, parseQuery } from './validate.js';
+
+/** Where the admin routes are served; `GET ${ADMIN_PREFIX}/openapi.json` documents them all. */
+export const ADMIN_PREFIX = '/v1/admin';
 
 /** Context variables of the admin apps: set by the request-id and admin-auth middleware. */
 export type AdminEnv = {
@@ -198,4 +202,21 @@ export function createRouteTable(): RouteTable {
     },
     routes: () => mounted,
   };
+}
+
+/** Resources under ADMIN_PREFIX: the app they are mounted on authenticates every path. */
+export const UNDER_ADMIN_PREFIX: MountOptions = { prefix: ADMIN_PREFIX, guard: 'app-wide' };
+
+/**
+ * One resource of the admin API as a Hono sub-app holding `routes` (recorded in `table` for the
+ * OpenAPI document), for the caller to mount with `app.route('/', …)` where `options` says.
+ */
+export function createResourceApp(
+  table: RouteTable,
+  routes: readonly Route[],
+  options: MountOptions = UNDER_ADMIN_PREFIX,
+): Hono<AdminEnv> {
+  const app = new Hono<AdminEnv>();
+  table.mount(app, routes, options);
+  return app;
 }

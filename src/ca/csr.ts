@@ -14,6 +14,7 @@ import {
 } from './der-reader.js';
 import type { CsrCheckJob, CsrCheckPool } from './csr-check-pool.js';
 import type { HashName } from './key-type.js';
+import type { EcCurve, EcdsaCheck, EcdsaChecker, EcdsaVerdict } from './native-ecdsa.js';
 import {
   importSubjectKey,
   parseSubjectKey,
@@ -150,30 +151,75 @@ function checkJob(csr: ParsedCsr): CsrCheckJob {
   };
 }
 
+/** How a CSR's signature may be checked besides inline node:crypto. */
+export interface CsrCheckOptions {
+  /** Other issuances are in flight: move the check off the main thread. */
+  readonly busy?: boolean;
+  /** Worker threads for keys the native checker does not take (RSA, Ed25519) when busy. */
+  readonly pool?: CsrCheckPool | undefined;
+  /** The ecverify addon for EC keys (src/ca/native-ecdsa.ts); undefined = node:crypto only. */
+  readonly ecdsa?: EcdsaChecker | undefined;
+}
+
+function signatureError(): CaError {
+  return new CaError('ERR_CA_CSR_SIGNATURE', 'csr signature does not verify with its public key');
+}
+
+async function verifyNative(csr: ParsedCsr, ecdsa: EcdsaChecker, busy: boolean): Promise<boolean> {
+  const check: EcdsaCheck = {
+    curve: csr.subjectKey.curve as EcCurve,
+    hash: csr.algorithm.hash as HashName,
+    point: csr.subjectKey.keyBits,
+    data: csr.infoDer,
+    signature: csr.signature,
+  };
+  let verdict: EcdsaVerdict;
+  if (busy) {
+    try {
+      verdict = await ecdsa.verifySoon(check);
+    } catch {
+      verdict = ecdsa.verify(check);
+    }
+  } else {
+    verdict = ecdsa.verify(check);
+  }
+  // The same codes as the node:crypto path: a point off the curve is an invalid key (the import
+  // fails there), a signature that does not verify is ERR_CA_CSR_SIGNATURE.
+  if (verdict === -1) throw invalid('csr public key is not a valid key');
+  return verdict === 1;
+}
+
 /**
  * Proof of possession: checks the CSR signature with its own key. Throws ERR_CA_CSR_SIGNATURE when
- * it does not verify. With a `pool` (the CA has other requests in flight) the check runs on a
- * worker thread; a lone request is checked inline, which is faster than a round trip. If a worker
- * fails, the check is made inline.
+ * it does not verify. EC keys go to the native checker when there is one (inline when the CA is
+ * idle, batched on the thread pool when busy); other keys to the worker pool when busy, else inline.
+ * If the pool or the thread pool fails, the check is made inline.
  */
-export async function verifyCsrSignature(csr: ParsedCsr, pool?: CsrCheckPool): Promise<SubjectKey> {
+export async function verifyCsrSignature(
+  csr: ParsedCsr,
+  options: CsrCheckOptions = {},
+): Promise<SubjectKey> {
+  const { busy = false, pool, ecdsa } = options;
   let ok: boolean;
-  if (pool === undefined) {
-    ok = await verifyInline(csr);
-  } else {
+  if (ecdsa !== undefined && csr.subjectKey.family === 'ec' && csr.algorithm.hash !== null) {
+    ok = await verifyNative(csr, ecdsa, busy);
+  } else if (busy && pool !== undefined) {
     try {
       ok = await pool.check(checkJob(csr));
     } catch {
       ok = await verifyInline(csr);
     }
+  } else {
+    ok = await verifyInline(csr);
   }
-  if (!ok) {
-    throw new CaError('ERR_CA_CSR_SIGNATURE', 'csr signature does not verify with its public key');
-  }
+  if (!ok) throw signatureError();
   return csr.subjectKey;
 }
 
 /** parseCsr + verifyCsrSignature. */
-export async function readVerifiedCsr(der: Uint8Array, pool?: CsrCheckPool): Promise<SubjectKey> {
-  return verifyCsrSignature(parseCsr(der), pool);
+export async function readVerifiedCsr(
+  der: Uint8Array,
+  options?: CsrCheckOptions,
+): Promise<SubjectKey> {
+  return verifyCsrSignature(parseCsr(der), options);
 }

@@ -129,15 +129,17 @@ describe('CSR reader', () => {
     const good = [...Array.from({ length: 6 }, () => csrFor('ec')), csrFor('rsa')];
     const bad = [...Array.from({ length: 6 }, () => csrFor('ec', true)), csrFor('rsa', true)];
     const results = await Promise.allSettled(
-      [...good, ...bad].map((c) => readVerifiedCsr(c, pool)),
+      [...good, ...bad].map((c) => readVerifiedCsr(c, { busy: true, pool })),
     );
     expect(results.slice(0, 7).map((r) => r.status)).toEqual(Array(7).fill('fulfilled'));
     for (const r of results.slice(7)) {
       expect(r).toMatchObject({ status: 'rejected', reason: { code: 'ERR_CA_CSR_SIGNATURE' } });
     }
     await pool.close();
-    await expect(readVerifiedCsr(csrFor('ec'), pool)).resolves.toMatchObject({ family: 'ec' });
-    await expect(readVerifiedCsr(csrFor('ec', true), pool)).rejects.toMatchObject({
+    await expect(readVerifiedCsr(csrFor('ec'), { busy: true, pool })).resolves.toMatchObject({
+      family: 'ec',
+    });
+    await expect(readVerifiedCsr(csrFor('ec', true), { busy: true, pool })).rejects.toMatchObject({
       code: 'ERR_CA_CSR_SIGNATURE',
     });
   });

@@ -1,11 +1,12 @@
-// The rotator: applies the due rotation actions (rotation.ts) on `tick(now)`, and `run(signal)`
+// The rotator: applies the due rotation actions (rotation.ts) on `tick(atMs)`, and `run(signal)`
 // loops until aborted, sleeping until the plan's next check, bounded between min and max intervals.
-import type { Ca, CaLogger } from './ca.js';
+import type { Clock } from '../clock.js';
+import type { Ca, CaLogger } from './ca-types.js';
 import type { RotationAction, RotationPlan } from './rotation.js';
 
 export interface RotatorDeps {
   readonly ca: Pick<Ca, 'rotate'>;
-  readonly now: () => Date;
+  readonly now: Clock;
   readonly logger?: CaLogger;
 }
 
@@ -17,7 +18,7 @@ export interface RotatorOptions {
 }
 
 export interface Rotator {
-  tick(now?: Date): Promise<RotationPlan & { readonly applied: readonly RotationAction[] }>;
+  tick(atMs?: number): Promise<RotationPlan & { readonly applied: readonly RotationAction[] }>;
   run(signal: AbortSignal): Promise<void>;
 }
 
@@ -47,8 +48,8 @@ export function createRotator(deps: RotatorDeps, options: RotatorOptions = {}): 
   }
   const logger = deps.logger;
 
-  const tick: Rotator['tick'] = async (now = deps.now()) => {
-    const result = await deps.ca.rotate(now);
+  const tick: Rotator['tick'] = async (atMs = deps.now()) => {
+    const result = await deps.ca.rotate(atMs);
     for (const action of result.applied) {
       logger?.info(`ca rotation: ${action.type} ${action.kind}`, {
         ...('id' in action ? { authorityId: action.id } : {}),
@@ -66,7 +67,7 @@ export function createRotator(deps: RotatorDeps, options: RotatorOptions = {}): 
         try {
           const plan = await tick();
           if (plan.nextCheckAt !== undefined) {
-            delay = plan.nextCheckAt.getTime() - deps.now().getTime();
+            delay = plan.nextCheckAt.getTime() - deps.now();
           }
         } catch (error) {
           logger?.error('ca rotation failed; retrying', { error: String(error) });

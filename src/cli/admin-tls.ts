@@ -15,9 +15,8 @@ import {
 } from '../bundle/index.js';
 import { checkPathPermissions } from '../config/index.js';
 import { AgentError, CliError, SvidError } from '../errors.js';
-import { spiffeIdFromSegments, type SpiffeId, type TrustDomain } from '../spiffeid/index.js';
-import { verifyX509Svid } from '../svid/index.js';
-import { peerChainOf } from '../agent/index.js';
+import type { SpiffeId, TrustDomain } from '../spiffeid/index.js';
+import { chainFromPeerCertificate, classifyTlsFailure, verifyX509Svid } from '../svid/index.js';
 
 /** What the admin listener must prove, and who we are when we use mTLS instead of the token. */
 export interface AdminTls {
@@ -37,9 +36,6 @@ export interface AdminHttpsRequest {
   readonly body?: string;
   readonly timeoutMs: number;
 }
-
-/** OpenSSL's chain verdicts (node's error codes): the certificate does not chain to our bundle. */
-const TLS_TRUST_ERROR = /CERT|UNABLE_TO_|SELF_SIGNED|SIGNATURE|ISSUER/;
 
 function readFileFor(what: string, file: string): Buffer {
   try {
@@ -136,19 +132,16 @@ export function loadAdminIdentity(
   return identity;
 }
 
-/** The presented chain, leaf first, without the anchors OpenSSL appended from our bundle. */
-function presentedChain(socket: tls.TLSSocket, anchors: ReadonlySet<string>): Buffer[] {
-  const [leaf, ...rest] = peerChainOf(socket);
-  if (leaf === undefined) return [];
-  return [leaf, ...rest.filter((der) => !anchors.has(der.toString('base64')))];
-}
-
 /** X509-25 / X509-28: the server's chain verifies against our bundle and names the admin API. */
 function authenticateServer(socket: tls.TLSSocket, trust: AdminTls, where: string): void {
-  const anchors = new Set(trust.bundle.x509Authorities.map((a) => a.der.toString('base64')));
+  // The presented chain, without the anchors OpenSSL appended from our bundle.
+  const chain = chainFromPeerCertificate(
+    socket.getPeerCertificate(true),
+    trust.bundle.x509Authorities,
+  );
   let id: SpiffeId;
   try {
-    id = verifyX509Svid(presentedChain(socket, anchors), trust.bundle).spiffeId;
+    id = verifyX509Svid(chain, trust.bundle).spiffeId;
   } catch (cause) {
     if (!(cause instanceof SvidError)) throw cause;
     throw new AgentError(
@@ -200,7 +193,7 @@ function connectVerified(
     done(error);
   };
   const onError = (error: NodeJS.ErrnoException): void => {
-    if (typeof error.code === 'string' && TLS_TRUST_ERROR.test(error.code)) {
+    if (classifyTlsFailure(error) === 'certificate') {
       finish(
         new AgentError(
           'ERR_AGENT_PEER_UNVERIFIED',
@@ -288,9 +281,4 @@ export function adminHttpsRequest(
     req.on('error', reject);
     req.end(options.body);
   });
-}
-
-/** The admin API's own SPIFFE ID for `trustDomain` (what src/main.ts gives the listener). */
-export function adminApiIdOf(trustDomain: TrustDomain): SpiffeId {
-  return spiffeIdFromSegments(trustDomain, 'fedbroker', 'admin-api');
 }

@@ -16,9 +16,8 @@ import {
   type ErrorCode,
   ALL_ERROR_CODES,
 } from '../errors.js';
-import { parseTrustDomain } from '../spiffeid/index.js';
+import { adminApiIdOf, parseTrustDomain } from '../spiffeid/index.js';
 import {
-  adminApiIdOf,
   adminHttpsRequest,
   loadAdminBundle,
   loadAdminIdentity,

@@ -9,6 +9,7 @@ export type {
 } from './schema.js';
 export { ENV_VARS, adminTokenFile, loadConfig, parseConfig } from './load.js';
 export type { LoadedConfig } from './load.js';
+export { loadAdminToken, loadReplicaId, readConfiguredFile } from './startup-files.js';
 export { durationSeconds, formatDuration, parseDurationSeconds } from './duration.js';
 export {
   checkPathPermissions,

@@ -9,14 +9,14 @@ import {
   connect as tlsConnect,
   createSecureContext,
   rootCertificates,
-  type PeerCertificate,
   type SecureContext,
   type TLSSocket,
 } from 'node:tls';
+import type { Clock } from '../clock.js';
 import { FederationError, isBrokerError } from '../errors.js';
 import type { BundleSource } from '../bundle/index.js';
 import type { SpiffeId } from '../spiffeid/index.js';
-import { verifyX509Svid } from '../svid/index.js';
+import { chainFromPeerCertificate, classifyTlsFailure, verifyX509Svid } from '../svid/index.js';
 import { checkEndpointUrl, type Profile } from './relationship.js';
 
 /** FED-21 (policy) limits. */
@@ -39,7 +39,8 @@ export interface FetchTarget {
 }
 
 export interface FetchOptions {
-  readonly now: () => Date;
+  /** Verification time of the endpoint's X509-SVID (https_spiffe). */
+  readonly now: Clock;
   readonly connectTimeoutMs?: number;
   readonly totalTimeoutMs?: number;
   readonly maxBodyBytes?: number;
@@ -94,28 +95,12 @@ interface HopState {
   bytes: number;
 }
 
-function chainOf(peer: PeerCertificate): Buffer[] {
-  const chain: Buffer[] = [];
-  let current: PeerCertificate | undefined = peer;
-  const seen = new Set<string>();
-  while (current !== undefined && current.raw !== undefined && chain.length < 10) {
-    const fingerprint = current.fingerprint256;
-    if (seen.has(fingerprint)) break;
-    seen.add(fingerprint);
-    chain.push(current.raw);
-    const next: PeerCertificate | undefined = (current as { issuerCertificate?: PeerCertificate })
-      .issuerCertificate;
-    current = next === current ? undefined : next;
-  }
-  return chain;
-}
-
 function fingerprintOf(der: Buffer): string {
   return createHash('sha256').update(der).digest('hex');
 }
 
 /** Authenticates the connected TLS peer per profile; throws FederationError on any failure. */
-function authenticatePeer(socket: TLSSocket, target: FetchTarget, now: Date): FetchLog['peer'] {
+function authenticatePeer(socket: TLSSocket, target: FetchTarget, nowMs: number): FetchLog['peer'] {
   const noCertificate = (): FederationError =>
     new FederationError('ERR_FEDERATION_FETCH_TLS', 'the endpoint presented no certificate');
   if (target.profile === 'https_web') {
@@ -140,7 +125,9 @@ function authenticatePeer(socket: TLSSocket, target: FetchTarget, now: Date): Fe
   }
   let verified;
   try {
-    verified = verifyX509Svid(chainOf(peer), target.endpointBundle, { now });
+    verified = verifyX509Svid(chainFromPeerCertificate(peer), target.endpointBundle, {
+      now: new Date(nowMs),
+    });
   } catch (cause) {
     const code = isBrokerError(cause) ? cause.code : 'unknown';
     throw new FederationError(
@@ -162,12 +149,129 @@ function authenticatePeer(socket: TLSSocket, target: FetchTarget, now: Date): Fe
 function networkError(cause: unknown, url: URL): FederationError {
   if (isBrokerError(cause) && cause instanceof FederationError) return cause;
   const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? '';
-  const tlsLike = /CERT|SSL|TLS|SELF_SIGNED|HOSTNAME|ALTNAME|UNABLE_TO|ERR_TLS/.test(code);
+  // Any TLS failure, a certificate verdict or not, is reported as one (FED-27).
+  const tlsLike = classifyTlsFailure(cause) !== undefined;
   return new FederationError(
     tlsLike ? 'ERR_FEDERATION_FETCH_TLS' : 'ERR_FEDERATION_FETCH_NETWORK',
     `${tlsLike ? 'TLS' : 'network'} failure fetching ${url.origin}: ${code || (cause as Error)?.message || 'unknown'}`,
     { cause },
   );
+}
+
+type Connected = (error: Error | null, socket?: TLSSocket) => void;
+
+/**
+ * Node's `createConnection` for one hop: connects per profile and hands the socket to the request
+ * only after authenticatePeer accepted the endpoint (FED-23: nothing is sent to, or read from, an
+ * unauthenticated peer). Records the peer in `hop`.
+ */
+function authenticatedConnection(
+  url: URL,
+  target: FetchTarget,
+  options: FetchOptions,
+  hop: HopState,
+): (requestOptions: unknown, done: Connected) => undefined {
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port === '' ? 443 : Number(url.port);
+  return (_requestOptions, done) => {
+    const socket = tlsConnect({
+      host,
+      port,
+      minVersion: 'TLSv1.2',
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+      ...(target.profile === 'https_web'
+        ? {
+            rejectUnauthorized: true,
+            ...(target.caPem ? { secureContext: webSecureContext(target.caPem) } : {}),
+          }
+        : // https_spiffe: OpenSSL's verification is replaced by X509-SVID verification below (X509-31).
+          { rejectUnauthorized: false }),
+      ALPNProtocols: ['http/1.1'],
+    });
+    const timer = setTimeout(() => {
+      socket.destroy(
+        new FederationError('ERR_FEDERATION_FETCH_TIMEOUT', `connect to ${url.host} timed out`),
+      );
+    }, connectTimeoutMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      try {
+        hop.peer = authenticatePeer(socket, target, options.now());
+      } catch (error) {
+        socket.destroy();
+        done(error as Error);
+        return;
+      }
+      done(null, socket);
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      done(error);
+    });
+    return undefined;
+  };
+}
+
+interface HopResponse {
+  readonly status: number;
+  readonly location: string | undefined;
+  readonly body: Buffer | undefined;
+}
+
+/** Settles a hop once: the first outcome wins (a late error after the answer is ignored). */
+interface Settle {
+  resolve(response: HopResponse): void;
+  fail(error: unknown): void;
+}
+
+/** Reads one response: non-200 answers carry their Location; a 200 body is capped (FED-21). */
+function readResponse(
+  res: IncomingMessage,
+  hop: HopState,
+  maxBody: number,
+  settle: Settle,
+  failed: (error: unknown) => FederationError,
+): void {
+  hop.status = res.statusCode ?? 0;
+  const status = hop.status;
+  if (status !== 200) {
+    res.resume();
+    res.destroy();
+    settle.resolve({ status, location: res.headers.location, body: undefined });
+    return;
+  }
+  const declared = Number(res.headers['content-length'] ?? NaN);
+  // Settle before destroying: destroy() can emit a connection error synchronously, which would
+  // otherwise win and be reported as a network failure instead of the size limit (FED-21).
+  if (Number.isFinite(declared) && declared > maxBody) {
+    settle.fail(
+      new FederationError(
+        'ERR_FEDERATION_FETCH_TOO_LARGE',
+        `bundle of ${declared} bytes exceeds ${maxBody}`,
+      ),
+    );
+    res.destroy();
+    return;
+  }
+  const chunks: Buffer[] = [];
+  res.on('data', (chunk: Buffer) => {
+    hop.bytes += chunk.length;
+    if (hop.bytes > maxBody) {
+      settle.fail(
+        new FederationError(
+          'ERR_FEDERATION_FETCH_TOO_LARGE',
+          `bundle body exceeds ${maxBody} bytes`,
+        ),
+      );
+      res.destroy();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  res.on('end', () => settle.resolve({ status, location: undefined, body: Buffer.concat(chunks) }));
+  res.on('error', (error) => settle.fail(failed(error)));
+  res.on('aborted', () => settle.fail(failed(new Error('aborted'))));
 }
 
 /** One HTTP exchange; resolves with the response status, Location and (for 200) the capped body. */
@@ -177,118 +281,35 @@ function fetchOnce(
   options: FetchOptions,
   hop: HopState,
   signal: AbortSignal,
-): Promise<{ status: number; location: string | undefined; body: Buffer | undefined }> {
-  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+): Promise<HopResponse> {
   const maxBody = options.maxBodyBytes ?? MAX_BUNDLE_BODY_BYTES;
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const port = url.port === '' ? 443 : Number(url.port);
+  // An abort (total timeout, outer signal) is reported as its reason, not as the socket error.
+  const failed = (error: unknown): FederationError =>
+    networkError(signal.aborted ? signal.reason : error, url);
   return new Promise((resolve, reject) => {
     let settled = false;
-    const fail = (error: unknown): void => {
-      if (settled) return;
-      settled = true;
-      reject(error);
-    };
-    const createConnection = (
-      _opts: unknown,
-      done: (error: Error | null, socket?: TLSSocket) => void,
-    ): undefined => {
-      const socket = tlsConnect({
-        host,
-        port,
-        minVersion: 'TLSv1.2',
-        ...(isIP(host) === 0 ? { servername: host } : {}),
-        ...(target.profile === 'https_web'
-          ? {
-              rejectUnauthorized: true,
-              ...(target.caPem ? { secureContext: webSecureContext(target.caPem) } : {}),
-            }
-          : // https_spiffe: OpenSSL's verification is replaced by X509-SVID verification below (X509-31).
-            { rejectUnauthorized: false }),
-        ALPNProtocols: ['http/1.1'],
-      });
-      const timer = setTimeout(() => {
-        socket.destroy(
-          new FederationError('ERR_FEDERATION_FETCH_TIMEOUT', `connect to ${url.host} timed out`),
-        );
-      }, connectTimeoutMs);
-      socket.once('secureConnect', () => {
-        clearTimeout(timer);
-        try {
-          hop.peer = authenticatePeer(socket, target, options.now());
-        } catch (error) {
-          socket.destroy();
-          done(error as Error);
-          return;
-        }
-        done(null, socket);
-      });
-      socket.once('error', (error) => {
-        clearTimeout(timer);
-        done(error);
-      });
-      return undefined;
+    const settle: Settle = {
+      resolve(response) {
+        if (settled) return;
+        settled = true;
+        resolve(response);
+      },
+      fail(error) {
+        if (settled) return;
+        settled = true;
+        reject(error);
+      },
     };
     const req = httpsRequest(url, {
       method: 'GET',
       headers: { accept: 'application/json', 'user-agent': 'fedbroker' },
       // No agent: Node then uses createConnection, so the request is attached only to a socket that
       // passed authentication (with `agent: false` Node would build its own socket and skip ours).
-      createConnection: createConnection as never,
+      createConnection: authenticatedConnection(url, target, options, hop) as never,
       signal,
     });
-    req.on('error', (error) => fail(networkError(signal.aborted ? signal.reason : error, url)));
-    req.on('response', (res: IncomingMessage) => {
-      hop.status = res.statusCode ?? 0;
-      const status = hop.status;
-      if (status !== 200) {
-        res.resume();
-        res.destroy();
-        if (!settled) {
-          settled = true;
-          resolve({ status, location: res.headers.location, body: undefined });
-        }
-        return;
-      }
-      const declared = Number(res.headers['content-length'] ?? NaN);
-      // Settle before destroying: destroy() can emit a connection error synchronously, which would
-      // otherwise win and be reported as a network failure instead of the size limit (FED-21).
-      if (Number.isFinite(declared) && declared > maxBody) {
-        fail(
-          new FederationError(
-            'ERR_FEDERATION_FETCH_TOO_LARGE',
-            `bundle of ${declared} bytes exceeds ${maxBody}`,
-          ),
-        );
-        res.destroy();
-        return;
-      }
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => {
-        hop.bytes += chunk.length;
-        if (hop.bytes > maxBody) {
-          fail(
-            new FederationError(
-              'ERR_FEDERATION_FETCH_TOO_LARGE',
-              `bundle body exceeds ${maxBody} bytes`,
-            ),
-          );
-          res.destroy();
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on('end', () => {
-        if (!settled) {
-          settled = true;
-          resolve({ status, location: undefined, body: Buffer.concat(chunks) });
-        }
-      });
-      res.on('error', (error) => fail(networkError(signal.aborted ? signal.reason : error, url)));
-      res.on('aborted', () =>
-        fail(networkError(signal.aborted ? signal.reason : new Error('aborted'), url)),
-      );
-    });
+    req.on('error', (error) => settle.fail(failed(error)));
+    req.on('response', (res: IncomingMessage) => readResponse(res, hop, maxBody, settle, failed));
     req.end();
   });
 }

@@ -42,17 +42,12 @@ export { applyBundle } from './update-bundle.js';
 export type { ApplyBundleInput, BundleUpdate } from './update-bundle.js';
 export { initialStatus, statusFromJson } from './status.js';
 export type { RefreshStatus } from './status.js';
-export { FEDERATION_CHANNELS, createFederation } from './service.js';
-export type {
-  ActorContext,
-  AuditSink,
-  Federation,
-  FederationDeps,
-  FederationLogger,
-  FederationStore,
-  RefreshOutcome,
-  RelationshipView,
-} from './service.js';
+export { createFederation } from './service.js';
+export type { Federation, FederationDeps } from './service.js';
+export type { ActorContext, AuditSink, FederationLogger, FederationStore } from './ports.js';
+export { FEDERATION_CHANNELS } from './notifications.js';
+export type { RefreshOutcome } from './refresh.js';
+export type { RelationshipView } from './relationships.js';
 export {
   DEFAULT_MAX_CONCURRENT_REFRESHES,
   DEFAULT_TICK_CRON,

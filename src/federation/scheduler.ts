@@ -2,16 +2,18 @@
 // replicas on one store, a lease per partner makes sure only one replica fetches it at a time (FED-43).
 import { schedule } from 'node-cron';
 import type { Store } from '../store/index.js';
-import type { Federation, FederationLogger } from './service.js';
+import type { Clock } from '../clock.js';
+import type { FederationLogger } from './ports.js';
+import type { Refresher } from './refresh.js';
 
 /** Every 5 seconds: fine enough for a 30 s minimum interval, cheap when nothing is due. */
 export const DEFAULT_TICK_CRON = '*/5 * * * * *';
 export const DEFAULT_MAX_CONCURRENT_REFRESHES = 16;
 
 export interface SchedulerDeps {
-  readonly federation: Pick<Federation, 'due' | 'isDue' | 'refresh'>;
+  readonly federation: Pick<Refresher, 'due' | 'isDue' | 'refresh'>;
   readonly locks: Pick<Store, 'acquireLock' | 'releaseLock'>;
-  readonly now: () => number;
+  readonly now: Clock;
   readonly logger: FederationLogger;
   /** Identifies this replica as lease owner. */
   readonly replicaId: string;

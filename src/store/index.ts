@@ -1,7 +1,9 @@
-// Public surface of the store room: the ports, the records, and createStore choosing the backend.
+// Public surface of the store room: the ports, the records, and createStore choosing the backend
+// (file/: the embedded store; redis/: the shared one, the only files that import ioredis).
+import type { Clock } from '../clock.js';
 import { StoreError } from '../errors.js';
-import { createFileStore, type FileStoreOptions } from './file-store.js';
-import { createRedisStore, type RedisStoreOptions } from './redis-store.js';
+import { createFileStore, type FileStoreOptions } from './file/file-store.js';
+import { createRedisStore, type RedisStoreOptions } from './redis/redis-store.js';
 import type { AuditTrimBuilder, Store, StoreLogger } from './store.js';
 
 export type {
@@ -42,10 +44,10 @@ export { CHANNELS, DEFAULT_AUDIT_MAX_LENGTH, DEFAULT_HISTORY_LIMIT } from './sto
 export { DEFAULT_KEY_PREFIX, createStoreKeys } from './keys.js';
 export type { StoreKeys } from './keys.js';
 export { compareSequences, digestOf, isCanonicalSequence } from './records.js';
-export { createFileStore } from './file-store.js';
-export type { FileStoreDeps, FileStoreOptions } from './file-store.js';
-export { createRedisStore } from './redis-store.js';
-export type { RedisStoreDeps, RedisStoreOptions } from './redis-store.js';
+export { createFileStore } from './file/file-store.js';
+export type { FileStoreDeps, FileStoreOptions } from './file/file-store.js';
+export { createRedisStore } from './redis/redis-store.js';
+export type { RedisStoreDeps, RedisStoreOptions } from './redis/redis-store.js';
 
 /** Which store to open: the embedded file store (default) or Redis. */
 export type StoreOptions =
@@ -53,7 +55,7 @@ export type StoreOptions =
 
 export interface StoreDeps {
   readonly logger: StoreLogger;
-  readonly now?: () => number;
+  readonly now?: Clock;
   /** Makes every trim past the audit cap an `audit.trimmed` event (the audit room's builder). */
   readonly auditTrimmed?: AuditTrimBuilder;
 }

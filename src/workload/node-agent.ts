@@ -2,9 +2,9 @@
 // (or resumes with the SVID kept in --data-dir), keeps its own X509-SVID renewed over mTLS, follows
 // GET /v1/agent/node/watch, and asks the broker to sign workload CSRs and JWT-SVIDs.
 import { createAgent, csrPem, newKeyAndCsr, type X509Source } from '../agent/index.js';
-import { BundleSet, parseStrictJson, type Bundle } from '../bundle/index.js';
+import { BundleSet, bundleContentEquals, parseStrictJson, type Bundle } from '../bundle/index.js';
 import { AgentError, WorkloadError } from '../errors.js';
-import { spiffeIdFromSegments, type SpiffeId } from '../spiffeid/index.js';
+import { agentApiIdOf, type SpiffeId } from '../spiffeid/index.js';
 import { verifyX509Svid } from '../svid/index.js';
 import { createBrokerClient, type BrokerClient } from './broker-client.js';
 import { loadNodeSvid, saveNodeSvid, type NodeSvid } from './node-store.js';
@@ -169,7 +169,7 @@ export async function createNodeAgent(options: NodeAgentOptions): Promise<NodeAg
   const client = createBrokerClient({
     url,
     source,
-    brokerId: spiffeIdFromSegments(trustDomain, 'fedbroker', 'agent-api'),
+    brokerId: agentApiIdOf(trustDomain),
     timeoutMs: options.requestTimeoutMs ?? 10_000,
   });
   let closed = false;
@@ -204,9 +204,7 @@ export async function createNodeAgent(options: NodeAgentOptions): Promise<NodeAg
     const own = next.bundles.get(trustDomain);
     state = next;
     if (own !== undefined) {
-      const changed =
-        own.x509Authorities.length !== current.bundle.x509Authorities.length ||
-        !own.x509Authorities.every((a, i) => current.bundle.x509Authorities[i]?.der.equals(a.der));
+      const changed = !bundleContentEquals(own, current.bundle);
       current = { ...current, bundle: own };
       // The stored bundle authenticates the broker after a restart: keep it current.
       if (changed) saveNodeSvid(options.dataDir, current);

@@ -1,11 +1,9 @@
 // Loads the SO_PEERCRED addon (native/peercred.c, built at `npm ci`) that identifies the process
 // on the other end of an accepted Unix socket. When it cannot load, `agent serve` refuses to start.
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WorkloadError } from '../errors.js';
+import { addonPath, requireAddon } from '../native.js';
 
 /** The kernel's view of the peer at connect time (struct ucred). */
 export interface PeerCred {
@@ -16,26 +14,8 @@ export interface PeerCred {
 
 export type PeerCredReader = (fd: number) => PeerCred;
 
-/** `relative` in the nearest of this file's ancestors that holds it (src/, dist/ or a test build). */
-export function findUp(relative: string, levels = 5): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < levels; i += 1) {
-    const candidate = join(dir, relative);
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  return undefined;
-}
-
-/** build/Release/peercred.node at the package root. */
-function addonPath(): string {
-  return (
-    findUp(join('build', 'Release', 'peercred.node')) ?? join('build', 'Release', 'peercred.node')
-  );
-}
-
 /** The addon's reader; ERR_WORKLOAD_PEERCRED_UNAVAILABLE when it is missing or fails a self-check. */
-export function loadPeerCred(path: string = addonPath()): PeerCredReader {
+export function loadPeerCred(path: string = addonPath('peercred')): PeerCredReader {
   if (process.platform !== 'linux') {
     throw new WorkloadError(
       'ERR_WORKLOAD_PEERCRED_UNAVAILABLE',
@@ -49,7 +29,7 @@ export function loadPeerCred(path: string = addonPath()): PeerCredReader {
     );
   }
   try {
-    const addon = createRequire(import.meta.url)(path) as { getPeerCred?: unknown };
+    const addon = requireAddon(path) as { getPeerCred?: unknown };
     if (typeof addon.getPeerCred !== 'function') throw new Error('getPeerCred is not exported');
     return addon.getPeerCred as PeerCredReader;
   } catch (cause) {

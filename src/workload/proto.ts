@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { JsonNumber, type JsonValue } from '../bundle/index.js';
-import { findUp } from './peercred.js';
+import { findUp } from '../native.js';
 
 /** The proto beside this file in src/, or the package's src/workload/proto from dist/. */
 export function workloadProtoPath(): string {

@@ -109,7 +109,7 @@ async function startHttps(
 async function startRaw(
   source: X509Source,
   authorize: Authorizer,
-  options: { now?: () => Date } = {},
+  options: { now?: () => number } = {},
 ): Promise<{ port: number; server: tls.Server; observed: Observed }> {
   const observed: Observed = { handled: [], data: [], refused: [] };
   const server = createMtlsServer(

@@ -325,7 +325,7 @@ function bundlesEventBody(event: SseEvent): { bundles: Record<string, unknown> }
 // --- setup ---------------------------------------------------------------------------------------
 
 beforeAll(async () => {
-  broker = await startTestBroker({ trustDomain: TD, now: () => new Date(nowMs()) });
+  broker = await startTestBroker({ trustDomain: TD, now: nowMs });
   controller = new AbortController();
   app = createAgentApp(deps());
   partnerCa = await createCa({ trustDomain: PARTNER });

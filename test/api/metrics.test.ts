@@ -3,62 +3,11 @@
 // real brokers federated over TLS.
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  PROMETHEUS_CONTENT_TYPE,
-  createMetricsRegistry,
-  escapeLabelValue,
-} from '../../src/api/metrics.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../../src/api/metrics.js';
 import type { Broker } from '../../src/main.js';
 import { createTestAdminApp, type TestAdminApp } from '../helpers/admin-app.js';
 import { admin, startTestBroker } from '../helpers/broker.js';
 import { parseExposition, sampleValue } from '../helpers/prometheus.js';
-
-describe('metrics registry', () => {
-  it('escapes label values and HELP text per the exposition format, and reads back', async () => {
-    const registry = createMetricsRegistry();
-    const counter = registry.counter('t_total', 'help with \\ backslash\nand a line feed', ['v']);
-    const nasty = 'quote " backslash \\ newline \n end';
-    counter.inc({ v: nasty }, 2);
-    expect(escapeLabelValue(nasty)).toBe('quote \\" backslash \\\\ newline \\n end');
-    const text = await registry.render();
-    expect(text).toContain('# HELP t_total help with \\\\ backslash\\nand a line feed\n');
-    expect(text).toContain(`t_total{v="quote \\" backslash \\\\ newline \\n end"} 2\n`);
-    const parsed = parseExposition(text);
-    expect(parsed.get('t_total')?.samples[0]?.labels['v']).toBe(nasty);
-    expect(parsed.get('t_total')?.help).toBe('help with \\ backslash\nand a line feed');
-  });
-
-  it('renders histograms with cumulative buckets, +Inf equal to _count, and _sum', async () => {
-    const registry = createMetricsRegistry();
-    const histogram = registry.histogram('t_seconds', 'durations', ['route'], [0.1, 1]);
-    for (const value of [0.05, 0.5, 5]) histogram.observe({ route: '/x' }, value);
-    const parsed = parseExposition(await registry.render());
-    expect(sampleValue(parsed, 't_seconds_bucket', { le: '0.1' })).toBe(1);
-    expect(sampleValue(parsed, 't_seconds_bucket', { le: '1' })).toBe(2);
-    expect(sampleValue(parsed, 't_seconds_bucket', { le: '+Inf' })).toBe(3);
-    expect(sampleValue(parsed, 't_seconds_count')).toBe(3);
-    expect(sampleValue(parsed, 't_seconds_sum')).toBeCloseTo(5.55);
-  });
-
-  it('a failing collector leaves its family empty and is reported; caller mistakes throw TypeError', async () => {
-    const failures: string[] = [];
-    const registry = createMetricsRegistry({ onCollectError: (name) => failures.push(name) });
-    registry.collect('t_broken', 'fails', 'gauge', [], () => {
-      throw new Error('store down');
-    });
-    registry.collect('t_fine', 'works', 'gauge', ['a'], () => [{ labels: { a: 'x' }, value: 1 }]);
-    const parsed = parseExposition(await registry.render());
-    expect(parsed.get('t_broken')?.samples).toEqual([]);
-    expect(sampleValue(parsed, 't_fine', { a: 'x' })).toBe(1);
-    expect(failures).toEqual(['t_broken']);
-    expect(() => registry.counter('t_fine', 'again', [])).toThrow(TypeError);
-    expect(() => registry.counter('bad-name', 'x', [])).toThrow(TypeError);
-    expect(() => registry.gauge('g', 'x', ['__reserved'])).toThrow(TypeError);
-    const counter = registry.counter('c_total', 'x', ['a']);
-    expect(() => counter.inc({ a: 'x' }, -1)).toThrow(TypeError);
-    expect(() => counter.inc({ b: 'x' } as never)).toThrow(TypeError);
-  });
-});
 
 describe('GET /metrics (admin app in process)', () => {
   let t: TestAdminApp;

@@ -45,7 +45,7 @@ async function readiness(
 describe('GET /readyz/bundle-endpoint', () => {
   it('https_spiffe: not ready until the authority behind the endpoint SVID was served for one refresh hint', async () => {
     const time = clock();
-    const broker = await startTestBroker({ trustDomain: 'ready.example', now: time.now });
+    const broker = await startTestBroker({ trustDomain: 'ready.example', now: time.nowMs });
     brokers.push(broker);
 
     const before = await readiness(broker);
@@ -73,13 +73,13 @@ describe('GET /readyz/bundle-endpoint', () => {
   it('https_spiffe: ready at once when a broker restarts with an authority published a refresh hint ago', async () => {
     const time = clock();
     const loaded = testConfig({ trustDomain: 'restart.example' });
-    const first = await startBroker(loaded, { logger: silentLogger, now: time.now });
+    const first = await startBroker(loaded, { logger: silentLogger, now: time.nowMs });
     const fresh = await readiness(first);
     await first.stop();
     expect(fresh.status).toBe(503);
 
     time.advance(HINT + 1);
-    const again = await startBroker(loaded, { logger: silentLogger, now: time.now });
+    const again = await startBroker(loaded, { logger: silentLogger, now: time.nowMs });
     brokers.push(again);
     expect((await readiness(again)).status).toBe(200);
     expect((await readiness(again, '/readyz/agent-api')).status).toBe(200);
@@ -91,7 +91,7 @@ describe('GET /readyz/bundle-endpoint', () => {
       trustDomain: 'agents.example',
       profile: 'https_web',
       webPki: createWebPki(),
-      now: time.now,
+      now: time.nowMs,
     });
     brokers.push(broker);
     const before = await readiness(broker, '/readyz/agent-api');

@@ -19,7 +19,7 @@ describe('no private key material outside the key files', () => {
       logs.push(message + JSON.stringify(fields ?? {}));
     };
     const ca = await createCa(
-      { now: clock.now, logger: { info: log, warn: log, error: log } },
+      { now: clock.nowMs, logger: { info: log, warn: log, error: log } },
       { trustDomain: TD, dataDir, keyType, refreshHintSeconds: 60 },
     );
     await ca.prepare('x509');

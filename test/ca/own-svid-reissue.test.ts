@@ -135,7 +135,7 @@ describe('own SVIDs are re-issued at once when their authority is tainted or rev
         endpointBundle: sourceOf(bundle),
         followRedirects: false,
       },
-      { now: () => new Date() },
+      { now: () => Date.now() },
     );
   }
 

@@ -182,7 +182,7 @@ describe('restart on the same data directory', () => {
     const clock = testClock();
     await (await openCa(clock, { dataDir })).close();
     await expect(
-      createCa({ now: clock.now }, { trustDomain: 'other.example', dataDir }),
+      createCa({ now: clock.nowMs }, { trustDomain: 'other.example', dataDir }),
     ).rejects.toMatchObject({ code: 'ERR_CA_STATE' });
     const orphan = join(dataDir, 'ca', 'x509-deadbeef.key.pem');
     writeFileSync(orphan, newEcKey().privateKey.export({ type: 'pkcs8', format: 'pem' }), {

@@ -23,7 +23,7 @@ describe('rotation walk (FED-50, FED-51, FED-55, BUNDLE-31)', () => {
       jwtSvidTtlSeconds: 300,
       maxJwtSvidTtlSeconds: 1800,
     });
-    const rotator = createRotator({ ca, now: clock.now });
+    const rotator = createRotator({ ca, now: clock.nowMs });
     const x509Svids: IssuedX509Svid[] = [];
     const jwtSvids: IssuedJwtSvid[] = [];
     /** When each authority first appeared in the published bundle. */
@@ -233,7 +233,7 @@ describe('createRotator', () => {
     const rotator = createRotator(
       {
         ca: fakeCa,
-        now: () => new Date(),
+        now: () => Date.now(),
         logger: { info() {}, warn() {}, error: (m) => errors.push(m) },
       },
       { minIntervalMs: 5, maxIntervalMs: 20 },
@@ -251,7 +251,7 @@ describe('createRotator', () => {
     await vi.advanceTimersByTimeAsync(40);
     expect(callsAtMs).toHaveLength(after);
     expect(() =>
-      createRotator({ ca: fakeCa, now: () => new Date() }, { minIntervalMs: 0 }),
+      createRotator({ ca: fakeCa, now: () => Date.now() }, { minIntervalMs: 0 }),
     ).toThrow(TypeError);
   });
 });

@@ -114,7 +114,7 @@ export async function openCa(
   options: Partial<CaOptions> & { dataDir?: string } = {},
 ): Promise<Ca> {
   return createCa(
-    { now: clock.now },
+    { now: clock.nowMs },
     { trustDomain: TD, dataDir: options.dataDir ?? tempDir(), ...options },
   );
 }

@@ -320,7 +320,7 @@ describe('docker-compose.yml: node agents and workloads (issue 17)', () => {
 });
 
 describe('Dockerfile', () => {
-  it('builds the SO_PEERCRED addon in the build stage and ships it in the runtime image', () => {
+  it('builds the native addons (SO_PEERCRED, ecverify) in the build stage and ships them in the runtime image', () => {
     const build = stages[0] ?? '';
     expect(build).toMatch(/^RUN apt-get update && apt-get install [^\n]*\bg\+\+ make python3\b/m);
     // binding.gyp and native/ are in place before `npm ci` runs the install script.
@@ -328,8 +328,10 @@ describe('Dockerfile', () => {
     expect(build.indexOf('binding.gyp')).toBeGreaterThan(-1);
     expect(build.indexOf('binding.gyp')).toBeLessThan(npmCi);
     expect(build.indexOf('COPY native ./native')).toBeLessThan(npmCi);
+    expect(build).toMatch(/^RUN npm ci .*test -f build\/Release\/peercred\.node/m);
+    expect(build).toMatch(/^RUN npm ci .*test -f build\/Release\/ecverify\.node/m);
     expect(runtime).toMatch(
-      /^COPY --from=build \/app\/build\/Release\/peercred\.node \.\/build\/Release\/peercred\.node$/m,
+      /^COPY --from=build \/app\/build\/Release\/peercred\.node \/app\/build\/Release\/ecverify\.node \.\/build\/Release\/$/m,
     );
     expect(runtime).toMatch(/^COPY src\/workload\/proto /m);
   });

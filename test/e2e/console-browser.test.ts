@@ -10,7 +10,7 @@ import { eventually } from '../helpers/built-cli.js';
 import { SCREENSHOT_DIR, launchChromium } from '../helpers/chromium.js';
 
 let clockMs = Date.now();
-const now = (): Date => new Date(clockMs);
+const nowMs = (): number => clockMs;
 let partner: Broker;
 let home: Broker;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
@@ -58,7 +58,7 @@ beforeAll(async () => {
   partner = await startTestBroker({ trustDomain: PARTNER });
   home = await startTestBroker({
     trustDomain: 'home.test',
-    now,
+    now: nowMs,
     extra: { federation: { requiredApprovals: 2 } },
   });
   const invite = await admin<Record<string, unknown>>(partner, 'POST', '/v1/admin/invites', {});

@@ -14,7 +14,7 @@ const ORG = 'grow.test';
 const HINT = 30;
 
 let offsetMs = 0;
-const now = (): Date => new Date(Date.now() + offsetMs);
+const nowMs = (): number => Date.now() + offsetMs;
 
 async function status(broker: Broker, path: string): Promise<number> {
   return (await fetch(`${broker.adminUrl}${path}`)).status;
@@ -40,7 +40,7 @@ describe('a new replica waits one refresh hint before partners are sent to it', 
     redis = await startRedisServer();
     a = await startBroker(
       testConfig({ trustDomain: ORG, store: { kind: 'redis', url: redis.url, keyPrefix: 'g:' } }),
-      { logger: silentLogger, now, replicaId: 'replica-a' },
+      { logger: silentLogger, now: nowMs, replicaId: 'replica-a' },
     );
   }, 60_000);
 
@@ -61,7 +61,7 @@ describe('a new replica waits one refresh hint before partners are sent to it', 
   it('a second replica starts unready; the first stays ready; both serve both authorities', async () => {
     b = await startBroker(
       testConfig({ trustDomain: ORG, store: { kind: 'redis', url: redis.url, keyPrefix: 'g:' } }),
-      { logger: silentLogger, now, replicaId: 'replica-b' },
+      { logger: silentLogger, now: nowMs, replicaId: 'replica-b' },
     );
     const second = b;
     // B's authority reaches A through the store.

@@ -105,12 +105,12 @@ describe('two replicas of one organisation on one redis-server (issue 6)', () =>
     const store = { kind: 'redis', url: redis.url, keyPrefix: 'org:' };
     a = await startBroker(testConfig({ trustDomain: ORG, store }), {
       logger: logA,
-      now,
+      now: nowMs,
       replicaId: 'replica-a',
     });
     b = await startBroker(testConfig({ trustDomain: ORG, store }), {
       logger: logB,
-      now,
+      now: nowMs,
       replicaId: 'replica-b',
     });
   }, 60_000);

@@ -10,6 +10,7 @@ import { createWebPki } from '../helpers/web-pki.js';
 
 let clockMs = Date.now();
 const now = (): Date => new Date(clockMs);
+const nowMs = (): number => clockMs;
 
 async function federate(from: Broker, to: Broker, caPem?: string): Promise<void> {
   const invite = await admin<{ trustDomain: string }>(from, 'POST', '/v1/admin/invites', {});
@@ -62,13 +63,13 @@ describe.each(['https_spiffe', 'https_web'] as const)(
         trustDomain: 'a.test',
         profile,
         ...(pki ? { webPki: pki } : {}),
-        now,
+        now: nowMs,
       });
       b = await startTestBroker({
         trustDomain: 'b.test',
         profile,
         ...(pki ? { webPki: pki } : {}),
-        now,
+        now: nowMs,
       });
       await federate(a, b, pki?.caPem);
       await federate(b, a, pki?.caPem);
@@ -133,8 +134,8 @@ describe('a.test rotates its CA and JWT key through a full cycle; b.test keeps v
 
   beforeAll(async () => {
     clockMs = Date.now();
-    a = await startTestBroker({ trustDomain: 'a.test', now });
-    b = await startTestBroker({ trustDomain: 'b.test', now });
+    a = await startTestBroker({ trustDomain: 'a.test', now: nowMs });
+    b = await startTestBroker({ trustDomain: 'b.test', now: nowMs });
     await federate(a, b);
     expect((await b.federation.refresh('a.test')).ok).toBe(true);
   });
@@ -153,7 +154,7 @@ describe('a.test rotates its CA and JWT key through a full cycle; b.test keeps v
     // caTtl is 2 h: 40 steps of 5 min walk prepare → publish → activate → retire → removal at least once.
     for (let step = 0; step < 40; step++) {
       clockMs += stepMs;
-      await a.ca.rotate(now());
+      await a.ca.rotate(clockMs);
       await a.renewBundleEndpointSvid();
       const refreshed = await b.federation.refresh('a.test');
       expect(refreshed.error, `step ${step}`).toBeUndefined();

@@ -83,7 +83,7 @@ function webTarget(url = `${webServer.origin}/bundle`, follow = true): FetchTarg
 }
 
 const options = (extra: Partial<FetchOptions> = {}): FetchOptions => ({
-  now: () => new Date(),
+  now: () => Date.now(),
   totalTimeoutMs: 10_000,
   connectTimeoutMs: 5_000,
   ...extra,

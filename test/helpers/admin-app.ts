@@ -74,7 +74,7 @@ export async function createTestAdminApp(
   );
   const ca = instrumentCa(
     await createCa(
-      { now, logger: silentLogger },
+      { now: nowMs, logger: silentLogger },
       {
         trustDomain,
         dataDir: dir,

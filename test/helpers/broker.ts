@@ -6,6 +6,7 @@ import { parseConfig, type LoadedConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startBroker, type Broker } from '../../src/main.js';
 import type { WebPki } from './web-pki.js';
+import type { Clock } from '../../src/clock.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
@@ -13,7 +14,8 @@ export interface TestBrokerOptions {
   readonly trustDomain: string;
   readonly profile?: 'https_spiffe' | 'https_web';
   readonly webPki?: WebPki;
-  readonly now?: () => Date;
+  /** The brokers' clock (milliseconds since the epoch), as startBroker takes it. */
+  readonly now?: Clock;
   readonly extra?: Record<string, unknown>;
   readonly store?: Record<string, unknown>;
 }

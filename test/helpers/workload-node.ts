@@ -52,7 +52,7 @@ export async function createFakeNode(
   const nodeId = options.nodeId ?? `spiffe://${trustDomain.name}/nodes/host-1`;
   const dir = await mkdtemp(join(tmpdir(), 'wapi-node-'));
   const ca = await createCa(
-    { now: () => new Date(now()), logger: silent },
+    { now, logger: silent },
     {
       trustDomain: trustDomain.name,
       dataDir: dir,

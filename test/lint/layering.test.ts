@@ -53,9 +53,29 @@ describe('room layering (ARCHITECTURE.md)', () => {
       "import { x as y } from '../api/index.js';\nexport const x = y;\n",
     ],
     [
-      'store files other than redis-store importing ioredis',
-      'src/store/file-store.ts',
+      'the file store importing ioredis',
+      'src/store/file/fixture.ts',
       "import Redis from 'ioredis';\nexport const x = Redis;\n",
+    ],
+    [
+      'store files outside src/store/redis/ importing ioredis',
+      'src/store/fixture.ts',
+      "import Redis from 'ioredis';\nexport const x = Redis;\n",
+    ],
+    [
+      'a redis store file importing hono',
+      'src/store/redis/fixture.ts',
+      "import { Hono } from 'hono';\nexport const x = Hono;\n",
+    ],
+    [
+      'a redis store file importing the federation room',
+      'src/store/redis/fixture.ts',
+      "import { x as y } from '../../federation/index.js';\nexport const x = y;\n",
+    ],
+    [
+      'a redis store file reaching past bundle/index.ts',
+      'src/store/redis/fixture.ts',
+      "import { Bundle } from '../../bundle/bundle.js';\nexport const x = Bundle;\n",
     ],
     ...['node:https', 'node:http', 'node:net', 'node:tls', 'node:http2', 'https'].map((m) => [
       `a domain room importing ${m}`,
@@ -134,8 +154,13 @@ describe('room layering (ARCHITECTURE.md)', () => {
     ],
     [
       'redis-store importing ioredis',
-      'src/store/redis-store.ts',
+      'src/store/redis/redis-store.ts',
       "import Redis from 'ioredis';\nexport const x = Redis;\n",
+    ],
+    [
+      'any file of src/store/redis/ importing ioredis and the store room',
+      'src/store/redis/fixture.ts',
+      "import Redis from 'ioredis';\nimport type { Store } from '../store.js';\nexport const x = Redis;\nexport type X = Store;\n",
     ],
     [
       'federation/fetch-bundle.ts importing node:https (the partner fetch, FED-14, FED-15)',

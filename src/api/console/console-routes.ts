@@ -15,7 +15,7 @@ import {
   prepareAuthority,
   revokeJoinToken,
 } from '../admin-actions.js';
-import { createEntryBody } from '../admin-registration.js';
+import { createEntryBody } from '../admin/entries.js';
 import { parseValue } from '../validate.js';
 import type { ConsoleDeps, ConsoleEnv } from './console-app.js';
 import { actionForm, iso, page, render, type Html } from './layout.js';

@@ -2,6 +2,15 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type {
+  AuditVerificationResponse,
+  AuthorityListResponse,
+  BundleHistoryResponse,
+  BundleListResponse,
+  JwtSvidResponse,
+  OneAuthorityResponse,
+  X509SvidResponse,
+} from '../../api/index.js';
 import { CliError } from '../../errors.js';
 import { parseSpiffeId } from '../../spiffeid/index.js';
 import {
@@ -61,20 +70,17 @@ export const bundleListCommand: CommandSpec = {
   example: 'fedbroker bundle list --config /etc/fedbroker/broker.yaml',
   async run(argv, io) {
     const args = parseCommandArgs(argv, CONFIG_OPTION);
-    const result = await connect(args, io).request<{ bundles: Record<string, unknown>[] }>(
-      'GET',
-      '/v1/admin/bundles',
-    );
+    const result = await connect(args, io).request<BundleListResponse>('GET', '/v1/admin/bundles');
     if (flag(args, 'json')) return (printJson(io, result), 0);
     printTable(
       io,
       ['trust domain', 'own', 'sequence', 'trusted', 'fetched'],
       result.bundles.map((b) => [
-        String(b['trustDomain']),
-        b['own'] ? 'yes' : 'no',
-        String(b['sequence'] ?? '-'),
-        b['own'] ? '-' : b['trusted'] ? 'yes' : 'no',
-        String(b['fetchedAt'] ?? '-'),
+        b.trustDomain,
+        b.own ? 'yes' : 'no',
+        b.sequence ?? '-',
+        b.own ? '-' : b.trusted ? 'yes' : 'no',
+        b.own ? '-' : b.fetchedAt,
       ]),
     );
     return 0;
@@ -90,14 +96,10 @@ export const bundleHistoryCommand: CommandSpec = {
   async run(argv, io) {
     const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
     const td = requirePositional(args, 0, 'TD');
-    const result = await connect(args, io).request<{
-      history: {
-        sequence: string | null;
-        digest: string;
-        fetchedAtMs: number;
-        sourceUrl: string | null;
-      }[];
-    }>('GET', `/v1/admin/bundles/${encodeTd(td)}/history`);
+    const result = await connect(args, io).request<BundleHistoryResponse>(
+      'GET',
+      `/v1/admin/bundles/${encodeTd(td)}/history`,
+    );
     if (flag(args, 'json')) return (printJson(io, result), 0);
     printTable(
       io,
@@ -142,17 +144,16 @@ export const x509MintCommand: CommandSpec = {
     const csr = csrPem(createCsrDer(privateKey, publicKey));
     const ttlSeconds = durationOption(args, 'ttl');
     const dnsNames = stringList(args, 'dns');
-    const result = await connect(args, io).request<{
-      spiffeId: string;
-      chainPem: string;
-      bundlePem: string;
-      notAfter: string;
-    }>('POST', '/v1/admin/svids/x509', {
-      spiffeId,
-      csr,
-      ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
-      ...(dnsNames.length === 0 ? {} : { dnsNames }),
-    });
+    const result = await connect(args, io).request<X509SvidResponse>(
+      'POST',
+      '/v1/admin/svids/x509',
+      {
+        spiffeId,
+        csr,
+        ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+        ...(dnsNames.length === 0 ? {} : { dnsNames }),
+      },
+    );
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(join(dir, 'svid.pem'), result.chainPem);
     writeFileSync(join(dir, 'svid_key.pem'), privateKey.export({ format: 'pem', type: 'pkcs8' }), {
@@ -191,11 +192,7 @@ export const jwtMintCommand: CommandSpec = {
     if (audience.length === 0)
       throw new CliError('ERR_CLI_USAGE', '--audience is required (JWT-5)');
     const ttlSeconds = durationOption(args, 'ttl');
-    const result = await connect(args, io).request<{
-      token: string;
-      expiresAt: string;
-      spiffeId: string;
-    }>('POST', '/v1/admin/svids/jwt', {
+    const result = await connect(args, io).request<JwtSvidResponse>('POST', '/v1/admin/svids/jwt', {
       spiffeId: parseSpiffeId(requireString(args, 'spiffe-id')).toString(),
       audience,
       ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
@@ -235,15 +232,7 @@ export const localAuthorityCommand: CommandSpec = {
       `the action (show, prepare, activate, taint or revoke, e.g. fedbroker localauthority ${kind} show)`,
     );
     const client = connect(args, io);
-    type AuthorityJson = {
-      id: string;
-      state: string;
-      keyType: string;
-      notAfter: string;
-      publishedAt: string;
-      activatedAt: string | null;
-    };
-    let result: { authorities?: AuthorityJson[]; authority?: AuthorityJson };
+    let result: Partial<AuthorityListResponse & OneAuthorityResponse>;
     if (action === 'show') {
       result = await client.request('GET', `/v1/admin/authorities?kind=${kind}`);
     } else if (action === 'prepare') {
@@ -251,7 +240,7 @@ export const localAuthorityCommand: CommandSpec = {
     } else if (action === 'activate' || action === 'taint' || action === 'revoke') {
       let id = optionalString(args, 'authority-id');
       if (id === undefined && action === 'activate') {
-        const all = await client.request<{ authorities: AuthorityJson[] }>(
+        const all = await client.request<AuthorityListResponse>(
           'GET',
           `/v1/admin/authorities?kind=${kind}`,
         );
@@ -328,14 +317,7 @@ export const auditCommands: readonly CommandSpec[] = [
 async function fetchVerify(
   client: AdminClient,
   anchor: string | undefined,
-): Promise<{
-  ok: boolean;
-  checked: number;
-  brokenAt?: { id: number; reason: string };
-  head?: { id: number; hash: string };
-  anchor?: { id: number; hash: string };
-  trimmed?: { trims: number; events: number; throughId: number };
-}> {
+): Promise<AuditVerificationResponse> {
   const query = anchor === undefined ? '' : `?${new URLSearchParams({ anchor }).toString()}`;
   return client.request('GET', `/v1/admin/audit/verify${query}`);
 }

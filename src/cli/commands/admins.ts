@@ -1,18 +1,16 @@
 // `fedbroker admin add|list|remove|rotate`: named administrators (issue 19). A personal token is
 // printed once, by `add` and `rotate`; the broker keeps only its hash.
+import type {
+  AdminJson,
+  AdminListResponse,
+  AdminWithTokenResponse,
+  RemovedAdminResponse,
+} from '../../api/index.js';
 import { CliError } from '../../errors.js';
 import { flag, optionalString, parseCommandArgs, requirePositional } from '../args.js';
 import type { CommandSpec } from '../io.js';
 import { printJson, printTable } from '../output.js';
 import { CONFIG_OPTION, connect } from './common.js';
-
-interface AdminJson {
-  name: string;
-  role: string;
-  createdAtMs: number;
-  createdBy: string;
-  rotatedAtMs: number | null;
-}
 
 const when = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString());
 
@@ -34,7 +32,7 @@ export const adminCommands: CommandSpec[] = [
       if (role !== 'admin' && role !== 'viewer') {
         throw new CliError('ERR_CLI_USAGE', '--role is admin or viewer');
       }
-      const result = await connect(args, io).request<{ admin: AdminJson; token: string }>(
+      const result = await connect(args, io).request<AdminWithTokenResponse>(
         'POST',
         '/v1/admin/admins',
         { name, role },
@@ -52,10 +50,7 @@ export const adminCommands: CommandSpec[] = [
     example: 'fedbroker admin list --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, CONFIG_OPTION);
-      const result = await connect(args, io).request<{ admins: AdminJson[] }>(
-        'GET',
-        '/v1/admin/admins',
-      );
+      const result = await connect(args, io).request<AdminListResponse>('GET', '/v1/admin/admins');
       if (flag(args, 'json')) return (printJson(io, result), 0);
       printTable(
         io,
@@ -80,7 +75,7 @@ export const adminCommands: CommandSpec[] = [
     async run(argv, io) {
       const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
       const name = requirePositional(args, 0, 'NAME');
-      const result = await connect(args, io).request<{ removed: string; sessionsEnded: number }>(
+      const result = await connect(args, io).request<RemovedAdminResponse>(
         'DELETE',
         `/v1/admin/admins/${encodeURIComponent(name)}`,
       );
@@ -100,7 +95,7 @@ export const adminCommands: CommandSpec[] = [
     async run(argv, io) {
       const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
       const name = requirePositional(args, 0, 'NAME');
-      const result = await connect(args, io).request<{ admin: AdminJson; token: string }>(
+      const result = await connect(args, io).request<AdminWithTokenResponse>(
         'POST',
         `/v1/admin/admins/${encodeURIComponent(name)}/rotate`,
       );

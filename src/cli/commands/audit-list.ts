@@ -1,5 +1,6 @@
 // `fedbroker audit list`: filters checked here so a mistake names the fix (valid event types,
 // dates or date-times for --since and --until, a bounded --limit) before the admin API is asked.
+import type { AuditEventsResponse } from '../../api/index.js';
 import { AUDIT_EVENT_TYPES } from '../../audit/index.js';
 import { parseDurationSeconds } from '../../config/index.js';
 import { CliError } from '../../errors.js';
@@ -95,16 +96,10 @@ export const auditListCommand: CommandSpec = {
     if (until !== undefined) query.set('until', parseUntil(until, Date.now()));
     const limit = optionalString(args, 'limit');
     if (limit !== undefined) query.set('limit', parseLimit(limit));
-    const result = await connect(args, io).request<{
-      events: {
-        id: number;
-        time: number;
-        type: string;
-        actor: string;
-        trustDomain: string | null;
-        data: unknown;
-      }[];
-    }>('GET', `/v1/admin/audit?${query.toString()}`);
+    const result = await connect(args, io).request<AuditEventsResponse>(
+      'GET',
+      `/v1/admin/audit?${query.toString()}`,
+    );
     if (flag(args, 'json')) return (printJson(io, result), 0);
     printTable(
       io,

@@ -2,6 +2,13 @@
 // API (invitations are in invite.ts).
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type {
+  ForceBundleResponse,
+  OneRelationshipResponse,
+  RefreshResponse,
+  RelationshipJson,
+  RelationshipListResponse,
+} from '../../api/index.js';
 import { CliError } from '../../errors.js';
 import {
   flag,
@@ -17,33 +24,6 @@ import { CONFIG_OPTION, connect } from './common.js';
 
 export const encodeTd = (td: string): string => encodeURIComponent(td);
 const STATES = ['pending', 'active', 'suspended', 'rejected'] as const;
-
-export interface RelationshipJson {
-  trustDomain: string;
-  url: string;
-  profile: string;
-  endpointSpiffeId: string | null;
-  state: string;
-  source: string;
-  approvals?: { count: number; required: number; by: { actor: string; reason: string }[] };
-  transitions: {
-    action: string;
-    from: string | null;
-    to: string;
-    actor: string;
-    at: string;
-    reason: string;
-  }[];
-  status: {
-    lastSuccessAtMs: number | null;
-    lastError: { code: string; message: string } | null;
-    consecutiveFailures: number;
-    nextRefreshAtMs: number;
-    sequence: string | null;
-    stale: boolean;
-    earliestAuthorityExpiryMs: number | null;
-  };
-}
 
 /** Two-person rule: `1 of 2 (admin:alice: "reason")`. */
 const approvalsLine = (r: RelationshipJson): string =>
@@ -149,7 +129,7 @@ const createCommand: CommandSpec = {
     const url = requireString(args, 'url');
     const profile = requireString(args, 'profile');
     checkProfileFlags(profile, args, true);
-    const result = await connect(args, io).request<{ relationship: RelationshipJson }>(
+    const result = await connect(args, io).request<OneRelationshipResponse>(
       'POST',
       '/v1/admin/relationships',
       { trustDomain, url, profile, ...relationshipBody(args, io) },
@@ -213,7 +193,7 @@ const updateCommand: CommandSpec = {
         'nothing to change: give --url, --profile, --endpoint-spiffe-id, --bundle or --ca-file',
       );
     }
-    const result = await connect(args, io).request<{ relationship: RelationshipJson }>(
+    const result = await connect(args, io).request<OneRelationshipResponse>(
       'PATCH',
       `/v1/admin/relationships/${encodeTd(td)}`,
       body,
@@ -239,7 +219,7 @@ const listCommand: CommandSpec = {
     if (state !== undefined && !(STATES as readonly string[]).includes(state)) {
       throw new CliError('ERR_CLI_USAGE', `--state "${state}" is not one of ${STATES.join(', ')}`);
     }
-    const result = await connect(args, io).request<{ relationships: RelationshipJson[] }>(
+    const result = await connect(args, io).request<RelationshipListResponse>(
       'GET',
       '/v1/admin/relationships',
     );
@@ -261,7 +241,7 @@ const showCommand: CommandSpec = {
   async run(argv, io) {
     const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
     const td = requirePositional(args, 0, 'TD');
-    const result = await connect(args, io).request<{ relationship: RelationshipJson }>(
+    const result = await connect(args, io).request<OneRelationshipResponse>(
       'GET',
       `/v1/admin/relationships/${encodeTd(td)}`,
     );
@@ -308,7 +288,7 @@ const transitionCommands = TRANSITIONS.map((action): CommandSpec => ({
     const args = parseCommandArgs(argv, { ...CONFIG_OPTION, reason: { type: 'string' } }, 1);
     const td = requirePositional(args, 0, 'TD');
     const reason = optionalString(args, 'reason');
-    const result = await connect(args, io).request<{ relationship: RelationshipJson }>(
+    const result = await connect(args, io).request<OneRelationshipResponse>(
       'POST',
       `/v1/admin/relationships/${encodeTd(td)}/${action}`,
       reason === undefined ? {} : { reason },
@@ -362,12 +342,10 @@ const refreshCommand: CommandSpec = {
   async run(argv, io) {
     const args = parseCommandArgs(argv, CONFIG_OPTION, 1);
     const td = requirePositional(args, 0, 'TD');
-    const result = await connect(args, io).request<{
-      ok: boolean;
-      outcome: string | null;
-      sequence: string | null;
-      error: { code: string; message: string } | null;
-    }>('POST', `/v1/admin/relationships/${encodeTd(td)}/refresh`);
+    const result = await connect(args, io).request<RefreshResponse>(
+      'POST',
+      `/v1/admin/relationships/${encodeTd(td)}/refresh`,
+    );
     if (flag(args, 'json')) {
       printJson(io, result);
     } else if (result.ok) {
@@ -394,14 +372,14 @@ const bundleSetCommand: CommandSpec = {
     const td = requirePositional(args, 0, 'TD');
     const bundle = readFile(io, requirePositional(args, 1, 'FILE'));
     const reason = optionalString(args, 'reason');
-    const result = await connect(args, io).request<{
-      outcome: string;
-      sequence: string | null;
-      digest: string;
-    }>('PUT', `/v1/admin/relationships/${encodeTd(td)}/bundle`, {
-      bundle,
-      ...(reason === undefined ? {} : { reason }),
-    });
+    const result = await connect(args, io).request<ForceBundleResponse>(
+      'PUT',
+      `/v1/admin/relationships/${encodeTd(td)}/bundle`,
+      {
+        bundle,
+        ...(reason === undefined ? {} : { reason }),
+      },
+    );
     if (flag(args, 'json')) return (printJson(io, result), 0);
     io.stdout(
       `bundle for ${td} ${result.outcome}: sequence ${result.sequence ?? '-'}, sha256 ${result.digest}\n`,

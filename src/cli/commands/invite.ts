@@ -3,6 +3,11 @@
 // when a relationship for the inviting trust domain already exists.
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type {
+  AcceptedInviteResponse,
+  InviteJson,
+  OneRelationshipResponse,
+} from '../../api/index.js';
 import { loadConfig } from '../../config/index.js';
 import { CliError, FederationError, isBrokerError } from '../../errors.js';
 import {
@@ -15,7 +20,7 @@ import {
 import type { CliIo, CommandSpec } from '../io.js';
 import { printJson } from '../output.js';
 import { CONFIG_OPTION, connect, durationOption } from './common.js';
-import { encodeTd, readFile, RELATIONSHIP_FLAGS, type RelationshipJson } from './federation.js';
+import { encodeTd, readFile, RELATIONSHIP_FLAGS } from './federation.js';
 
 /** Hosts no partner can reach: wildcard binds and loopback (issue 18). */
 export function isLocalUrl(text: string): boolean {
@@ -95,11 +100,11 @@ const inviteCommand: CommandSpec = {
         `the invitation would tell partners to fetch ${advertised.url}, which they cannot reach: set bundleEndpoint.url in ${advertised.path} (init --public-host NAME), or pass --allow-local-url for a one-machine trial`,
       );
     }
-    const invite = await connect(args, io).request<{
-      trustDomain: string;
-      bundleSha256: string;
-      expiresAt: string;
-    }>('POST', '/v1/admin/invites', ttlSeconds === undefined ? {} : { ttlSeconds });
+    const invite = await connect(args, io).request<InviteJson>(
+      'POST',
+      '/v1/admin/invites',
+      ttlSeconds === undefined ? {} : { ttlSeconds },
+    );
     const text = JSON.stringify(invite, null, 2) + '\n';
     const out = optionalString(args, 'out');
     if (out === undefined) {
@@ -152,7 +157,7 @@ const acceptCommand: CommandSpec = {
     const caFile = optionalString(args, 'ca-file');
     const reason = optionalString(args, 'reason');
     const client = connect(args, io);
-    let result: { relationship: RelationshipJson; bundleSha256: string };
+    let result: AcceptedInviteResponse;
     try {
       result = await client.request('POST', '/v1/admin/invites/accept', {
         invite,
@@ -187,7 +192,7 @@ async function explainExisting(
   }
   if (td === undefined) return error;
   const current = await client
-    .request<{ relationship: RelationshipJson }>('GET', `/v1/admin/relationships/${encodeTd(td)}`)
+    .request<OneRelationshipResponse>('GET', `/v1/admin/relationships/${encodeTd(td)}`)
     .then((r) => r.relationship.state)
     .catch(() => 'unknown');
   const fix =

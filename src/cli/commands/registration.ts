@@ -1,5 +1,13 @@
 // Registration commands: entries (create, list, show, update, delete) and join tokens (generate, list,
 // revoke), through the admin API.
+import type {
+  CreatedTokenResponse,
+  EntryJson,
+  EntryListResponse,
+  OneEntryResponse,
+  TokenListResponse,
+  UpdatedEntryResponse,
+} from '../../api/index.js';
 import {
   flag,
   optionalString,
@@ -15,21 +23,6 @@ import { CONFIG_OPTION, connect, deleteCommand, durationOption } from './common.
 import { printFields, printJson, printTable } from '../output.js';
 
 const BASE = CONFIG_OPTION;
-
-interface EntryJson {
-  id: string;
-  spiffeId: string;
-  kind: string;
-  node?: boolean;
-  parentId?: string | null;
-  selectors?: string[];
-  federatesWith: string[];
-  ttlSeconds: number | null;
-  dnsNames: string[];
-  description: string;
-  createdAt: string;
-  createdBy: string;
-}
 
 /** node (enrols node agents), workload (served by its parent node) or agent (join token). */
 function roleOf(entry: EntryJson): string {
@@ -129,7 +122,7 @@ export const registrationCommands: CommandSpec[] = [
       const parentId = optionalString(args, 'parent-id');
       const selectors = stringList(args, 'selector');
       const description = optionalString(args, 'description');
-      const { entry } = await connect(args, io).request<{ entry: EntryJson }>(
+      const { entry } = await connect(args, io).request<OneEntryResponse>(
         'POST',
         '/v1/admin/entries',
         {
@@ -156,10 +149,7 @@ export const registrationCommands: CommandSpec[] = [
     example: 'fedbroker entry list --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, BASE);
-      const result = await connect(args, io).request<{ entries: EntryJson[] }>(
-        'GET',
-        '/v1/admin/entries',
-      );
+      const result = await connect(args, io).request<EntryListResponse>('GET', '/v1/admin/entries');
       if (flag(args, 'json')) return (printJson(io, result), 0);
       printTable(
         io,
@@ -186,7 +176,7 @@ export const registrationCommands: CommandSpec[] = [
     async run(argv, io) {
       const args = parseCommandArgs(argv, BASE, 1);
       const id = requirePositional(args, 0, 'ID');
-      const { entry } = await connect(args, io).request<{ entry: EntryJson }>(
+      const { entry } = await connect(args, io).request<OneEntryResponse>(
         'GET',
         `/v1/admin/entries/${encodeURIComponent(id)}`,
       );
@@ -233,7 +223,7 @@ export const registrationCommands: CommandSpec[] = [
       );
       const id = requirePositional(args, 0, 'ID');
       const body = updateBody(args);
-      const result = await connect(args, io).request<{ entry: EntryJson; changed: string[] }>(
+      const result = await connect(args, io).request<UpdatedEntryResponse>(
         'PATCH',
         `/v1/admin/entries/${encodeURIComponent(id)}`,
         body,
@@ -272,18 +262,14 @@ export const registrationCommands: CommandSpec[] = [
         ttl: { type: 'string' },
       });
       const ttl = durationOption(args, 'ttl');
-      const result = await connect(args, io).request<{
-        token: string;
-        tokenId: string;
-        entryId: string;
-        spiffeId: string;
-        expiresAt: string;
-        agentApiUrl: string;
-        bundleDigest: string;
-      }>('POST', '/v1/admin/tokens', {
-        entryId: requireString(args, 'entry'),
-        ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
-      });
+      const result = await connect(args, io).request<CreatedTokenResponse>(
+        'POST',
+        '/v1/admin/tokens',
+        {
+          entryId: requireString(args, 'entry'),
+          ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
+        },
+      );
       if (flag(args, 'json')) return (printJson(io, result), 0);
       printFields(io, [
         ['token', result.token],
@@ -304,9 +290,7 @@ export const registrationCommands: CommandSpec[] = [
     example: 'fedbroker token list --config /etc/fedbroker/broker.yaml',
     async run(argv, io) {
       const args = parseCommandArgs(argv, BASE);
-      const result = await connect(args, io).request<{
-        tokens: { tokenId: string; entryId: string; expiresAt: string; createdBy: string }[];
-      }>('GET', '/v1/admin/tokens');
+      const result = await connect(args, io).request<TokenListResponse>('GET', '/v1/admin/tokens');
       if (flag(args, 'json')) return (printJson(io, result), 0);
       printTable(
         io,

@@ -2,27 +2,20 @@
 // authorities, partners by state (stale and failing named), pending approvals, newest audit events,
 // readiness. Text or --json; config facts come from the file, the rest from the admin API.
 import { resolve } from 'node:path';
+import type {
+  AuditEventJson,
+  AuditEventsResponse,
+  AuthorityJson,
+  AuthorityListResponse,
+  ReadyResponse,
+  RelationshipListResponse,
+} from '../../api/index.js';
 import { loadConfig } from '../../config/index.js';
 import { flag, optionalString, parseCommandArgs } from '../args.js';
 import type { CommandSpec } from '../io.js';
 import { printFields, printJson, printTable } from '../output.js';
 import { CONFIG_OPTION, connect } from './common.js';
-import { when, type RelationshipJson } from './federation.js';
-
-interface AuthorityJson {
-  id: string;
-  kind: string;
-  state: string;
-  notAfter: string;
-}
-
-interface AuditJson {
-  id: number;
-  time: number;
-  type: string;
-  actor: string;
-  trustDomain: string | null;
-}
+import { when } from './federation.js';
 
 const NEWEST_EVENTS = 5;
 
@@ -33,12 +26,12 @@ export interface StatusReport {
   listeners: { bundleEndpoint: string; agentApi: string; adminApi: string };
   store: string;
   ready: { status: number; checks: Record<string, string> };
-  authorities: AuthorityJson[];
+  authorities: Pick<AuthorityJson, 'id' | 'kind' | 'state' | 'notAfter'>[];
   partners: Record<string, number>;
   stale: string[];
   failing: { trustDomain: string; failures: number; error: string }[];
   pending: string[];
-  newestEvents: AuditJson[];
+  newestEvents: AuditEventJson[];
 }
 
 export const statusCommand: CommandSpec = {
@@ -58,9 +51,9 @@ export const statusCommand: CommandSpec = {
     const client = connect(args, io);
     const ready = await client.probe('/readyz');
     const [{ authorities }, { relationships }, { events }] = await Promise.all([
-      client.request<{ authorities: AuthorityJson[] }>('GET', '/v1/admin/authorities'),
-      client.request<{ relationships: RelationshipJson[] }>('GET', '/v1/admin/relationships'),
-      client.request<{ events: AuditJson[] }>(
+      client.request<AuthorityListResponse>('GET', '/v1/admin/authorities'),
+      client.request<RelationshipListResponse>('GET', '/v1/admin/relationships'),
+      client.request<AuditEventsResponse>(
         'GET',
         `/v1/admin/audit?order=newest&limit=${NEWEST_EVENTS}`,
       ),
@@ -82,7 +75,7 @@ export const statusCommand: CommandSpec = {
       store: config.store.kind,
       ready: {
         status: ready.status,
-        checks: (ready.body as { checks?: Record<string, string> } | null)?.checks ?? {},
+        checks: (ready.body as Partial<ReadyResponse> | null)?.checks ?? {},
       },
       authorities: authorities.map(({ id, kind, state, notAfter }) => ({
         id,

@@ -4,8 +4,8 @@
 import { link, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StoreError } from '../errors.js';
-import { errnoOf, fsyncDir } from './file-audit.js';
+import { StoreError } from '../../errors.js';
+import { errnoOf, fsyncDir } from './durable-file.js';
 
 /*
  * Why not a kernel-held lock: Node has no flock/fcntl, a helper process holding `flock` outlives a

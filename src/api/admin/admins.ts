@@ -1,61 +1,43 @@
-// Admin routes for named administrators (issue 19): add (the personal token is in this response only),
-// list, show, remove (their console sessions end at once) and rotate; `whoami` for the CLI and console.
+// Named administrators resource of the admin API (issue 19): add (the personal token is in this
+// response only), list, show, remove (their console sessions end at once), rotate; and `whoami`.
+import type { Hono } from 'hono';
 import { z } from 'zod';
-import { ADMIN_ROLES, type AdminDirectory } from '../access/index.js';
-import { defineRoute, respondJson, type Route } from './routes.js';
+import { ADMIN_ROLES, type AdminDirectory } from '../../access/index.js';
+import type { AuditFn } from '../admin-actions.js';
+import {
+  createResourceApp,
+  defineRoute,
+  respondJson,
+  type AdminEnv,
+  type RouteTable,
+} from '../routes.js';
+import { adminList, adminWithToken, oneAdmin, removedAdmin, whoami } from './responses.js';
 
-export interface AdminAdminsDeps {
+export interface AdminsDeps {
   readonly admins: AdminDirectory;
   /** Fail closed: a failed audit write fails the request (the change is already made and logged). */
-  readonly audit: (event: {
-    type: 'admin.added' | 'admin.removed' | 'admin.rotated';
-    actor: string;
-    details?: Record<string, unknown>;
-  }) => Promise<void>;
+  readonly audit: AuditFn<'admin.added' | 'admin.removed' | 'admin.rotated'>;
 }
 
-const adminSchema = z.object({
-  name: z.string(),
-  role: z.enum(ADMIN_ROLES),
-  createdAtMs: z.number(),
-  createdBy: z.string(),
-  rotatedAtMs: z.number().nullable(),
-});
-const withToken = z.object({
-  admin: adminSchema,
-  token: z.string().describe('the personal token: shown once, stored only as a hash'),
-});
 const nameParams = z.object({ name: z.string().min(1).max(64) }).strict();
 
-export function adminRoutes(deps: AdminAdminsDeps): Route[] {
-  return [
+export function createAdminsApp(deps: AdminsDeps, table: RouteTable): Hono<AdminEnv> {
+  return createResourceApp(table, [
     defineRoute({
       method: 'get',
       path: '/whoami',
       summary: 'The authenticated admin: name, role and how they signed in',
       tags: ['admins'],
-      responses: {
-        200: {
-          description: 'the caller',
-          schema: z.object({
-            name: z.string(),
-            role: z.enum(ADMIN_ROLES),
-            via: z.enum(['root', 'token', 'mtls']),
-            actor: z.string(),
-          }),
-        },
-      },
-      handler: (c) => c.json({ ...c.var.principal }),
+      responses: { 200: { description: 'the caller', schema: whoami } },
+      handler: (c) => respondJson(c, whoami, { ...c.var.principal }),
     }),
     defineRoute({
       method: 'get',
       path: '/admins',
       summary: 'Named admins (never their tokens)',
       tags: ['admins'],
-      responses: {
-        200: { description: 'admins by name', schema: z.object({ admins: z.array(adminSchema) }) },
-      },
-      handler: async (c) => c.json({ admins: await deps.admins.list() }),
+      responses: { 200: { description: 'admins by name', schema: adminList } },
+      handler: async (c) => respondJson(c, adminList, { admins: await deps.admins.list() }),
     }),
     defineRoute({
       method: 'post',
@@ -68,7 +50,7 @@ export function adminRoutes(deps: AdminAdminsDeps): Route[] {
           role: z.enum(ADMIN_ROLES).default('admin'),
         })
         .strict(),
-      responses: { 201: { description: 'added', schema: withToken } },
+      responses: { 201: { description: 'added', schema: adminWithToken } },
       handler: async (c, { body }) => {
         const added = await deps.admins.add(body.name, body.role, { actor: c.var.actor });
         await deps.audit({
@@ -76,7 +58,7 @@ export function adminRoutes(deps: AdminAdminsDeps): Route[] {
           actor: c.var.actor,
           details: { name: added.admin.name, role: added.admin.role },
         });
-        return respondJson(c, withToken, added, 201);
+        return respondJson(c, adminWithToken, added, 201);
       },
     }),
     defineRoute({
@@ -85,10 +67,9 @@ export function adminRoutes(deps: AdminAdminsDeps): Route[] {
       summary: 'One named admin',
       tags: ['admins'],
       params: nameParams,
-      responses: {
-        200: { description: 'the admin', schema: z.object({ admin: adminSchema }) },
-      },
-      handler: async (c, { params }) => c.json({ admin: await deps.admins.get(params.name) }),
+      responses: { 200: { description: 'the admin', schema: oneAdmin } },
+      handler: async (c, { params }) =>
+        respondJson(c, oneAdmin, { admin: await deps.admins.get(params.name) }),
     }),
     defineRoute({
       method: 'delete',
@@ -97,12 +78,7 @@ export function adminRoutes(deps: AdminAdminsDeps): Route[] {
       description: 'Their past audit events stay, still naming them.',
       tags: ['admins'],
       params: nameParams,
-      responses: {
-        200: {
-          description: 'removed',
-          schema: z.object({ removed: z.string(), sessionsEnded: z.number().int() }),
-        },
-      },
+      responses: { 200: { description: 'removed', schema: removedAdmin } },
       handler: async (c, { params }) => {
         const { sessionsEnded } = await deps.admins.remove(params.name);
         await deps.audit({
@@ -110,7 +86,7 @@ export function adminRoutes(deps: AdminAdminsDeps): Route[] {
           actor: c.var.actor,
           details: { name: params.name, sessionsEnded },
         });
-        return c.json({ removed: params.name, sessionsEnded });
+        return respondJson(c, removedAdmin, { removed: params.name, sessionsEnded });
       },
     }),
     defineRoute({
@@ -119,7 +95,7 @@ export function adminRoutes(deps: AdminAdminsDeps): Route[] {
       summary: 'A new personal token for an admin (the old one and their sessions stop at once)',
       tags: ['admins'],
       params: nameParams,
-      responses: { 200: { description: 'rotated', schema: withToken } },
+      responses: { 200: { description: 'rotated', schema: adminWithToken } },
       handler: async (c, { params }) => {
         const rotated = await deps.admins.rotate(params.name);
         await deps.audit({
@@ -127,8 +103,8 @@ export function adminRoutes(deps: AdminAdminsDeps): Route[] {
           actor: c.var.actor,
           details: { name: rotated.admin.name },
         });
-        return respondJson(c, withToken, rotated);
+        return respondJson(c, adminWithToken, rotated);
       },
     }),
-  ];
+  ]);
 }

@@ -1,0 +1,223 @@
+// The issuing path: X509-SVIDs from a CSR (proof of possession checked first) or a trusted caller's
+// public key, JWT-SVIDs, and the broker's own SVIDs. Every SVID is signed by the active authority,
+// never outlives it, and its expiry is durable (FED-51) before it is handed out (X509-1..8, JWT-1..6).
+import { generateKeyPair, type KeyObject } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { CaError } from '../errors.js';
+import type { SpiffeId, TrustDomain } from '../spiffeid/index.js';
+import { floorSecond } from './authority-record.js';
+import { NOT_BEFORE_BACKDATE_MS } from './authority-factory.js';
+import type {
+  IssuedJwtSvid,
+  IssuedX509Svid,
+  JwtSvidRequest,
+  OwnSvid,
+  X509SvidRequest,
+} from './ca-types.js';
+import { createCsrCheckPool } from './csr-check-pool.js';
+import { readVerifiedCsr } from './csr.js';
+import type { AuthorityJournal } from './journal.js';
+import { mintJwt, type JwtSigner } from './jwt-encoder.js';
+import type { EcdsaChecker } from './native-ecdsa.js';
+import type { ResolvedCaOptions } from './options.js';
+import {
+  checkAudience,
+  checkDnsNames,
+  checkExtraClaims,
+  checkTtl,
+  checkWorkloadId,
+} from './request-checks.js';
+import { keyIdentifier, subjectKeyFromKeyObject, type SubjectKey } from './subject-key.js';
+import {
+  certificatePem,
+  encodeLeafTbs,
+  randomSerial,
+  signTbs,
+  type LeafTemplate,
+} from './x509-encoder.js';
+
+export interface IssuerDeps {
+  readonly config: ResolvedCaOptions;
+  readonly trustDomain: TrustDomain;
+  readonly journal: AuthorityJournal;
+  /** Milliseconds since the epoch. */
+  readonly now: () => number;
+  readonly isClosed: () => boolean;
+  /** EC CSR checks on the ecverify addon; undefined = node:crypto only. */
+  readonly ecdsa: EcdsaChecker | undefined;
+}
+
+export interface Issuer {
+  issueX509Svid(request: X509SvidRequest): Promise<IssuedX509Svid>;
+  issueJwtSvid(request: JwtSvidRequest): Promise<IssuedJwtSvid>;
+  issueOwnSvid(spiffeId: SpiffeId | string, ttlSeconds?: number): Promise<OwnSvid>;
+  close(): Promise<void>;
+}
+
+/** A CSR that follows the previous one this closely counts as busy on the node:crypto path. */
+const BUSY_GAP_MS = 5;
+
+/** JWT-1..6: a JWT-SVID signed by the active JWT authority, never outliving it. */
+async function issueJwt(deps: IssuerDeps, request: JwtSvidRequest): Promise<IssuedJwtSvid> {
+  const { config, trustDomain, journal, now } = deps;
+  const spiffeId = checkWorkloadId(request.spiffeId, trustDomain);
+  const audience = checkAudience(request.audience);
+  const ttlSeconds = checkTtl(
+    request.ttlSeconds,
+    config.jwtSvidTtlSeconds,
+    config.maxJwtSvidTtlSeconds,
+  );
+  const extraClaims = checkExtraClaims(request.extraClaims);
+  const t = now();
+  const [record, secret] = journal.usableActive('jwt', t);
+  const iat = Math.floor(t / 1000);
+  const exp = Math.min(iat + ttlSeconds, Math.floor(record.notAfter / 1000));
+  if (exp <= iat) {
+    throw new CaError('ERR_CA_NO_ACTIVE_AUTHORITY', 'the active jwt key is about to expire');
+  }
+  // JWT-5: sub, aud, exp, iat; a single audience is a string, as go-jose writes it.
+  const claims: Record<string, unknown> = {
+    sub: spiffeId.toString(),
+    aud: audience.length === 1 ? audience[0] : [...audience],
+    exp,
+    iat,
+  };
+  if (extraClaims !== undefined) Object.assign(claims, extraClaims);
+  let token: string;
+  try {
+    token = await mintJwt(secret.jwtSigner as JwtSigner, claims);
+  } catch (cause) {
+    if (cause instanceof TypeError) {
+      throw new TypeError('extraClaims must be JSON-serialisable', { cause });
+    }
+    throw cause;
+  }
+  await journal.noteSigned(record, exp * 1000);
+  return {
+    token,
+    spiffeId,
+    issuedAt: new Date(iat * 1000),
+    expiresAt: new Date(exp * 1000),
+    kid: record.id,
+  };
+}
+
+export function createIssuer(deps: IssuerDeps): Issuer {
+  const { config, trustDomain, journal, now, ecdsa } = deps;
+  /**
+   * CSR checks leave the main thread when the CA is busy. With the ecverify addon a check costs
+   * about a third of the node:crypto one, less than the hop when nothing else is in flight, so
+   * the hop pays only beside another issuance (bench/ca-issue.ts). On node:crypto a check that
+   * follows the previous one closely also counts as busy (a stream of API requests, each alone at
+   * the CA, still keeps the main thread busy with TLS and HTTP).
+   */
+  const csrChecks = createCsrCheckPool(config.csrCheckWorkers);
+  let issuing = 0;
+  let lastIssueMs = -Infinity;
+
+  const checkOpen = (request: unknown): void => {
+    if (deps.isClosed()) throw new TypeError('the ca is closed');
+    if (typeof request !== 'object' || request === null) throw new TypeError('request is required');
+  };
+
+  const subjectKeyOf = async (request: X509SvidRequest, busy: boolean): Promise<SubjectKey> =>
+    request.csr !== undefined
+      ? readVerifiedCsr(request.csr, { busy, pool: csrChecks, ecdsa })
+      : subjectKeyFromKeyObject(request.publicKey as KeyObject);
+
+  const issueX509 = async (
+    spiffeId: SpiffeId,
+    ttlSeconds: number,
+    dnsNames: readonly string[],
+    subjectKey: SubjectKey,
+  ): Promise<IssuedX509Svid> => {
+    const t = now();
+    const [record, secret] = journal.usableActive('x509', t);
+    const template = secret.leafTemplate as LeafTemplate;
+    const notBeforeMs = Math.max(floorSecond(t - NOT_BEFORE_BACKDATE_MS), record.notBefore);
+    // X509-8: the leaf never outlives the CA certificate.
+    const notAfterMs = Math.min(floorSecond(t + ttlSeconds * 1000), record.notAfter);
+    if (notAfterMs <= t) {
+      throw new CaError(
+        'ERR_CA_NO_ACTIVE_AUTHORITY',
+        'the active x509 authority is about to expire',
+      );
+    }
+    const serial = randomSerial();
+    const tbs = encodeLeafTbs(template, {
+      serial,
+      notBeforeMs,
+      notAfterMs,
+      spkiDer: subjectKey.spkiDer,
+      subjectKeyId: keyIdentifier(subjectKey.keyBits),
+      uri: spiffeId.toString(),
+      dnsNames,
+    });
+    const leaf = await signTbs(template.signer, tbs);
+    await journal.noteSigned(record, notAfterMs);
+    return {
+      chainDer: [leaf, ...secret.svidChainSuffix],
+      spiffeId,
+      notBefore: new Date(notBeforeMs),
+      notAfter: new Date(notAfterMs),
+      serialHex: serial.toString('hex'),
+      authorityId: record.id,
+    };
+  };
+
+  const issueX509Svid = async (request: X509SvidRequest): Promise<IssuedX509Svid> => {
+    checkOpen(request);
+    const spiffeId = checkWorkloadId(request.spiffeId, trustDomain);
+    const ttlSeconds = checkTtl(
+      request.ttlSeconds,
+      config.x509SvidTtlSeconds,
+      config.maxX509SvidTtlSeconds,
+    );
+    const dnsNames = checkDnsNames(request.dnsNames);
+    if ((request.csr === undefined) === (request.publicKey === undefined)) {
+      throw new TypeError('give exactly one of csr and publicKey');
+    }
+    const busy =
+      issuing > 0 || (ecdsa === undefined && performance.now() - lastIssueMs < BUSY_GAP_MS);
+    lastIssueMs = performance.now();
+    issuing++;
+    try {
+      const subjectKey = await subjectKeyOf(request, busy);
+      return await issueX509(spiffeId, ttlSeconds, dnsNames, subjectKey);
+    } finally {
+      issuing--;
+    }
+  };
+
+  const issueOwnSvid = async (
+    spiffeId: SpiffeId | string,
+    ttlSeconds?: number,
+  ): Promise<OwnSvid> => {
+    const { privateKey, publicKey } = await new Promise<{
+      privateKey: KeyObject;
+      publicKey: KeyObject;
+    }>((resolve, reject) =>
+      generateKeyPair('ec', { namedCurve: 'P-256' }, (err, pub, priv) =>
+        err ? reject(err) : resolve({ privateKey: priv, publicKey: pub }),
+      ),
+    );
+    const svid = await issueX509Svid(
+      ttlSeconds === undefined ? { spiffeId, publicKey } : { spiffeId, publicKey, ttlSeconds },
+    );
+    return {
+      ...svid,
+      privateKey,
+      chainPem: svid.chainDer.map((der) => certificatePem(der)).join(''),
+    };
+  };
+
+  return {
+    issueX509Svid,
+    issueJwtSvid: async (request) => {
+      checkOpen(request);
+      return issueJwt(deps, request);
+    },
+    issueOwnSvid,
+    close: () => csrChecks.close(),
+  };
+}
