@@ -7,20 +7,23 @@ import tseslint from 'typescript-eslint';
  * that room. Every folder under src/ is listed, plus src/main.ts (the composition root) below.
  */
 const ROOMS = {
+  // encoding: DER, PEM, OIDs, sha256 (the mechanics); it imports only errors.ts.
+  encoding: [],
   spiffeid: [],
-  bundle: ['spiffeid'],
-  svid: ['bundle', 'spiffeid'],
-  ca: ['svid', 'bundle', 'spiffeid', 'store-types'],
+  bundle: ['spiffeid', 'encoding'],
+  svid: ['bundle', 'spiffeid', 'encoding'],
+  ca: ['svid', 'bundle', 'spiffeid', 'encoding', 'store-types'],
   registration: ['spiffeid', 'store-types'],
-  federation: ['svid', 'bundle', 'spiffeid', 'store-types'],
+  federation: ['svid', 'bundle', 'spiffeid', 'encoding', 'store-types'],
   audit: ['spiffeid', 'store-types'],
   access: ['spiffeid', 'store-types'],
   store: ['bundle', 'spiffeid'],
-  agent: ['svid', 'bundle', 'spiffeid'],
+  agent: ['svid', 'bundle', 'spiffeid', 'encoding'],
   workload: ['agent', 'svid', 'bundle', 'spiffeid'],
   config: ['spiffeid'],
   // api serves the domain: every domain room, the store and the config it is given; never the CLI.
   api: [
+    'encoding',
     'spiffeid',
     'bundle',
     'svid',
@@ -38,6 +41,7 @@ const ROOMS = {
   cli: ['config', 'agent', 'workload', 'api-types', 'ca', 'bundle', 'spiffeid', 'svid', 'audit'],
 };
 const DOMAIN_ROOMS = [
+  'encoding',
   'spiffeid',
   'bundle',
   'svid',

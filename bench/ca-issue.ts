@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { createCa, type Ca } from '../src/ca/index.js';
 import { createCsrCheckPool } from '../src/ca/csr-check-pool.js';
 import { parseCsr, type ParsedCsr } from '../src/ca/csr.js';
-import { bitString, name, oid, sequence, smallInteger, tlv } from '../src/ca/der-writer.js';
+import { bitString, name, oid, sequence, smallInteger, tlv } from '../src/encoding/index.js';
 import { signingProfileOf } from '../src/ca/key-type.js';
 import { loadEcdsaChecker } from '../src/ca/native-ecdsa.js';
 import { importSubjectKey, keyIdentifier } from '../src/ca/subject-key.js';

@@ -182,6 +182,9 @@ export const CLI_ERROR_CODES = [
   'ERR_CLI_NOT_CONFIRMED',
 ] as const;
 
+/** The encoding room's readers refuse malformed DER or PEM; the rooms above map them to their own code. */
+export const ENCODING_ERROR_CODES = ['ERR_ENCODING_DER', 'ERR_ENCODING_PEM'] as const;
+
 export const CONFIG_ERROR_CODES = [
   'ERR_CONFIG_INVALID',
   'ERR_CONFIG_FILE',
@@ -204,6 +207,7 @@ export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
 export type WorkloadErrorCode = (typeof WORKLOAD_ERROR_CODES)[number];
 export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
 export type ConfigErrorCode = (typeof CONFIG_ERROR_CODES)[number];
+export type EncodingErrorCode = (typeof ENCODING_ERROR_CODES)[number];
 
 export type ErrorCode =
   | SpiffeIdErrorCode
@@ -219,7 +223,8 @@ export type ErrorCode =
   | AgentErrorCode
   | WorkloadErrorCode
   | CliErrorCode
-  | ConfigErrorCode;
+  | ConfigErrorCode
+  | EncodingErrorCode;
 
 /** Every public error code, in table order (used by the README check). */
 export const ALL_ERROR_CODES: readonly ErrorCode[] = [
@@ -237,6 +242,7 @@ export const ALL_ERROR_CODES: readonly ErrorCode[] = [
   ...WORKLOAD_ERROR_CODES,
   ...CLI_ERROR_CODES,
   ...CONFIG_ERROR_CODES,
+  ...ENCODING_ERROR_CODES,
 ];
 
 export interface BrokerErrorOptions {
@@ -275,6 +281,7 @@ export class AgentError extends BrokerError<AgentErrorCode> {}
 export class WorkloadError extends BrokerError<WorkloadErrorCode> {}
 export class CliError extends BrokerError<CliErrorCode> {}
 export class ConfigError extends BrokerError<ConfigErrorCode> {}
+export class EncodingError extends BrokerError<EncodingErrorCode> {}
 
 export function isBrokerError(value: unknown): value is BrokerError {
   return value instanceof BrokerError;

@@ -1,30 +1,15 @@
 // PEM certificate files (RFC 7468) for operator-supplied bootstrap bundles (FED-1) and exports:
 // parse to DER / X509Authority, marshal back, and parseBundleOrPem for "SPIFFE JSON or PEM" input.
 import { X509Certificate } from 'node:crypto';
+import { certificatePem, PEM_LABEL, pemBlocks, PemError } from '../encoding/index.js';
 import { BundleError } from '../errors.js';
 import { TrustDomain } from '../spiffeid/index.js';
 import { Bundle, x509AuthorityFromDer, type X509Authority } from './bundle.js';
 import { decodeStrictBase64, isSingleDerSequence } from './base64.js';
 import { MAX_BUNDLE_BYTES, parseBundle } from './parse-bundle.js';
 
-const CERTIFICATE_LABEL = 'CERTIFICATE';
-/** RFC 7468 §3 label: printable ASCII except '-', single spaces or hyphens between. */
-const BOUNDARY =
-  /^-----(BEGIN|END) ((?:[\x21-\x2c\x2e-\x7e](?:[- ]?[\x21-\x2c\x2e-\x7e])*)?)-----$/;
-const BASE64_LINE = /^[A-Za-z0-9+/=]+$/;
-
+const CERTIFICATE_LABEL = PEM_LABEL.certificate;
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/** Trims spaces and tabs by hand (a regex with `[ \t]+$` is quadratic on long runs of spaces). */
-function trimSpaceTab(line: string): string {
-  let start = 0;
-  let end = line.length;
-  while (start < end && (line.charCodeAt(start) === 0x20 || line.charCodeAt(start) === 0x09))
-    start++;
-  while (end > start && (line.charCodeAt(end - 1) === 0x20 || line.charCodeAt(end - 1) === 0x09))
-    end--;
-  return line.slice(start, end);
-}
 
 function pemError(message: string, line?: number): BundleError {
   return new BundleError(
@@ -60,46 +45,16 @@ function toText(input: Uint8Array | string): string {
  * any other label (a private key, a CSR) is refused without echoing its content.
  */
 export function parsePemCertificates(input: Uint8Array | string): Buffer[] {
-  const lines = toText(input).split(/\r\n|\n|\r/);
+  const text = toText(input);
   const ders: Buffer[] = [];
-  let body: string[] | undefined;
-  let beginLine = 0;
-  for (let index = 0; index < lines.length; index++) {
-    const lineNumber = index + 1;
-    // Surrounding spaces and tabs are tolerated on every line (RFC 7468 §3, lax parsing).
-    const line = trimSpaceTab(lines[index] ?? '');
-    if (body === undefined) {
-      if (line === '') continue;
-      const match = BOUNDARY.exec(line);
-      if (match === null || match[1] !== 'BEGIN') {
-        throw pemError(`text outside a pem block at line ${lineNumber}`, lineNumber);
-      }
-      if (match[2] !== CERTIFICATE_LABEL) {
-        throw pemError(
-          `pem block at line ${lineNumber} is ${JSON.stringify(match[2])}, not a certificate`,
-          lineNumber,
-        );
-      }
-      body = [];
-      beginLine = lineNumber;
-      continue;
+  try {
+    // Each block is decoded as it is read: the first fault in file order is the one reported.
+    for (const block of pemBlocks(text, { label: CERTIFICATE_LABEL, noun: 'certificate' })) {
+      ders.push(decodeBlock(block.base64, block.line));
     }
-    const match = BOUNDARY.exec(line);
-    if (match !== null) {
-      if (match[1] !== 'END' || match[2] !== CERTIFICATE_LABEL) {
-        throw pemError(`unterminated certificate block at line ${beginLine}`, beginLine);
-      }
-      ders.push(decodeBlock(body.join(''), beginLine));
-      body = undefined;
-      continue;
-    }
-    if (!BASE64_LINE.test(line)) {
-      throw pemError(`invalid base64 line ${lineNumber} in certificate block`, lineNumber);
-    }
-    body.push(line);
-  }
-  if (body !== undefined) {
-    throw pemError(`unterminated certificate block at line ${beginLine}`, beginLine);
+  } catch (cause) {
+    if (cause instanceof PemError) throw pemError(cause.message, cause.line);
+    throw cause;
   }
   if (ders.length === 0) throw pemError('pem input holds no certificate');
   return ders;
@@ -147,10 +102,7 @@ export function marshalPem(ders: readonly Uint8Array[]): string {
   let out = '';
   for (const der of ders) {
     if (!(der instanceof Uint8Array)) throw new TypeError('marshalPem expects Uint8Array items');
-    const base64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
-    out += `-----BEGIN ${CERTIFICATE_LABEL}-----\n`;
-    for (let i = 0; i < base64.length; i += 64) out += base64.slice(i, i + 64) + '\n';
-    out += `-----END ${CERTIFICATE_LABEL}-----\n`;
+    out += certificatePem(der);
   }
   return out;
 }

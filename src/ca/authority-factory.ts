@@ -3,13 +3,13 @@
 // (X509-10..16); a JWT authority a random kid and its public JWK (JWT-7).
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { jwtAuthorityFromJwk, x509AuthorityFromDer } from '../bundle/index.js';
+import { sha256Hex } from '../encoding/index.js';
 import { CaError } from '../errors.js';
 import type { TrustDomain } from '../spiffeid/index.js';
 import {
   floorSecond,
   jwtSecret,
   publicJwkOf,
-  sha256Hex,
   x509Secret,
   type AuthorityRecord,
   type AuthoritySecret,

@@ -1,12 +1,13 @@
 // In-memory authority records (public data), their private counterparts (keys, leaf template, JWT
 // signer), and conversions to metadata and to the persisted state document and back.
-import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import {
   jwtAuthorityFromJwk,
   x509AuthorityFromDer,
   type JwtAuthority,
   type X509Authority,
 } from '../bundle/index.js';
+import { sha256Hex } from '../encoding/index.js';
 import { CaError } from '../errors.js';
 import type { AuthorityKind, AuthorityMetadata, AuthorityState } from './authority.js';
 import { readCertificateParts } from './cert-reader.js';
@@ -214,10 +215,6 @@ export function recordFromPersisted(
         : jwtSecret(privateKey, p.id);
   }
   return { record, secret };
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** Signing material of an X.509 authority: the leaf template and the chain sent after the leaf. */

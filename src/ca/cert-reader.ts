@@ -1,6 +1,14 @@
 // Reads the few fields the CA needs from trusted certificates (ours, or the operator's upstream CA):
 // subject Name bytes (the issuer of what we sign), SPKI, key identifier, basicConstraints, keyUsage.
-import { children, content, DerError, expectTlv, oidText, raw, readTlv } from './der-reader.js';
+import {
+  children,
+  content,
+  DerError,
+  expectTlv,
+  oidText,
+  raw,
+  readTlv,
+} from '../encoding/index.js';
 import { keyIdentifier, spkiKeyBits } from './subject-key.js';
 
 export interface CertificateParts {
@@ -82,14 +90,4 @@ export function readCertificateParts(der: Uint8Array): CertificateParts {
     pathLen,
     keyUsage,
   };
-}
-
-/** Splits a PEM file into the DER of each CERTIFICATE block, in file order. */
-export function certificatesFromPem(pem: string): Buffer[] {
-  const out: Buffer[] = [];
-  const re = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
-  for (const match of pem.matchAll(re)) {
-    out.push(Buffer.from((match[1] ?? '').replace(/\s+/g, ''), 'base64'));
-  }
-  return out;
 }

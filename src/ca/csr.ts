@@ -11,7 +11,7 @@ import {
   expectTlv,
   oidText,
   raw,
-} from './der-reader.js';
+} from '../encoding/index.js';
 import type { CsrCheckJob, CsrCheckPool } from './csr-check-pool.js';
 import type { HashName } from './key-type.js';
 import type { EcCurve, EcdsaCheck, EcdsaChecker, EcdsaVerdict } from './native-ecdsa.js';

@@ -1,19 +1,19 @@
-// The lean DER writer/reader and the CSR reader, checked against node:crypto's own X.509 parser.
+// The certificate encoder and the CSR reader, checked against node:crypto's own X.509 parser.
+// (The DER reader and writer themselves are tested in src/encoding/der.test.ts.)
 import { generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createCsrCheckPool } from './csr-check-pool.js';
 import { parseCsr, readVerifiedCsr } from './csr.js';
-import { children, content, expectTlv, oidText } from './der-reader.js';
 import {
   bitString,
+  children,
+  expectTlv,
   name,
   oid,
   sequence,
   smallInteger,
-  time,
   tlv,
-  unsignedInteger,
-} from './der-writer.js';
+} from '../encoding/index.js';
 import { signingProfileOf } from './key-type.js';
 import { keyIdentifier, spkiKeyBits } from './subject-key.js';
 import { caSubjectName, encodeCaTbs, randomSerial, signTbsSync } from './x509-encoder.js';
@@ -41,32 +41,7 @@ function csrFor(keyType: 'ec' | 'rsa', tamper = false): Buffer {
   return sequence(info, algorithm, bitString(signature));
 }
 
-describe('der-writer', () => {
-  it.each([
-    ['2030-01-02T03:04:05Z', '170d3330303130323033303430355a'],
-    ['1950-01-01T00:00:00Z', '170d3530303130313030303030305a'],
-    ['2049-12-31T23:59:59.999Z', '170d3439313233313233353935395a'],
-    ['2050-01-01T00:00:00Z', '180f32303530303130313030303030305a'],
-  ])('RFC 5280 time for %s', (iso, hex) => {
-    expect(time(Date.parse(iso)).toString('hex')).toBe(hex);
-  });
-
-  it.each([
-    ['00', '020100'],
-    ['0000ff', '020200ff'],
-    ['7f', '02017f'],
-    ['80', '02020080'],
-  ])('minimal INTEGER for %s', (input, hex) => {
-    expect(unsignedInteger(Buffer.from(input, 'hex')).toString('hex')).toBe(hex);
-  });
-
-  it('encodes lengths in long form and OIDs that the reader decodes back', () => {
-    const long = tlv(0x04, Buffer.alloc(300));
-    expect(long.subarray(0, 4).toString('hex')).toBe('0482012c');
-    const id = oid('1.2.840.113549.1.1.11');
-    expect(oidText(content(id, expectTlv(id, 0, 0x06)))).toBe('1.2.840.113549.1.1.11');
-  });
-
+describe('x509-encoder', () => {
   it('random serials are 16 positive octets', () => {
     for (let i = 0; i < 100; i++) {
       const serial = randomSerial();
@@ -142,6 +117,14 @@ describe('CSR reader', () => {
     await expect(readVerifiedCsr(csrFor('ec', true), { busy: true, pool })).rejects.toMatchObject({
       code: 'ERR_CA_CSR_SIGNATURE',
     });
+  });
+
+  it('X509-20 / X.690: refuses a CSR whose lengths are BER (non-minimal), as the svid reader does', () => {
+    const csr = csrFor('ec');
+    // Re-encode the outer SEQUENCE length in one more byte than needed: 0x81 nn -> 0x82 00 nn.
+    expect(csr[1]).toBe(0x81);
+    const ber = Buffer.concat([Buffer.from([0x30, 0x82, 0x00]), csr.subarray(2)]);
+    expect(() => parseCsr(ber)).toThrow(expect.objectContaining({ code: 'ERR_CA_CSR_INVALID' }));
   });
 
   it('refuses non-DER input with a TypeError only for the wrong type', () => {

@@ -44,7 +44,7 @@ export type { EcdsaChecker, LoadedEcdsaChecker } from './native-ecdsa.js';
 export { allTrusted, createEndpointTrustTracker } from './endpoint-trust.js';
 export type { EndpointTrust, EndpointTrustTracker } from './endpoint-trust.js';
 export type { ParsedCsr } from './csr.js';
-export { certificatePem } from './x509-encoder.js';
+export { certificatePem } from '../encoding/index.js';
 export { createSharedLocalBundle } from './shared-bundle.js';
 export type {
   SharedBundleDeps,

@@ -3,6 +3,7 @@
 // never outlives it, and its expiry is durable (FED-51) before it is handed out (X509-1..8, JWT-1..6).
 import { generateKeyPair, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { certificatePem } from '../encoding/index.js';
 import { CaError } from '../errors.js';
 import type { SpiffeId, TrustDomain } from '../spiffeid/index.js';
 import { floorSecond } from './authority-record.js';
@@ -28,13 +29,7 @@ import {
   checkWorkloadId,
 } from './request-checks.js';
 import { keyIdentifier, subjectKeyFromKeyObject, type SubjectKey } from './subject-key.js';
-import {
-  certificatePem,
-  encodeLeafTbs,
-  randomSerial,
-  signTbs,
-  type LeafTemplate,
-} from './x509-encoder.js';
+import { encodeLeafTbs, randomSerial, signTbs, type LeafTemplate } from './x509-encoder.js';
 
 export interface IssuerDeps {
   readonly config: ResolvedCaOptions;

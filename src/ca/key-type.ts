@@ -1,7 +1,7 @@
 // Key types of our authorities and how each key signs: X.509 AlgorithmIdentifier, hash, JWS alg
 // (X509-8, JWT-3). Also covers the operator's upstream CA key, which may be any supported type.
 import { generateKeyPair as generateKeyPairCb, type KeyObject } from 'node:crypto';
-import { DER_NULL, oid, sequence } from './der-writer.js';
+import { DER_NULL, oid, sequence } from '../encoding/index.js';
 
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-4096'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];

@@ -10,7 +10,7 @@ import {
   expectTlv,
   oidText,
   readTlv,
-} from './der-reader.js';
+} from '../encoding/index.js';
 
 export type SubjectKeyFamily = 'ec' | 'rsa' | 'ed25519';
 

@@ -3,7 +3,8 @@
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { CaError } from '../errors.js';
-import { certificatesFromPem, readCertificateParts } from './cert-reader.js';
+import { certificatesFromPem } from '../encoding/index.js';
+import { readCertificateParts } from './cert-reader.js';
 import { signingProfileOf } from './key-type.js';
 import type { CertificateSigner } from './x509-encoder.js';
 

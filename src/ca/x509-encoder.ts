@@ -13,7 +13,7 @@ import {
   sequence,
   time,
   unsignedInteger,
-} from './der-writer.js';
+} from '../encoding/index.js';
 import type { SigningProfile } from './key-type.js';
 
 /** The key that signs certificates and the names it puts into them. */
@@ -207,12 +207,4 @@ export function signTbs(signer: CertificateSigner, tbs: Buffer): Promise<Buffer>
 /** Synchronous signing (CA certificates, EC leaves). */
 export function signTbsSync(signer: CertificateSigner, tbs: Buffer): Buffer {
   return assemble(signer, tbs, sign(signer.profile.hash, tbs, signer.privateKey));
-}
-
-/** X.509 Certificate DER to PEM. */
-export function certificatePem(der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64');
-  const lines: string[] = [];
-  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
 }

@@ -60,6 +60,5 @@ export {
   INVITE_FORMAT,
   acceptInvite,
   createInvite,
-  sha256Hex,
 } from './invite.js';
 export type { InviteDocument, InviteParameters, InviteSigner } from './invite.js';

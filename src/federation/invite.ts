@@ -3,8 +3,8 @@
 // It is a JWT-SVID of ours (signed by our current JWT authority), so the receiver checks it against the
 // bundle it carries. That proves integrity, not who sent it: admins compare the digest out of band and
 // still approve the pending relationship before anything is trusted.
-import { createHash } from 'node:crypto';
 import { isJsonObject, parseBundle, type JsonValue } from '../bundle/index.js';
+import { sha256Hex } from '../encoding/index.js';
 import { FederationError, isBrokerError } from '../errors.js';
 import { parseSpiffeId, parseTrustDomain, type TrustDomain } from '../spiffeid/index.js';
 import { validateJwtSvid } from '../svid/index.js';
@@ -47,10 +47,6 @@ export interface InviteSigner {
     token: string;
     expiresAt: Date;
   }>;
-}
-
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 /** Builds and signs an invite for our broker. */

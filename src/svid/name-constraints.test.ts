@@ -1,6 +1,6 @@
 // Unit tests for URI / DNS / IP name constraint matching (X509-26, RFC 5280 §4.2.1.10).
 import { describe, expect, it } from 'vitest';
-import type { GeneralName, NameConstraints } from './der.js';
+import type { GeneralName, NameConstraints } from './cert-extensions.js';
 import { findNameConstraintViolation, isFullySupported, uriHost } from './name-constraints.js';
 
 const uri = (v: string): GeneralName => ({ tag: 6, value: Buffer.from(v) });

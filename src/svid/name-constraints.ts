@@ -1,6 +1,6 @@
 // RFC 5280 §4.2.1.10 name constraint matching for URI, DNS and IP names (X509-26).
 // Other constraint forms are not supported: a critical extension using them makes the chain fail.
-import type { GeneralName, NameConstraints } from './der.js';
+import type { GeneralName, NameConstraints } from './cert-extensions.js';
 
 const TAG_DNS = 2;
 const TAG_URI = 6;

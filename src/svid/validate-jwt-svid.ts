@@ -1,6 +1,5 @@
 // Validates a JWT-SVID (JWS compact serialization) against the jwt-svid authorities of `sub`'s trust
 // domain, applying JWT-10..24 in order with node:crypto directly (no generic JWKS library, BUNDLE-34).
-import { constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import {
   isJsonObject,
   JsonNumber,
@@ -10,8 +9,10 @@ import {
   type JsonValue,
   type JwtAuthority,
 } from '../bundle/index.js';
-import { SvidError, type SvidErrorCode } from '../errors.js';
+import type { SvidErrorCode } from '../errors.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
+import { svidError } from './svid-error.js';
+import { ALGS, keyFits, signatureValid, type AlgSpec } from './jws-signature.js';
 
 /** The only accepted `alg` values (JWT-3, JWT-11). */
 export const JWT_SVID_ALGORITHMS = [
@@ -60,28 +61,7 @@ export interface ValidatedJwtSvid {
   readonly authority: JwtAuthority;
 }
 
-interface AlgSpec {
-  readonly hash: 'sha256' | 'sha384' | 'sha512';
-  readonly family: 'rsa' | 'pss' | 'ec';
-  /** Node's curve name for ES*, and the raw r||s signature length. */
-  readonly curve?: string;
-  readonly signatureLength?: number;
-}
-
-const ALGS = new Map<string, AlgSpec>([
-  ['RS256', { hash: 'sha256', family: 'rsa' }],
-  ['RS384', { hash: 'sha384', family: 'rsa' }],
-  ['RS512', { hash: 'sha512', family: 'rsa' }],
-  ['PS256', { hash: 'sha256', family: 'pss' }],
-  ['PS384', { hash: 'sha384', family: 'pss' }],
-  ['PS512', { hash: 'sha512', family: 'pss' }],
-  ['ES256', { hash: 'sha256', family: 'ec', curve: 'prime256v1', signatureLength: 64 }],
-  ['ES384', { hash: 'sha384', family: 'ec', curve: 'secp384r1', signatureLength: 96 }],
-  ['ES512', { hash: 'sha512', family: 'ec', curve: 'secp521r1', signatureLength: 132 }],
-]);
-
 const ALLOWED_HEADERS = new Set(['alg', 'kid', 'typ']);
-const MIN_RSA_BITS = 2048;
 
 function fail(
   code: SvidErrorCode,
@@ -89,10 +69,7 @@ function fail(
   context?: Record<string, unknown>,
   cause?: unknown,
 ): never {
-  throw new SvidError(code, message, {
-    ...(context === undefined ? {} : { context }),
-    ...(cause === undefined ? {} : { cause }),
-  });
+  throw svidError(code, message, context, cause);
 }
 
 // base64url alphabet: value of each char code, -1 for anything else.
@@ -136,67 +113,6 @@ function decodeJsonObject(bytes: Buffer, part: string): JsonObject {
     fail('ERR_SVID_JWT_MALFORMED', `jwt ${part} is not a json object`, { part });
   }
   return value;
-}
-
-// Key description per KeyObject: 'ec:<curve>', 'rsa:<bits>', 'rsa-pss:<bits>' or the key type.
-const keyKinds = new WeakMap<KeyObject, { type: string; curve?: string; bits?: number }>();
-
-function keyKind(key: KeyObject): { type: string; curve?: string; bits?: number } {
-  let kind = keyKinds.get(key);
-  if (kind === undefined) {
-    const details = key.asymmetricKeyDetails ?? {};
-    kind = { type: key.asymmetricKeyType ?? 'unknown' };
-    if (details.namedCurve !== undefined) kind.curve = details.namedCurve;
-    if (details.modulusLength !== undefined) kind.bits = details.modulusLength;
-    keyKinds.set(key, kind);
-  }
-  return kind;
-}
-
-/** JWT-3 / JWT-17: RS* needs RSA, PS* RSA (or RSA-PSS), ES256/384/512 the matching curve. */
-function keyFits(spec: AlgSpec, key: KeyObject): boolean {
-  const kind = keyKind(key);
-  switch (spec.family) {
-    case 'ec':
-      return kind.type === 'ec' && kind.curve === spec.curve;
-    case 'rsa':
-      return kind.type === 'rsa' && (kind.bits ?? 0) >= MIN_RSA_BITS;
-    case 'pss':
-      return (kind.type === 'rsa' || kind.type === 'rsa-pss') && (kind.bits ?? 0) >= MIN_RSA_BITS;
-  }
-}
-
-/** JWT-18: signature over ASCII(header "." payload); ECDSA is raw r||s (ieee-p1363). */
-function signatureValid(spec: AlgSpec, key: KeyObject, data: Buffer, signature: Buffer): boolean {
-  try {
-    switch (spec.family) {
-      case 'ec':
-        return (
-          signature.length === spec.signatureLength &&
-          cryptoVerify(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' }, signature)
-        );
-      case 'rsa':
-        return cryptoVerify(
-          spec.hash,
-          data,
-          { key, padding: constants.RSA_PKCS1_PADDING },
-          signature,
-        );
-      case 'pss':
-        return cryptoVerify(
-          spec.hash,
-          data,
-          {
-            key,
-            padding: constants.RSA_PKCS1_PSS_PADDING,
-            saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
-          },
-          signature,
-        );
-    }
-  } catch {
-    return false;
-  }
 }
 
 function numericClaim(claims: JsonObject, name: string): number | undefined {
@@ -247,22 +163,17 @@ function checkOptions(options: ValidateJwtSvidOptions): {
   return { expected, nowSeconds: nowMs / 1000, leeway };
 }
 
-/**
- * Validates a JWT-SVID and returns its SPIFFE ID and claims. Caller mistakes (no audience, leeway
- * over 60 s, a non-string token) throw TypeError; every rejection of the token is an SvidError.
- */
-export function validateJwtSvid(
-  token: string,
-  source: BundleSource,
-  options: ValidateJwtSvidOptions,
-): ValidatedJwtSvid {
-  if (typeof token !== 'string') throw new TypeError('token must be a string');
-  if (typeof source?.getBundleForTrustDomain !== 'function') {
-    throw new TypeError('source must be a BundleSource');
-  }
-  const { expected, nowSeconds, leeway } = checkOptions(options);
+/** JWT-10: the three parts of a compact JWS, each strictly decoded, and the signed bytes' length. */
+interface CompactJws {
+  readonly header: JsonObject;
+  readonly claims: JsonObject;
+  readonly signature: Buffer;
+  /** ASCII(header "." payload) is `token.slice(0, signedLength)`. */
+  readonly signedLength: number;
+}
 
-  // JWT-10: compact serialization, strict base64url, JSON objects without duplicate members.
+/** JWT-10: compact serialization, strict base64url, JSON objects without duplicate members. */
+function splitCompactJws(token: string): CompactJws {
   if (token.length > MAX_JWT_SVID_LENGTH) {
     fail('ERR_SVID_JWT_MALFORMED', `jwt is longer than ${MAX_JWT_SVID_LENGTH} characters`);
   }
@@ -277,7 +188,19 @@ export function validateJwtSvid(
   const header = decodeJsonObject(decodePart(token, 0, dot1, 'header'), 'header');
   const claims = decodeJsonObject(decodePart(token, dot1 + 1, dot2, 'payload'), 'payload');
   const signature = decodePart(token, dot2 + 1, token.length, 'signature');
+  return { header, claims, signature, signedLength: dot2 };
+}
 
+/** The protected header once JWT-11..14 hold. */
+interface CheckedHeader {
+  readonly alg: JwtSvidAlgorithm;
+  readonly spec: AlgSpec;
+  readonly kid: string | undefined;
+  readonly typ: 'JWT' | 'JOSE' | undefined;
+}
+
+/** JWT-11..14: the algorithm allow-list first, then typ, crit, and nothing but alg, kid and typ. */
+function checkHeader(header: JsonObject): CheckedHeader {
   // JWT-11: the algorithm allow-list comes before anything else.
   const alg = header['alg'];
   const spec = typeof alg === 'string' ? ALGS.get(alg) : undefined;
@@ -313,8 +236,11 @@ export function validateJwtSvid(
   if (kid !== undefined && typeof kid !== 'string') {
     fail('ERR_SVID_JWT_HEADER', 'jwt kid must be a string');
   }
+  return { alg: alg as JwtSvidAlgorithm, spec, kid, typ };
+}
 
-  // JWT-15: sub is a SPIFFE ID with a path.
+/** JWT-15: sub is a SPIFFE ID with a path. */
+function subjectOf(claims: JsonObject): SpiffeId {
   const sub = claims['sub'];
   if (typeof sub !== 'string') fail('ERR_SVID_JWT_SUB', 'jwt sub is missing or not a string');
   let spiffeId: SpiffeId;
@@ -333,8 +259,14 @@ export function validateJwtSvid(
       reason: 'no-path',
     });
   }
+  return spiffeId;
+}
 
-  // JWT-16: only the jwt-svid authorities of sub's trust domain.
+/** JWT-16: only the jwt-svid authorities of sub's trust domain. */
+function jwtAuthoritiesOf(
+  source: BundleSource,
+  spiffeId: SpiffeId,
+): ReadonlyMap<string, JwtAuthority> {
   const trustDomain = spiffeId.trustDomain.name;
   const bundle = source.getBundleForTrustDomain(spiffeId.trustDomain);
   if (bundle === undefined) {
@@ -345,12 +277,20 @@ export function validateJwtSvid(
       trustDomain,
     });
   }
+  return bundle.jwtAuthorities;
+}
 
-  // JWT-17 / JWT-18: key choice and signature.
-  const data = Buffer.from(token.slice(0, dot2), 'latin1');
-  let authority: JwtAuthority | undefined;
+/** JWT-17 / JWT-18: the key named by kid, or every key that fits alg; the one whose signature holds. */
+function signingAuthority(
+  header: CheckedHeader,
+  authorities: ReadonlyMap<string, JwtAuthority>,
+  trustDomain: string,
+  data: Buffer,
+  signature: Buffer,
+): JwtAuthority {
+  const { alg, spec, kid } = header;
   if (kid !== undefined) {
-    const candidate = bundle.jwtAuthorities.get(kid);
+    const candidate = authorities.get(kid);
     if (candidate === undefined) {
       fail(
         'ERR_SVID_JWT_KID_UNKNOWN',
@@ -372,31 +312,29 @@ export function validateJwtSvid(
     if (!signatureValid(spec, candidate.publicKey, data, signature)) {
       fail('ERR_SVID_JWT_SIGNATURE', 'jwt signature is invalid');
     }
-    authority = candidate;
-  } else {
-    let fitting = 0;
-    for (const candidate of bundle.jwtAuthorities.values()) {
-      if (!keyFits(spec, candidate.publicKey)) continue;
-      fitting += 1;
-      if (signatureValid(spec, candidate.publicKey, data, signature)) {
-        authority = candidate;
-        break;
-      }
-    }
-    if (fitting === 0) {
-      fail(
-        'ERR_SVID_JWT_KEY_MISMATCH',
-        `no jwt-svid key of trust domain "${trustDomain}" fits alg ${alg}`,
-        {
-          alg,
-          trustDomain,
-        },
-      );
-    }
-    if (authority === undefined) fail('ERR_SVID_JWT_SIGNATURE', 'jwt signature is invalid');
+    return candidate;
   }
+  let fitting = 0;
+  for (const candidate of authorities.values()) {
+    if (!keyFits(spec, candidate.publicKey)) continue;
+    fitting += 1;
+    if (signatureValid(spec, candidate.publicKey, data, signature)) return candidate;
+  }
+  if (fitting === 0) {
+    fail(
+      'ERR_SVID_JWT_KEY_MISMATCH',
+      `no jwt-svid key of trust domain "${trustDomain}" fits alg ${alg}`,
+      {
+        alg,
+        trustDomain,
+      },
+    );
+  }
+  return fail('ERR_SVID_JWT_SIGNATURE', 'jwt signature is invalid');
+}
 
-  // JWT-19: aud is a string or a non-empty array of non-empty strings, intersecting the expected list.
+/** JWT-19: aud is a string or a non-empty array of non-empty strings, intersecting the expected list. */
+function audienceOf(claims: JsonObject, expected: readonly string[]): string[] {
   const aud = claims['aud'];
   let audience: string[];
   if (typeof aud === 'string') {
@@ -410,12 +348,14 @@ export function validateJwtSvid(
   if (!audience.some((a) => expected.includes(a))) {
     fail('ERR_SVID_JWT_AUD', 'jwt aud does not contain an expected audience');
   }
+  return audience;
+}
 
-  // JWT-20: exp required and numeric.
+/** JWT-20 / JWT-21: exp required and not passed, nbf reached, iat not in the future; returns exp. */
+function checkTimes(claims: JsonObject, nowSeconds: number, leeway: number): number {
   const exp = numericClaim(claims, 'exp');
   if (exp === undefined) fail('ERR_SVID_JWT_EXP', 'jwt exp is missing');
   if (nowSeconds > exp + leeway) fail('ERR_SVID_JWT_EXPIRED', 'jwt has expired');
-  // JWT-21: nbf, and iat not in the future.
   const nbf = numericClaim(claims, 'nbf');
   if (nbf !== undefined && nowSeconds + leeway < nbf) {
     fail('ERR_SVID_JWT_NOT_YET_VALID', 'jwt is not yet valid (nbf)');
@@ -424,15 +364,46 @@ export function validateJwtSvid(
   if (iat !== undefined && iat > nowSeconds + leeway) {
     fail('ERR_SVID_JWT_IAT_FUTURE', 'jwt was issued in the future (iat)');
   }
+  return exp;
+}
 
+/**
+ * Validates a JWT-SVID and returns its SPIFFE ID and claims, applying JWT-10..24 in order. Caller
+ * mistakes (no audience, leeway over 60 s, a non-string token) throw TypeError; every rejection of
+ * the token is an SvidError.
+ */
+export function validateJwtSvid(
+  token: string,
+  source: BundleSource,
+  options: ValidateJwtSvidOptions,
+): ValidatedJwtSvid {
+  if (typeof token !== 'string') throw new TypeError('token must be a string');
+  if (typeof source?.getBundleForTrustDomain !== 'function') {
+    throw new TypeError('source must be a BundleSource');
+  }
+  const { expected, nowSeconds, leeway } = checkOptions(options);
+  const jws = splitCompactJws(token);
+  const header = checkHeader(jws.header);
+  const spiffeId = subjectOf(jws.claims);
+  const authorities = jwtAuthoritiesOf(source, spiffeId);
+  const data = Buffer.from(token.slice(0, jws.signedLength), 'latin1');
+  const authority = signingAuthority(
+    header,
+    authorities,
+    spiffeId.trustDomain.name,
+    data,
+    jws.signature,
+  );
+  const audience = audienceOf(jws.claims, expected);
+  const exp = checkTimes(jws.claims, nowSeconds, leeway);
   // JWT-24: the SPIFFE ID plus the claims.
   return {
     spiffeId,
-    claims,
+    claims: jws.claims,
     header: {
-      alg: alg as JwtSvidAlgorithm,
-      ...(kid === undefined ? {} : { kid }),
-      ...(typ === undefined ? {} : { typ }),
+      alg: header.alg,
+      ...(header.kid === undefined ? {} : { kid: header.kid }),
+      ...(header.typ === undefined ? {} : { typ: header.typ }),
     },
     audience,
     expiresAt: new Date(exp * 1000),

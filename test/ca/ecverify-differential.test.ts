@@ -5,7 +5,7 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { readVerifiedCsr } from '../../src/ca/index.js';
-import { bitString, name, oid, sequence, smallInteger, tlv } from '../../src/ca/der-writer.js';
+import { bitString, name, oid, sequence, smallInteger, tlv } from '../../src/encoding/index.js';
 import { loadEcdsaChecker } from '../../src/ca/native-ecdsa.js';
 import { CaError } from '../../src/errors.js';
 import { prng, type Rand } from '../helpers/prng.js';

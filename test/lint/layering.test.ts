@@ -43,6 +43,16 @@ describe('room layering (ARCHITECTURE.md)', () => {
       "import { Bundle } from '../bundle/index.js';\nexport const x = Bundle;\n",
     ],
     [
+      'encoding (the lowest room) importing bundle',
+      'src/encoding/fixture.ts',
+      "import { Bundle } from '../bundle/index.js';\nexport const x = Bundle;\n",
+    ],
+    [
+      'ca reaching past the encoding index.ts',
+      'src/ca/fixture.ts',
+      "import { tlv } from '../encoding/der-writer.js';\nexport const x = tlv;\n",
+    ],
+    [
       'svid reaching past an index.ts',
       'src/svid/fixture.ts',
       "import { Bundle } from '../bundle/bundle.js';\nexport const x = Bundle;\n",
@@ -142,6 +152,11 @@ describe('room layering (ARCHITECTURE.md)', () => {
   });
 
   it.each([
+    [
+      'bundle importing encoding through its index',
+      'src/bundle/fixture.ts',
+      "import { sha256Hex } from '../encoding/index.js';\nexport const x = sha256Hex;\n",
+    ],
     [
       'svid importing bundle through its index',
       'src/svid/fixture.ts',

@@ -1,7 +1,7 @@
-// Minimal DER reader for CSRs and certificates on the issuing path: walks TLVs by offset without
-// building an object model. Any structural problem throws DerError; callers map it to their code.
-
-export class DerError extends Error {}
+// The one DER reader (X.690 DER: definite, minimal lengths): walks TLVs by offset without building an
+// object model, for the CA's CSR and certificate reads and the svid room's certificate parser (X509-20).
+// Any structural problem throws DerError (ERR_ENCODING_DER); callers map it to their own code.
+import { DerError } from './der-error.js';
 
 /** One tag-length-value located inside `bytes`. */
 export interface Tlv {
@@ -14,11 +14,14 @@ export interface Tlv {
   readonly end: number;
 }
 
-/** Reads the TLV starting at `offset`, refusing indefinite and over-long lengths. */
+/**
+ * Reads the TLV starting at `offset`, which must end at or before `limit`. Strict DER: definite,
+ * minimal lengths only (X.690 §10.1); indefinite, non-minimal and over-long lengths are refused.
+ */
 export function readTlv(bytes: Uint8Array, offset: number, limit = bytes.length): Tlv {
-  if (offset + 2 > limit) throw new DerError('truncated header');
+  if (offset + 2 > limit) throw new DerError('truncated tlv');
   const tag = bytes[offset] as number;
-  if ((tag & 0x1f) === 0x1f) throw new DerError('multi-byte tags are not supported');
+  if ((tag & 0x1f) === 0x1f) throw new DerError('high tag numbers are not used in certificates');
   const first = bytes[offset + 1] as number;
   let contentStart = offset + 2;
   let length: number;
@@ -29,20 +32,32 @@ export function readTlv(bytes: Uint8Array, offset: number, limit = bytes.length)
     if (count === 0) throw new DerError('indefinite length');
     if (count > 4) throw new DerError('length too large');
     if (contentStart + count > limit) throw new DerError('truncated length');
+    if (bytes[contentStart] === 0) throw new DerError('non-minimal length');
     length = 0;
     for (let i = 0; i < count; i++) length = length * 256 + (bytes[contentStart + i] as number);
+    if (length < 0x80) throw new DerError('non-minimal length');
     contentStart += count;
   }
   const end = contentStart + length;
-  if (end > limit) throw new DerError('content runs past its container');
+  if (end > limit) throw new DerError('truncated value');
   return { tag, start: offset, contentStart, end };
 }
 
-/** Reads a TLV and insists on its tag. */
-export function expectTlv(bytes: Uint8Array, offset: number, tag: number, limit?: number): Tlv {
+/** Reads a TLV and insists on its tag; `what` names the field in the error message. */
+export function expectTlv(
+  bytes: Uint8Array,
+  offset: number,
+  tag: number,
+  limit?: number,
+  what?: string,
+): Tlv {
   const tlv = readTlv(bytes, offset, limit);
   if (tlv.tag !== tag) {
-    throw new DerError(`expected tag 0x${tag.toString(16)}, found 0x${tlv.tag.toString(16)}`);
+    throw new DerError(
+      what !== undefined
+        ? `expected ${what}`
+        : `expected tag 0x${tag.toString(16)}, found 0x${tlv.tag.toString(16)}`,
+    );
   }
   return tlv;
 }
@@ -69,7 +84,7 @@ export function raw(bytes: Uint8Array, tlv: Tlv): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset + tlv.start, tlv.end - tlv.start);
 }
 
-/** Decodes OBJECT IDENTIFIER content to dotted text. */
+/** The one OID printer: OBJECT IDENTIFIER content to dotted text; malformed content throws. */
 export function oidText(body: Uint8Array): string {
   if (body.length === 0) throw new DerError('empty object identifier');
   const arcs: number[] = [];
@@ -100,4 +115,38 @@ export function bitStringBytes(bytes: Uint8Array, tlv: Tlv): Buffer {
   const body = content(bytes, tlv);
   if (body.length === 0 || body[0] !== 0) throw new DerError('bit string has unused bits');
   return body.subarray(1);
+}
+
+/** OID content for a message: dotted text, or `hex:<content>` when the encoding is malformed. */
+export function describeOid(body: Uint8Array): string {
+  try {
+    return oidText(body);
+  } catch {
+    return `hex:${Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('hex')}`;
+  }
+}
+
+/** Non-negative INTEGER that fits in 31 bits; larger values are capped (only used for limits). */
+export function smallUint(bytes: Uint8Array, tlv: Tlv): number {
+  const length = tlv.end - tlv.contentStart;
+  if (length === 0) throw new DerError('empty integer');
+  const first = bytes[tlv.contentStart] as number;
+  if (first & 0x80) throw new DerError('negative integer');
+  if (length > 1 && first === 0 && !((bytes[tlv.contentStart + 1] as number) & 0x80)) {
+    throw new DerError('non-minimal integer');
+  }
+  let value = 0;
+  for (let i = tlv.contentStart; i < tlv.end; i++) {
+    value = value * 256 + (bytes[i] as number);
+    if (value > 0x7fffffff) return 0x7fffffff;
+  }
+  return value;
+}
+
+/** DER BOOLEAN content: exactly one octet, 0x00 (false) or 0xff (true) (X.690 §11.1). */
+export function booleanValue(bytes: Uint8Array, tlv: Tlv): boolean {
+  if (tlv.end - tlv.contentStart !== 1) throw new DerError('bad boolean');
+  const b = bytes[tlv.contentStart] as number;
+  if (b !== 0 && b !== 0xff) throw new DerError('bad boolean');
+  return b === 0xff;
 }

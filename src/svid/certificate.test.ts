@@ -2,15 +2,14 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createCa, createLeaf } from '../../test/helpers/pki.js';
+import { DerError } from '../encoding/index.js';
 import {
-  DerError,
-  oidHexToString,
   parseBasicConstraints,
-  parseCertificate,
   parseGeneralNames,
   parseKeyUsage,
   parseNameConstraints,
-} from './der.js';
+} from './cert-extensions.js';
+import { oidHexToString, parseCertificate } from './certificate.js';
 
 const hex = (h: string): Buffer => Buffer.from(h.replace(/\s+/g, ''), 'hex');
 
