@@ -7,6 +7,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { BUILT_DIR, buildCli } from '../helpers/built-cli.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'fedbroker-install-'));
@@ -47,18 +48,10 @@ beforeAll(async () => {
     if (name === 'dist' || !existsSync(join(root, name))) continue;
     cpSync(join(root, name), join(stage, name), { recursive: true });
   }
-  const built = await run(
-    process.execPath,
-    [
-      join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '-p',
-      join(root, 'src', 'tsconfig.build.json'),
-      '--outDir',
-      join(stage, 'dist'),
-    ],
-    root,
-  );
-  expect(built.code, built.stdout + built.stderr).toBe(0);
+  // The run's shared build of src/ with the production tsconfig (test/helpers/built-cli.ts): the
+  // same tsc output `npm run build` puts in dist/.
+  await buildCli();
+  cpSync(BUILT_DIR, join(stage, 'dist'), { recursive: true });
   const packed = await run(npm, ['pack', '--ignore-scripts', '--pack-destination', work], stage);
   expect(packed.code, packed.stderr).toBe(0);
   tarball = join(work, packed.stdout.trim().split('\n').at(-1) ?? '');

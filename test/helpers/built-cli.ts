@@ -1,30 +1,77 @@
-// Builds the real `fedbroker` once per test process into .test-output/dist-<pid> and runs it as a
-// child process.
+// Builds the real `fedbroker` once per vitest run into .test-output/dist-<run> and runs it as a
+// child process. The first test process that needs it builds; the others wait for that build.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..', '..');
-// One directory per test process: vitest runs CLI test files in parallel forks, and a build
-// rewriting files another fork is executing makes that fork's child fail at random.
-const outDir = join(root, '.test-output', `dist-${process.pid}`);
+const parent = join(root, '.test-output');
+// One build per vitest run (FEDBROKER_TEST_RUN is the vitest process id, set in vitest.config.ts),
+// shared by its test processes: a build per test file cost ~8 s each. Outside vitest, one per process.
+// A build never rewrites a directory a test process is executing: it goes to a temporary directory
+// renamed into place when complete.
+const run = /^\d+$/.test(process.env['FEDBROKER_TEST_RUN'] ?? '')
+  ? String(process.env['FEDBROKER_TEST_RUN'])
+  : String(process.pid);
+const outDir = join(parent, `dist-${run}`);
+const lockDir = `${outDir}.lock`;
+/** The directory of the run's build (tsc with src/tsconfig.build.json): what `npm run build` writes to dist/. */
+export const BUILT_DIR = outDir;
 export const BUILT_CLI = join(outDir, 'cli', 'main.js');
-process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
+if (run === String(process.pid)) {
+  process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
+}
 
-/** Removes the builds of test processes that are gone (vitest may end a fork without 'exit'). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** Removes the builds, locks and partial builds of runs or builders that are gone. */
 function removeStaleBuilds(): void {
-  const parent = join(root, '.test-output');
   for (const name of existsSync(parent) ? readdirSync(parent) : []) {
-    const pid = Number(/^dist-(\d+)$/.exec(name)?.[1]);
-    if (!Number.isSafeInteger(pid) || pid === process.pid) continue;
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ESRCH') {
-        rmSync(join(parent, name), { recursive: true, force: true });
-      }
+    const match = /^dist-(\d+)(?:\.tmp-(\d+))?(?:\.lock)?$/.exec(name);
+    if (!match) continue;
+    const owners = [Number(match[1]), ...(match[2] === undefined ? [] : [Number(match[2])])];
+    if (owners.some((pid) => pid !== process.pid && !alive(pid))) {
+      rmSync(join(parent, name), { recursive: true, force: true });
     }
+  }
+}
+
+/** Takes the build lock; false when a live process holds it (a dead holder's lock is taken over). */
+function takeLock(): boolean {
+  try {
+    mkdirSync(lockDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const holder = Number(readFileSafe(join(lockDir, 'pid')));
+    if (!Number.isSafeInteger(holder) || holder <= 0 || alive(holder)) return false;
+    rmSync(lockDir, { recursive: true, force: true });
+    return takeLock();
+  }
+  writeFileSync(join(lockDir, 'pid'), String(process.pid));
+  return true;
+}
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return 'unknown';
   }
 }
 
@@ -62,12 +109,9 @@ export async function eventually<T>(
   }
 }
 
-let building: Promise<void> | undefined;
-
-/** Compiles src/ with the production tsconfig into .test-output/dist-<pid> (once per test process). */
-export function buildCli(): Promise<void> {
-  building ??= new Promise((done, fail) => {
-    removeStaleBuilds();
+/** Compiles src/ with the production tsconfig into `tmpDir` (node_modules/typescript's tsc). */
+function compile(tmpDir: string): Promise<void> {
+  return new Promise((done, fail) => {
     execFile(
       process.execPath,
       [
@@ -75,17 +119,50 @@ export function buildCli(): Promise<void> {
         '-p',
         join(root, 'src', 'tsconfig.build.json'),
         '--outDir',
-        outDir,
+        tmpDir,
       ],
-      { cwd: root, timeout: 180_000 },
+      { cwd: root, timeout: BUILD_TIMEOUT_MS },
       (error, stdout, stderr) =>
         error
           ? fail(new Error(`build failed: ${stdout}${stderr}`))
-          : existsSync(BUILT_CLI)
+          : existsSync(join(tmpDir, 'cli', 'main.js'))
             ? done()
             : fail(new Error('no main.js')),
     );
   });
+}
+
+const BUILD_TIMEOUT_MS = 180_000;
+
+/** Builds (holding the lock) or waits for the build another test process of this run is making. */
+async function buildOnce(): Promise<void> {
+  mkdirSync(parent, { recursive: true });
+  removeStaleBuilds();
+  const deadline = Date.now() + 2 * BUILD_TIMEOUT_MS;
+  while (!existsSync(BUILT_CLI)) {
+    if (takeLock()) {
+      try {
+        if (existsSync(BUILT_CLI)) return;
+        const tmpDir = `${outDir}.tmp-${process.pid}`;
+        rmSync(tmpDir, { recursive: true, force: true });
+        await compile(tmpDir);
+        renameSync(tmpDir, outDir);
+        return;
+      } finally {
+        rmSync(lockDir, { recursive: true, force: true });
+      }
+    }
+    if (Date.now() > deadline)
+      throw new Error(`no build in ${outDir} within ${2 * BUILD_TIMEOUT_MS} ms`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+}
+
+let building: Promise<void> | undefined;
+
+/** Builds src/ with the production tsconfig into .test-output/dist-<run> (once per vitest run). */
+export function buildCli(): Promise<void> {
+  building ??= buildOnce();
   return building;
 }
 
