@@ -24,6 +24,7 @@ import type {
 import type { AuthorityMetadata } from './authority.js';
 import { sortForPublication } from './local-bundle.js';
 import type { Logger } from '../log.js';
+import type { Clock } from '../clock.js';
 
 /** The part of the CA this needs: its own bundle, its change events and its JWT key expiries. */
 export interface SharedBundleSource {
@@ -42,7 +43,7 @@ export interface SharedBundleDeps {
   readonly store: SharedBundleStore;
   /** Stable across restarts of this replica (its record is replaced, not duplicated). */
   readonly replicaId: string;
-  readonly now: () => number;
+  readonly now: Clock;
   readonly logger: SharedBundleLogger;
   /** Notification channel for "the shared bundle changed". */
   readonly channel: string;
