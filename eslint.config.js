@@ -137,15 +137,12 @@ const PROMISE_RULES = {
  * table, the error-code table) may carry an eslint-disable comment that gives the reason.
  */
 const SIZE_EXCEPTIONS_UNTIL_SPLIT = [
+  // Still over a limit on main at 2026-12-07 05:50 UTC (agent/client.ts, api/admin-app.ts,
+  // api/agent-app.ts, api/admin-registration.ts, api/metrics.ts and federation/fetch-bundle.ts
+  // were on the list and have landed under it).
   'src/store/*.ts',
   'src/main.ts',
-  'src/agent/client.ts',
-  'src/api/admin-app.ts',
-  'src/api/agent-app.ts',
-  'src/api/admin-registration.ts',
-  'src/api/metrics.ts',
   'src/svid/*.ts',
-  'src/federation/fetch-bundle.ts',
 ];
 const SIZE_RULES = {
   'max-lines': ['error', { max: 500, skipBlankLines: false, skipComments: false }],
