@@ -15,6 +15,7 @@ import {
   type AdminView,
   type Principal,
 } from './admin.js';
+import type { Clock } from '../clock.js';
 
 export interface AdminDirectory {
   /** Returns the personal token: shown once, stored only hashed. */
@@ -44,7 +45,7 @@ function notFound(name: string): AccessError {
 
 export function createAdminDirectory(deps: {
   readonly store: AccessStore;
-  readonly now: () => number;
+  readonly now: Clock;
   /** Ends the sessions of one admin (the session room's job); returns how many. */
   readonly endSessions: (name: string) => Promise<number>;
 }): AdminDirectory {

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AccessStore } from '../store/index.js';
 import { adminFromValue, hashSecret, principalOf, sameHash, type Principal } from './admin.js';
+import type { Clock } from '../clock.js';
 
 /** Default idle expiry of a console session. */
 export const DEFAULT_SESSION_IDLE_MS = 15 * 60_000;
@@ -41,7 +42,7 @@ function sessionFromValue(value: Readonly<Record<string, unknown>>): Session | u
 
 export function createSessions(deps: {
   readonly store: AccessStore;
-  readonly now: () => number;
+  readonly now: Clock;
   readonly idleMs?: number;
 }): Sessions {
   const idleMs = deps.idleMs ?? DEFAULT_SESSION_IDLE_MS;

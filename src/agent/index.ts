@@ -30,6 +30,9 @@ export type {
   JwtSvid,
 } from './client.js';
 export { createCsrDer, csrPem, newKeyAndCsr } from './csr.js';
+// The reconnect backoff and the SSE block reader, shared with the node agent (workload/node-watch.ts).
+export { backoffMs } from './svid-rotation.js';
+export { parseSseBlock } from './bundle-watch.js';
 export { createWorkloadApiSource } from './workload-api-source.js';
 export type { WorkloadApiSource, WorkloadApiSourceOptions } from './workload-api-source.js';
 export type { WorkloadX509Svid } from './workload-api-messages.js';

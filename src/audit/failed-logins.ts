@@ -2,6 +2,7 @@
 // window start and end) instead of one durable event per attempt, within a small daily budget,
 // so unauthenticated callers can neither flood the log nor push real events past its cap.
 import type { AuditEventInput } from './event.js';
+import type { Clock } from '../clock.js';
 
 export const DEFAULT_FAILED_LOGIN_WINDOW_MS = 60_000;
 /** Source addresses named per event; the rest are counted together. */
@@ -15,7 +16,7 @@ const DAY_MS = 86_400_000;
 export interface FailedLoginAggregatorDeps {
   /** Appends one event durably (rejects when it cannot). */
   readonly record: (event: AuditEventInput) => Promise<unknown>;
-  readonly now: () => number;
+  readonly now: Clock;
   /** Timer seam; defaults to an unref'd setTimeout. Returns a cancel function. */
   readonly schedule?: (run: () => void, ms: number) => () => void;
   /** Told when an aggregate cannot be written (it is kept and retried at the next window). */

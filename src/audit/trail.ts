@@ -3,6 +3,7 @@
 import { StoreError, isBrokerError } from '../errors.js';
 import type { AuditLog, AuditTrimBuilder } from '../store/index.js';
 import { chainEvent, type AuditEvent, type AuditEventInput } from './event.js';
+import type { Clock } from '../clock.js';
 
 /** The store's `audit.trimmed` builder: the trim facts, chained and hashed like any event. */
 export const chainTrimmedEvent: AuditTrimBuilder = (previous, id, trim) => {
@@ -33,7 +34,7 @@ export type AuditRecorder = (event: AuditEventInput) => Promise<AuditEvent>;
  */
 export function createAuditRecorder(deps: {
   readonly store: Pick<AuditLog, 'appendAudit'>;
-  readonly now: () => number;
+  readonly now: Clock;
 }): AuditRecorder {
   return async (event) => {
     try {

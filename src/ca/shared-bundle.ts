@@ -24,6 +24,7 @@ import type {
 import type { AuthorityMetadata } from './authority.js';
 import { sortForPublication } from './local-bundle.js';
 import type { Logger } from '../log.js';
+import type { Clock } from '../clock.js';
 
 /** The part of the CA this needs: its own bundle, its change events and its JWT key expiries. */
 export interface SharedBundleSource {
@@ -42,7 +43,7 @@ export interface SharedBundleDeps {
   readonly store: SharedBundleStore;
   /** Stable across restarts of this replica (its record is replaced, not duplicated). */
   readonly replicaId: string;
-  readonly now: () => number;
+  readonly now: Clock;
   readonly logger: SharedBundleLogger;
   /** Notification channel for "the shared bundle changed". */
   readonly channel: string;
@@ -125,6 +126,190 @@ function bundleContentDigest(bundle: Bundle): string {
   ]);
 }
 
+/** Our own authorities as published by our CA, with each one's expiry. */
+function ownRecordOf(ca: SharedBundleSource): ReplicaRecord {
+  const own = ca.localBundle();
+  const jwtExpiry = new Map(ca.authorities('jwt').map((a) => [a.id, a.notAfter.getTime()]));
+  return {
+    refreshHintSeconds: own.refreshHintSeconds ?? 300,
+    x509: own.x509Authorities.map((a) => ({
+      der: a.der.toString('base64'),
+      notAfter: a.notAfter.getTime(),
+    })),
+    jwt: [...own.jwtAuthorities.values()].map((a) => ({
+      kid: a.kid,
+      jwk: { ...a.jwk },
+      notAfter: jwtExpiry.get(a.kid) ?? Number.MAX_SAFE_INTEGER,
+    })),
+  };
+}
+
+/** What a merge gathers: authorities by fingerprint and by kid, first writer wins. */
+interface Union {
+  readonly x509: Map<string, X509Authority>;
+  readonly jwt: Map<string, JwtAuthority>;
+}
+
+/**
+ * Adds one replica's unexpired authorities to `union`; returns how many were unexpired (readable
+ * or not), so a replica whose authorities all expired can be removed.
+ */
+function addLiveAuthorities(
+  union: Union,
+  replica: string,
+  record: ReplicaRecord,
+  nowMs: number,
+  logger: SharedBundleLogger,
+): number {
+  let live = 0;
+  for (const entry of record.x509) {
+    if (entry.notAfter <= nowMs) continue; // BUNDLE-33: expired CA certificates are pruned.
+    live++;
+    try {
+      const authority = x509AuthorityFromDer(Buffer.from(entry.der, 'base64'));
+      union.x509.set(authority.fingerprintSha256, authority);
+    } catch (error) {
+      logger.warn('ignoring an unreadable certificate of another replica', {
+        replicaId: replica,
+        error: (error as Error).message,
+      });
+    }
+  }
+  for (const entry of record.jwt) {
+    if (entry.notAfter <= nowMs) continue;
+    live++;
+    try {
+      const authority = jwtAuthorityFromJwk(entry.kid, entry.jwk);
+      const seen = union.jwt.get(entry.kid);
+      if (seen !== undefined && jwkText(seen) !== jwkText(authority)) {
+        // Two different keys under one kid would make JWT-SVID validation ambiguous.
+        logger.warn('two replicas publish different JWT keys under one kid; keeping the first', {
+          replicaId: replica,
+          kid: entry.kid,
+        });
+        continue;
+      }
+      union.jwt.set(entry.kid, authority);
+    } catch (error) {
+      logger.warn('ignoring an unreadable JWT key of another replica', {
+        replicaId: replica,
+        error: (error as Error).message,
+      });
+    }
+  }
+  return live;
+}
+
+/** The stored local bundle, or undefined when there is none or it does not parse. */
+async function readStoredBundle(
+  store: SharedBundleStore,
+  trustDomain: TrustDomain,
+  logger: SharedBundleLogger,
+): Promise<{ sequence: string | undefined; bundle: Bundle | undefined }> {
+  const stored = await store.getLocalBundle();
+  if (stored === undefined) return { sequence: undefined, bundle: undefined };
+  try {
+    return { sequence: stored.sequence, bundle: parseBundle(stored.raw, trustDomain) };
+  } catch (error) {
+    logger.warn('the stored local bundle does not parse; publishing a new one', {
+      error: (error as Error).message,
+    });
+    return { sequence: stored.sequence, bundle: undefined };
+  }
+}
+
+const sequenceOf = (s: string | bigint | undefined): bigint =>
+  typeof s === 'string' ? BigInt(s) : (s ?? 0n);
+
+/**
+ * BUNDLE-31: above anything any replica has published. When the union is exactly our own
+ * authorities (one replica), our CA's own count is used, so its logs and ours agree.
+ */
+function nextSequence(
+  published: readonly (string | bigint | undefined)[],
+  ownBundle: Bundle,
+  unionDigest: string,
+): bigint {
+  const highest = published.map(sequenceOf).reduce((a, b) => (a > b ? a : b), 0n);
+  const ownSequence = sequenceOf(ownBundle.sequence);
+  const onlyOurs = unionDigest === bundleContentDigest(ownBundle);
+  if (ownSequence <= highest) return highest + 1n;
+  return onlyOurs ? ownSequence : ownSequence + 1n;
+}
+
+/**
+ * The union of every replica's unexpired authorities, our own first; the records of replicas whose
+ * authorities all expired are removed.
+ */
+async function mergeReplicas(
+  deps: SharedBundleDeps,
+  nowMs: number,
+  own: ReplicaRecord,
+): Promise<{ x509: X509Authority[]; jwt: JwtAuthority[] }> {
+  const { store, replicaId, logger } = deps;
+  const records = await store.listReplicaAuthorities();
+  if (!records.some((r) => r.replicaId === replicaId)) {
+    // Our record is missing (a store restored from an old backup, or another replica pruning
+    // a record of ours it read as fully expired just before we rewrote it): write it again.
+    await store.putReplicaAuthorities(replicaId, own);
+  }
+  // Our own record first (it may not be listed yet on a lagging replica), then by replica id.
+  const ordered: [string, ReplicaRecord | undefined][] = [
+    [replicaId, own],
+    ...records
+      .filter((r) => r.replicaId !== replicaId)
+      .sort((a, b) => (a.replicaId < b.replicaId ? -1 : 1))
+      .map((r): [string, ReplicaRecord | undefined] => [r.replicaId, readRecord(r.value)]),
+  ];
+  const union: Union = { x509: new Map(), jwt: new Map() };
+  for (const [id, record] of ordered) {
+    if (record === undefined) {
+      logger.warn('ignoring a malformed replica authority record', { replicaId: id });
+      continue;
+    }
+    const live = addLiveAuthorities(union, id, record, nowMs, logger);
+    if (live === 0 && id !== replicaId) {
+      // Everything that replica signed has expired with its authorities (FED-51).
+      await store.deleteReplicaAuthorities(id);
+      logger.info('removed the authorities of a replica whose authorities all expired', {
+        replicaId: id,
+      });
+    }
+  }
+  return { x509: [...union.x509.values()], jwt: [...union.jwt.values()] };
+}
+
+/**
+ * Writes `next` as the shared local bundle; false when another replica published a higher
+ * sequence first (ERR_STORE_STALE_SEQUENCE) and `mayRetry`, so the caller merges again on top.
+ */
+async function publishBundle(
+  deps: SharedBundleDeps,
+  next: Bundle,
+  publishedAtMs: number,
+  mayRetry: boolean,
+): Promise<boolean> {
+  const sequence = sequenceOf(next.sequence);
+  try {
+    await deps.store.putLocalBundle({
+      raw: marshalBundle(next).toString('utf8'),
+      sequence: sequence.toString(),
+      publishedAt: publishedAtMs,
+    });
+  } catch (error) {
+    if (isBrokerError(error) && error.code === 'ERR_STORE_STALE_SEQUENCE' && mayRetry) {
+      return false;
+    }
+    throw error;
+  }
+  deps.logger.info('published the shared local bundle', {
+    sequence: sequence.toString(),
+    x509: next.x509Authorities.length,
+    jwt: next.jwtAuthorities.size,
+  });
+  return true;
+}
+
 export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBundle {
   const { ca, store, replicaId, logger } = deps;
   const trustDomain = ca.trustDomain;
@@ -147,139 +332,23 @@ export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBund
     }
   };
 
-  /** Our own authorities as published by our CA, with each one's expiry. */
-  const ownRecord = (): ReplicaRecord => {
-    const own = ca.localBundle();
-    const jwtExpiry = new Map(ca.authorities('jwt').map((a) => [a.id, a.notAfter.getTime()]));
-    return {
-      refreshHintSeconds: own.refreshHintSeconds ?? 300,
-      x509: own.x509Authorities.map((a) => ({
-        der: a.der.toString('base64'),
-        notAfter: a.notAfter.getTime(),
-      })),
-      jwt: [...own.jwtAuthorities.values()].map((a) => ({
-        kid: a.kid,
-        jwk: { ...a.jwk },
-        notAfter: jwtExpiry.get(a.kid) ?? Number.MAX_SAFE_INTEGER,
-      })),
-    };
-  };
-
-  /** The union of every replica's unexpired authorities; fully expired records are removed. */
-  const merge = async (
-    t: number,
-    own: ReplicaRecord,
-  ): Promise<{ x509: X509Authority[]; jwt: JwtAuthority[] }> => {
-    const records = await store.listReplicaAuthorities();
-    if (!records.some((r) => r.replicaId === replicaId)) {
-      // Our record is missing (a store restored from an old backup, or another replica pruning
-      // a record of ours it read as fully expired just before we rewrote it): write it again.
-      await store.putReplicaAuthorities(replicaId, own);
-      lastRecordText = JSON.stringify(own);
-    }
-    // Our own record first (it may not be listed yet on a lagging replica), then by replica id.
-    const ordered: [string, ReplicaRecord | undefined][] = [
-      [replicaId, own],
-      ...records
-        .filter((r) => r.replicaId !== replicaId)
-        .sort((a, b) => (a.replicaId < b.replicaId ? -1 : 1))
-        .map((r): [string, ReplicaRecord | undefined] => [r.replicaId, readRecord(r.value)]),
-    ];
-    const x509 = new Map<string, X509Authority>();
-    const jwt = new Map<string, JwtAuthority>();
-    for (const [id, record] of ordered) {
-      if (record === undefined) {
-        logger.warn('ignoring a malformed replica authority record', { replicaId: id });
-        continue;
-      }
-      let live = 0;
-      for (const entry of record.x509) {
-        if (entry.notAfter <= t) continue; // BUNDLE-33: expired CA certificates are pruned.
-        live++;
-        try {
-          const authority = x509AuthorityFromDer(Buffer.from(entry.der, 'base64'));
-          x509.set(authority.fingerprintSha256, authority);
-        } catch (error) {
-          logger.warn('ignoring an unreadable certificate of another replica', {
-            replicaId: id,
-            error: (error as Error).message,
-          });
-        }
-      }
-      for (const entry of record.jwt) {
-        if (entry.notAfter <= t) continue;
-        live++;
-        try {
-          const authority = jwtAuthorityFromJwk(entry.kid, entry.jwk);
-          const seen = jwt.get(entry.kid);
-          if (seen !== undefined && jwkText(seen) !== jwkText(authority)) {
-            // Two different keys under one kid would make JWT-SVID validation ambiguous.
-            logger.warn(
-              'two replicas publish different JWT keys under one kid; keeping the first',
-              {
-                replicaId: id,
-                kid: entry.kid,
-              },
-            );
-            continue;
-          }
-          jwt.set(entry.kid, authority);
-        } catch (error) {
-          logger.warn('ignoring an unreadable JWT key of another replica', {
-            replicaId: id,
-            error: (error as Error).message,
-          });
-        }
-      }
-      if (live === 0 && id !== replicaId) {
-        // Everything that replica signed has expired with its authorities (FED-51).
-        await store.deleteReplicaAuthorities(id);
-        logger.info('removed the authorities of a replica whose authorities all expired', {
-          replicaId: id,
-        });
-      }
-    }
-    return { x509: [...x509.values()], jwt: [...jwt.values()] };
-  };
-
   const runSync = async (): Promise<Bundle> => {
     const t = deps.now();
-    const own = ownRecord();
+    const own = ownRecordOf(ca);
     const ownText = JSON.stringify(own);
     if (ownText !== lastRecordText) {
       await store.putReplicaAuthorities(replicaId, own);
       lastRecordText = ownText;
     }
     for (let attempt = 1; ; attempt++) {
-      const { x509, jwt } = await merge(t, own);
+      const { x509, jwt } = await mergeReplicas(deps, t, own);
       const digest = contentDigest(own.refreshHintSeconds, x509, jwt);
-      const stored = await store.getLocalBundle();
-      let storedBundle: Bundle | undefined;
-      if (stored !== undefined) {
-        try {
-          storedBundle = parseBundle(stored.raw, trustDomain);
-        } catch (error) {
-          logger.warn('the stored local bundle does not parse; publishing a new one', {
-            error: (error as Error).message,
-          });
-        }
+      const stored = await readStoredBundle(store, trustDomain, logger);
+      if (stored.bundle !== undefined && bundleContentDigest(stored.bundle) === digest) {
+        serve(stored.bundle);
+        return stored.bundle;
       }
-      if (storedBundle !== undefined && bundleContentDigest(storedBundle) === digest) {
-        serve(storedBundle);
-        return storedBundle;
-      }
-      // BUNDLE-31: above anything any replica has published. When the union is exactly our own
-      // authorities (one replica), our CA's own count is used, so its logs and ours agree.
-      const seqOf = (s: string | bigint | undefined): bigint =>
-        typeof s === 'string' ? BigInt(s) : (s ?? 0n);
-      const published = [stored?.sequence, served?.sequence]
-        .map(seqOf)
-        .reduce((a, b) => (a > b ? a : b), 0n);
-      const ownBundle = ca.localBundle();
-      const ownSequence = seqOf(ownBundle.sequence);
-      const onlyOurs = digest === bundleContentDigest(ownBundle);
-      const sequence =
-        ownSequence <= published ? published + 1n : onlyOurs ? ownSequence : ownSequence + 1n;
+      const sequence = nextSequence([stored.sequence, served?.sequence], ca.localBundle(), digest);
       // BUNDLE-32 order (marshalBundle keeps it).
       sortForPublication(x509, jwt);
       const next = new Bundle({
@@ -289,28 +358,8 @@ export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBund
         sequence,
         refreshHintSeconds: own.refreshHintSeconds,
       });
-      try {
-        await store.putLocalBundle({
-          raw: marshalBundle(next).toString('utf8'),
-          sequence: sequence.toString(),
-          publishedAt: t,
-        });
-      } catch (error) {
-        // Another replica published first: merge again on top of its bundle.
-        if (
-          isBrokerError(error) &&
-          error.code === 'ERR_STORE_STALE_SEQUENCE' &&
-          attempt < MAX_WRITE_ATTEMPTS
-        ) {
-          continue;
-        }
-        throw error;
-      }
-      logger.info('published the shared local bundle', {
-        sequence: sequence.toString(),
-        x509: x509.length,
-        jwt: jwt.length,
-      });
+      // Another replica published first: merge again on top of its bundle.
+      if (!(await publishBundle(deps, next, t, attempt < MAX_WRITE_ATTEMPTS))) continue;
       serve(next);
       await store.publish(deps.channel, sequence.toString()).catch(() => undefined);
       return next;

@@ -40,15 +40,13 @@ export {
   MAX_TOKEN_TTL_SECONDS,
   MIN_TOKEN_TTL_SECONDS,
   TOKEN_PREFIX,
-  createRegistration,
-} from './service.js';
+} from './join-tokens.js';
+export type { CreatedToken, Enrolment, TokenView } from './join-tokens.js';
+export { createRegistration } from './service.js';
 export type {
-  CreatedToken,
-  Enrolment,
   EntryUpdate,
   Registration,
   RegistrationDeps,
   RegistrationLogger,
   RegistrationStore,
-  TokenView,
 } from './service.js';

@@ -1,9 +1,9 @@
-// The registration service: entries (create, list, delete), one-time join tokens (stored hashed,
-// shown once), enrolment (token -> SPIFFE ID with a fresh instance id) and the entry behind an
-// SVID at renewal, and the workload entries served to a node agent. Entries are cached per replica
-// and invalidated over the store's pub/sub.
-import { createHash } from 'node:crypto';
+// The registration service: entries (create, update, list, delete), one-time join tokens
+// (join-tokens.ts), enrolment and the entry behind an SVID at renewal, and the workload entries
+// served to a node agent. Entries are cached per replica (entry-cache.ts) and invalidated over the
+// store's pub/sub.
 import { RegistrationError, isBrokerError } from '../errors.js';
+import type { Clock } from '../clock.js';
 import type { SpiffeId, TrustDomain } from '../spiffeid/index.js';
 import type { Store } from '../store/index.js';
 import {
@@ -20,7 +20,18 @@ import {
   type EntryPatch,
   type UpdatableEntryField,
 } from './entry.js';
-import { fillIdPattern, idPatternsOverlap, matchIdPattern, newInstanceId } from './template.js';
+import { createEntryCache } from './entry-cache.js';
+import {
+  createJoinToken,
+  deleteJoinToken,
+  enrolWithToken,
+  listJoinTokens,
+  type CreatedToken,
+  type Enrolment,
+  type JoinTokenDeps,
+  type TokenView,
+} from './join-tokens.js';
+import { idPatternsOverlap, matchIdPattern } from './template.js';
 import type { Logger } from '../log.js';
 
 export type RegistrationStore = Pick<
@@ -46,35 +57,11 @@ export interface RegistrationDeps {
   readonly ownTrustDomain: TrustDomain;
   /** IDs no entry may grant: the bundle endpoint's, the agent API's, the admin IDs. */
   readonly reserved: readonly SpiffeId[];
-  readonly now: () => number;
+  readonly now: Clock;
   readonly randomBytes: (size: number) => Buffer;
   readonly logger: RegistrationLogger;
   /** Replica name, used as the owner of the entry-creation lock. */
   readonly replicaId: string;
-}
-
-export interface CreatedToken {
-  /** The secret: shown once, never stored. */
-  readonly token: string;
-  /** A short public handle (the first 16 hex characters of the hash) for listing and revoking. */
-  readonly tokenId: string;
-  readonly entryId: string;
-  readonly expiresAtMs: number;
-}
-
-export interface TokenView {
-  readonly tokenId: string;
-  readonly entryId: string;
-  readonly expiresAtMs: number;
-  readonly createdBy: string;
-}
-
-export interface Enrolment {
-  readonly entry: Entry;
-  readonly spiffeId: SpiffeId;
-  /** The per-instance segment for template entries; undefined for fixed IDs. */
-  readonly instanceId: string | undefined;
-  readonly tokenId: string;
 }
 
 export interface EntryUpdate {
@@ -116,23 +103,10 @@ export interface Registration {
   start(signal: AbortSignal): Promise<void>;
 }
 
-export const TOKEN_PREFIX = 'fbjt_';
-export const DEFAULT_TOKEN_TTL_SECONDS = 600;
-export const MIN_TOKEN_TTL_SECONDS = 30;
-export const MAX_TOKEN_TTL_SECONDS = 7 * 86_400;
-const TOKEN_RE = /^fbjt_[A-Za-z0-9_-]{43}$/;
-const TOKEN_ID_RE = /^[0-9a-f]{16}$/;
-/** Entries are re-read at least this often even without a notification (a missed message heals). */
-const ENTRY_CACHE_MAX_AGE_MS = 5_000;
-const ENTRY_CHANNEL = 'entry-changed';
 const CREATE_LOCK = 'registration-entry-create';
 const CREATE_LOCK_TTL_MS = 10_000;
 /** Compare-and-set rounds before a contended update gives up with ERR_STORE_CONFLICT. */
 const UPDATE_ATTEMPTS = 8;
-
-function tokenHash(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
-}
 
 function notFound(id: string): RegistrationError {
   return new RegistrationError(
@@ -141,77 +115,52 @@ function notFound(id: string): RegistrationError {
   );
 }
 
-function tokenInvalid(): RegistrationError {
-  // One message for every failure: a caller learns nothing about which tokens exist.
-  return new RegistrationError(
-    'ERR_REGISTRATION_TOKEN_INVALID',
-    'join token is unknown, expired, already used, or its entry was deleted',
-  );
+/** Runs `work` holding the cluster-wide entry-creation lock (polled, about 2 s at the most). */
+async function withCreateLock<T>(deps: RegistrationDeps, work: () => Promise<T>): Promise<T> {
+  const { store } = deps;
+  const owner = `${deps.replicaId}:${deps.randomBytes(6).toString('hex')}`;
+  for (let attempt = 0; ; attempt++) {
+    if (await store.acquireLock(CREATE_LOCK, owner, CREATE_LOCK_TTL_MS)) break;
+    if (attempt >= 50) {
+      throw new RegistrationError(
+        'ERR_REGISTRATION_ENTRY_EXISTS',
+        'another entry is being created; try again',
+      );
+    }
+    await new Promise((done) => setTimeout(done, 20 + attempt * 5));
+  }
+  try {
+    return await work();
+  } finally {
+    await store.releaseLock(CREATE_LOCK, owner).catch(() => undefined);
+  }
 }
+
+/**
+ * Entries never overlap, so the entry behind any SVID is unambiguous. Workload entries may share
+ * IDs among themselves (one ID on several nodes, entries picked by id); never with an agent or
+ * node entry, whose SVIDs authenticate to the agent API.
+ */
+function refuseOverlap(existing: readonly Entry[], entry: Entry, requestedId: string): void {
+  const clash = existing.find(
+    (other) =>
+      !(isWorkloadEntry(other) && isWorkloadEntry(entry)) &&
+      idPatternsOverlap(other.pattern, entry.pattern),
+  );
+  if (clash !== undefined) {
+    throw new RegistrationError(
+      'ERR_REGISTRATION_ENTRY_EXISTS',
+      `entry "${clash.id}" already grants an ID that "${requestedId.slice(0, 200)}" would grant`,
+    );
+  }
+}
+
+const byCreation = (a: Entry, b: Entry): number =>
+  a.createdAtMs - b.createdAtMs || a.id.localeCompare(b.id);
 
 export function createRegistration(deps: RegistrationDeps): Registration {
   const { store, ownTrustDomain, reserved } = deps;
-  let cache: { entries: readonly Entry[]; loadedAtMs: number } | undefined;
-  let generation = 0;
-  let loading: Promise<readonly Entry[]> | undefined;
-
-  const decodeAll = (records: readonly { value: Record<string, unknown> }[]): Entry[] => {
-    const out: Entry[] = [];
-    for (const record of records) {
-      try {
-        out.push(decodeEntry(record.value, ownTrustDomain, reserved));
-      } catch (error) {
-        if (!isBrokerError(error)) throw error;
-        // A tampered or outdated record grants nothing; it stays visible in the store for an admin.
-        deps.logger.warn('ignoring invalid stored registration entry', { error: error.message });
-      }
-    }
-    return out;
-  };
-
-  const listeners = new Set<() => void>();
-  const invalidate = (): void => {
-    generation += 1;
-    cache = undefined;
-    for (const listener of listeners) {
-      try {
-        listener();
-      } catch (error) {
-        deps.logger.warn('registration change listener failed', {
-          error: (error as Error).message,
-        });
-      }
-    }
-  };
-
-  const cachedEntries = async (): Promise<readonly Entry[]> => {
-    if (cache !== undefined && deps.now() - cache.loadedAtMs < ENTRY_CACHE_MAX_AGE_MS) {
-      return cache.entries;
-    }
-    if (loading === undefined) {
-      const started = generation;
-      loading = store
-        .listEntries()
-        .then((records) => {
-          const entries = decodeAll(records);
-          if (started === generation) cache = { entries, loadedAtMs: deps.now() };
-          return entries;
-        })
-        .finally(() => {
-          loading = undefined;
-        });
-    }
-    return loading;
-  };
-
-  const announce = async (): Promise<void> => {
-    invalidate();
-    await store.publish(ENTRY_CHANNEL, 'changed').catch((error: unknown) => {
-      deps.logger.warn('could not announce a registration entry change', {
-        error: (error as Error).message,
-      });
-    });
-  };
+  const cache = createEntryCache(deps);
 
   const getEntry = async (id: string): Promise<Entry> => {
     if (!isEntryId(id)) throw notFound(id);
@@ -219,25 +168,7 @@ export function createRegistration(deps: RegistrationDeps): Registration {
     if (record === undefined) throw notFound(id);
     return decodeEntry(record.value, ownTrustDomain, reserved);
   };
-
-  const withCreateLock = async <T>(work: () => Promise<T>): Promise<T> => {
-    const owner = `${deps.replicaId}:${deps.randomBytes(6).toString('hex')}`;
-    for (let attempt = 0; ; attempt++) {
-      if (await store.acquireLock(CREATE_LOCK, owner, CREATE_LOCK_TTL_MS)) break;
-      if (attempt >= 50) {
-        throw new RegistrationError(
-          'ERR_REGISTRATION_ENTRY_EXISTS',
-          'another entry is being created; try again',
-        );
-      }
-      await new Promise((done) => setTimeout(done, 20 + attempt * 5));
-    }
-    try {
-      return await work();
-    } finally {
-      await store.releaseLock(CREATE_LOCK, owner).catch(() => undefined);
-    }
-  };
+  const tokens: JoinTokenDeps = { store, now: deps.now, randomBytes: deps.randomBytes, getEntry };
 
   return {
     async createEntry(input, actor) {
@@ -248,26 +179,12 @@ export function createRegistration(deps: RegistrationDeps): Registration {
         nowMs: deps.now(),
         actor,
       });
-      // Entries never overlap, so the entry behind any SVID is unambiguous. The lock makes the
-      // check-then-write atomic across replicas.
-      await withCreateLock(async () => {
-        const existing = decodeAll(await store.listEntries());
-        // Workload entries may share IDs among themselves (one ID on several nodes, entries picked
-        // by id); never with an agent or node entry, whose SVIDs authenticate to the agent API.
-        const clash = existing.find(
-          (other) =>
-            !(isWorkloadEntry(other) && isWorkloadEntry(entry)) &&
-            idPatternsOverlap(other.pattern, entry.pattern),
-        );
-        if (clash !== undefined) {
-          throw new RegistrationError(
-            'ERR_REGISTRATION_ENTRY_EXISTS',
-            `entry "${clash.id}" already grants an ID that "${input.spiffeId.slice(0, 200)}" would grant`,
-          );
-        }
+      // The lock makes the overlap check and the write atomic across replicas.
+      await withCreateLock(deps, async () => {
+        refuseOverlap(cache.decodeAll(await store.listEntries()), entry, input.spiffeId);
         await store.putEntry(entry.id, encodeEntry(entry), null);
       });
-      await announce();
+      await cache.announce();
       return entry;
     },
 
@@ -289,7 +206,7 @@ export function createRegistration(deps: RegistrationDeps): Registration {
           }
           throw error;
         }
-        await announce();
+        await cache.announce();
         return { before, entry, changed };
       }
     },
@@ -297,93 +214,21 @@ export function createRegistration(deps: RegistrationDeps): Registration {
     getEntry,
 
     async listEntries() {
-      const entries = decodeAll(await store.listEntries());
-      return entries.sort((a, b) => a.createdAtMs - b.createdAtMs || a.id.localeCompare(b.id));
+      return cache.decodeAll(await store.listEntries()).sort(byCreation);
     },
 
     async deleteEntry(id) {
       if (!isEntryId(id) || !(await store.deleteEntry(id, 'any'))) throw notFound(id);
-      await announce();
+      await cache.announce();
     },
 
-    async createToken(entryId, options) {
-      const ttl = options.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
-      if (
-        !Number.isSafeInteger(ttl) ||
-        ttl < MIN_TOKEN_TTL_SECONDS ||
-        ttl > MAX_TOKEN_TTL_SECONDS
-      ) {
-        throw new RegistrationError(
-          'ERR_REGISTRATION_TOKEN_TTL',
-          `token ttl must be a whole number of seconds from ${MIN_TOKEN_TTL_SECONDS} to ${MAX_TOKEN_TTL_SECONDS}`,
-        );
-      }
-      if (isWorkloadEntry(await getEntry(entryId))) {
-        throw new RegistrationError(
-          'ERR_REGISTRATION_WORKLOAD_TOKEN',
-          'a workload entry (with parentId) is served by its node agent; it takes no join token',
-        );
-      }
-      const token = `${TOKEN_PREFIX}${deps.randomBytes(32).toString('base64url')}`;
-      const hash = tokenHash(token);
-      const expiresAtMs = deps.now() + ttl * 1000;
-      await store.putToken({
-        hash,
-        expiresAt: expiresAtMs,
-        data: { entryId, createdBy: options.actor, createdAtMs: deps.now() },
-      });
-      return { token, tokenId: hash.slice(0, 16), entryId, expiresAtMs };
-    },
-
-    async listTokens() {
-      const records = await store.listTokens(deps.now());
-      return records
-        .map((record) => ({
-          tokenId: record.hash.slice(0, 16),
-          entryId: typeof record.data['entryId'] === 'string' ? record.data['entryId'] : '',
-          expiresAtMs: record.expiresAt,
-          createdBy: typeof record.data['createdBy'] === 'string' ? record.data['createdBy'] : '',
-        }))
-        .sort((a, b) => a.expiresAtMs - b.expiresAtMs);
-    },
-
-    async deleteToken(tokenId) {
-      if (!TOKEN_ID_RE.test(tokenId)) throw tokenInvalid();
-      const match = (await store.listTokens(deps.now())).find((record) =>
-        record.hash.startsWith(tokenId),
-      );
-      if (match === undefined || !(await store.deleteToken(match.hash))) throw tokenInvalid();
-    },
-
-    async enrol(token) {
-      if (typeof token !== 'string' || !TOKEN_RE.test(token)) throw tokenInvalid();
-      const hash = tokenHash(token);
-      const record = await store.consumeToken(hash, deps.now());
-      if (record === undefined) throw tokenInvalid();
-      const entryId = record.data['entryId'];
-      if (typeof entryId !== 'string') throw tokenInvalid();
-      let entry: Entry;
-      try {
-        entry = await getEntry(entryId);
-      } catch (error) {
-        if (isBrokerError(error) && error.code === 'ERR_REGISTRATION_ENTRY_NOT_FOUND') {
-          throw tokenInvalid();
-        }
-        throw error;
-      }
-      if (isWorkloadEntry(entry)) throw tokenInvalid();
-      const instanceId =
-        entry.pattern.kind === 'template' ? newInstanceId(deps.randomBytes) : undefined;
-      return {
-        entry,
-        spiffeId: fillIdPattern(entry.pattern, instanceId),
-        instanceId,
-        tokenId: hash.slice(0, 16),
-      };
-    },
+    createToken: (entryId, options) => createJoinToken(tokens, entryId, options),
+    listTokens: () => listJoinTokens(tokens),
+    deleteToken: (tokenId) => deleteJoinToken(tokens, tokenId),
+    enrol: (token) => enrolWithToken(tokens, token),
 
     async entryFor(id) {
-      for (const entry of await cachedEntries()) {
+      for (const entry of await cache.entries()) {
         if (isWorkloadEntry(entry)) continue;
         const match = matchIdPattern(entry.pattern, id);
         if (match !== undefined) return { entry, instanceId: match.instanceId };
@@ -392,21 +237,12 @@ export function createRegistration(deps: RegistrationDeps): Registration {
     },
 
     async childEntries(nodeId, nodeEntry) {
-      return (await cachedEntries())
+      return (await cache.entries())
         .filter((entry) => isChildOfNode(entry, nodeId, nodeEntry))
-        .sort((a, b) => a.createdAtMs - b.createdAtMs || a.id.localeCompare(b.id));
+        .sort(byCreation);
     },
 
-    onChange(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-
-    async start(signal) {
-      const unsubscribe = await store.subscribe(ENTRY_CHANNEL, () => invalidate());
-      signal.addEventListener('abort', () => void unsubscribe().catch(() => undefined), {
-        once: true,
-      });
-    },
+    onChange: (listener) => cache.onChange(listener),
+    start: (signal) => cache.follow(signal),
   };
 }

@@ -6,16 +6,10 @@ import { createReadStream, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { join } from 'node:path';
 import { WorkloadError } from '../errors.js';
 import type { PeerCred } from './peercred.js';
+import type { WorkloadInfo } from './source.js';
 
 /** What the agent knows about a caller; `selectors` are `type:value` strings. */
-export interface WorkloadFacts {
-  readonly pid: number;
-  readonly uid: number;
-  readonly gid: number;
-  /** Field 22 of /proc/<pid>/stat (clock ticks since boot): with pid, names one process. */
-  readonly startTime: string;
-  readonly path?: string;
-  readonly sha256?: string;
+export interface WorkloadFacts extends WorkloadInfo {
   readonly selectors: ReadonlySet<string>;
 }
 

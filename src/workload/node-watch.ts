@@ -1,33 +1,14 @@
 // Follows GET /v1/agent/node/watch (contract 17): server-sent `state` events, each the complete
 // node state; reconnects with capped, jittered backoff and after 60 s without a byte.
+import { backoffMs, parseSseBlock } from '../agent/index.js';
 import type { BrokerClient } from './broker-client.js';
 import { MAX_RESPONSE_BYTES } from './broker-client.js';
 
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 30_000;
 /** The broker sends a heartbeat comment well within this. */
 const WATCH_IDLE_MS = 60_000;
 
-/** Capped, jittered exponential backoff (half fixed, half random). */
-export function backoffMs(attempt: number): number {
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(attempt, 16));
-  return Math.round(base / 2 + (Math.random() * base) / 2);
-}
-
-/** The event name and data of one SSE block (comments and other fields ignored). */
-export function parseSseBlock(block: string): { event: string; data: string } {
-  let event = 'message';
-  const data: string[] = [];
-  for (const line of block.split(/\r?\n/)) {
-    if (line.startsWith(':')) continue;
-    const colon = line.indexOf(':');
-    const field = colon === -1 ? line : line.slice(0, colon);
-    const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-    if (field === 'event') event = value;
-    else if (field === 'data') data.push(value);
-  }
-  return { event, data: data.join('\n') };
-}
+// The node agent backs off and reads server-sent events as the SDK agent does (one copy each).
+export { backoffMs };
 
 /**
  * Calls `onState` with each state event's data (it throws on a bad one, which is logged and

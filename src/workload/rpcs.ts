@@ -15,12 +15,13 @@ import { jwtBundleJson, tdId, versionOf, x509BundleDer, x509SvidResponse } from 
 import { structOf } from './proto.js';
 import type { StreamHub } from './streams.js';
 import { expectedId, type CachedX509Svid, type SvidCache } from './svid-cache.js';
+import type { Clock } from '../clock.js';
 
 export interface RpcDeps {
   readonly cache: SvidCache;
   readonly hub: StreamHub;
   readonly callerOf: CallerOf;
-  readonly now: () => number;
+  readonly now: Clock;
   readonly maxAudiences: number;
   readonly maxAudienceLength: number;
   readonly logWarn?: (message: string, fields?: Record<string, unknown>) => void;

@@ -15,6 +15,7 @@ import { closeUnix, listenUnix } from './socket.js';
 import type { NodeSource, WorkloadInfo } from './source.js';
 import { createStreamHub } from './streams.js';
 import { createSvidCache, type SvidCache } from './svid-cache.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 
 export interface WorkloadApiLimits {
@@ -49,7 +50,7 @@ export interface WorkloadApiServerOptions {
   /** /proc/sys/kernel/random/boot_id: part of every instance id. */
   readonly bootId: string;
   readonly limits?: Partial<WorkloadApiLimits>;
-  readonly now?: () => number;
+  readonly now?: Clock;
   readonly logger?: WorkloadApiLogger;
 }
 
@@ -66,6 +67,79 @@ interface Connection {
   readonly startTime: string;
 }
 
+/** Attests the call's process and finds its entries (WAPI-7); never from request content. */
+async function attestCaller(
+  options: Pick<WorkloadApiServerOptions, 'attestor' | 'source' | 'bootId'>,
+  connection: Connection | undefined,
+): Promise<Caller> {
+  const { attestor, source } = options;
+  if (connection === undefined) throw new Refusal(grpc.status.PERMISSION_DENIED, NO_IDENTITY);
+  const facts = await attestor.attest(connection.cred, connection.startTime);
+  const state = source.state();
+  if (state === undefined) {
+    throw new Refusal(grpc.status.UNAVAILABLE, 'the node agent has no state from the broker yet');
+  }
+  const entries = matchEntries(state.entries, facts.selectors);
+  if (entries.length === 0) throw new Refusal(grpc.status.PERMISSION_DENIED, NO_IDENTITY);
+  const matches = entries.map((entry) => ({
+    entry,
+    instance: isTemplateEntry(entry)
+      ? instanceOf(source.nodeId, options.bootId, facts.pid, facts.startTime)
+      : undefined,
+  }));
+  const { own, federated } = bundlesFor(state.bundles, source.trustDomain, entries);
+  if (own === undefined) throw new Refusal(grpc.status.UNAVAILABLE, 'no trust bundle yet');
+  const workload: WorkloadInfo = {
+    pid: facts.pid,
+    uid: facts.uid,
+    gid: facts.gid,
+    startTime: facts.startTime,
+    ...(facts.path === undefined ? {} : { path: facts.path }),
+    ...(facts.sha256 === undefined ? {} : { sha256: facts.sha256 }),
+  };
+  return {
+    facts,
+    workload,
+    matches,
+    bundles: new BundleSet([own, ...federated]),
+    own,
+    federated,
+  };
+}
+
+/**
+ * A CA rotation (our X.509 or JWT authorities changed) re-signs; every stream gets fresh state.
+ * An activation changes the signer without changing the bundle: the state names the active
+ * X.509 authority, and a new one re-signs too (issue 17, the activation gap). Returns the
+ * unsubscribe.
+ */
+function followAuthorityChanges(
+  source: NodeSource,
+  cache: SvidCache,
+  broadcast: () => void,
+): () => void {
+  let lastOwn: Bundle | undefined;
+  let lastActive: string | undefined;
+  const unsubscribe = source.onChange(() => {
+    const state = source.state();
+    const own = state?.bundles.get(source.trustDomain);
+    if (own !== undefined && lastOwn !== undefined) {
+      if (x509BundleDer(own).compare(x509BundleDer(lastOwn)) !== 0) cache.expireX509();
+      if (!jwtBundleJson(own).equals(jwtBundleJson(lastOwn))) cache.clearJwt();
+    }
+    const active = state?.activeX509Authority;
+    if (active !== undefined && lastActive !== undefined && active !== lastActive) {
+      cache.expireX509();
+    }
+    lastOwn = own;
+    if (active !== undefined) lastActive = active;
+    broadcast();
+  });
+  lastOwn = source.state()?.bundles.get(source.trustDomain);
+  lastActive = source.state()?.activeX509Authority;
+  return unsubscribe;
+}
+
 export function createWorkloadApiServer(options: WorkloadApiServerOptions): WorkloadApiServer {
   const limits = { ...DEFAULT_WORKLOAD_API_LIMITS, ...options.limits };
   const now = options.now ?? Date.now;
@@ -74,8 +148,6 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
   let nextConnection = 0;
   const cache = createSvidCache(source, () => source.state()?.bundles, { now });
   let netServer: NetServer | undefined;
-  let lastOwn: Bundle | undefined;
-  let lastActive: string | undefined;
 
   const grpcServer = new grpc.Server({
     'grpc.max_receive_message_length': limits.maxMessageBytes,
@@ -103,42 +175,7 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
     injector.injectConnection(socket);
   }
 
-  /** Attests the call's process and finds its entries (WAPI-7); never from request content. */
-  async function callerOf(peer: string): Promise<Caller> {
-    const connection = connections.get(peer);
-    if (connection === undefined) throw new Refusal(grpc.status.PERMISSION_DENIED, NO_IDENTITY);
-    const facts = await attestor.attest(connection.cred, connection.startTime);
-    const state = source.state();
-    if (state === undefined) {
-      throw new Refusal(grpc.status.UNAVAILABLE, 'the node agent has no state from the broker yet');
-    }
-    const entries = matchEntries(state.entries, facts.selectors);
-    if (entries.length === 0) throw new Refusal(grpc.status.PERMISSION_DENIED, NO_IDENTITY);
-    const matches = entries.map((entry) => ({
-      entry,
-      instance: isTemplateEntry(entry)
-        ? instanceOf(source.nodeId, options.bootId, facts.pid, facts.startTime)
-        : undefined,
-    }));
-    const { own, federated } = bundlesFor(state.bundles, source.trustDomain, entries);
-    if (own === undefined) throw new Refusal(grpc.status.UNAVAILABLE, 'no trust bundle yet');
-    const workload: WorkloadInfo = {
-      pid: facts.pid,
-      uid: facts.uid,
-      gid: facts.gid,
-      startTime: facts.startTime,
-      ...(facts.path === undefined ? {} : { path: facts.path }),
-      ...(facts.sha256 === undefined ? {} : { sha256: facts.sha256 }),
-    };
-    return {
-      facts,
-      workload,
-      matches,
-      bundles: new BundleSet([own, ...federated]),
-      own,
-      federated,
-    };
-  }
+  const callerOf = (peer: string): Promise<Caller> => attestCaller(options, connections.get(peer));
 
   const hub = createStreamHub({ maxStreams: limits.maxStreams, now, callerOf });
   const handlers = workloadApiHandlers({
@@ -152,26 +189,7 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
   });
   grpcServer.addService(workloadServiceDefinition(), handlers);
 
-  // A CA rotation (our X.509 or JWT authorities changed) re-signs; every stream gets fresh state.
-  // An activation changes the signer without changing the bundle: the state names the active
-  // X.509 authority, and a new one re-signs too (issue 17, the activation gap).
-  const unsubscribe = source.onChange(() => {
-    const state = source.state();
-    const own = state?.bundles.get(source.trustDomain);
-    if (own !== undefined && lastOwn !== undefined) {
-      if (x509BundleDer(own).compare(x509BundleDer(lastOwn)) !== 0) cache.expireX509();
-      if (!jwtBundleJson(own).equals(jwtBundleJson(lastOwn))) cache.clearJwt();
-    }
-    const active = state?.activeX509Authority;
-    if (active !== undefined && lastActive !== undefined && active !== lastActive) {
-      cache.expireX509();
-    }
-    lastOwn = own;
-    if (active !== undefined) lastActive = active;
-    hub.broadcast();
-  });
-  lastOwn = source.state()?.bundles.get(source.trustDomain);
-  lastActive = source.state()?.activeX509Authority;
+  const unsubscribe = followAuthorityChanges(source, cache, () => hub.broadcast());
 
   return {
     get openStreams() {

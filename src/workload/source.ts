@@ -8,6 +8,7 @@ export interface WorkloadInfo {
   readonly pid: number;
   readonly uid: number;
   readonly gid: number;
+  /** Field 22 of /proc/<pid>/stat (clock ticks since boot): with pid, names one process. */
   readonly startTime: string;
   readonly path?: string;
   readonly sha256?: string;

@@ -3,6 +3,7 @@
 // they open.
 import * as grpc from '@grpc/grpc-js';
 import { checkHeader, failStream, statusOf, type Caller, type CallerOf } from './call-status.js';
+import type { Clock } from '../clock.js';
 
 export interface Built {
   readonly message: unknown;
@@ -25,7 +26,7 @@ export interface StreamHub {
 
 export function createStreamHub(options: {
   readonly maxStreams: number;
-  readonly now: () => number;
+  readonly now: Clock;
   readonly callerOf: CallerOf;
 }): StreamHub {
   const listeners = new Set<() => void>();

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { newKeyAndCsr } from '../agent/index.js';
 import type { BundleSet } from '../bundle/index.js';
 import { verifyX509Svid } from '../svid/index.js';
+import type { Clock } from '../clock.js';
 import { WorkloadError } from '../errors.js';
 import { INSTANCE_PLACEHOLDER, type NodeEntry } from './node-state.js';
 import type { IssuedJwt, NodeSource, WorkloadInfo } from './source.js';
@@ -43,7 +44,7 @@ export interface SvidCache {
 }
 
 export interface SvidCacheOptions {
-  readonly now?: () => number;
+  readonly now?: Clock;
   /** Most cached SVIDs of each kind; the oldest goes first. Default 10,000. */
   readonly maxEntries?: number;
 }
@@ -69,6 +70,55 @@ function setBounded<V>(map: Map<string, V>, key: string, value: V, max: number):
   map.set(key, value);
 }
 
+interface SignDeps {
+  readonly source: NodeSource;
+  readonly bundles: () => BundleSet | undefined;
+  readonly now: Clock;
+}
+
+/** Signs a fresh key for `entry` and checks the broker's answer like any SVID (X509-31). */
+async function signX509(
+  deps: SignDeps,
+  entry: NodeEntry,
+  instance: string | undefined,
+  workload: WorkloadInfo,
+): Promise<CachedX509Svid> {
+  const { privateKey, csrDer } = newKeyAndCsr();
+  const issued = await deps.source.signX509({
+    entryId: entry.id,
+    csrDer,
+    ...(instance === undefined ? {} : { instance }),
+    workload,
+  });
+  const set = deps.bundles();
+  if (set === undefined) throw new WorkloadError('ERR_WORKLOAD_STATE_INVALID', 'no bundle yet');
+  // The broker's answer is checked like any SVID before a workload gets it (X509-31).
+  let verified;
+  try {
+    verified = verifyX509Svid(issued.chainDer, set, { now: new Date(deps.now()) });
+  } catch (cause) {
+    throw new WorkloadError('ERR_WORKLOAD_STATE_INVALID', 'the broker signed an invalid SVID', {
+      cause,
+    });
+  }
+  const id = verified.spiffeId.toString();
+  if (id !== expectedId(entry, instance)) {
+    throw new WorkloadError(
+      'ERR_WORKLOAD_STATE_INVALID',
+      `the broker signed "${id}" for entry "${entry.id}"`,
+    );
+  }
+  const issuedAt = deps.now();
+  const expiresAtMs = verified.leaf.notAfter.getTime();
+  return {
+    spiffeId: id,
+    chainDer: [...issued.chainDer],
+    keyDer: privateKey.export({ format: 'der', type: 'pkcs8' }),
+    expiresAtMs,
+    refreshAtMs: issuedAt + (expiresAtMs - issuedAt) / 2,
+  };
+}
+
 export function createSvidCache(
   source: NodeSource,
   bundles: () => BundleSet | undefined,
@@ -80,47 +130,7 @@ export function createSvidCache(
   const x509Pending = new Map<string, Promise<CachedX509Svid>>();
   const jwts = new Map<string, CachedJwt>();
   const jwtPending = new Map<string, Promise<IssuedJwt>>();
-
-  async function signX509(
-    entry: NodeEntry,
-    instance: string | undefined,
-    workload: WorkloadInfo,
-  ): Promise<CachedX509Svid> {
-    const { privateKey, csrDer } = newKeyAndCsr();
-    const issued = await source.signX509({
-      entryId: entry.id,
-      csrDer,
-      ...(instance === undefined ? {} : { instance }),
-      workload,
-    });
-    const set = bundles();
-    if (set === undefined) throw new WorkloadError('ERR_WORKLOAD_STATE_INVALID', 'no bundle yet');
-    // The broker's answer is checked like any SVID before a workload gets it (X509-31).
-    let verified;
-    try {
-      verified = verifyX509Svid(issued.chainDer, set, { now: new Date(now()) });
-    } catch (cause) {
-      throw new WorkloadError('ERR_WORKLOAD_STATE_INVALID', 'the broker signed an invalid SVID', {
-        cause,
-      });
-    }
-    const id = verified.spiffeId.toString();
-    if (id !== expectedId(entry, instance)) {
-      throw new WorkloadError(
-        'ERR_WORKLOAD_STATE_INVALID',
-        `the broker signed "${id}" for entry "${entry.id}"`,
-      );
-    }
-    const issuedAt = now();
-    const expiresAtMs = verified.leaf.notAfter.getTime();
-    return {
-      spiffeId: id,
-      chainDer: [...issued.chainDer],
-      keyDer: privateKey.export({ format: 'der', type: 'pkcs8' }),
-      expiresAtMs,
-      refreshAtMs: issuedAt + (expiresAtMs - issuedAt) / 2,
-    };
-  }
+  const signDeps: SignDeps = { source, bundles, now };
 
   return {
     get size() {
@@ -134,7 +144,9 @@ export function createSvidCache(
       if (cached !== undefined && at < cached.refreshAtMs) return cached;
       let pending = x509Pending.get(key);
       if (pending === undefined) {
-        pending = signX509(entry, instance, workload).finally(() => x509Pending.delete(key));
+        pending = signX509(signDeps, entry, instance, workload).finally(() =>
+          x509Pending.delete(key),
+        );
         x509Pending.set(key, pending);
       }
       try {

@@ -1,10 +1,29 @@
-// The options `agent run` and `agent serve` share: the join token (flag, file or environment) and
-// the broker's bundle file, read with the same coded errors.
+// The options `agent run` and `agent serve` share: the broker, the join token (flag, file or
+// environment) and the broker's bundle file, read with the same coded errors; and their stderr log.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CliError } from '../../errors.js';
-import { optionalString, type ParsedArgs } from '../args.js';
+import { optionalString, type OptionSpec, type ParsedArgs } from '../args.js';
 import type { CliIo } from '../io.js';
+
+/** The flags both agent commands parse: where the broker is, how to enrol, how to trust it. */
+export const ENROLMENT_OPTIONS = {
+  broker: { type: 'string' },
+  'join-token': { type: 'string' },
+  'join-token-file': { type: 'string' },
+  bundle: { type: 'string' },
+  'bundle-digest': { type: 'string' },
+} as const satisfies OptionSpec;
+
+/** The agent's log lines on stderr: `message {fields}`, warnings prefixed `warn: `. */
+export function stderrLogger(io: CliIo): {
+  info: (message: string, fields?: Record<string, unknown>) => void;
+  warn: (message: string, fields?: Record<string, unknown>) => void;
+} {
+  const log = (prefix: string) => (message: string, fields?: Record<string, unknown>) =>
+    io.stderr(`${prefix}${message} ${JSON.stringify(fields ?? {})}\n`);
+  return { info: log(''), warn: log('warn: ') };
+}
 
 /** --join-token, else --join-token-file, else FEDBROKER_JOIN_TOKEN; undefined when none is set. */
 export function readJoinToken(args: ParsedArgs, io: CliIo): string | undefined {

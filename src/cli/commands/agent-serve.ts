@@ -12,7 +12,12 @@ import {
 } from '../../workload/index.js';
 import { optionalString, parseCommandArgs, requireString } from '../args.js';
 import type { CommandSpec } from '../io.js';
-import { readBundleOption, readJoinToken } from './agent-options.js';
+import {
+  ENROLMENT_OPTIONS,
+  readBundleOption,
+  readJoinToken,
+  stderrLogger,
+} from './agent-options.js';
 import { waitForSignal } from './common.js';
 
 /** Where the node keeps its key and SVID when --data-dir is not given. */
@@ -37,11 +42,7 @@ export const agentServeCommand: CommandSpec = {
     'fedbroker agent serve --broker https://broker.logistics.example:8444 --join-token-file node.token --bundle-digest 3f1a... --socket /run/spiffe/agent.sock',
   async run(argv, io) {
     const args = parseCommandArgs(argv, {
-      broker: { type: 'string' },
-      'join-token': { type: 'string' },
-      'join-token-file': { type: 'string' },
-      bundle: { type: 'string' },
-      'bundle-digest': { type: 'string' },
+      ...ENROLMENT_OPTIONS,
       socket: { type: 'string' },
       'data-dir': { type: 'string' },
     });
@@ -57,9 +58,7 @@ export const agentServeCommand: CommandSpec = {
     const peerCred = loadPeerCred();
     const bundle = readBundleOption(args);
     const joinToken = readJoinToken(args, io);
-    const log = (level: string) => (message: string, fields?: Record<string, unknown>) =>
-      io.stderr(`${level}${message} ${JSON.stringify(fields ?? {})}\n`);
-    const logger = { info: log(''), warn: log('warn: ') };
+    const logger = stderrLogger(io);
     const node = await createNodeAgent({
       brokerUrl,
       dataDir,

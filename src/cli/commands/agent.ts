@@ -5,7 +5,12 @@ import { createAgent, writeSvidFiles, type Agent } from '../../agent/index.js';
 import { CliError } from '../../errors.js';
 import { flag, optionalString, parseCommandArgs, requireString, type ParsedArgs } from '../args.js';
 import type { CliIo, CommandSpec } from '../io.js';
-import { readBundleOption, readJoinToken } from './agent-options.js';
+import {
+  ENROLMENT_OPTIONS,
+  readBundleOption,
+  readJoinToken,
+  stderrLogger,
+} from './agent-options.js';
 import { waitForSignal } from './common.js';
 
 function requireJoinToken(args: ParsedArgs, io: CliIo): string {
@@ -36,11 +41,7 @@ export const agentRunCommand: CommandSpec = {
     'fedbroker agent run --broker https://broker.logistics.example:8444 --join-token-file token --bundle-digest 3f1a... --write /run/svid',
   async run(argv, io) {
     const args = parseCommandArgs(argv, {
-      broker: { type: 'string' },
-      'join-token': { type: 'string' },
-      'join-token-file': { type: 'string' },
-      bundle: { type: 'string' },
-      'bundle-digest': { type: 'string' },
+      ...ENROLMENT_OPTIONS,
       write: { type: 'string' },
       once: { type: 'boolean' },
     });
@@ -57,10 +58,7 @@ export const agentRunCommand: CommandSpec = {
       joinToken: requireJoinToken(args, io),
       ...(bundle === undefined ? {} : { brokerBundle: bundle }),
       ...(digest === undefined ? {} : { brokerBundleDigest: digest }),
-      logger: {
-        info: (message, fields) => io.stderr(`${message} ${JSON.stringify(fields ?? {})}\n`),
-        warn: (message, fields) => io.stderr(`warn: ${message} ${JSON.stringify(fields ?? {})}\n`),
-      },
+      logger: stderrLogger(io),
     });
     const write = async (): Promise<void> => {
       const svid = agent.x509Svid();
