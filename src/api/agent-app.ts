@@ -23,6 +23,7 @@ import {
   type WatchHub,
 } from './agent-bundles.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
+import { jwtSvidRequest, x509SvidRequest } from './entry-svid.js';
 import { errorHandler, notFoundHandler } from './http-errors.js';
 import { jsonText } from './json-text.js';
 import { createPeerVerifier } from './peer-svid.js';
@@ -165,16 +166,9 @@ type IssueX509 = (
 /** Issues an X509-SVID within the entry's TTL and DNS names, audited before it is answered. */
 function x509Issuer(deps: AgentDeps): IssueX509 {
   return async (spiffeId, entry, csr, instanceId, via) => {
-    const ttl =
-      entry.ttlSeconds === undefined
-        ? undefined
-        : Math.min(entry.ttlSeconds, deps.ca.options.maxX509SvidTtlSeconds);
-    const issued = await deps.ca.issueX509Svid({
-      spiffeId,
-      csr,
-      ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
-      ...(entry.dnsNames.length === 0 ? {} : { dnsNames: entry.dnsNames }),
-    });
+    const issued = await deps.ca.issueX509Svid(
+      x509SvidRequest(entry, spiffeId, csr, deps.ca.options),
+    );
     await deps.audit({
       type: 'svid.issued',
       actor: via === 'attest' ? 'agent:join-token' : spiffeId.toString(),
@@ -194,6 +188,8 @@ function x509Issuer(deps: AgentDeps): IssueX509 {
 
 /** The routes open to anyone: our bundle, and enrolment with a join token. */
 function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void {
+  // Looked up once (it finds the addon file on disk), not per enrolment.
+  const ecdsa = loadEcdsaChecker().checker;
   // Our bundle, public as on the bundle endpoint: an agent given only the bundle's SHA-256 digest
   // beside its join token fetches it here, checks the digest, and only then trusts this server.
   app.get('/v1/agent/bundle', (c) =>
@@ -207,7 +203,7 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
   app.post('/v1/agent/attest', async (c) => {
     const body = await parseJsonBody(c, attestSchema);
     const csr = csrDer(body.csr);
-    await readVerifiedCsr(csr, { ecdsa: loadEcdsaChecker().checker });
+    await readVerifiedCsr(csr, { ecdsa });
     const enrolment = await deps.registration.enrol(body.joinToken);
     await deps.audit({
       type: 'token.used',
@@ -287,15 +283,9 @@ function svidRoutes(
   agent.post('/jwtsvid', requireAgent, async (c) => {
     const body = await parseJsonBody(c, jwtSvidSchema);
     const { spiffeId, entry, instanceId } = c.get('agent');
-    const ttl =
-      entry.ttlSeconds === undefined
-        ? undefined
-        : Math.min(entry.ttlSeconds, deps.ca.options.jwtSvidTtlSeconds);
-    const issued = await deps.ca.issueJwtSvid({
-      spiffeId,
-      audience: body.audience,
-      ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
-    });
+    const issued = await deps.ca.issueJwtSvid(
+      jwtSvidRequest(entry, spiffeId, body.audience, deps.ca.options),
+    );
     await deps.audit({
       type: 'svid.issued',
       actor: spiffeId.toString(),

@@ -10,6 +10,7 @@ import type { SpiffeId } from '../spiffeid/index.js';
 import type { AgentDeps } from './agent-app.js';
 import { bundleMap, bundlesWith } from './agent-bundles.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
+import { jwtSvidRequest, x509SvidRequest } from './entry-svid.js';
 import { jsonText } from './json-text.js';
 import { createPeerVerifier } from './peer-svid.js';
 import { parseJsonBody } from './validate.js';
@@ -215,16 +216,9 @@ async function issueX509(
   body: z.output<typeof x509Schema>,
 ): Promise<Record<string, unknown>> {
   const { entry, spiffeId } = await grantFor(deps, node, body);
-  const ttl =
-    entry.ttlSeconds === undefined
-      ? undefined
-      : Math.min(entry.ttlSeconds, deps.ca.options.maxX509SvidTtlSeconds);
-  const issued = await deps.ca.issueX509Svid({
-    spiffeId,
-    csr: csrDer(body.csr),
-    ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
-    ...(entry.dnsNames.length === 0 ? {} : { dnsNames: entry.dnsNames }),
-  });
+  const issued = await deps.ca.issueX509Svid(
+    x509SvidRequest(entry, spiffeId, csrDer(body.csr), deps.ca.options),
+  );
   await auditIssued(
     deps,
     node,
@@ -255,15 +249,9 @@ async function issueJwt(
   body: z.output<typeof jwtSchema>,
 ): Promise<Record<string, unknown>> {
   const { entry, spiffeId } = await grantFor(deps, node, body);
-  const ttl =
-    entry.ttlSeconds === undefined
-      ? undefined
-      : Math.min(entry.ttlSeconds, deps.ca.options.jwtSvidTtlSeconds);
-  const issued = await deps.ca.issueJwtSvid({
-    spiffeId,
-    audience: body.audience,
-    ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
-  });
+  const issued = await deps.ca.issueJwtSvid(
+    jwtSvidRequest(entry, spiffeId, body.audience, deps.ca.options),
+  );
   await auditIssued(
     deps,
     node,
