@@ -66,6 +66,9 @@ function indexes(check: EcdsaCheck): [number, number] {
 
 interface Pending {
   readonly check: EcdsaCheck;
+  /** The addon's curve and hash numbers, looked up when the check was asked for. */
+  readonly curve: number;
+  readonly hash: number;
   resolve(verdict: EcdsaVerdict): void;
   reject(error: Error): void;
 }
@@ -73,7 +76,6 @@ interface Pending {
 function createChecker(addon: Addon): EcdsaChecker {
   let queued: Pending[] = [];
   let flushScheduled = false;
-
   let batches = 0;
   let checks = 0;
 
@@ -84,8 +86,9 @@ function createChecker(addon: Addon): EcdsaChecker {
     const datas: Uint8Array[] = [];
     const signatures: Uint8Array[] = [];
     for (let i = 0; i < batch.length; i++) {
-      const { check } = batch[i] as Pending;
-      [curves[i], hashes[i]] = indexes(check);
+      const { check, curve, hash } = batch[i] as Pending;
+      curves[i] = curve;
+      hashes[i] = hash;
       points.push(check.point);
       datas.push(check.data);
       signatures.push(check.signature);
@@ -119,9 +122,9 @@ function createChecker(addon: Addon): EcdsaChecker {
       return verdictOf(addon.verify(curve, hash, check.point, check.data, check.signature));
     },
     verifySoon(check) {
-      indexes(check); // a caller's mistake throws here, not inside a batch
+      const [curve, hash] = indexes(check); // a caller's mistake throws here, not inside a batch
       return new Promise<EcdsaVerdict>((resolve, reject) => {
-        queued.push({ check, resolve, reject });
+        queued.push({ check, curve, hash, resolve, reject });
         if (queued.length >= FLUSH_AT) {
           flush();
           return;
