@@ -2,16 +2,7 @@
 // (plain, --json, --anchor), and exits 1 naming the event after one was edited in the segments. Every
 // kind of edit, both stores and the anchor limits are covered in process by test/store/audit-tamper.test.ts.
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,21 +15,14 @@ import {
   startServe,
   stopServe,
 } from '../helpers/built-cli.js';
-
-/** Replaces one event (`null`: removes it); called for every stored event in order. */
-type Tamper = (event: AuditEvent, index: number, all: readonly AuditEvent[]) => AuditEvent | null;
-
-const only =
-  (target: number, change: (event: AuditEvent) => AuditEvent | null): Tamper =>
-  (event, index) =>
-    index === target ? change(event) : event;
-
-/** An edited copy of `data`: its first field changed, or one added when it has none. */
-function editedData(data: AuditEvent['data']): AuditEvent['data'] {
-  const key = Object.keys(data)[0];
-  if (key === undefined) return { injected: true };
-  return { ...data, [key]: `${JSON.stringify(data[key])}-edited` };
-}
+import {
+  editedData,
+  only,
+  readSegments,
+  tamperSegments,
+  writeSegments,
+  type Segments,
+} from '../helpers/audit-tamper.js';
 
 interface Verified {
   readonly code: number;
@@ -121,58 +105,7 @@ function expectBroken(result: Verified, id: number, reason: RegExp): void {
   );
 }
 
-// --- File store: the audit segments (audit/<first id>.log, one checksummed record per line) ------
-
-/** The file store's per-line checksum: the first 16 hex characters of SHA-256 over the body. */
-const lineChecksum = (body: string): string =>
-  createHash('sha256').update(body, 'utf8').digest('hex').slice(0, 16);
-
-/** Segment file name -> content. */
-type Segments = ReadonlyMap<string, string>;
-
-function readSegments(folder: string): Segments {
-  const names = readdirSync(folder).sort();
-  return new Map(names.map((name) => [name, readFileSync(join(folder, name), 'utf8')]));
-}
-
-/** Replaces every segment file in `folder` with `segments` (files not listed are removed). */
-function writeSegments(folder: string, segments: Segments): void {
-  for (const name of readdirSync(folder)) {
-    if (!segments.has(name)) rmSync(join(folder, name));
-  }
-  for (const [name, text] of segments) writeFileSync(join(folder, name), text);
-}
-
-/**
- * Applies `tamper` to every audit record in the segments, in id order; checksums recomputed unless
- * `naive`. A removed record's line is dropped; file names stay (a segment is named by its first id).
- */
-function tamperSegments(segments: Segments, tamper: Tamper, naive = false): Segments {
-  const files = [...segments].map(([name, text]) => {
-    const lines = text.split('\n').filter((line) => line !== '');
-    const records = lines.map((line) => {
-      const body = line.slice(17);
-      expect(line.slice(0, 16), 'segment line checksum').toBe(lineChecksum(body));
-      return JSON.parse(body) as AuditEvent;
-    });
-    return { name, lines, records };
-  });
-  const events = files.flatMap((f) => f.records);
-  let index = 0;
-  const out = files.map(({ name, lines, records }): [string, string] => {
-    const kept = records.flatMap((record, i) => {
-      const replaced = tamper(record, index, events);
-      index += 1;
-      if (replaced === null) return [];
-      const body = JSON.stringify(replaced);
-      if (body === JSON.stringify(record)) return [lines[i] as string];
-      return [`${naive ? (lines[i] as string).slice(0, 16) : lineChecksum(body)} ${body}`];
-    });
-    return [name, kept.map((line) => `${line}\n`).join('')];
-  });
-  expect(index, 'audit records found in the segments').toBe(events.length);
-  return new Map(out);
-}
+// --- File store: the audit segments (helpers in test/helpers/audit-tamper.ts) ----------------------
 
 describe('audit verify catches an edited file store (audit segments edited while the broker is stopped)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedbroker-audit-file-'));

@@ -1,8 +1,7 @@
 // Issues 6 and 15 at the store level: an audit event edited or removed in the store itself (segments
 // with checksums fixed up, a Redis stream) is named by verifyStoredAudit over readStoredAudit, as
 // `audit verify` runs it; the newest-end limits are caught by an anchor. CLI: test/cli/audit-tamper.
-import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -20,10 +19,17 @@ import { isBrokerError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { createStore, type Store } from '../../src/store/index.js';
 import { testClock } from '../helpers/clock.js';
+import {
+  editedData,
+  only,
+  readSegments,
+  tamperSegments,
+  writeSegments,
+  type Segments,
+  type Tamper,
+} from '../helpers/audit-tamper.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
-/** Replaces one event (`null`: removes it); called for every stored event in order. */
-type Tamper = (event: AuditEvent, index: number, all: readonly AuditEvent[]) => AuditEvent | null;
 type Position = 'first' | 'middle' | 'last';
 
 function indexAt(position: Position, length: number): number {
@@ -38,21 +44,6 @@ interface Case {
   /** Which event the check must name, given the touched one. */
   readonly brokenAt: (touched: AuditEvent) => number;
   readonly reason: RegExp;
-}
-
-const only =
-  (
-    target: number,
-    change: (event: AuditEvent, all: readonly AuditEvent[]) => AuditEvent | null,
-  ): Tamper =>
-  (event, index, all) =>
-    index === target ? change(event, all) : event;
-
-/** An edited copy of `data`: its first field changed, or one added when it has none. */
-function editedData(data: AuditEvent['data']): AuditEvent['data'] {
-  const key = Object.keys(data)[0];
-  if (key === undefined) return { injected: true };
-  return { ...data, [key]: `${JSON.stringify(data[key])}-edited` };
 }
 
 function rehashed(event: AuditEvent): AuditEvent {
@@ -184,52 +175,7 @@ function expectBroken(result: ChainCheck, id: number, reason: RegExp): void {
   expect(result.brokenAt?.reason).toMatch(reason);
 }
 
-// --- File store: the audit segments (audit/<first id>.log, one checksummed record per line) ------
-
-const lineChecksum = (body: string): string =>
-  createHash('sha256').update(body, 'utf8').digest('hex').slice(0, 16);
-
-type Segments = ReadonlyMap<string, string>;
-
-function readSegments(folder: string): Segments {
-  const names = readdirSync(folder).sort();
-  return new Map(names.map((name) => [name, readFileSync(join(folder, name), 'utf8')]));
-}
-
-function writeSegments(folder: string, segments: Segments): void {
-  for (const name of readdirSync(folder)) {
-    if (!segments.has(name)) rmSync(join(folder, name));
-  }
-  for (const [name, text] of segments) writeFileSync(join(folder, name), text);
-}
-
-/** Applies `tamper` to every record in id order; checksums recomputed unless `naive`. */
-function tamperSegments(segments: Segments, tamper: Tamper, naive = false): Segments {
-  const files = [...segments].map(([name, text]) => {
-    const lines = text.split('\n').filter((line) => line !== '');
-    const records = lines.map((line) => {
-      const body = line.slice(17);
-      expect(line.slice(0, 16), 'segment line checksum').toBe(lineChecksum(body));
-      return JSON.parse(body) as AuditEvent;
-    });
-    return { name, lines, records };
-  });
-  const events = files.flatMap((f) => f.records);
-  let index = 0;
-  const out = files.map(({ name, lines, records }): [string, string] => {
-    const kept = records.flatMap((record, i) => {
-      const replaced = tamper(record, index, events);
-      index += 1;
-      if (replaced === null) return [];
-      const body = JSON.stringify(replaced);
-      if (body === JSON.stringify(record)) return [lines[i] as string];
-      return [`${naive ? (lines[i] as string).slice(0, 16) : lineChecksum(body)} ${body}`];
-    });
-    return [name, kept.map((line) => `${line}\n`).join('')];
-  });
-  expect(index, 'audit records found in the segments').toBe(events.length);
-  return new Map(out);
-}
+// --- File store: the audit segments (helpers in test/helpers/audit-tamper.ts) ----------------------
 
 describe('the file store audit segments edited while closed: the chain check names the edit', () => {
   const root = mkdtempSync(join(tmpdir(), 'fedbroker-audit-tamper-'));
