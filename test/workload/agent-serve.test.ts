@@ -57,6 +57,18 @@ async function json<T>(args: string[]): Promise<T> {
   return JSON.parse(await fedbroker([...args, '--config', config, '--json'])) as T;
 }
 
+/** `fedbroker entry create --spiffe-id <spiffeId> ...flags`; the new entry's id. */
+async function createEntry(spiffeId: string, ...flags: string[]): Promise<string> {
+  const { entry } = await json<{ entry: { id: string } }>([
+    'entry',
+    'create',
+    '--spiffe-id',
+    spiffeId,
+    ...flags,
+  ]);
+  return entry.id;
+}
+
 const startAgent = (extra: string[]): ReturnType<typeof startAgentServe> =>
   startAgentServe(socket, dataDir, extra);
 
@@ -119,14 +131,8 @@ beforeAll(async () => {
   initArgs[initArgs.indexOf('--agent-port') + 1] = String(agentPort);
   await fedbroker(initArgs);
   broker = await startServe(config);
-  const { entry } = await json<{ entry: { id: string } }>([
-    'entry',
-    'create',
-    '--spiffe-id',
-    NODE_ID,
-    '--node',
-  ]);
-  token = await json(['token', 'generate', '--entry', entry.id, '--ttl', '10m']);
+  const entryId = await createEntry(NODE_ID, '--node');
+  token = await json(['token', 'generate', '--entry', entryId, '--ttl', '10m']);
 }, 240_000);
 
 afterAll(async () => {
@@ -140,18 +146,13 @@ describe('fedbroker agent serve against a real broker (issue 17)', () => {
   let apiEntry: string;
 
   it('enrols with the node token and serves the workload entries parented to it; SVIDs verify with openssl', async () => {
-    apiEntry = (
-      await json<{ entry: { id: string } }>([
-        'entry',
-        'create',
-        '--spiffe-id',
-        `spiffe://${TD}/api`,
-        '--parent-id',
-        NODE_ID,
-        '--selector',
-        `unix:uid:${UID}`,
-      ])
-    ).entry.id;
+    apiEntry = await createEntry(
+      `spiffe://${TD}/api`,
+      '--parent-id',
+      NODE_ID,
+      '--selector',
+      `unix:uid:${UID}`,
+    );
     agent = await startAgent([
       '--broker',
       token.agentApiUrl,
@@ -227,16 +228,13 @@ describe('fedbroker agent serve against a real broker (issue 17)', () => {
 
   it('another uid is refused; a {instance} template gives two processes two IDs and one process one ID', async () => {
     expect(child(['x509'], 65534)).toEqual([{ code: grpc.status.PERMISSION_DENIED }]);
-    await json([
-      'entry',
-      'create',
-      '--spiffe-id',
+    await createEntry(
       `spiffe://${TD}/agents/{instance}`,
       '--parent-id',
       NODE_ID,
       '--selector',
       'unix:uid:65534',
-    ]);
+    );
     let first: { ids?: string[]; code?: number }[] = [];
     for (let i = 0; i < 50; i += 1) {
       first = child(['x509', 'aud', '2'], 65534);
@@ -251,20 +249,15 @@ describe('fedbroker agent serve against a real broker (issue 17)', () => {
   });
 
   it('deleting the entry ends the open stream with PermissionDenied (WAPI-8)', async () => {
-    const extra = (
-      await json<{ entry: { id: string } }>([
-        'entry',
-        'create',
-        '--spiffe-id',
-        `spiffe://${TD}/extra`,
-        '--parent-id',
-        NODE_ID,
-        '--selector',
-        `unix:uid:${UID}`,
-        '--selector',
-        `unix:path:${process.execPath}`,
-      ])
-    ).entry.id;
+    const extra = await createEntry(
+      `spiffe://${TD}/extra`,
+      '--parent-id',
+      NODE_ID,
+      '--selector',
+      `unix:uid:${UID}`,
+      '--selector',
+      `unix:path:${process.execPath}`,
+    );
     const stream = openStream<X509SvidResponseMsg>(client(), 'FetchX509SVID');
     let message = await stream.next(45_000);
     while (message.svids.length < 2) message = await stream.next(45_000);
@@ -277,18 +270,13 @@ describe('fedbroker agent serve against a real broker (issue 17)', () => {
     expect(after.svids.map((s) => s.spiffe_id)).toEqual([`spiffe://${TD}/api`]);
     await fedbroker(['entry', 'delete', apiEntry, '--config', config]);
     expect((await stream.ended)?.code).toBe(grpc.status.PERMISSION_DENIED);
-    apiEntry = (
-      await json<{ entry: { id: string } }>([
-        'entry',
-        'create',
-        '--spiffe-id',
-        `spiffe://${TD}/api`,
-        '--parent-id',
-        NODE_ID,
-        '--selector',
-        `unix:uid:${UID}`,
-      ])
-    ).entry.id;
+    apiEntry = await createEntry(
+      `spiffe://${TD}/api`,
+      '--parent-id',
+      NODE_ID,
+      '--selector',
+      `unix:uid:${UID}`,
+    );
     await firstSvid();
   });
 
@@ -349,27 +337,16 @@ describe('short-lived SVIDs: the node renews its own SVID and streams get renewe
   it('a 60 s node SVID and 60 s workload SVIDs are renewed at half-life while serving', async () => {
     const node2 = `spiffe://${TD}/nodes/host-2`;
     const socket2 = join(root, 'run', 'agent2.sock');
-    const { entry } = await json<{ entry: { id: string } }>([
-      'entry',
-      'create',
-      '--spiffe-id',
-      node2,
-      '--node',
-      '--ttl',
-      '60s',
-    ]);
+    const entryId = await createEntry(node2, '--node', '--ttl', '60s');
     const token2 = await json<{ token: string; agentApiUrl: string; bundleDigest: string }>([
       'token',
       'generate',
       '--entry',
-      entry.id,
+      entryId,
       '--ttl',
       '10m',
     ]);
-    await json([
-      'entry',
-      'create',
-      '--spiffe-id',
+    await createEntry(
       `spiffe://${TD}/short`,
       '--parent-id',
       node2,
@@ -377,7 +354,7 @@ describe('short-lived SVIDs: the node renews its own SVID and streams get renewe
       `unix:uid:${UID}`,
       '--ttl',
       '60s',
-    ]);
+    );
     const second = await startAgentServe(socket2, join(root, 'node2-data'), [
       '--broker',
       token2.agentApiUrl,
