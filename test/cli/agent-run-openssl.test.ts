@@ -33,6 +33,7 @@ import {
   startServe,
   stopServe,
 } from '../helpers/built-cli.js';
+import { federateBuilt, fedbrokerOk } from '../helpers/built-federation.js';
 import { hasOpenssl, runOpenssl, stopOpenssl, waitUntil } from '../helpers/openssl.js';
 
 const WAIT_MS = 20_000;
@@ -50,50 +51,20 @@ const configOf = (td: string): string => join(dirOf(td), 'broker.yaml');
 const children: ChildProcess[] = [];
 const agents: Agent[] = [];
 
-async function fedbroker(args: string[]): Promise<string> {
-  const result = await runBuilt(args);
-  expect(result.code, `fedbroker ${args.join(' ')}: ${result.stderr}`).toBe(0);
-  return result.stdout;
-}
+const fedbroker = fedbrokerOk;
 
 async function json<T>(args: string[]): Promise<T> {
   return JSON.parse(await fedbroker([...args, '--json'])) as T;
 }
 
 /** `to` accepts and approves an invitation from `from`; resolves once `to` holds its bundle. */
-async function federate(from: string, to: string): Promise<void> {
-  const invite = join(root, `invite-${from}-to-${to}.json`);
-  await fedbroker([
-    'federation',
-    'invite',
-    '--allow-local-url',
-    '--config',
-    configOf(from),
-    '--out',
-    invite,
-  ]);
-  await fedbroker(['federation', 'accept', invite, '--config', configOf(to)]);
-  await fedbroker([
-    'federation',
-    'approve',
-    from,
-    '--config',
-    configOf(to),
-    '--reason',
-    'issue 7 openssl interop',
-  ]);
-  await eventually(`${to} holds the bundle of ${from}`, WAIT_MS, async () => {
-    const shown = await runBuilt([
-      'bundle',
-      'show',
-      '--trust-domain',
-      from,
-      '--config',
-      configOf(to),
-    ]);
-    return shown.code === 0 ? true : undefined;
+const federate = (from: string, to: string): Promise<void> =>
+  federateBuilt(from, to, {
+    configOf,
+    dir: root,
+    reason: 'issue 7 openssl interop',
+    waitMs: WAIT_MS,
   });
-}
 
 interface Token {
   token: string;

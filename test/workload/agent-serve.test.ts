@@ -26,6 +26,7 @@ import {
   startServe,
   stopServe,
 } from '../helpers/built-cli.js';
+import { fedbrokerOk } from '../helpers/built-federation.js';
 import {
   WORKLOAD_CLIENT_SCRIPT,
   openStream,
@@ -47,11 +48,7 @@ let broker: { child: ChildProcess } | undefined;
 let agent: { child: ChildProcess; stderr: () => string } | undefined;
 const clients: grpc.Client[] = [];
 
-async function fedbroker(args: string[]): Promise<string> {
-  const result = await runBuilt(args);
-  expect(result.code, `fedbroker ${args.join(' ')}: ${result.stderr}`).toBe(0);
-  return result.stdout;
-}
+const fedbroker = fedbrokerOk;
 
 async function json<T>(args: string[]): Promise<T> {
   return JSON.parse(await fedbroker([...args, '--config', config, '--json'])) as T;

@@ -25,10 +25,10 @@ import {
   eventually,
   freePort,
   loopbackInitArgs,
-  runBuilt,
   startServe,
   stopServe,
 } from '../helpers/built-cli.js';
+import { federateBuilt, fedbrokerOk } from '../helpers/built-federation.js';
 import { startAgentServe } from '../helpers/workload-agent.js';
 
 const WAIT_MS = 30_000;
@@ -42,49 +42,15 @@ const socketOf = (td: string): string => join(root, `${td}.sock`);
 const children: ChildProcess[] = [];
 const sources: WorkloadApiSource[] = [];
 
-async function fedbroker(args: string[]): Promise<string> {
-  const result = await runBuilt(args);
-  expect(result.code, `fedbroker ${args.join(' ')}: ${result.stderr}`).toBe(0);
-  return result.stdout;
-}
+const fedbroker = fedbrokerOk;
 
 async function json<T>(td: string, args: string[]): Promise<T> {
   return JSON.parse(await fedbroker([...args, '--config', configOf(td), '--json'])) as T;
 }
 
-async function federate(from: string, to: string): Promise<void> {
-  const invite = join(root, `invite-${from}-to-${to}.json`);
-  await fedbroker([
-    'federation',
-    'invite',
-    '--config',
-    configOf(from),
-    '--out',
-    invite,
-    '--allow-local-url',
-  ]);
-  await fedbroker(['federation', 'accept', invite, '--config', configOf(to)]);
-  await fedbroker([
-    'federation',
-    'approve',
-    from,
-    '--config',
-    configOf(to),
-    '--reason',
-    'issue 17',
-  ]);
-  await eventually(`${to} holds the bundle of ${from}`, WAIT_MS, async () => {
-    const shown = await runBuilt([
-      'bundle',
-      'show',
-      '--trust-domain',
-      from,
-      '--config',
-      configOf(to),
-    ]);
-    return shown.code === 0 ? true : undefined;
-  });
-}
+/** `to` accepts and approves an invitation from `from`; resolves once `to` holds its bundle. */
+const federate = (from: string, to: string): Promise<void> =>
+  federateBuilt(from, to, { configOf, dir: root, reason: 'issue 17', waitMs: WAIT_MS });
 
 /** A node entry, its agent serve, and a workload entry for this process federating with `partner`. */
 async function nodeAgent(td: string, partner: string): Promise<void> {
