@@ -12,19 +12,6 @@ import { resolveCaOptions, type CaOptions } from './options.js';
 import type { RotationConfig } from './rotation.js';
 import { loadUpstreamCa, type UpstreamCa } from './upstream.js';
 
-export { NOT_BEFORE_BACKDATE_MS } from './authority-factory.js';
-export type {
-  ActivateOptions,
-  Ca,
-  CaDeps,
-  CaLogger,
-  IssuedJwtSvid,
-  IssuedX509Svid,
-  JwtSvidRequest,
-  OwnSvid,
-  X509SvidRequest,
-} from './ca-types.js';
-
 const silentLogger: CaLogger = { info() {}, warn() {}, error() {} };
 
 /** The EC CSR checker the CA uses; says once which one it is. */

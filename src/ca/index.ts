@@ -1,6 +1,7 @@
 // Public surface of the ca room: createCa (authorities, issuing, local bundle), rotation policy and
 // rotator, the persistence port with its file implementation, and the CSR reader.
-export { createCa, NOT_BEFORE_BACKDATE_MS } from './ca.js';
+export { createCa } from './ca.js';
+export { NOT_BEFORE_BACKDATE_MS } from './authority-factory.js';
 export type {
   ActivateOptions,
   Ca,
@@ -11,7 +12,7 @@ export type {
   JwtSvidRequest,
   OwnSvid,
   X509SvidRequest,
-} from './ca.js';
+} from './ca-types.js';
 export {
   AUTHORITY_KINDS,
   AUTHORITY_STATES,
