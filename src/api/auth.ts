@@ -40,6 +40,16 @@ export interface AdminAuthOptions {
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** A `viewer` reads everything and changes nothing (issue 19). */
+/** 429 for an address past its failed-authentication limit; the retry time is in the body's context. */
+export function rateLimited(retryMs: number): ApiError {
+  const retryAfterSeconds = Math.ceil(retryMs / 1000);
+  return new ApiError(
+    'ERR_API_RATE_LIMITED',
+    `too many failed authentications from this address: retry in ${retryAfterSeconds} s`,
+    { context: { retryAfterSeconds } },
+  );
+}
+
 export function checkRole(principal: Principal, method: string): void {
   if (principal.role === 'viewer' && !READ_METHODS.has(method.toUpperCase())) {
     throw new ApiError(
@@ -86,13 +96,7 @@ export function adminAuth(options: AdminAuthOptions): MiddlewareHandler {
     const fail = (reason: string, refusal: ApiError): ApiError => {
       const retryMs = options.limiter?.fail(source) ?? 0;
       options.onFailure?.(reason, source, retryMs > 0);
-      if (retryMs === 0) return refusal;
-      const retryAfterSeconds = Math.ceil(retryMs / 1000);
-      return new ApiError(
-        'ERR_API_RATE_LIMITED',
-        `too many failed authentications from this address: retry in ${retryAfterSeconds} s`,
-        { context: { retryAfterSeconds } },
-      );
+      return retryMs === 0 ? refusal : rateLimited(retryMs);
     };
     if (header === undefined && options.peer !== undefined) {
       const peer = options.peer.check(socket);

@@ -3,9 +3,8 @@
 import type { Hono } from 'hono';
 import type { Principal } from '../../access/index.js';
 import type { FailedLoginAggregator } from '../../audit/index.js';
-import { ApiError } from '../../errors.js';
 import type { FailedAuthLimiter } from '../auth-limit.js';
-import { principalOfPeer, principalOfToken } from '../auth.js';
+import { principalOfPeer, principalOfToken, rateLimited } from '../auth.js';
 import { createConsoleApp } from '../console/console-app.js';
 import type { AdminDeps } from './deps.js';
 
@@ -42,13 +41,7 @@ export function createAdminConsoleApp(
     onSignInFailure: (source) => {
       const retryMs = failedLogins.limiter.fail(source);
       failedLogins.aggregator.note(source, 'console sign-in refused', retryMs > 0);
-      if (retryMs === 0) return undefined;
-      const retryAfterSeconds = Math.ceil(retryMs / 1000);
-      return new ApiError(
-        'ERR_API_RATE_LIMITED',
-        `too many failed authentications from this address: retry in ${retryAfterSeconds} s`,
-        { context: { retryAfterSeconds } },
-      );
+      return retryMs === 0 ? undefined : rateLimited(retryMs);
     },
     audit: deps.audit,
     now: deps.now,
