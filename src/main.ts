@@ -319,7 +319,7 @@ async function startCa(
   const { config, loaded, nowMs, logger } = w;
   const startedAtMs = nowMs();
   const ownCa = await createCa(
-    { now: nowMs, logger },
+    { now: nowMs, logger, requestsInFlight: () => w.metrics.requestsInFlight() },
     {
       trustDomain: w.trustDomain,
       dataDir: loaded.dataDir,

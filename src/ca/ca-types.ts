@@ -25,6 +25,12 @@ export interface CaDeps {
    * check on node:crypto (the fallback, and the reference the differential tests compare with).
    */
   readonly ecdsa?: EcdsaChecker | null;
+  /**
+   * How many requests the process is serving, the one asking for this SVID included (the broker
+   * passes its listeners' count). Above one, a CSR check leaves the main thread even when this is
+   * the only issuance in flight, so the other requests' work runs beside it.
+   */
+  readonly requestsInFlight?: () => number;
 }
 
 export interface X509SvidRequest {

@@ -80,6 +80,7 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
     now,
     isClosed: () => manager.closed,
     ecdsa: ecdsaCheckerOf(deps.ecdsa, logger),
+    requestsInFlight: deps.requestsInFlight,
   });
   const rotate: Ca['rotate'] = (atMs) =>
     manager.rotate(() => {

@@ -3,7 +3,12 @@
 // real brokers federated over TLS.
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROMETHEUS_CONTENT_TYPE } from '../../src/api/metrics.js';
+import { Hono } from 'hono';
+import {
+  createBrokerMetrics,
+  PROMETHEUS_CONTENT_TYPE,
+  requestMetrics,
+} from '../../src/api/metrics.js';
 import type { Broker } from '../../src/main.js';
 import { createTestAdminApp, type TestAdminApp } from '../helpers/admin-app.js';
 import { admin, startTestBroker } from '../helpers/broker.js';
@@ -315,5 +320,43 @@ describe('partner fetch metrics between two federated brokers', () => {
         code: outcome.error?.code ?? '',
       }),
     ).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('requests in flight (fedbroker_api_requests_in_flight, read by the CA per issuance)', () => {
+  it('counts each request from its start until it is answered, failed ones too, per listener', async () => {
+    const metrics = createBrokerMetrics({ defaultMetrics: false });
+    const app = new Hono();
+    app.use('*', requestMetrics(metrics, 'agent'));
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    app.get('/slow', async (c) => {
+      await gate;
+      return c.text('done');
+    });
+    app.get('/fails', async () => {
+      await gate;
+      throw new Error('boom');
+    });
+    app.onError((_error, c) => c.text('failed', 500));
+    const inFlightGauge = async (): Promise<number | undefined> =>
+      sampleValue(
+        parseExposition(await metrics.registry.render()),
+        'fedbroker_api_requests_in_flight',
+        {
+          api: 'agent',
+        },
+      );
+
+    expect(metrics.requestsInFlight()).toBe(0);
+    const answers = [app.request('/slow'), app.request('/slow'), app.request('/fails')];
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(metrics.requestsInFlight()).toBe(3);
+    expect(await inFlightGauge()).toBe(3);
+    release();
+    const statuses = (await Promise.all(answers)).map((r) => r.status);
+    expect(statuses).toEqual([200, 200, 500]);
+    expect(metrics.requestsInFlight()).toBe(0);
+    expect(await inFlightGauge()).toBe(0);
   });
 });
