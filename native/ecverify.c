@@ -4,6 +4,9 @@
  * first use, which costs more than the verification; here the point is decoded into an EC_KEY of a
  * shared named group and ECDSA_verify runs on it. Same checks: the point must lie on the curve
  * (EC_POINT_oct2point) and the signature must be strict DER (ECDSA_verify re-encodes and compares).
+ * For a busy CA a batch may also carry each request's TBSCertificate: the addon signs it with the CA's
+ * EC key (ECDSA_sign on an EC_KEY made once from PKCS#8 DER, freed with its handle) only where the
+ * check passed, so the check and the signature leave the main thread in one work item.
  * Built by `npm ci` (binding.gyp, nodedir /usr, nothing downloaded); src/ca/native-ecdsa.ts falls
  * back to node:crypto when it is missing. */
 #define OPENSSL_SUPPRESS_DEPRECATED
@@ -16,6 +19,8 @@
 #include <openssl/ecdsa.h>
 #include <openssl/obj_mac.h>
 #include <openssl/sha.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 /* Result of one check: the signature verifies, it does not, or the key is not a point of the curve. */
 enum { RESULT_VALID = 1, RESULT_INVALID = 0, RESULT_BAD_KEY = -1 };
@@ -129,16 +134,44 @@ static void batch_free(batch_t *batch) {
   free(batch);
 }
 
+/* Copies check i of a batch (point, signed data, signature: arrays[0..2]) into `job`; 0 when the
+ * arrays do not hold Uint8Arrays of a sane size there, or memory runs out. */
+static int copy_check(napi_env env, const napi_value *arrays, uint32_t i, int curve, int hash,
+                      job_t *job) {
+  const unsigned char *parts[3];
+  size_t lengths[3];
+  for (int k = 0; k < 3; k++) {
+    napi_value item;
+    if (napi_get_element(env, arrays[k], i, &item) != napi_ok ||
+        !bytes_of(env, item, &parts[k], &lengths[k], MAX_JOB_BYTES)) {
+      return 0;
+    }
+  }
+  if (lengths[0] + lengths[1] + lengths[2] > MAX_JOB_BYTES) return 0;
+  job->bytes = malloc(lengths[0] + lengths[1] + lengths[2] + 1);
+  if (job->bytes == NULL) return 0;
+  job->curve = curve;
+  job->hash = hash;
+  job->point_length = lengths[0];
+  job->data_length = lengths[1];
+  job->sig_length = lengths[2];
+  memcpy(job->bytes, parts[0], lengths[0]);
+  memcpy(job->bytes + lengths[0], parts[1], lengths[1]);
+  memcpy(job->bytes + lengths[0] + lengths[1], parts[2], lengths[2]);
+  return 1;
+}
+
+/* Runs a copied check on the calling thread (a pool thread). */
+static int run_check(const job_t *job) {
+  const unsigned char *p = job->bytes;
+  return check(job->curve, job->hash, p, job->point_length, p + job->point_length,
+               job->data_length, p + job->point_length + job->data_length, job->sig_length);
+}
+
 static void batch_execute(napi_env env, void *data) {
   (void)env;
   batch_t *batch = data;
-  for (size_t i = 0; i < batch->count; i++) {
-    job_t *job = &batch->jobs[i];
-    const unsigned char *p = job->bytes;
-    job->result = check(job->curve, job->hash, p, job->point_length, p + job->point_length,
-                        job->data_length, p + job->point_length + job->data_length,
-                        job->sig_length);
-  }
+  for (size_t i = 0; i < batch->count; i++) batch->jobs[i].result = run_check(&batch->jobs[i]);
 }
 
 static void batch_complete(napi_env env, napi_status status, void *data) {
@@ -183,37 +216,214 @@ static napi_value verify_batch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   for (size_t i = 0; i < count; i++) {
-    napi_value items[3];
-    const unsigned char *parts[3];
-    size_t lengths[3];
-    int ok = 1;
-    for (int k = 0; k < 3 && ok; k++) {
-      ok = napi_get_element(env, argv[2 + k], (uint32_t)i, &items[k]) == napi_ok &&
-           bytes_of(env, items[k], &parts[k], &lengths[k], MAX_JOB_BYTES);
-    }
-    ok = ok && lengths[0] + lengths[1] + lengths[2] <= MAX_JOB_BYTES;
-    job_t *job = &batch->jobs[i];
-    if (ok) job->bytes = malloc(lengths[0] + lengths[1] + lengths[2] + 1);
-    if (!ok || job->bytes == NULL) {
-      batch->count = i + 1; /* job i's bytes are NULL or its own: free() takes both */
+    batch->count = i + 1; /* job i's bytes are NULL or its own: free() takes both */
+    if (!copy_check(env, &argv[2], (uint32_t)i, curves[i], hashes[i], &batch->jobs[i])) {
       batch_free(batch);
       napi_throw_type_error(env, NULL, usage);
       return NULL;
     }
-    batch->count = i + 1;
-    job->curve = curves[i];
-    job->hash = hashes[i];
-    job->point_length = lengths[0];
-    job->data_length = lengths[1];
-    job->sig_length = lengths[2];
-    memcpy(job->bytes, parts[0], lengths[0]);
-    memcpy(job->bytes + lengths[0], parts[1], lengths[1]);
-    memcpy(job->bytes + lengths[0] + lengths[1], parts[2], lengths[2]);
   }
   napi_value promise, name;
   napi_create_promise(env, &batch->deferred, &promise);
   napi_create_string_utf8(env, "fedbroker:ecdsa-verify", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, batch_execute, batch_complete, batch, &batch->work);
+  napi_queue_async_work(env, batch->work);
+  return promise;
+}
+
+/* ---- Verify, then sign: one thread-pool work item per batch checks each CSR and, only where the
+ * check passes, signs that request's TBSCertificate with the CA's EC key (issue 20: the signature
+ * leaves the main thread with the check, at no extra hop). */
+
+/* A CA signing key: its EC_KEY, made once from PKCS#8 DER and freed with its JavaScript handle.
+ * ECDSA_sign only reads the key, so the pool's threads may sign with it at the same time. */
+typedef struct {
+  EC_KEY *key;
+} signing_key_t;
+
+static void signing_key_free(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  signing_key_t *handle = data;
+  EC_KEY_free(handle->key);
+  free(handle);
+}
+
+/* signingKey(pkcs8Der: Uint8Array) -> handle: an EC private key only (P-256, P-384, P-521). The
+ * caller wipes its copy of the DER; the key stays in this addon's memory, never in JavaScript's. */
+static napi_value signing_key(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  const unsigned char *der;
+  size_t der_length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      !bytes_of(env, argv[0], &der, &der_length, 16384)) {
+    napi_throw_type_error(env, NULL, "signingKey(pkcs8Der) takes a Uint8Array");
+    return NULL;
+  }
+  const unsigned char *p = der;
+  EVP_PKEY *pkey = d2i_AutoPrivateKey(NULL, &p, (long)der_length);
+  EC_KEY *key = pkey == NULL ? NULL : EVP_PKEY_get1_EC_KEY(pkey);
+  EVP_PKEY_free(pkey);
+  int nid = key == NULL ? NID_undef : EC_GROUP_get_curve_name(EC_KEY_get0_group(key));
+  if (key == NULL || EC_KEY_get0_private_key(key) == NULL ||
+      (nid != CURVE_NIDS[0] && nid != CURVE_NIDS[1] && nid != CURVE_NIDS[2])) {
+    EC_KEY_free(key);
+    napi_throw_type_error(env, NULL, "signingKey takes a PKCS#8 EC private key of P-256, P-384 or P-521");
+    return NULL;
+  }
+  signing_key_t *handle = malloc(sizeof *handle);
+  napi_value result;
+  if (handle == NULL) {
+    EC_KEY_free(key);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  handle->key = key;
+  if (napi_create_external(env, handle, signing_key_free, NULL, &result) != napi_ok) {
+    signing_key_free(env, handle, NULL);
+    napi_throw_error(env, NULL, "cannot make a signing key handle");
+    return NULL;
+  }
+  return result;
+}
+
+typedef struct {
+  job_t check;
+  int sign_hash;
+  size_t tbs_length;
+  unsigned char *tbs;
+  unsigned char *signature; /* ECDSA_size bytes, DER ECDSA-Sig-Value */
+  unsigned int signature_length;
+} sign_job_t;
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref key_ref; /* keeps the key alive until the batch is done */
+  EC_KEY *key;
+  size_t count;
+  sign_job_t *jobs;
+} sign_batch_t;
+
+static void sign_batch_free(napi_env env, sign_batch_t *batch) {
+  for (size_t i = 0; i < batch->count; i++) {
+    free(batch->jobs[i].check.bytes);
+    free(batch->jobs[i].tbs);
+    free(batch->jobs[i].signature);
+  }
+  free(batch->jobs);
+  if (batch->key_ref != NULL) napi_delete_reference(env, batch->key_ref);
+  free(batch);
+}
+
+/* Result codes beyond check()'s: the check passed but signing failed. */
+enum { RESULT_SIGN_FAILED = -2 };
+
+static void sign_batch_execute(napi_env env, void *data) {
+  (void)env;
+  sign_batch_t *batch = data;
+  for (size_t i = 0; i < batch->count; i++) {
+    sign_job_t *job = &batch->jobs[i];
+    job->check.result = run_check(&job->check);
+    if (job->check.result != RESULT_VALID) continue;
+    unsigned char md[SHA512_DIGEST_LENGTH];
+    unsigned int md_length = 0;
+    int size = ECDSA_size(batch->key);
+    job->signature = size > 0 ? malloc((size_t)size) : NULL;
+    if (job->signature == NULL || !digest(job->sign_hash, job->tbs, job->tbs_length, md, &md_length) ||
+        ECDSA_sign(0, md, (int)md_length, job->signature, &job->signature_length, batch->key) != 1) {
+      job->check.result = RESULT_SIGN_FAILED;
+    }
+  }
+}
+
+static void sign_batch_complete(napi_env env, napi_status status, void *data) {
+  sign_batch_t *batch = data;
+  if (status == napi_ok) {
+    napi_value results;
+    napi_create_array_with_length(env, batch->count, &results);
+    for (size_t i = 0; i < batch->count; i++) {
+      sign_job_t *job = &batch->jobs[i];
+      napi_value item;
+      if (job->check.result == RESULT_VALID) {
+        void *out = NULL;
+        napi_create_buffer_copy(env, job->signature_length, job->signature, &out, &item);
+      } else {
+        napi_create_int32(env, job->check.result, &item);
+      }
+      napi_set_element(env, results, (uint32_t)i, item);
+    }
+    napi_resolve_deferred(env, batch->deferred, results);
+  } else {
+    napi_value message, error;
+    napi_create_string_utf8(env, "the ecdsa batch was cancelled", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, batch->deferred, error);
+  }
+  napi_delete_async_work(env, batch->work);
+  sign_batch_free(env, batch);
+}
+
+/* verifyThenSignBatch(key, curves, hashes, points, datas, signatures, signHashes, tbsList)
+ * -> Promise<Array<Buffer | number>>: per request the CA's signature over its TBSCertificate when
+ * the CSR check passes, else the check's result (0 does not verify, -1 not a point of the curve,
+ * -2 signing failed). Every request of a batch is signed with the same key. */
+static napi_value verify_then_sign_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  const unsigned char *curves, *hashes, *sign_hashes;
+  size_t count = 0, hash_count = 0, sign_hash_count = 0;
+  signing_key_t *handle = NULL;
+  napi_valuetype key_type = napi_undefined;
+  const char *usage = "verifyThenSignBatch(key, curves, hashes, points, datas, signatures, "
+                      "signHashes, tbsList) takes a signing key, three Uint8Arrays and four arrays "
+                      "of Uint8Arrays of the same length";
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8 ||
+      napi_typeof(env, argv[0], &key_type) != napi_ok || key_type != napi_external ||
+      napi_get_value_external(env, argv[0], (void **)&handle) != napi_ok || handle == NULL ||
+      !bytes_of(env, argv[1], &curves, &count, 4096) ||
+      !bytes_of(env, argv[2], &hashes, &hash_count, 4096) || hash_count != count ||
+      !bytes_of(env, argv[6], &sign_hashes, &sign_hash_count, 4096) || sign_hash_count != count) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  sign_batch_t *batch = calloc(1, sizeof *batch);
+  if (batch == NULL || (count > 0 && (batch->jobs = calloc(count, sizeof(sign_job_t))) == NULL)) {
+    free(batch);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  batch->key = handle->key;
+  for (size_t i = 0; i < count; i++) {
+    sign_job_t *job = &batch->jobs[i];
+    const unsigned char *tbs = NULL;
+    size_t tbs_length = 0;
+    napi_value item;
+    batch->count = i + 1; /* job i's buffers are NULL or its own: free() takes both */
+    int ok = copy_check(env, &argv[3], (uint32_t)i, curves[i], hashes[i], &job->check) &&
+             napi_get_element(env, argv[7], (uint32_t)i, &item) == napi_ok &&
+             bytes_of(env, item, &tbs, &tbs_length, MAX_JOB_BYTES) &&
+             (job->tbs = malloc(tbs_length + 1)) != NULL;
+    if (!ok) {
+      sign_batch_free(env, batch);
+      napi_throw_type_error(env, NULL, usage);
+      return NULL;
+    }
+    job->sign_hash = sign_hashes[i];
+    job->tbs_length = tbs_length;
+    memcpy(job->tbs, tbs, tbs_length);
+  }
+  napi_value promise, name;
+  if (napi_create_reference(env, argv[0], 1, &batch->key_ref) != napi_ok) {
+    sign_batch_free(env, batch);
+    napi_throw_error(env, NULL, "cannot hold the signing key");
+    return NULL;
+  }
+  napi_create_promise(env, &batch->deferred, &promise);
+  napi_create_string_utf8(env, "fedbroker:ecdsa-verify-sign", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, sign_batch_execute, sign_batch_complete, batch,
+                         &batch->work);
   napi_queue_async_work(env, batch->work);
   return promise;
 }
@@ -231,6 +441,11 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "verify", fn);
   napi_create_function(env, "verifyBatch", NAPI_AUTO_LENGTH, verify_batch, NULL, &fn);
   napi_set_named_property(env, exports, "verifyBatch", fn);
+  napi_create_function(env, "signingKey", NAPI_AUTO_LENGTH, signing_key, NULL, &fn);
+  napi_set_named_property(env, exports, "signingKey", fn);
+  napi_create_function(env, "verifyThenSignBatch", NAPI_AUTO_LENGTH, verify_then_sign_batch, NULL,
+                       &fn);
+  napi_set_named_property(env, exports, "verifyThenSignBatch", fn);
   return exports;
 }
 

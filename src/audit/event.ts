@@ -1,5 +1,5 @@
 // Audit events and their hash chain: each event carries the hash of the previous one, so an edit shows.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { AuditError } from '../errors.js';
 
 export const AUDIT_EVENT_TYPES = [
@@ -89,9 +89,11 @@ export function canonicalJson(value: unknown): string {
 /** sha256 over the canonical form of every field except `hash`. */
 export function hashEvent(event: Omit<AuditEvent, 'hash'>): string {
   const { id, time, type, actor, trustDomain, data, previousHash } = event;
-  return createHash('sha256')
-    .update(canonicalJson({ id, time, type, actor, trustDomain, data, previousHash }))
-    .digest('hex');
+  return hash(
+    'sha256',
+    canonicalJson({ id, time, type, actor, trustDomain, data, previousHash }),
+    'hex',
+  );
 }
 
 /**

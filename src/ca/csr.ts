@@ -14,7 +14,13 @@ import {
 } from '../encoding/index.js';
 import type { CsrCheckJob, CsrCheckPool } from './csr-check-pool.js';
 import type { HashName } from './key-type.js';
-import type { EcCurve, EcdsaCheck, EcdsaChecker, EcdsaVerdict } from './native-ecdsa.js';
+import type {
+  EcCurve,
+  EcdsaCheck,
+  EcdsaChecker,
+  EcdsaSigningKey,
+  EcdsaVerdict,
+} from './native-ecdsa.js';
 import {
   importSubjectKey,
   parseSubjectKey,
@@ -165,14 +171,47 @@ function signatureError(): CaError {
   return new CaError('ERR_CA_CSR_SIGNATURE', 'csr signature does not verify with its public key');
 }
 
-async function verifyNative(csr: ParsedCsr, ecdsa: EcdsaChecker, busy: boolean): Promise<boolean> {
-  const check: EcdsaCheck = {
+/** The native checker takes the CSR: an EC key with a hashed ECDSA signature. */
+export function isNativeCheckable(csr: ParsedCsr): boolean {
+  return csr.subjectKey.family === 'ec' && csr.algorithm.hash !== null;
+}
+
+function nativeCheck(csr: ParsedCsr): EcdsaCheck {
+  return {
     curve: csr.subjectKey.curve as EcCurve,
     hash: csr.algorithm.hash as HashName,
     point: csr.subjectKey.keyBits,
     data: csr.infoDer,
     signature: csr.signature,
   };
+}
+
+/**
+ * Proof of possession and the CA's signature in one thread-pool work item: `tbs` is signed with
+ * `key` only if the CSR's signature verifies (the same checks and codes as verifyCsrSignature).
+ * Resolves with the signature, or with undefined when the addon failed: the caller then checks and
+ * signs on the main thread. For CSRs that isNativeCheckable.
+ */
+export async function verifyThenSign(
+  csr: ParsedCsr,
+  ecdsa: EcdsaChecker,
+  key: EcdsaSigningKey,
+  hash: HashName,
+  tbs: Uint8Array,
+): Promise<Buffer | undefined> {
+  let result;
+  try {
+    result = await ecdsa.verifyThenSignSoon(nativeCheck(csr), key, hash, tbs);
+  } catch {
+    return undefined;
+  }
+  if (result.verdict === -1) throw invalid('csr public key is not a valid key');
+  if (result.verdict === 0) throw signatureError();
+  return result.signature;
+}
+
+async function verifyNative(csr: ParsedCsr, ecdsa: EcdsaChecker, busy: boolean): Promise<boolean> {
+  const check = nativeCheck(csr);
   let verdict: EcdsaVerdict;
   if (busy) {
     try {
@@ -201,7 +240,7 @@ export async function verifyCsrSignature(
 ): Promise<SubjectKey> {
   const { busy = false, pool, ecdsa } = options;
   let ok: boolean;
-  if (ecdsa !== undefined && csr.subjectKey.family === 'ec' && csr.algorithm.hash !== null) {
+  if (ecdsa !== undefined && isNativeCheckable(csr)) {
     ok = await verifyNative(csr, ecdsa, busy);
   } else if (busy && pool !== undefined) {
     try {

@@ -16,7 +16,14 @@ import type {
   X509SvidRequest,
 } from './ca-types.js';
 import { createCsrCheckPool } from './csr-check-pool.js';
-import { readVerifiedCsr } from './csr.js';
+import {
+  isNativeCheckable,
+  parseCsr,
+  verifyCsrSignature,
+  verifyThenSign,
+  type ParsedCsr,
+} from './csr.js';
+import type { CsrCheckPool } from './csr-check-pool.js';
 import type { AuthorityJournal } from './journal.js';
 import { mintJwt, type JwtSigner } from './jwt-encoder.js';
 import type { EcdsaChecker } from './native-ecdsa.js';
@@ -29,7 +36,15 @@ import {
   checkWorkloadId,
 } from './request-checks.js';
 import { keyIdentifier, subjectKeyFromKeyObject, type SubjectKey } from './subject-key.js';
-import { encodeLeafTbs, randomSerial, signTbs, type LeafTemplate } from './x509-encoder.js';
+import type { HashName } from './key-type.js';
+import {
+  assemble,
+  encodeLeafTbs,
+  randomSerial,
+  signTbs,
+  type CertificateSigner,
+  type LeafTemplate,
+} from './x509-encoder.js';
 
 export interface IssuerDeps {
   readonly config: ResolvedCaOptions;
@@ -115,6 +130,46 @@ async function issueJwt(deps: IssuerDeps, request: JwtSvidRequest): Promise<Issu
   };
 }
 
+/** Signs a leaf's TBSCertificate with the active authority's signer: the Certificate DER. */
+type SignLeaf = (signer: CertificateSigner, tbs: Buffer) => Promise<Buffer>;
+
+/**
+ * For a busy CA and an EC CSR: the CSR's check and the leaf's signature in one work item on the
+ * thread pool, the signature made only if the check passes (issue 20: the main thread, which also
+ * serves the requests' TLS, HTTP and audit, keeps neither the check nor the signing). A CA key the
+ * addon does not sign with (RSA, Ed25519), or an addon that fails, leaves the check to
+ * verifyCsrSignature and the signing to signTbs, as when idle.
+ */
+function checkThenSign(csr: ParsedCsr, ecdsa: EcdsaChecker, pool: CsrCheckPool): SignLeaf {
+  return async (signer, tbs) => {
+    const hash = signer.profile.hash;
+    const key = hash === null ? undefined : ecdsa.signingKey(signer.privateKey);
+    if (key !== undefined) {
+      const signature = await verifyThenSign(csr, ecdsa, key, hash as HashName, tbs);
+      if (signature !== undefined) return assemble(signer, tbs, signature);
+    }
+    await verifyCsrSignature(csr, { busy: true, pool, ecdsa });
+    return signTbs(signer, tbs);
+  };
+}
+
+/** The subject key, and for a busy CA and an EC CSR the signing that checks the CSR with it. */
+async function subjectOf(
+  request: X509SvidRequest,
+  busy: boolean,
+  ecdsa: EcdsaChecker | undefined,
+  pool: CsrCheckPool,
+): Promise<[SubjectKey, SignLeaf | undefined]> {
+  if (request.csr === undefined) {
+    return [subjectKeyFromKeyObject(request.publicKey as KeyObject), undefined];
+  }
+  const csr = parseCsr(request.csr);
+  if (busy && ecdsa !== undefined && isNativeCheckable(csr)) {
+    return [csr.subjectKey, checkThenSign(csr, ecdsa, pool)];
+  }
+  return [await verifyCsrSignature(csr, { busy, pool, ecdsa }), undefined];
+}
+
 export function createIssuer(deps: IssuerDeps): Issuer {
   const { config, trustDomain, journal, now, ecdsa } = deps;
   const csrChecks = createCsrCheckPool(config.csrCheckWorkers);
@@ -126,16 +181,12 @@ export function createIssuer(deps: IssuerDeps): Issuer {
     if (typeof request !== 'object' || request === null) throw new TypeError('request is required');
   };
 
-  const subjectKeyOf = async (request: X509SvidRequest, busy: boolean): Promise<SubjectKey> =>
-    request.csr !== undefined
-      ? readVerifiedCsr(request.csr, { busy, pool: csrChecks, ecdsa })
-      : subjectKeyFromKeyObject(request.publicKey as KeyObject);
-
   const issueX509 = async (
     spiffeId: SpiffeId,
     ttlSeconds: number,
     dnsNames: readonly string[],
     subjectKey: SubjectKey,
+    signLeaf: SignLeaf | undefined,
   ): Promise<IssuedX509Svid> => {
     const t = now();
     const [record, secret] = journal.usableActive('x509', t);
@@ -159,7 +210,7 @@ export function createIssuer(deps: IssuerDeps): Issuer {
       uri: spiffeId.toString(),
       dnsNames,
     });
-    const leaf = await signTbs(template.signer, tbs);
+    const leaf = await (signLeaf ?? signTbs)(template.signer, tbs);
     await journal.noteSigned(record, notAfterMs);
     return {
       chainDer: [leaf, ...secret.svidChainSuffix],
@@ -187,8 +238,8 @@ export function createIssuer(deps: IssuerDeps): Issuer {
     lastIssueMs = performance.now();
     issuing++;
     try {
-      const subjectKey = await subjectKeyOf(request, busy);
-      return await issueX509(spiffeId, ttlSeconds, dnsNames, subjectKey);
+      const [subjectKey, signLeaf] = await subjectOf(request, busy, ecdsa, csrChecks);
+      return await issueX509(spiffeId, ttlSeconds, dnsNames, subjectKey, signLeaf);
     } finally {
       issuing--;
     }

@@ -2,8 +2,11 @@
 // OpenSSL through EC_KEY/ECDSA_verify, about a third of the CPU of webcrypto import + crypto.verify,
 // whose key import and provider export cost more than the verification (bench/ca-issue.ts prints
 // both). One check runs on the calling thread; checks asked for in the same turn of the event loop
-// go to the libuv thread pool together, one work item per batch. Without the addon (not built, not
-// Linux) the CA keeps its node:crypto path; `loadEcdsaChecker` says which is in use.
+// go to the libuv thread pool together, one work item per batch. A busy CA also hands the leaf's
+// TBSCertificate over with the check, and the addon signs it with the CA's EC key (held in the
+// addon's memory) only if the check passes. Without the addon (not built, not Linux) the CA keeps its
+// node:crypto path; `loadEcdsaChecker` says which is in use.
+import type { KeyObject } from 'node:crypto';
 import { addonPath, requireAddon } from '../native.js';
 import type { HashName } from './key-type.js';
 
@@ -21,11 +24,37 @@ export interface EcdsaCheck {
   readonly signature: Uint8Array;
 }
 
+/** The addon's handle on a CA's EC private key (made by `signingKey`); opaque here. */
+export interface EcdsaSigningKey {
+  readonly __ecdsaSigningKey: unique symbol;
+}
+
+/** What verifyThenSignSoon gives: the CA's DER ECDSA signature over the TBS, or why there is none. */
+export type CheckedSignature =
+  | { readonly verdict: 1; readonly signature: Buffer }
+  | { readonly verdict: 0 | -1; readonly signature?: undefined };
+
 export interface EcdsaChecker {
   /** On the calling thread. */
   verify(check: EcdsaCheck): EcdsaVerdict;
   /** On the thread pool, batched with the other checks asked for in this turn of the event loop. */
   verifySoon(check: EcdsaCheck): Promise<EcdsaVerdict>;
+  /**
+   * The addon's handle on `privateKey` (made once per key and kept while the key is), or undefined
+   * for a key it does not sign with (RSA, Ed25519). The key's DER passes through JavaScript once,
+   * and is wiped there.
+   */
+  signingKey(privateKey: KeyObject): EcdsaSigningKey | undefined;
+  /**
+   * The check and, only if it passes, `tbs` signed with `key` over `hash`, in one work item on the
+   * thread pool, batched like verifySoon. Rejects if the addon fails to sign.
+   */
+  verifyThenSignSoon(
+    check: EcdsaCheck,
+    key: EcdsaSigningKey,
+    hash: HashName,
+    tbs: Uint8Array,
+  ): Promise<CheckedSignature>;
   /** Since the checker was made: thread-pool batches and the checks they carried. */
   traffic(): { readonly batches: number; readonly checks: number };
 }
@@ -39,6 +68,17 @@ interface Addon {
     datas: Uint8Array[],
     signatures: Uint8Array[],
   ): Promise<Int8Array>;
+  signingKey(pkcs8Der: Uint8Array): EcdsaSigningKey;
+  verifyThenSignBatch(
+    key: EcdsaSigningKey,
+    curves: Uint8Array,
+    hashes: Uint8Array,
+    points: Uint8Array[],
+    datas: Uint8Array[],
+    signatures: Uint8Array[],
+    signHashes: Uint8Array,
+    tbsList: Uint8Array[],
+  ): Promise<(Buffer | number)[]>;
 }
 
 const CURVE_INDEX: Readonly<Record<EcCurve, number>> = { 'P-256': 0, 'P-384': 1, 'P-521': 2 };
@@ -64,41 +104,36 @@ function indexes(check: EcdsaCheck): [number, number] {
   return [curve, hash];
 }
 
-interface Pending {
+interface Pending<R> {
   readonly check: EcdsaCheck;
   /** The addon's curve and hash numbers, looked up when the check was asked for. */
   readonly curve: number;
   readonly hash: number;
-  resolve(verdict: EcdsaVerdict): void;
+  resolve(result: R): void;
   reject(error: Error): void;
 }
 
-function createChecker(addon: Addon): EcdsaChecker {
-  let queued: Pending[] = [];
+/**
+ * Items asked for in one turn of the event loop go to the thread pool together, a work item per
+ * FLUSH_AT (requests read from several connections in one poll phase are handled together:
+ * setImmediate runs after that phase). `send` hands a batch to the addon.
+ */
+function createBatcher<I extends Pending<R>, R>(
+  send: (batch: I[]) => Promise<R[]>,
+  counted: (size: number) => void,
+): { add(item: I): void; flush(): void } {
+  let queued: I[] = [];
   let flushScheduled = false;
-  let batches = 0;
-  let checks = 0;
-
-  const run = (batch: Pending[]): void => {
-    const curves = new Uint8Array(batch.length);
-    const hashes = new Uint8Array(batch.length);
-    const points: Uint8Array[] = [];
-    const datas: Uint8Array[] = [];
-    const signatures: Uint8Array[] = [];
-    for (let i = 0; i < batch.length; i++) {
-      const { check, curve, hash } = batch[i] as Pending;
-      curves[i] = curve;
-      hashes[i] = hash;
-      points.push(check.point);
-      datas.push(check.data);
-      signatures.push(check.signature);
-    }
-    batches += 1;
-    checks += batch.length;
-    addon.verifyBatch(curves, hashes, points, datas, signatures).then(
-      (verdicts) => {
+  const flush = (): void => {
+    flushScheduled = false;
+    if (queued.length === 0) return;
+    const batch = queued;
+    queued = [];
+    counted(batch.length);
+    send(batch).then(
+      (results) => {
         for (let i = 0; i < batch.length; i++) {
-          (batch[i] as Pending).resolve(verdictOf(verdicts[i] ?? 0));
+          (batch[i] as I).resolve(results[i] as R);
         }
       },
       (error: unknown) => {
@@ -107,14 +142,86 @@ function createChecker(addon: Addon): EcdsaChecker {
       },
     );
   };
-
-  const flush = (): void => {
-    flushScheduled = false;
-    if (queued.length === 0) return;
-    const batch = queued;
-    queued = [];
-    run(batch);
+  return {
+    add(item) {
+      queued.push(item);
+      if (queued.length >= FLUSH_AT) {
+        flush();
+        return;
+      }
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    },
+    flush,
   };
+}
+
+interface SignPending extends Pending<CheckedSignature> {
+  readonly key: EcdsaSigningKey;
+  readonly signHash: number;
+  readonly tbs: Uint8Array;
+}
+
+function columns(batch: readonly Pending<unknown>[]): {
+  curves: Uint8Array;
+  hashes: Uint8Array;
+  points: Uint8Array[];
+  datas: Uint8Array[];
+  signatures: Uint8Array[];
+} {
+  const curves = new Uint8Array(batch.length);
+  const hashes = new Uint8Array(batch.length);
+  const points: Uint8Array[] = [];
+  const datas: Uint8Array[] = [];
+  const signatures: Uint8Array[] = [];
+  for (let i = 0; i < batch.length; i++) {
+    const { check, curve, hash } = batch[i] as Pending<unknown>;
+    curves[i] = curve;
+    hashes[i] = hash;
+    points.push(check.point);
+    datas.push(check.data);
+    signatures.push(check.signature);
+  }
+  return { curves, hashes, points, datas, signatures };
+}
+
+function checkedSignatureOf(value: Buffer | number | undefined): CheckedSignature {
+  if (value instanceof Uint8Array) return { verdict: 1, signature: value };
+  if (value === -2) throw new Error('the ecverify addon could not sign');
+  return { verdict: value === -1 ? -1 : 0 };
+}
+
+function createChecker(addon: Addon): EcdsaChecker {
+  let batches = 0;
+  let checks = 0;
+  const counted = (size: number): void => {
+    batches += 1;
+    checks += size;
+  };
+  const verifying = createBatcher<Pending<EcdsaVerdict>, EcdsaVerdict>(async (batch) => {
+    const c = columns(batch);
+    const verdicts = await addon.verifyBatch(c.curves, c.hashes, c.points, c.datas, c.signatures);
+    return Array.from(verdicts, verdictOf);
+  }, counted);
+  const signing = createBatcher<SignPending, CheckedSignature>(async (batch) => {
+    const c = columns(batch);
+    const results = await addon.verifyThenSignBatch(
+      (batch[0] as SignPending).key,
+      c.curves,
+      c.hashes,
+      c.points,
+      c.datas,
+      c.signatures,
+      Uint8Array.from(batch, (item) => item.signHash),
+      batch.map((item) => item.tbs),
+    );
+    return results.map(checkedSignatureOf);
+  }, counted);
+  /** The key of the signing batch being filled: a request for another key starts a new batch. */
+  let signingWith: EcdsaSigningKey | undefined;
+  const keys = new WeakMap<KeyObject, EcdsaSigningKey | null>();
 
   return {
     verify(check) {
@@ -124,17 +231,34 @@ function createChecker(addon: Addon): EcdsaChecker {
     verifySoon(check) {
       const [curve, hash] = indexes(check); // a caller's mistake throws here, not inside a batch
       return new Promise<EcdsaVerdict>((resolve, reject) => {
-        queued.push({ check, curve, hash, resolve, reject });
-        if (queued.length >= FLUSH_AT) {
-          flush();
-          return;
+        verifying.add({ check, curve, hash, resolve, reject });
+      });
+    },
+    signingKey(privateKey) {
+      const known = keys.get(privateKey);
+      if (known !== undefined) return known ?? undefined;
+      let handle: EcdsaSigningKey | null = null;
+      if (privateKey.asymmetricKeyType === 'ec') {
+        const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+        try {
+          handle = addon.signingKey(der);
+        } catch {
+          handle = null; // a curve the addon does not take: node:crypto signs
+        } finally {
+          der.fill(0);
         }
-        // Checks asked for in the same turn share a work item: requests read from several
-        // connections in one poll phase are checked together (setImmediate runs after that phase).
-        if (!flushScheduled) {
-          flushScheduled = true;
-          setImmediate(flush);
-        }
+      }
+      keys.set(privateKey, handle);
+      return handle ?? undefined;
+    },
+    verifyThenSignSoon(check, key, hashName, tbs) {
+      const [curve, hash] = indexes(check);
+      const signHash = HASH_INDEX[hashName];
+      if (signHash === undefined) throw new TypeError(`no native signing with ${hashName}`);
+      if (signingWith !== key) signing.flush();
+      signingWith = key;
+      return new Promise<CheckedSignature>((resolve, reject) => {
+        signing.add({ check, curve, hash, key, signHash, tbs, resolve, reject });
       });
     },
     traffic: () => ({ batches, checks }),
@@ -161,8 +285,8 @@ export function loadEcdsaChecker(path: string = addonPath('ecverify')): LoadedEc
   let result: LoadedEcdsaChecker;
   try {
     const addon = requireAddon(path) as Partial<Addon>;
-    if (typeof addon.verify !== 'function' || typeof addon.verifyBatch !== 'function') {
-      throw new Error('verify/verifyBatch are not exported');
+    for (const name of ['verify', 'verifyBatch', 'signingKey', 'verifyThenSignBatch'] as const) {
+      if (typeof addon[name] !== 'function') throw new Error(`${name} is not exported`);
     }
     const checker = createChecker(addon as Addon);
     selfCheck(checker);

@@ -1,6 +1,6 @@
 // The public key an X509-SVID is issued for: SubjectPublicKeyInfo parsing, the key types we accept
 // (X509-8: EC P-256/P-384/P-521, RSA >= 2048, Ed25519) and a fast import for the CSR signature check.
-import { createHash, createPublicKey, KeyObject, webcrypto } from 'node:crypto';
+import { createPublicKey, hash, KeyObject, webcrypto } from 'node:crypto';
 import { CaError } from '../errors.js';
 import {
   bitStringBytes,
@@ -160,7 +160,7 @@ export async function importSubjectKey(key: SubjectKey): Promise<KeyObject> {
 
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. */
 export function keyIdentifier(keyBits: Uint8Array): Buffer {
-  return createHash('sha1').update(keyBits).digest();
+  return hash('sha1', keyBits, 'buffer');
 }
 
 /** The subjectPublicKey bits of any SPKI DER (for key identifiers). */

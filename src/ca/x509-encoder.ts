@@ -186,7 +186,8 @@ export function caSubjectName(trustDomain: string, authorityId: string): Buffer 
   ]);
 }
 
-function assemble(signer: CertificateSigner, tbs: Buffer, signature: Buffer): Buffer {
+/** The Certificate DER of a TBSCertificate and the signer's signature over it. */
+export function assemble(signer: CertificateSigner, tbs: Buffer, signature: Uint8Array): Buffer {
   return sequence(tbs, signer.profile.algorithmIdentifierDer, bitString(signature));
 }
 

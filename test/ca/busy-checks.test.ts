@@ -1,105 +1,206 @@
-// Where the CA checks a CSR's proof of possession (X509-8 keeps every check; only the thread
-// changes): inline when nothing else waits for the main thread, on the thread pool when another
-// issuance is in flight or the process is serving other requests (CaDeps.requestsInFlight).
+// Where the CA checks a CSR's proof of possession and signs the leaf (X509-8 keeps every check; only
+// the thread changes): inline when nothing else waits for the main thread; on the thread pool when
+// another issuance is in flight or the process is serving other requests (CaDeps.requestsInFlight),
+// where an EC CSR's check and the leaf's signature share one work item and the leaf is signed only
+// if the check passes. Every leaf made on either path verifies with openssl against the bundle.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCa, type Ca } from '../../src/ca/index.js';
+import { createCa, type Ca, type CaOptions, type IssuedX509Svid } from '../../src/ca/index.js';
 import { loadEcdsaChecker, type EcdsaChecker } from '../../src/ca/native-ecdsa.js';
-import { opensslCsr, removeTempDirs, tempDir, testClock, TD } from './support.js';
+import {
+  opensslCsr,
+  opensslText,
+  opensslVerify,
+  removeTempDirs,
+  tempDir,
+  testClock,
+  TD,
+} from './support.js';
 
 afterAll(removeTempDirs);
 
 const { checker } = loadEcdsaChecker();
 
-/** The addon's checker, counting where each check ran. */
-function countingChecker(inner: EcdsaChecker): EcdsaChecker & { inline: number; pooled: number } {
-  const counting = {
-    inline: 0,
-    pooled: 0,
-    verify: (check: Parameters<EcdsaChecker['verify']>[0]) => {
-      counting.inline += 1;
+interface Counting extends EcdsaChecker {
+  /** Checks made on the calling thread, on the pool alone, and on the pool with the signature. */
+  readonly counts: { inline: number; pooled: number; signed: number };
+}
+
+/** The addon's checker, counting where each check ran; `failSigning` makes the addon's batches fail. */
+function countingChecker(inner: EcdsaChecker, failSigning = false): Counting {
+  const counts = { inline: 0, pooled: 0, signed: 0 };
+  return {
+    counts,
+    verify: (check) => {
+      counts.inline += 1;
       return inner.verify(check);
     },
-    verifySoon: (check: Parameters<EcdsaChecker['verifySoon']>[0]) => {
-      counting.pooled += 1;
+    verifySoon: (check) => {
+      counts.pooled += 1;
       return inner.verifySoon(check);
+    },
+    signingKey: (privateKey) => inner.signingKey(privateKey),
+    verifyThenSignSoon: async (check, key, hash, tbs) => {
+      counts.signed += 1;
+      if (failSigning) throw new Error('the ecdsa batch was cancelled');
+      return inner.verifyThenSignSoon(check, key, hash, tbs);
     },
     traffic: () => inner.traffic(),
   };
-  return counting;
 }
 
 async function caWith(
   ecdsa: EcdsaChecker,
   requestsInFlight: (() => number) | undefined,
+  options: Partial<CaOptions> = {},
 ): Promise<Ca> {
   const clock = testClock();
   return createCa(
     requestsInFlight === undefined
       ? { now: clock.nowMs, ecdsa }
       : { now: clock.nowMs, ecdsa, requestsInFlight },
-    { trustDomain: TD, dataDir: tempDir(), csrCheckWorkers: 1 },
+    { trustDomain: TD, dataDir: tempDir(), csrCheckWorkers: 1, ...options },
   );
 }
 
-describe.skipIf(checker === undefined)('where CSR checks run (ecverify addon)', () => {
-  const csrs = [opensslCsr(), opensslCsr(), opensslCsr()];
-  const spiffeId = `spiffe://${TD}/w`;
+/** `openssl verify -x509_strict` of an issued SVID against the CA's bundle, a minute into its life. */
+function verifies(ca: Ca, issued: IssuedX509Svid): { ok: boolean; output: string } {
+  return opensslVerify(
+    ca.localBundle(),
+    issued.chainDer,
+    Math.floor(issued.notBefore.getTime() / 1000) + 60,
+  );
+}
 
-  it('checks a lone issuance inline when no count is given or only this request is in flight', async () => {
-    for (const inFlight of [undefined, () => 1, () => 0]) {
+/** The same CSR with the last octet of its signature flipped: the proof of possession fails. */
+function tampered(csr: Buffer): Buffer {
+  const copy = Buffer.from(csr);
+  copy[copy.length - 1] = (copy[copy.length - 1] as number) ^ 1;
+  return copy;
+}
+
+describe.skipIf(checker === undefined)(
+  'where CSR checks and leaf signatures run (ecverify addon)',
+  () => {
+    const csrs = [opensslCsr(), opensslCsr(), opensslCsr()];
+    const spiffeId = `spiffe://${TD}/w`;
+
+    it('checks and signs a lone issuance inline when no count is given or only this request is in flight', async () => {
+      for (const inFlight of [undefined, () => 1, () => 0]) {
+        const counting = countingChecker(checker as EcdsaChecker);
+        const ca = await caWith(counting, inFlight);
+        try {
+          for (const csr of csrs) await ca.issueX509Svid({ spiffeId, csr });
+          expect(counting.counts).toEqual({ inline: csrs.length, pooled: 0, signed: 0 });
+        } finally {
+          await ca.close();
+        }
+      }
+    });
+
+    it('checks and signs on the thread pool while the process serves other requests, one issuance at a time', async () => {
+      let inFlight = 3;
       const counting = countingChecker(checker as EcdsaChecker);
-      const ca = await caWith(counting, inFlight);
+      const ca = await caWith(counting, () => inFlight);
       try {
-        for (const csr of csrs) await ca.issueX509Svid({ spiffeId, csr });
-        expect({ inline: counting.inline, pooled: counting.pooled }).toEqual({
-          inline: csrs.length,
-          pooled: 0,
-        });
+        for (const csr of csrs) {
+          const issued = await ca.issueX509Svid({ spiffeId, csr });
+          const verified = verifies(ca, issued);
+          expect(verified.output).toContain('OK');
+          expect(verified.ok).toBe(true);
+        }
+        expect(counting.counts).toEqual({ inline: 0, pooled: 0, signed: csrs.length });
+        // The count is read per issuance: back to inline once the others are answered.
+        inFlight = 1;
+        await ca.issueX509Svid({ spiffeId, csr: csrs[0] as Buffer });
+        expect(counting.counts.inline).toBe(1);
       } finally {
         await ca.close();
       }
-    }
-  });
+    });
 
-  it('checks on the thread pool while the process serves other requests, even one issuance at a time', async () => {
-    let inFlight = 3;
-    const counting = countingChecker(checker as EcdsaChecker);
-    const ca = await caWith(counting, () => inFlight);
-    try {
-      for (const csr of csrs) await ca.issueX509Svid({ spiffeId, csr });
-      expect({ inline: counting.inline, pooled: counting.pooled }).toEqual({
-        inline: 0,
-        pooled: csrs.length,
-      });
-      // The count is read per issuance: back to inline once the others are answered.
-      inFlight = 1;
-      await ca.issueX509Svid({ spiffeId, csr: csrs[0] as Buffer });
-      expect(counting.inline).toBe(1);
-    } finally {
-      await ca.close();
-    }
-  });
+    it('signs nothing for a CSR whose proof of possession fails on the pool, and stays usable', async () => {
+      const counting = countingChecker(checker as EcdsaChecker);
+      const ca = await caWith(counting, () => 2);
+      try {
+        await expect(
+          ca.issueX509Svid({ spiffeId, csr: tampered(csrs[1] as Buffer) }),
+        ).rejects.toMatchObject({ code: 'ERR_CA_CSR_SIGNATURE' });
+        expect(counting.counts.signed).toBe(1);
+        const before = ca.authorities('x509').map((a) => a.id);
+        // Both refusals leave the CA usable and unchanged.
+        const issued = await ca.issueX509Svid({ spiffeId, csr: csrs[2] as Buffer });
+        expect(verifies(ca, issued).ok).toBe(true);
+        expect(ca.authorities('x509').map((a) => a.id)).toEqual(before);
+      } finally {
+        await ca.close();
+      }
+    });
 
-  it('checks on the thread pool beside another issuance in flight, and refuses a bad CSR there too', async () => {
-    const counting = countingChecker(checker as EcdsaChecker);
-    const ca = await caWith(counting, undefined);
-    try {
-      const tampered = Buffer.from(csrs[1] as Buffer);
-      // The last octet is inside the signature's BIT STRING: the proof of possession fails.
-      tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1;
-      const results = await Promise.allSettled([
-        ca.issueX509Svid({ spiffeId, csr: csrs[0] as Buffer }),
-        ca.issueX509Svid({ spiffeId, csr: tampered }),
-      ]);
-      expect(results[0]?.status).toBe('fulfilled');
-      expect(results[1]).toMatchObject({
-        status: 'rejected',
-        reason: { code: 'ERR_CA_CSR_SIGNATURE' },
-      });
-      expect(counting.pooled).toBeGreaterThanOrEqual(1);
-      expect(counting.inline + counting.pooled).toBe(2);
-    } finally {
-      await ca.close();
-    }
-  });
-});
+    it('beside another issuance in flight (no count given) checks and signs on the pool, answering each request its own way', async () => {
+      const counting = countingChecker(checker as EcdsaChecker);
+      const ca = await caWith(counting, undefined);
+      try {
+        const results = await Promise.allSettled([
+          ca.issueX509Svid({ spiffeId, csr: csrs[0] as Buffer }),
+          ca.issueX509Svid({ spiffeId, csr: tampered(csrs[1] as Buffer) }),
+          ca.issueX509Svid({ spiffeId: `spiffe://${TD}/other`, csr: csrs[2] as Buffer }),
+        ]);
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+        expect(results[1]).toMatchObject({ reason: { code: 'ERR_CA_CSR_SIGNATURE' } });
+        for (const [i, id] of [
+          [0, 'w'],
+          [2, 'other'],
+        ] as const) {
+          const result = results[i];
+          if (result?.status !== 'fulfilled') throw new Error('expected an SVID');
+          expect(verifies(ca, result.value).ok).toBe(true);
+          expect(opensslText(result.value.chainDer[0] as Buffer)).toContain(
+            `URI:spiffe://${TD}/${id}`,
+          );
+        }
+        expect(counting.counts.signed).toBeGreaterThanOrEqual(2);
+        expect(counting.counts.inline + counting.counts.signed).toBe(3);
+      } finally {
+        await ca.close();
+      }
+    });
+
+    it('with a P-384 CA signs on the pool with SHA-384; with an RSA CA checks on the pool and signs with node:crypto', async () => {
+      for (const keyType of ['ec-p384', 'rsa-2048'] as const) {
+        const counting = countingChecker(checker as EcdsaChecker);
+        const ca = await caWith(counting, () => 5, { keyType });
+        try {
+          const issued = await ca.issueX509Svid({ spiffeId, csr: csrs[0] as Buffer });
+          expect(verifies(ca, issued).ok, keyType).toBe(true);
+          const text = opensslText(issued.chainDer[0] as Buffer);
+          if (keyType === 'ec-p384') {
+            expect(text).toContain('ecdsa-with-SHA384');
+            expect(counting.counts).toEqual({ inline: 0, pooled: 0, signed: 1 });
+          } else {
+            expect(text).toContain('sha256WithRSAEncryption');
+            expect(counting.counts).toEqual({ inline: 0, pooled: 1, signed: 0 });
+          }
+        } finally {
+          await ca.close();
+        }
+      }
+    });
+
+    it('when the addon fails a batch, checks and signs on the main thread instead: the answer is the same', async () => {
+      const counting = countingChecker(checker as EcdsaChecker, true);
+      const ca = await caWith(counting, () => 4);
+      try {
+        const issued = await ca.issueX509Svid({ spiffeId, csr: csrs[0] as Buffer });
+        expect(verifies(ca, issued).ok).toBe(true);
+        await expect(
+          ca.issueX509Svid({ spiffeId, csr: tampered(csrs[1] as Buffer) }),
+        ).rejects.toMatchObject({ code: 'ERR_CA_CSR_SIGNATURE' });
+        expect(counting.counts.signed).toBe(2);
+        // The fallback check: on the pool's verifySoon (busy), never silently skipped.
+        expect(counting.counts.pooled).toBe(2);
+      } finally {
+        await ca.close();
+      }
+    });
+  },
+);

@@ -2,11 +2,16 @@
 // batched on the thread pool) against the node:crypto path they replace, on 3,000 seeded mutated
 // CSRs over P-256, P-384 and P-521, uncompressed and compressed points, every hash the CA accepts:
 // the same verdict and error code every time (proof of possession, X509-8), nothing stricter, nothing looser.
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { readVerifiedCsr } from '../../src/ca/index.js';
+import { parseCsr, readVerifiedCsr } from '../../src/ca/index.js';
+import { isNativeCheckable, verifyThenSign } from '../../src/ca/csr.js';
 import { bitString, name, oid, sequence, smallInteger, tlv } from '../../src/encoding/index.js';
-import { loadEcdsaChecker } from '../../src/ca/native-ecdsa.js';
+import {
+  loadEcdsaChecker,
+  type EcdsaChecker,
+  type EcdsaSigningKey,
+} from '../../src/ca/native-ecdsa.js';
 import { CaError } from '../../src/errors.js';
 import { prng, type Rand } from '../helpers/prng.js';
 
@@ -164,6 +169,66 @@ describe.skipIf(checker === undefined)(
       // Work items of 8 checks (flushed as they fill), not one per check.
       expect(batches).toBeGreaterThan(0);
       expect(batches * 8).toBeLessThanOrEqual(checks + 7);
+    });
+
+    it(`gives node:crypto's verdict when the check and the CA's signature share a work item, on ${ITERATIONS} seeded mutated EC CSRs (signed only if accepted)`, async () => {
+      const rand = prng(SEED + 1);
+      const inputs = Array.from({ length: ITERATIONS }, () => mutate(rand));
+      const authority = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const key = checker?.signingKey(authority.privateKey);
+      expect(key).toBeDefined();
+      const node: Verdict[] = [];
+      for (const der of inputs) node.push(await verdictOf(readVerifiedCsr(der)));
+      const signed = await Promise.all(
+        inputs.map(async (der, i): Promise<Verdict> => {
+          const tbs = Buffer.from(`tbs of request ${i}`);
+          const outcome = await verdictOf(
+            (async () => {
+              const csr = parseCsr(der);
+              if (!isNativeCheckable(csr)) return readVerifiedCsr(der);
+              const signature = await verifyThenSign(
+                csr,
+                checker as EcdsaChecker,
+                key as EcdsaSigningKey,
+                'sha256',
+                tbs,
+              );
+              if (signature === undefined) throw new Error('the addon failed a batch');
+              if (!verify('sha256', tbs, authority.publicKey, signature)) {
+                throw new Error(`signature ${i} does not verify`);
+              }
+              return signature;
+            })(),
+          );
+          return outcome;
+        }),
+      );
+      const mismatches = inputs.flatMap((der, i) =>
+        node[i] === signed[i]
+          ? []
+          : [
+              `seed ${SEED + 1} #${i}: node ${node[i]}, signed ${signed[i]}: ${der.toString('base64')}`,
+            ],
+      );
+      expect(mismatches, `DIFF_SEED=${SEED}`).toEqual([]);
+      expect(signed.filter((v) => v === 'accepted').length).toBeGreaterThan(ITERATIONS / 10);
+      expect(signed.filter((v) => v === 'ERR_CA_CSR_SIGNATURE').length).toBeGreaterThan(
+        ITERATIONS / 20,
+      );
+    });
+
+    it('makes a signing key only of an EC private key, once per key, and leaves the key object usable', () => {
+      const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+      const ed = generateKeyPairSync('ed25519').privateKey;
+      expect(checker?.signingKey(rsa)).toBeUndefined();
+      expect(checker?.signingKey(ed)).toBeUndefined();
+      const ec = generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey;
+      const first = checker?.signingKey(ec);
+      expect(first).toBeDefined();
+      // One handle per key, made once.
+      expect(checker?.signingKey(ec)).toBe(first);
+      // The key object itself is untouched: it still signs.
+      expect(sign('sha512', Buffer.from('x'), ec).length).toBeGreaterThan(0);
     });
 
     it('refuses a point off the curve as an invalid key, as node:crypto does (not a bad signature)', async () => {

@@ -1,6 +1,6 @@
 // The file store's durable-write mechanics, shared by the journal, the snapshot and the audit segments:
 // O_APPEND|O_DSYNC flags, checksummed lines, directory fsync, frozen records, and the two error kinds.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { StoreError } from '../../errors.js';
@@ -24,7 +24,7 @@ export const DURABLE_WRITES = DSYNC !== undefined;
 
 /** The file store's per-line checksum (journal and audit segments): SHA-256 hex, first 16 chars. */
 export function checksum(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 16);
+  return hash('sha256', text, 'hex').slice(0, 16);
 }
 
 /** One journal or segment line: `<checksum> <json>\n`. */
