@@ -1,0 +1,243 @@
+// How fast could an X509-SVID renewal over HTTPS be on this machine with nothing of the broker around
+// it? The same client as bench/agent-renewals.ts (a child process, 4 mTLS keep-alive connections x 8
+// pipelined requests, each a fresh CSR) against a bare node:https server that does a renewal's
+// essential work, one layer at a time:
+//   tls+http        a fixed answer of an SVID's size (TLS, HTTP and the client alone)
+//   +ca             the CSR read from the JSON body and issued by the CA (requestsInFlight counted)
+//   +audit          and the svid.issued record appended durably (file store, O_DSYNC group commit)
+//   hono+ca+audit   the same, through a Hono app on @hono/node-server (the broker's stack)
+// beside the CA's in-process rate at the same 32 in flight, in the same run. The broker's own figure
+// (bench/agent-renewals.ts) adds mTLS peer checks, entry lookup, validation, limits and metrics.
+// Loopback only; about 60 s. Run: npx tsx bench/renewal-floor.ts
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
+import { csrPem, newKeyAndCsr } from '../src/agent/csr.js';
+import { chainTrimmedEvent, createAuditRecorder } from '../src/audit/index.js';
+import { marshalPem } from '../src/bundle/index.js';
+import { createCa, type Ca } from '../src/ca/index.js';
+import { createFileStore } from '../src/store/index.js';
+import type { RoundResult } from './_renewal-client.js';
+
+const MODES = ['tls+http', '+ca', '+audit', 'hono+ca+audit'] as const;
+type Mode = (typeof MODES)[number];
+const WARM_MS = 2000;
+const WINDOW_MS = 3000;
+const ROUNDS = 3;
+const CONNECTIONS = 4;
+const DEPTH = 8;
+const IN_FLIGHT = CONNECTIONS * DEPTH;
+const CSR_COUNT = 2000;
+const SPIFFE_ID = 'spiffe://bench.example/agents/renewer/bench';
+
+const median = (values: readonly number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** The answer's JSON, as the agent API shapes it. */
+function answer(chainDer: readonly Buffer[], notAfter: Date): string {
+  return JSON.stringify({
+    spiffeId: SPIFFE_ID,
+    instanceId: null,
+    x509Svid: {
+      chain: chainDer.map((der) => der.toString('base64')),
+      expiresAt: notAfter.toISOString(),
+    },
+  });
+}
+
+function csrDerOf(body: string): Buffer {
+  const { csr } = JSON.parse(body) as { csr: string };
+  return Buffer.from(csr.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+}
+
+async function main(): Promise<void> {
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  const dir = mkdtempSync(join(tmpdir(), 'renewal-floor-'));
+  let inFlight = 0;
+  let mode: Mode = 'tls+http';
+  const ca: Ca = await createCa(
+    { now: () => Date.now(), requestsInFlight: () => inFlight },
+    { trustDomain: 'bench.example', dataDir: join(dir, 'ca') },
+  );
+  const store = await createFileStore(
+    { dir: join(dir, 'state') },
+    { now: () => Date.now(), auditTrimmed: chainTrimmedEvent },
+  );
+  const record = createAuditRecorder({ store, now: () => Date.now() });
+  let child: ChildProcess | undefined;
+  try {
+    const serverSvid = await ca.issueOwnSvid('spiffe://bench.example/server');
+    const clientSvid = await ca.issueOwnSvid(SPIFFE_ID);
+    const caPem = marshalPem(ca.localBundle().x509Authorities.map((a) => a.der));
+    const csrs = Array.from({ length: CSR_COUNT }, () => newKeyAndCsr().csrDer);
+    const canned = answer(clientSvid.chainDer, clientSvid.notAfter);
+
+    /** A renewal's work after the body is read, as far as `mode` goes. */
+    const renew = async (body: string): Promise<string> => {
+      if (mode === 'tls+http') return canned;
+      const issued = await ca.issueX509Svid({ spiffeId: SPIFFE_ID, csr: csrDerOf(body) });
+      if (mode !== '+ca') {
+        await record({
+          type: 'svid.issued',
+          actor: SPIFFE_ID,
+          details: {
+            kind: 'x509',
+            via: 'renew',
+            spiffeId: SPIFFE_ID,
+            instanceId: 'bench',
+            entryId: 'bench-entry-0001',
+            serial: issued.serialHex,
+            expiresAt: issued.notAfter.toISOString(),
+          },
+        });
+      }
+      return answer(issued.chainDer, issued.notAfter);
+    };
+    const bare = (req: IncomingMessage, res: ServerResponse): void => {
+      inFlight++;
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        renew(Buffer.concat(chunks).toString('utf8')).then(
+          (text) => {
+            inFlight--;
+            res.writeHead(200, {
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(text),
+            });
+            res.end(text);
+          },
+          (error: unknown) => {
+            inFlight--;
+            res.writeHead(500).end(String(error));
+          },
+        );
+      });
+    };
+    const app = new Hono();
+    app.post('/v1/agent/x509svid', async (c) => {
+      inFlight++;
+      try {
+        return c.body(await renew(await c.req.text()), 200, { 'content-type': 'application/json' });
+      } finally {
+        inFlight--;
+      }
+    });
+    const viaHono = getRequestListener(app.fetch);
+    const server = createServer(
+      {
+        cert: serverSvid.chainPem,
+        key: serverSvid.privateKey.export({ format: 'pem', type: 'pkcs8' }),
+        ca: caPem,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (req, res) => (mode === 'hono+ca+audit' ? viaHono(req, res) : bare(req, res)),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+
+    const spec = join(dir, 'client.json');
+    writeFileSync(
+      spec,
+      JSON.stringify({
+        url: `https://127.0.0.1:${port}`,
+        cert: clientSvid.chainPem,
+        key: clientSvid.privateKey.export({ format: 'pem', type: 'pkcs8' }),
+        ca: caPem,
+        csrs: csrs.map((der) => csrPem(der)),
+        connections: CONNECTIONS,
+        depth: DEPTH,
+      }),
+    );
+    const clientFile = fileURLToPath(new URL('./_renewal-client.ts', import.meta.url));
+    const started = fork(clientFile, [spec], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+    child = started;
+    const exited = new Promise<never>((_, reject) =>
+      started.once('exit', (code) => reject(new Error(`renewal client exited with ${code}`))),
+    );
+    const nextMessage = <T>(): Promise<T> =>
+      Promise.race([
+        new Promise<T>((resolve) => started.once('message', (m) => resolve(m as T))),
+        exited,
+      ]);
+    await nextMessage<{ ready: true }>();
+    const apiRound = async (windowMs: number): Promise<number> => {
+      const reply = nextMessage<RoundResult>();
+      started.send({ cmd: 'run', windowMs });
+      const result = await reply;
+      if (result.failed > 0) {
+        throw new Error(`${result.failed} renewals failed (${mode}); first: ${result.firstError}`);
+      }
+      return result.ok / result.seconds;
+    };
+    let next = 0;
+    const inProcessRound = async (windowMs: number): Promise<number> => {
+      let ops = 0;
+      const start = performance.now();
+      await Promise.all(
+        Array.from({ length: IN_FLIGHT }, async () => {
+          while (performance.now() - start < windowMs) {
+            await ca.issueX509Svid({
+              spiffeId: SPIFFE_ID,
+              csr: csrs[next++ % CSR_COUNT] as Buffer,
+            });
+            ops++;
+          }
+        }),
+      );
+      return (ops * 1000) / (performance.now() - start);
+    };
+
+    await inProcessRound(WARM_MS);
+    const inProcess: number[] = [];
+    const rates = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
+    for (const m of MODES) {
+      mode = m;
+      await apiRound(WARM_MS);
+    }
+    // Rounds alternate over the modes, so that a change of load on the machine hits them all.
+    for (let round = 0; round < ROUNDS; round++) {
+      inProcess.push(await inProcessRound(WINDOW_MS));
+      for (const m of MODES) {
+        mode = m;
+        rates.get(m)?.push(await apiRound(WINDOW_MS));
+      }
+    }
+    server.close();
+    const reference = median(inProcess);
+    console.log(
+      `cpus: ${availableParallelism()}  node ${process.version}  load average at start: ${load}`,
+    );
+    console.log(
+      `${IN_FLIGHT} in flight: ${CONNECTIONS} mTLS keep-alive connections x ${DEPTH} pipelined renewals, client in a child process`,
+    );
+    console.log(
+      `in-process ca.issueX509Svid (${IN_FLIGHT} concurrent)   ${fmt(reference).padStart(7)} /s  (rounds ${inProcess.map(fmt).join(', ')})`,
+    );
+    for (const m of MODES) {
+      const values = rates.get(m) ?? [];
+      console.log(
+        `renewals over HTTPS, ${m.padEnd(14)}        ${fmt(median(values)).padStart(7)} /s  ` +
+          `${(median(values) / reference).toFixed(2)} of in-process  (rounds ${values.map(fmt).join(', ')})`,
+      );
+    }
+  } finally {
+    child?.send({ cmd: 'exit' });
+    await ca.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
