@@ -12,6 +12,8 @@ import type { Federation } from '../federation/index.js';
 import { idPatternText, type Entry, type Registration } from '../registration/index.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
 import { validateJwtSvid } from '../svid/index.js';
+import { createFailedAuthLimiter, type FailedAuthLimiter } from './auth-limit.js';
+import { rateLimited } from './auth.js';
 import { bodyLimit, type BodyLimits } from './body-limit.js';
 import { connectionTurns } from './connection-turns.js';
 import { createNodeApp } from './node-app.js';
@@ -66,6 +68,12 @@ export interface AgentDeps {
   readonly watchHeartbeatMs?: number;
   /** Caps, heartbeat jitter and change fan-out of watch streams; default 4 per agent, 256 in all. */
   readonly watch?: WatchLimiter;
+  /**
+   * Refused join tokens per source address (enrolment is open to anyone): past the limit (10 a
+   * minute by default) every enrolment from the address is answered 429 ERR_API_RATE_LIMITED at
+   * once, before its CSR is checked, until the window ends.
+   */
+  readonly enrolLimiter?: FailedAuthLimiter;
 }
 
 /** What the mTLS check found: the caller's SVID and the entry that grants it. */
@@ -78,7 +86,7 @@ export interface AgentIdentity {
 
 /** `incoming` is set by @hono/node-server: the Node request, whose socket is the TLS socket. */
 type Env = {
-  Bindings: { incoming?: { socket?: unknown } };
+  Bindings: { incoming?: { socket?: { remoteAddress?: string } } };
   Variables: { requestId: string; agent: AgentIdentity };
 };
 
@@ -186,6 +194,26 @@ function x509Issuer(deps: AgentDeps): IssueX509 {
   };
 }
 
+/** Enrols with a join token; a refused token counts against `source` (429 once past its limit). */
+async function enrolCounted(
+  deps: AgentDeps,
+  limiter: FailedAuthLimiter,
+  source: string,
+  joinToken: string,
+): ReturnType<AgentDeps['registration']['enrol']> {
+  try {
+    return await deps.registration.enrol(joinToken);
+  } catch (error) {
+    if (!isBrokerError(error) || error.code !== 'ERR_REGISTRATION_TOKEN_INVALID') throw error;
+    const retryMs = limiter.fail(source);
+    deps.logger.warn('agent enrolment refused: join token not valid', {
+      source,
+      limited: retryMs > 0,
+    });
+    throw retryMs > 0 ? rateLimited(retryMs) : error;
+  }
+}
+
 /** The routes open to anyone: our bundle, and enrolment with a join token. */
 function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void {
   // Looked up once (it finds the addon file on disk), not per enrolment.
@@ -200,11 +228,16 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
 
   // Enrolment: the join token is the only credential; the CSR's proof of possession is checked
   // before the token is spent, so a broken client does not burn it.
+  const limiter = deps.enrolLimiter ?? createFailedAuthLimiter({ now: deps.now });
   app.post('/v1/agent/attest', async (c) => {
+    // The connection's own address: a header such as x-forwarded-for is the caller's to choose.
+    const source = c.env?.incoming?.socket?.remoteAddress ?? 'unknown';
+    const blockedMs = limiter.retryAfter(source);
+    if (blockedMs > 0) throw rateLimited(blockedMs);
     const body = await parseJsonBody(c, attestSchema);
     const csr = csrDer(body.csr);
     await readVerifiedCsr(csr, { ecdsa });
-    const enrolment = await deps.registration.enrol(body.joinToken);
+    const enrolment = await enrolCounted(deps, limiter, source, body.joinToken);
     await deps.audit({
       type: 'token.used',
       actor: 'agent:join-token',

@@ -16,6 +16,37 @@ describe('failed-auth limiter', () => {
     expect(limiter.fail('10.0.0.1')).toBe(0);
   });
 
+  it('retryAfter counts nothing: 0 within the limit, the ms left once an address has used it up', () => {
+    let now = 0;
+    const limiter = createFailedAuthLimiter({ now: () => now, limit: 2, windowMs: 60_000 });
+    expect(limiter.retryAfter('10.0.0.1')).toBe(0);
+    expect(limiter.size()).toBe(0);
+    limiter.fail('10.0.0.1');
+    expect(limiter.retryAfter('10.0.0.1')).toBe(0);
+    limiter.fail('10.0.0.1');
+    now = 20_000;
+    expect(limiter.retryAfter('10.0.0.1')).toBe(40_000);
+    // Asking again changes nothing, and other addresses are not affected.
+    expect(limiter.retryAfter('10.0.0.1')).toBe(40_000);
+    expect(limiter.retryAfter('10.0.0.2')).toBe(0);
+    now = 60_000;
+    expect(limiter.retryAfter('10.0.0.1')).toBe(0);
+  });
+
+  it('retryAfter judges an address the full table has no room for by the shared overflow entry', () => {
+    const limiter = createFailedAuthLimiter({
+      now: () => 0,
+      limit: 1,
+      windowMs: 60_000,
+      maxAddresses: 2,
+    });
+    limiter.fail('10.0.0.1');
+    limiter.fail('10.0.0.2');
+    expect(limiter.retryAfter('10.0.0.3')).toBe(0);
+    limiter.fail('10.0.0.3'); // into the overflow entry, which is now used up
+    expect(limiter.retryAfter('10.0.0.4')).toBe(60_000);
+  });
+
   it('never tracks more than maxAddresses (+1 shared overflow entry), and overflow is limited too', () => {
     let now = 0;
     const limiter = createFailedAuthLimiter({

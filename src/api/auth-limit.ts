@@ -21,6 +21,11 @@ export interface FailedAuthLimiter {
    * ms until its window ends (answer 429 with Retry-After).
    */
   fail(address: string): number;
+  /**
+   * Counts nothing: the ms until the window of `address` ends when it is already past its limit (a
+   * caller refuses at once, before any costly work), else 0. Makes no entry for a new address.
+   */
+  retryAfter(address: string): number;
   /** Addresses tracked now (at most maxAddresses + 1). */
   size(): number;
 }
@@ -61,6 +66,14 @@ export function createFailedAuthLimiter(options: FailedAuthLimiterOptions): Fail
       const entry = entryFor(address, now);
       entry.count += 1;
       return entry.count > limit ? Math.max(1, entry.startMs + windowMs - now) : 0;
+    },
+    retryAfter(address) {
+      const now = options.now();
+      // An address the full table has no room for is judged by the shared overflow entry, as fail() would.
+      const entry =
+        windows.get(address) ?? (windows.size >= maxAddresses ? windows.get(OVERFLOW) : undefined);
+      if (entry === undefined || now - entry.startMs >= windowMs || entry.count < limit) return 0;
+      return Math.max(1, entry.startMs + windowMs - now);
     },
     size: () => windows.size,
   };

@@ -554,6 +554,83 @@ describe('POST /v1/agent/attest', () => {
   });
 });
 
+describe('POST /v1/agent/attest: refused join tokens per source address', () => {
+  const from = (remoteAddress: string): { remoteAddress: string } => ({ remoteAddress });
+
+  it('past 10 refused tokens in a minute an address gets 429 ERR_API_RATE_LIMITED at once, even with a good token (not spent); other addresses enrol', async () => {
+    const limited = createAgentApp(deps());
+    const csr = csrPem(newKeyAndCsr().csrDer);
+    const guess = (i: number): string => `fbjt_${String(i).padStart(43, 'A')}`;
+    for (let i = 0; i < 10; i++) {
+      await expectError(
+        await call('/v1/agent/attest', {
+          app: limited,
+          socket: from('192.0.2.7'),
+          body: { joinToken: guess(i), csr },
+        }),
+        401,
+        'ERR_REGISTRATION_TOKEN_INVALID',
+      );
+    }
+    const token = await newToken(solo);
+    const refused = await call('/v1/agent/attest', {
+      app: limited,
+      socket: from('192.0.2.7'),
+      body: { joinToken: token, csr },
+    });
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    await expectError(refused, 429, 'ERR_API_RATE_LIMITED');
+    // Refused before anything else: not even a broken body is read.
+    await expectError(
+      await call('/v1/agent/attest', { app: limited, socket: from('192.0.2.7'), body: 'not json' }),
+      429,
+      'ERR_API_RATE_LIMITED',
+    );
+    // The token was not spent, and another address is not held back.
+    const enrolled = await call('/v1/agent/attest', {
+      app: limited,
+      socket: from('198.51.100.9'),
+      body: { joinToken: token, csr },
+    });
+    expect(enrolled.status).toBe(200);
+    // Once the window is over the address may try again.
+    clockOffsetMs += 60_000;
+    try {
+      const again = await call('/v1/agent/attest', {
+        app: limited,
+        socket: from('192.0.2.7'),
+        body: { joinToken: await newToken(solo), csr: csrPem(newKeyAndCsr().csrDer) },
+      });
+      expect(again.status).toBe(200);
+    } finally {
+      clockOffsetMs -= 60_000;
+    }
+  });
+
+  it('bad CSRs and good enrolments do not count against an address; only refused tokens do', async () => {
+    const limited = createAgentApp(deps());
+    for (let i = 0; i < 12; i++) {
+      await expectError(
+        await call('/v1/agent/attest', {
+          app: limited,
+          socket: from('192.0.2.8'),
+          body: { joinToken: `fbjt_${'B'.repeat(43)}`, csr: 'bm90IGEgY3Ny' },
+        }),
+        400,
+        'ERR_CA_CSR_INVALID',
+      );
+    }
+    const ok = await call('/v1/agent/attest', {
+      app: limited,
+      socket: from('192.0.2.8'),
+      body: { joinToken: await newToken(solo), csr: csrPem(newKeyAndCsr().csrDer) },
+    });
+    expect(ok.status).toBe(200);
+  });
+});
+
 describe('mTLS on the agent routes', () => {
   const routes: [string, string, unknown][] = [
     ['POST', '/v1/agent/x509svid', { csr: csrPem(newKeyAndCsr().csrDer) }],
