@@ -122,6 +122,11 @@ export async function createJoinToken(
 }
 
 /** DELETE /v1/admin/tokens/:tokenId and the console's Revoke. */
-export async function revokeJoinToken(deps: RegistrationDeps, tokenId: string): Promise<void> {
-  await deps.registration.deleteToken(tokenId);
+export async function revokeJoinToken(
+  deps: Pick<RegistrationDeps, 'registration'> & { readonly audit: AuditFn<'token.revoked'> },
+  tokenId: string,
+  actor: string,
+): Promise<void> {
+  const { entryId } = await deps.registration.deleteToken(tokenId);
+  await deps.audit({ type: 'token.revoked', actor, details: { tokenId, entryId } });
 }

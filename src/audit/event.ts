@@ -23,6 +23,7 @@ export const AUDIT_EVENT_TYPES = [
   'svid.issued',
   'token.created',
   'token.used',
+  'token.revoked',
   'entry.created',
   'entry.updated',
   'entry.deleted',

@@ -101,12 +101,18 @@ export async function listJoinTokens(deps: JoinTokenDeps): Promise<TokenView[]> 
     .sort((a, b) => a.expiresAtMs - b.expiresAtMs);
 }
 
-export async function deleteJoinToken(deps: JoinTokenDeps, tokenId: string): Promise<void> {
+/** Revokes an unused token by its id; says which entry it was for (null if the record lacks it). */
+export async function deleteJoinToken(
+  deps: JoinTokenDeps,
+  tokenId: string,
+): Promise<{ entryId: string | null }> {
   if (!TOKEN_ID_RE.test(tokenId)) throw tokenInvalid();
   const match = (await deps.store.listTokens(deps.now())).find((record) =>
     record.hash.startsWith(tokenId),
   );
   if (match === undefined || !(await deps.store.deleteToken(match.hash))) throw tokenInvalid();
+  const entryId = match.data['entryId'];
+  return { entryId: typeof entryId === 'string' ? entryId : null };
 }
 
 /** Consumes a join token (one time) and fills the entry's ID; `ERR_REGISTRATION_TOKEN_INVALID`. */

@@ -87,7 +87,8 @@ export interface Registration {
     options: { ttlSeconds?: number; actor: string },
   ): Promise<CreatedToken>;
   listTokens(): Promise<TokenView[]>;
-  deleteToken(tokenId: string): Promise<void>;
+  /** Revokes an unused join token; says which entry it was for. */
+  deleteToken(tokenId: string): Promise<{ entryId: string | null }>;
   /** Consumes a join token (one time) and fills the entry's ID; `ERR_REGISTRATION_TOKEN_INVALID`. */
   enrol(token: string): Promise<Enrolment>;
   /**

@@ -89,7 +89,7 @@ describe('admin API: registration entries and join tokens', () => {
     expect([clash.status, clash.body.error.code]).toEqual([409, 'ERR_REGISTRATION_ENTRY_EXISTS']);
   });
 
-  it('a join token is shown once with the agent API URL and bundle digest; listed without secret; revocable', async () => {
+  it('a join token is shown once with the agent API URL and bundle digest; listed without secret; revocable, the revocation audited', async () => {
     const created = await admin.call<EntryBody>('POST', '/v1/admin/entries', {
       spiffeId: `spiffe://${TD}/agents/token-holder`,
     });
@@ -115,6 +115,15 @@ describe('admin API: registration entries and join tokens', () => {
       token.body.token,
     );
     expect((await admin.call('DELETE', `/v1/admin/tokens/${token.body.tokenId}`)).status).toBe(200);
+    // The revocation is audited: who, which token, for which entry.
+    const revoked = (await admin.store.listAudit({ limit: 100 })).filter(
+      (e) => e.type === 'token.revoked',
+    );
+    expect(revoked).toHaveLength(1);
+    expect(revoked[0]).toMatchObject({
+      actor: 'admin:root',
+      data: { tokenId: token.body.tokenId, entryId: created.body.entry.id },
+    });
     const again = await admin.call<ErrorBody>('DELETE', `/v1/admin/tokens/${token.body.tokenId}`);
     expect([again.status, again.body.error.code]).toEqual([401, 'ERR_REGISTRATION_TOKEN_INVALID']);
   });

@@ -24,7 +24,9 @@ import { createdToken, revokedToken, tokenList } from './responses.js';
 export interface TokensDeps {
   readonly registration: Registration;
   readonly ca: Pick<Ca, 'localBundle'>;
-  readonly audit: AuditFn<'entry.created' | 'entry.updated' | 'entry.deleted' | 'token.created'>;
+  readonly audit: AuditFn<
+    'entry.created' | 'entry.updated' | 'entry.deleted' | 'token.created' | 'token.revoked'
+  >;
   /** The agent API URL agents should enrol at (shown with each token). */
   readonly agentApiUrl: () => string;
 }
@@ -97,7 +99,7 @@ export function createTokensApp(deps: TokensDeps, table: RouteTable): Hono<Admin
       params: tokenParams,
       responses: { 200: { description: 'revoked', schema: revokedToken } },
       handler: async (c, { params }) => {
-        await revokeJoinToken(deps, params.tokenId);
+        await revokeJoinToken(deps, params.tokenId, c.get('actor'));
         return respondJson(c, revokedToken, { revoked: params.tokenId });
       },
     }),

@@ -307,7 +307,7 @@ export function agentChanges(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
     );
   });
   app.post('/agents/tokens/:id/revoke', async (c) => {
-    await revokeJoinToken(registrationOf(deps), c.req.param('id'));
+    await revokeJoinToken(registrationOf(deps), c.req.param('id'), c.var.session.principal.actor);
     return c.redirect('/console/agents', 303);
   });
 }
