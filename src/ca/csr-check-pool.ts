@@ -20,9 +20,12 @@ export interface CsrCheckJob {
   readonly signature: Uint8Array;
 }
 
+/** A worker's answer: the signature verifies, it does not, or the key does not import (not a key). */
+export type CsrCheckVerdict = 'valid' | 'invalid' | 'bad-key';
+
 export interface CsrCheckPool {
   /** Resolves with the verdict; rejects if the worker failed (the caller then checks inline). */
-  check(job: CsrCheckJob): Promise<boolean>;
+  check(job: CsrCheckJob): Promise<CsrCheckVerdict>;
   /**
    * Since the pool was made: messages (batches) sent to workers, the checks they carried, and the
    * answers (one message per check) received back.
@@ -50,13 +53,20 @@ async function importKey(job) {
 // One answer per check, in batch order, each sent as soon as it is known: a check's caller does not
 // wait for the rest of its batch. When the main thread is busy, several answers are read in one
 // wake-up, so this costs little more than one answer per batch.
+// A key that does not import is 'bad-key' (the CA's ERR_CA_CSR_INVALID, as on the main thread); a
+// signature that does not verify, or that verify() cannot read, is 'invalid' (ERR_CA_CSR_SIGNATURE).
 parentPort.on('message', async (jobs) => {
   for (const job of jobs) {
-    let verdict = false;
+    let verdict = 'bad-key';
     try {
-      verdict = verify(job.hash, job.data, await importKey(job), job.signature);
+      const key = await importKey(job);
+      try {
+        verdict = verify(job.hash, job.data, key, job.signature) ? 'valid' : 'invalid';
+      } catch {
+        verdict = 'invalid';
+      }
     } catch {
-      verdict = false;
+      verdict = 'bad-key';
     }
     parentPort.postMessage(verdict);
   }
@@ -64,7 +74,7 @@ parentPort.on('message', async (jobs) => {
 `;
 
 interface Settler {
-  resolve(ok: boolean): void;
+  resolve(verdict: CsrCheckVerdict): void;
   reject(error: Error): void;
 }
 
@@ -122,7 +132,7 @@ export function createCsrCheckPool(size: number): CsrCheckPool {
 
   const start = (slot: Slot): Worker => {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
-    worker.on('message', (verdict: boolean) => {
+    worker.on('message', (verdict: unknown) => {
       answersReceived += 1;
       const answered = slot.inFlight.shift();
       if (slot.inFlight.length === 0) {
@@ -131,7 +141,7 @@ export function createCsrCheckPool(size: number): CsrCheckPool {
         send(slot);
         if (slot.inFlight.length === 0) worker.unref();
       }
-      answered?.resolve(verdict === true);
+      answered?.resolve(verdict === 'valid' || verdict === 'bad-key' ? verdict : 'invalid');
     });
     worker.on('error', (error) => fail(slot, error));
     worker.on('exit', (code) => {
@@ -164,7 +174,7 @@ export function createCsrCheckPool(size: number): CsrCheckPool {
     check(job) {
       if (closed) return Promise.reject(new Error('csr check pool is closed'));
       const slot = leastBusy();
-      return new Promise<boolean>((resolve, reject) => {
+      return new Promise<CsrCheckVerdict>((resolve, reject) => {
         slot.queued.push({ job, resolve, reject });
         // Checks asked for in the same turn of the event loop share a message: requests read from
         // several connections in one poll phase go to a worker together (setImmediate runs after

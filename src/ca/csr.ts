@@ -243,11 +243,15 @@ export async function verifyCsrSignature(
   if (ecdsa !== undefined && isNativeCheckable(csr)) {
     ok = await verifyNative(csr, ecdsa, busy);
   } else if (busy && pool !== undefined) {
+    let verdict;
     try {
-      ok = await pool.check(checkJob(csr));
+      verdict = await pool.check(checkJob(csr));
     } catch {
-      ok = await verifyInline(csr);
+      verdict = undefined;
     }
+    // The same codes as inline: a key that does not import is an invalid CSR.
+    if (verdict === 'bad-key') throw invalid('csr public key is not a valid key');
+    ok = verdict === undefined ? await verifyInline(csr) : verdict === 'valid';
   } else {
     ok = await verifyInline(csr);
   }

@@ -204,3 +204,42 @@ describe.skipIf(checker === undefined)(
     });
   },
 );
+
+describe('where CSR checks run without the addon (node:crypto, worker threads when busy)', () => {
+  const spiffeId = `spiffe://${TD}/w`;
+
+  /** An openssl P-256 CSR whose public point is moved off the curve (its signature left as is). */
+  function offCurveCsr(): Buffer {
+    const csr = Buffer.from(opensslCsr());
+    // SubjectPublicKey BIT STRING: 03 42 00, then the uncompressed point 04 || X || Y.
+    const at = csr.indexOf(Buffer.from([0x03, 0x42, 0x00, 0x04])) + 3;
+    csr[at + 64] = (csr[at + 64] as number) ^ 1;
+    return csr;
+  }
+
+  it('gives the same codes idle (inline) and busy (worker threads): a bad key ERR_CA_CSR_INVALID, a bad signature ERR_CA_CSR_SIGNATURE', async () => {
+    for (const inFlight of [1, 5]) {
+      const clock = testClock();
+      const ca = await createCa(
+        { now: clock.nowMs, ecdsa: null, requestsInFlight: () => inFlight },
+        { trustDomain: TD, dataDir: tempDir(), csrCheckWorkers: 1 },
+      );
+      try {
+        await expect(
+          ca.issueX509Svid({ spiffeId, csr: offCurveCsr() }),
+          `${inFlight} in flight`,
+        ).rejects.toMatchObject({
+          code: 'ERR_CA_CSR_INVALID',
+        });
+        await expect(
+          ca.issueX509Svid({ spiffeId, csr: tampered(opensslCsr()) }),
+          `${inFlight} in flight`,
+        ).rejects.toMatchObject({ code: 'ERR_CA_CSR_SIGNATURE' });
+        const issued = await ca.issueX509Svid({ spiffeId, csr: opensslCsr() });
+        expect(verifies(ca, issued).ok).toBe(true);
+      } finally {
+        await ca.close();
+      }
+    }
+  });
+});

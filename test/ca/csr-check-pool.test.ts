@@ -7,6 +7,7 @@ import {
   createCsrCheckPool,
   type CsrCheckJob,
   type CsrCheckPool,
+  type CsrCheckVerdict,
 } from '../../src/ca/csr-check-pool.js';
 
 function ecJob(valid: boolean, payload?: Buffer): CsrCheckJob {
@@ -31,6 +32,8 @@ function ecJob(valid: boolean, payload?: Buffer): CsrCheckJob {
   };
 }
 
+const verdictOf = (valid: boolean): CsrCheckVerdict => (valid ? 'valid' : 'invalid');
+
 let pool: CsrCheckPool | undefined;
 afterEach(async () => {
   await pool?.close();
@@ -40,8 +43,9 @@ afterEach(async () => {
 describe('csr check pool', () => {
   it.each([1, 2])('answers every check of a burst right, with %i worker(s)', async (size) => {
     pool = createCsrCheckPool(size);
-    const expected = Array.from({ length: 24 }, (_, i) => i % 3 !== 0);
-    const jobs = expected.map((valid) => ecJob(valid));
+    const valid = Array.from({ length: 24 }, (_, i) => i % 3 !== 0);
+    const jobs = valid.map((v) => ecJob(v));
+    const expected = valid.map(verdictOf);
     await expect(Promise.all(jobs.map((job) => pool?.check(job)))).resolves.toEqual(expected);
   });
 
@@ -49,13 +53,19 @@ describe('csr check pool', () => {
     pool = createCsrCheckPool(1);
     const first = pool.check(ecJob(true));
     // Asked for on later turns of the event loop, while the first batch is being checked.
-    const later: Promise<boolean>[] = [];
+    const later: Promise<CsrCheckVerdict>[] = [];
     for (let i = 0; i < 5; i++) {
       await new Promise((resolve) => setImmediate(resolve));
       later.push(pool.check(ecJob(i !== 2)));
     }
-    await expect(first).resolves.toBe(true);
-    await expect(Promise.all(later)).resolves.toEqual([true, true, false, true, true]);
+    await expect(first).resolves.toBe('valid');
+    await expect(Promise.all(later)).resolves.toEqual([
+      'valid',
+      'valid',
+      'invalid',
+      'valid',
+      'valid',
+    ]);
   });
 
   it('sends checks asked for by separate callbacks of one event-loop turn as one batch', async () => {
@@ -67,12 +77,12 @@ describe('csr check pool', () => {
     const verdicts = await Promise.all(
       jobs.map(
         (job) =>
-          new Promise<boolean>((resolve, reject) => {
+          new Promise<CsrCheckVerdict>((resolve, reject) => {
             setImmediate(() => void pool?.check(job).then(resolve, reject));
           }),
       ),
     );
-    expect(verdicts).toEqual([true, false, true]);
+    expect(verdicts).toEqual(['valid', 'invalid', 'valid']);
     expect(pool.traffic()).toEqual({ batches: 1, checks: 3, answers: 3 });
   });
 
@@ -81,7 +91,7 @@ describe('csr check pool', () => {
     // The second check hashes 64 MiB (a few hundred ms); the first is an ordinary CSR.
     const quick = pool.check(ecJob(true));
     const slow = pool.check(ecJob(true, Buffer.alloc(64 * 1024 * 1024, 1)));
-    await expect(quick).resolves.toBe(true);
+    await expect(quick).resolves.toBe('valid');
     expect(pool.traffic()).toEqual({ batches: 1, checks: 2, answers: 1 });
     // Had the worker answered the batch as one message, the slow verdict would be here already.
     const next = await Promise.race([
@@ -89,8 +99,23 @@ describe('csr check pool', () => {
       new Promise((resolve) => setImmediate(() => resolve('still checking'))),
     ]);
     expect(next).toBe('still checking');
-    await expect(slow).resolves.toBe(true);
+    await expect(slow).resolves.toBe('valid');
     expect(pool.traffic()).toEqual({ batches: 1, checks: 2, answers: 2 });
+  });
+
+  it("answers 'bad-key' for a key that does not import (a point off the curve), 'invalid' for a bad signature", async () => {
+    pool = createCsrCheckPool(1);
+    const offCurve = ecJob(true);
+    const point = Buffer.from(offCurve.keyBits);
+    point[point.length - 1] = (point[point.length - 1] as number) ^ 1;
+    const garbled = { ...ecJob(true), signature: new Uint8Array([0x30, 0x02, 0x01]) };
+    await expect(
+      Promise.all([
+        pool.check({ ...offCurve, keyBits: new Uint8Array(point) }),
+        pool.check(garbled),
+        pool.check(ecJob(false)),
+      ]),
+    ).resolves.toEqual(['bad-key', 'invalid', 'invalid']);
   });
 
   it('refuses queued and new checks once closed', async () => {
@@ -104,7 +129,7 @@ describe('csr check pool', () => {
       if (result.status === 'rejected') {
         expect((result.reason as Error).message).toMatch(/closed/);
       } else {
-        expect(result.value).toBe(true);
+        expect(result.value).toBe('valid');
       }
     }
     await expect(pool.check(ecJob(true))).rejects.toThrow(/closed/);
