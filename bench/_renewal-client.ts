@@ -10,12 +10,16 @@ import { performance } from 'node:perf_hooks';
 
 interface Spec {
   readonly url: string;
-  readonly cert: string;
-  readonly key: string;
+  /** The client's X509-SVID; without it the connections present no certificate (enrolment). */
+  readonly cert?: string;
+  readonly key?: string;
   readonly ca: string;
   readonly csrs: readonly string[];
   readonly connections: number;
   readonly depth: number;
+  /** Another route and its JSON bodies, one per request (bench/agent-enrolments.ts: attest). */
+  readonly path?: string;
+  readonly bodies?: readonly string[];
 }
 
 export interface RoundResult {
@@ -32,13 +36,14 @@ const url = new URL(spec.url);
 const host = url.hostname;
 const port = Number(url.port);
 
-const requests: Buffer[] = spec.csrs.map((csr) => {
-  const body = JSON.stringify({ csr });
-  return Buffer.from(
-    `POST /v1/agent/x509svid HTTP/1.1\r\nhost: ${url.host}\r\ncontent-type: application/json\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-});
+const path = spec.path ?? '/v1/agent/x509svid';
+const requests: Buffer[] = (spec.bodies ?? spec.csrs.map((csr) => JSON.stringify({ csr }))).map(
+  (body) =>
+    Buffer.from(
+      `POST ${path} HTTP/1.1\r\nhost: ${url.host}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    ),
+);
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = Buffer.from('\r\ncontent-length:');
@@ -146,8 +151,7 @@ function open(): Promise<Connection> {
     const socket = connect({
       host,
       port,
-      cert: spec.cert,
-      key: spec.key,
+      ...(spec.cert === undefined ? {} : { cert: spec.cert, key: spec.key }),
       ca: spec.ca,
       // The bench trusts the broker's own CA; the SPIFFE ID check is the SDK's job, not measured here.
       checkServerIdentity: () => undefined,
