@@ -6,19 +6,20 @@
 // (issue 15), so the client keeps one enrolment in flight on each of 32 connections.
 // The client is bench/_renewal-client.ts in a child process. Loopback only; about 30 s.
 // Run: npx tsx bench/agent-enrolments.ts
-import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { csrPem, newKeyAndCsr } from '../src/agent/csr.js';
 import { marshalPem } from '../src/bundle/index.js';
 import { createCa } from '../src/ca/index.js';
-import { parseConfig } from '../src/config/index.js';
-import { silentLogger } from '../src/log.js';
-import { startBroker } from '../src/main.js';
-import type { RoundResult } from './_renewal-client.js';
+import {
+  fmt,
+  median,
+  startBenchBroker,
+  startClient,
+  type ClientProcess,
+} from './_client-process.js';
 
 const CONNECTIONS = 32;
 const WARM_MS = 1000;
@@ -28,32 +29,13 @@ const ROUNDS = 3;
 const TOKENS = 30_000;
 const CSR_COUNT = 2000;
 
-const median = (values: readonly number[]): number =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-
 async function main(): Promise<void> {
   const load = loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
   const dir = mkdtempSync(join(tmpdir(), 'enrol-bench-'));
-  const config = parseConfig({
-    trustDomain: 'bench.example',
-    dataDir: join(dir, 'state'),
-    bundleEndpoint: { listen: '127.0.0.1:0', profile: 'https_spiffe' },
-    agentApi: { listen: '127.0.0.1:0' },
-    adminApi: { listen: '127.0.0.1:0' },
-  });
-  const broker = await startBroker(
-    {
-      config,
-      path: join(dir, 'broker.yaml'),
-      dataDir: join(dir, 'state'),
-      adminTokenFromEnv: 'bench-admin-token-0123456789',
-    },
-    { logger: silentLogger },
-  );
-  let child: ReturnType<typeof fork> | undefined;
+  const broker = await startBenchBroker(dir, 'bench-admin-token-0123456789');
+  let client: ClientProcess | undefined;
   let closeSoloCa = async (): Promise<void> => {};
   try {
     const entry = await broker.registration.createEntry(
@@ -92,40 +74,21 @@ async function main(): Promise<void> {
       return (ops * 1000) / (performance.now() - start);
     };
 
-    const spec = join(dir, 'client.json');
-    writeFileSync(
-      spec,
-      JSON.stringify({
-        url: broker.agentApiUrl,
-        ca: marshalPem(broker.ca.localBundle().x509Authorities.map((a) => a.der)),
-        csrs: [],
-        path: '/v1/agent/attest',
-        bodies: tokens.map((joinToken, i) =>
-          JSON.stringify({ joinToken, csr: csrs[i % CSR_COUNT] }),
-        ),
-        connections: CONNECTIONS,
-        depth: 1,
-      }),
-    );
-    const clientFile = fileURLToPath(new URL('./_renewal-client.ts', import.meta.url));
-    const started = fork(clientFile, [spec], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-    child = started;
-    const exited = new Promise<never>((_, reject) =>
-      started.once('exit', (code) => reject(new Error(`enrolment client exited with ${code}`))),
-    );
-    const nextMessage = <T>(): Promise<T> =>
-      Promise.race([
-        new Promise<T>((resolve) => started.once('message', (m) => resolve(m as T))),
-        exited,
-      ]);
-    await nextMessage<{ ready: true }>();
+    const started = await startClient(dir, {
+      url: broker.agentApiUrl,
+      ca: marshalPem(broker.ca.localBundle().x509Authorities.map((a) => a.der)),
+      csrs: [],
+      path: '/v1/agent/attest',
+      bodies: tokens.map((joinToken, i) => JSON.stringify({ joinToken, csr: csrs[i % CSR_COUNT] })),
+      connections: CONNECTIONS,
+      depth: 1,
+    });
+    client = started;
     /** Broker CPU (all threads of this process) per enrolment, API rounds only. */
     const brokerCpu: number[] = [];
     const apiRound = async (windowMs: number): Promise<number> => {
-      const reply = nextMessage<RoundResult>();
       const cpu0 = process.cpuUsage();
-      started.send({ cmd: 'run', windowMs });
-      const result = await reply;
+      const result = await started.round(windowMs);
       const cpu = process.cpuUsage(cpu0);
       if (result.failed > 0) {
         throw new Error(`${result.failed} enrolments failed; first: ${result.firstError}`);
@@ -161,7 +124,7 @@ async function main(): Promise<void> {
       `broker CPU per enrolment (all threads; slightly high: requests still in flight at a window's end) ${brokerCpu.map((v) => Math.round(v)).join(', ')} us`,
     );
   } finally {
-    child?.send({ cmd: 'exit' });
+    client?.close();
     await closeSoloCa();
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -14,20 +14,22 @@
 // each side spent per operation (all threads of the process) shows where the time goes, and the
 // broker's audit-append histogram how much of a renewal's time in flight is the durable audit write.
 // Loopback only; about 40 s. Run: npx tsx bench/agent-renewals.ts
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { createAgent } from '../src/agent/index.js';
 import { csrPem, newKeyAndCsr } from '../src/agent/csr.js';
 import { createCa } from '../src/ca/index.js';
 import { marshalBundle, marshalPem } from '../src/bundle/index.js';
-import { parseConfig } from '../src/config/index.js';
-import { silentLogger } from '../src/log.js';
-import { startBroker } from '../src/main.js';
 import { parseExposition, sampleValue } from '../test/helpers/prometheus.js';
+import {
+  fmt,
+  median,
+  startBenchBroker,
+  startClient,
+  type ClientProcess,
+} from './_client-process.js';
 import type { RoundResult } from './_renewal-client.js';
 
 const WINDOW_MS = 4000;
@@ -49,34 +51,13 @@ interface Figure {
   readonly clientCpuMicros?: number;
 }
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-};
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-
 async function main(): Promise<void> {
   const load = loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
   const dir = mkdtempSync(join(tmpdir(), 'renew-bench-'));
-  const config = parseConfig({
-    trustDomain: 'bench.example',
-    dataDir: join(dir, 'state'),
-    bundleEndpoint: { listen: '127.0.0.1:0', profile: 'https_spiffe' },
-    agentApi: { listen: '127.0.0.1:0' },
-    adminApi: { listen: '127.0.0.1:0' },
-  });
-  const broker = await startBroker(
-    {
-      config,
-      path: join(dir, 'broker.yaml'),
-      dataDir: join(dir, 'state'),
-      adminTokenFromEnv: ADMIN_TOKEN,
-    },
-    { logger: silentLogger },
-  );
-  let child: ChildProcess | undefined;
+  const broker = await startBenchBroker(dir, ADMIN_TOKEN);
+  let client: ClientProcess | undefined;
   let closeSoloCa = async (): Promise<void> => {};
   try {
     const entry = await broker.registration.createEntry(
@@ -123,36 +104,20 @@ async function main(): Promise<void> {
     };
 
     // Through the agent API, from a child process that stays connected across rounds.
-    const spec = join(dir, 'client.json');
-    writeFileSync(
-      spec,
-      JSON.stringify({
-        url: broker.agentApiUrl,
-        cert: marshalPem(svid.chainDer),
-        key: svid.privateKeyPem,
-        ca: marshalPem(broker.ca.localBundle().x509Authorities.map((a) => a.der)),
-        csrs: csrs.map((der) => csrPem(der)),
-        connections: CONNECTIONS,
-        depth: DEPTH,
-      }),
-    );
-    const clientFile = fileURLToPath(new URL('./_renewal-client.ts', import.meta.url));
-    const started = fork(clientFile, [spec], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-    child = started;
-    const exited = new Promise<never>((_, reject) =>
-      started.once('exit', (code) => reject(new Error(`renewal client exited with ${code}`))),
-    );
-    const nextMessage = <T>(): Promise<T> =>
-      Promise.race([
-        new Promise<T>((resolve) => started.once('message', (m) => resolve(m as T))),
-        exited,
-      ]);
-    await nextMessage<{ ready: true }>();
+    const started = await startClient(dir, {
+      url: broker.agentApiUrl,
+      cert: marshalPem(svid.chainDer),
+      key: svid.privateKeyPem,
+      ca: marshalPem(broker.ca.localBundle().x509Authorities.map((a) => a.der)),
+      csrs: csrs.map((der) => csrPem(der)),
+      connections: CONNECTIONS,
+      depth: DEPTH,
+    });
+    client = started;
+
     const apiRound = async (windowMs: number): Promise<Figure & { result: RoundResult }> => {
-      const reply = nextMessage<RoundResult>();
       const cpu0 = process.cpuUsage();
-      started.send({ cmd: 'run', windowMs });
-      const result = await reply;
+      const result = await started.round(windowMs);
       const cpu = process.cpuUsage(cpu0);
       if (result.failed > 0) {
         throw new Error(`${result.failed} renewals failed; first: ${result.firstError}`);
@@ -237,7 +202,7 @@ async function main(): Promise<void> {
       'entry lookup, CSR signature check, issue, durable audit append (svid.issued), metrics, JSON.',
     );
   } finally {
-    child?.send({ cmd: 'exit' });
+    client?.close();
     await closeSoloCa();
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });

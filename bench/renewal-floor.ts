@@ -9,14 +9,12 @@
 // beside the CA's in-process rate at the same 32 in flight, in the same run. The broker's own figure
 // (bench/agent-renewals.ts) adds mTLS peer checks, entry lookup, validation, limits and metrics.
 // Loopback only; about 60 s. Run: npx tsx bench/renewal-floor.ts
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { csrPem, newKeyAndCsr } from '../src/agent/csr.js';
@@ -24,7 +22,7 @@ import { chainTrimmedEvent, createAuditRecorder } from '../src/audit/index.js';
 import { marshalPem } from '../src/bundle/index.js';
 import { createCa, type Ca } from '../src/ca/index.js';
 import { createFileStore } from '../src/store/index.js';
-import type { RoundResult } from './_renewal-client.js';
+import { fmt, median, startClient, type ClientProcess } from './_client-process.js';
 
 const MODES = ['tls+http', '+ca', '+audit', 'hono+ca+audit'] as const;
 type Mode = (typeof MODES)[number];
@@ -36,10 +34,6 @@ const DEPTH = 8;
 const IN_FLIGHT = CONNECTIONS * DEPTH;
 const CSR_COUNT = 2000;
 const SPIFFE_ID = 'spiffe://bench.example/agents/renewer/bench';
-
-const median = (values: readonly number[]): number =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 /** The answer's JSON, as the agent API shapes it. */
 function answer(chainDer: readonly Buffer[], notAfter: Date): string {
@@ -74,7 +68,7 @@ async function main(): Promise<void> {
     { now: () => Date.now(), auditTrimmed: chainTrimmedEvent },
   );
   const record = createAuditRecorder({ store, now: () => Date.now() });
-  let child: ChildProcess | undefined;
+  let client: ClientProcess | undefined;
   try {
     const serverSvid = await ca.issueOwnSvid('spiffe://bench.example/server');
     const clientSvid = await ca.issueOwnSvid(SPIFFE_ID);
@@ -147,35 +141,18 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
 
-    const spec = join(dir, 'client.json');
-    writeFileSync(
-      spec,
-      JSON.stringify({
-        url: `https://127.0.0.1:${port}`,
-        cert: clientSvid.chainPem,
-        key: clientSvid.privateKey.export({ format: 'pem', type: 'pkcs8' }),
-        ca: caPem,
-        csrs: csrs.map((der) => csrPem(der)),
-        connections: CONNECTIONS,
-        depth: DEPTH,
-      }),
-    );
-    const clientFile = fileURLToPath(new URL('./_renewal-client.ts', import.meta.url));
-    const started = fork(clientFile, [spec], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-    child = started;
-    const exited = new Promise<never>((_, reject) =>
-      started.once('exit', (code) => reject(new Error(`renewal client exited with ${code}`))),
-    );
-    const nextMessage = <T>(): Promise<T> =>
-      Promise.race([
-        new Promise<T>((resolve) => started.once('message', (m) => resolve(m as T))),
-        exited,
-      ]);
-    await nextMessage<{ ready: true }>();
+    const started = await startClient(dir, {
+      url: `https://127.0.0.1:${port}`,
+      cert: clientSvid.chainPem,
+      key: clientSvid.privateKey.export({ format: 'pem', type: 'pkcs8' }),
+      ca: caPem,
+      csrs: csrs.map((der) => csrPem(der)),
+      connections: CONNECTIONS,
+      depth: DEPTH,
+    });
+    client = started;
     const apiRound = async (windowMs: number): Promise<number> => {
-      const reply = nextMessage<RoundResult>();
-      started.send({ cmd: 'run', windowMs });
-      const result = await reply;
+      const result = await started.round(windowMs);
       if (result.failed > 0) {
         throw new Error(`${result.failed} renewals failed (${mode}); first: ${result.firstError}`);
       }
@@ -233,7 +210,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    child?.send({ cmd: 'exit' });
+    client?.close();
     await ca.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
