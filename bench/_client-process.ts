@@ -1,10 +1,13 @@
 // Shared by the agent API benches (agent-renewals, agent-enrolments, renewal-floor): a broker on
 // loopback with the embedded store, the request client (_renewal-client.ts) in a child process
-// driven round by round, and the median and number formats they print.
+// driven round by round, the CA's in-process rate they compare with, and the median and number
+// formats they print.
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import type { Ca } from '../src/ca/index.js';
 import { parseConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
 import { startBroker, type Broker } from '../src/main.js';
@@ -13,6 +16,36 @@ import type { RoundResult } from './_renewal-client.js';
 export const median = (values: readonly number[]): number =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 export const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/**
+ * The in-process reference: `inFlight` concurrent `ca.issueX509Svid` calls for `spiffeId`, each
+ * with the next of `csrs` (DER), for `windowMs`. Issued per second, and this process's CPU (all
+ * threads) per issuance.
+ */
+export function inProcessIssuing(
+  ca: Pick<Ca, 'issueX509Svid'>,
+  spiffeId: string,
+  csrs: readonly Uint8Array[],
+  inFlight: number,
+): (windowMs: number) => Promise<{ rate: number; cpuMicros: number }> {
+  let next = 0;
+  return async (windowMs) => {
+    let ops = 0;
+    const cpu0 = process.cpuUsage();
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (performance.now() - start < windowMs) {
+          await ca.issueX509Svid({ spiffeId, csr: csrs[next++ % csrs.length] as Uint8Array });
+          ops++;
+        }
+      }),
+    );
+    const elapsed = performance.now() - start;
+    const cpu = process.cpuUsage(cpu0);
+    return { rate: (ops * 1000) / elapsed, cpuMicros: (cpu.user + cpu.system) / ops };
+  };
+}
 
 /** A broker of `bench.example` under `dir` with every listener on a free loopback port. */
 export function startBenchBroker(dir: string, adminToken: string): Promise<Broker> {

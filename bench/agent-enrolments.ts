@@ -15,6 +15,7 @@ import { marshalPem } from '../src/bundle/index.js';
 import { createCa } from '../src/ca/index.js';
 import {
   fmt,
+  inProcessIssuing,
   median,
   startBenchBroker,
   startClient,
@@ -56,23 +57,14 @@ async function main(): Promise<void> {
     );
     closeSoloCa = () => soloCa.close();
     const csrDers = Array.from({ length: CSR_COUNT }, () => newKeyAndCsr().csrDer);
-    let next = 0;
-    const inProcessRound = async (windowMs: number): Promise<number> => {
-      let ops = 0;
-      const start = performance.now();
-      await Promise.all(
-        Array.from({ length: CONNECTIONS }, async () => {
-          while (performance.now() - start < windowMs) {
-            await soloCa.issueX509Svid({
-              spiffeId: 'spiffe://bench.example/agents/ephemeral/x',
-              csr: csrDers[next++ % CSR_COUNT] as Buffer,
-            });
-            ops++;
-          }
-        }),
-      );
-      return (ops * 1000) / (performance.now() - start);
-    };
+    const issuing = inProcessIssuing(
+      soloCa,
+      'spiffe://bench.example/agents/ephemeral/x',
+      csrDers,
+      CONNECTIONS,
+    );
+    const inProcessRound = async (windowMs: number): Promise<number> =>
+      (await issuing(windowMs)).rate;
 
     const started = await startClient(dir, {
       url: broker.agentApiUrl,

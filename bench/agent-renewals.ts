@@ -17,7 +17,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createAgent } from '../src/agent/index.js';
 import { csrPem, newKeyAndCsr } from '../src/agent/csr.js';
 import { createCa } from '../src/ca/index.js';
@@ -25,6 +24,7 @@ import { marshalBundle, marshalPem } from '../src/bundle/index.js';
 import { parseExposition, sampleValue } from '../test/helpers/prometheus.js';
 import {
   fmt,
+  inProcessIssuing,
   median,
   startBenchBroker,
   startClient,
@@ -83,24 +83,10 @@ async function main(): Promise<void> {
       { trustDomain: 'bench.example', dataDir: join(dir, 'solo-ca') },
     );
     closeSoloCa = () => soloCa.close();
-    let next = 0;
-    const issue = (): Promise<unknown> =>
-      soloCa.issueX509Svid({ spiffeId: svid.spiffeId, csr: csrs[next++ % CSR_COUNT] as Buffer });
+    const issuing = inProcessIssuing(soloCa, svid.spiffeId.toString(), csrs, IN_FLIGHT);
     const inProcessRound = async (windowMs: number): Promise<Figure> => {
-      let ops = 0;
-      const cpu0 = process.cpuUsage();
-      const start = performance.now();
-      await Promise.all(
-        Array.from({ length: IN_FLIGHT }, async () => {
-          while (performance.now() - start < windowMs) {
-            await issue();
-            ops++;
-          }
-        }),
-      );
-      const elapsed = performance.now() - start;
-      const cpu = process.cpuUsage(cpu0);
-      return { rate: (ops * 1000) / elapsed, brokerCpuMicros: (cpu.user + cpu.system) / ops };
+      const { rate, cpuMicros } = await issuing(windowMs);
+      return { rate, brokerCpuMicros: cpuMicros };
     };
 
     // Through the agent API, from a child process that stays connected across rounds.

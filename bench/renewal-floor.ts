@@ -14,7 +14,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { csrPem, newKeyAndCsr } from '../src/agent/csr.js';
@@ -22,7 +21,13 @@ import { chainTrimmedEvent, createAuditRecorder } from '../src/audit/index.js';
 import { marshalPem } from '../src/bundle/index.js';
 import { createCa, type Ca } from '../src/ca/index.js';
 import { createFileStore } from '../src/store/index.js';
-import { fmt, median, startClient, type ClientProcess } from './_client-process.js';
+import {
+  fmt,
+  inProcessIssuing,
+  median,
+  startClient,
+  type ClientProcess,
+} from './_client-process.js';
 
 const MODES = ['tls+http', '+ca', '+audit', 'hono+ca+audit'] as const;
 type Mode = (typeof MODES)[number];
@@ -158,23 +163,9 @@ async function main(): Promise<void> {
       }
       return result.ok / result.seconds;
     };
-    let next = 0;
-    const inProcessRound = async (windowMs: number): Promise<number> => {
-      let ops = 0;
-      const start = performance.now();
-      await Promise.all(
-        Array.from({ length: IN_FLIGHT }, async () => {
-          while (performance.now() - start < windowMs) {
-            await ca.issueX509Svid({
-              spiffeId: SPIFFE_ID,
-              csr: csrs[next++ % CSR_COUNT] as Buffer,
-            });
-            ops++;
-          }
-        }),
-      );
-      return (ops * 1000) / (performance.now() - start);
-    };
+    const issuing = inProcessIssuing(ca, SPIFFE_ID, csrs, IN_FLIGHT);
+    const inProcessRound = async (windowMs: number): Promise<number> =>
+      (await issuing(windowMs)).rate;
 
     await inProcessRound(WARM_MS);
     const inProcess: number[] = [];
