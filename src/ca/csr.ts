@@ -130,7 +130,7 @@ async function verifyInline(csr: ParsedCsr): Promise<boolean> {
   try {
     key = await importSubjectKey(csr.subjectKey);
   } catch (cause) {
-    throw invalid('csr public key is not a valid key', cause);
+    throw badKey(cause);
   }
   return verifySync(csr.algorithm.hash, csr.infoDer, key, csr.signature);
 }
@@ -165,6 +165,11 @@ export interface CsrCheckOptions {
   readonly pool?: CsrCheckPool | undefined;
   /** The ecverify addon for EC keys (src/ca/native-ecdsa.ts); undefined = node:crypto only. */
   readonly ecdsa?: EcdsaChecker | undefined;
+}
+
+/** A CSR whose public key does not import, or is not a point of its curve: an invalid CSR. */
+function badKey(cause?: unknown): CaError {
+  return invalid('csr public key is not a valid key', cause);
 }
 
 function signatureError(): CaError {
@@ -205,7 +210,7 @@ export async function verifyThenSign(
   } catch {
     return undefined;
   }
-  if (result.verdict === -1) throw invalid('csr public key is not a valid key');
+  if (result.verdict === -1) throw badKey();
   if (result.verdict === 0) throw signatureError();
   return result.signature;
 }
@@ -224,7 +229,7 @@ async function verifyNative(csr: ParsedCsr, ecdsa: EcdsaChecker, busy: boolean):
   }
   // The same codes as the node:crypto path: a point off the curve is an invalid key (the import
   // fails there), a signature that does not verify is ERR_CA_CSR_SIGNATURE.
-  if (verdict === -1) throw invalid('csr public key is not a valid key');
+  if (verdict === -1) throw badKey();
   return verdict === 1;
 }
 
@@ -250,7 +255,7 @@ export async function verifyCsrSignature(
       verdict = undefined;
     }
     // The same codes as inline: a key that does not import is an invalid CSR.
-    if (verdict === 'bad-key') throw invalid('csr public key is not a valid key');
+    if (verdict === 'bad-key') throw badKey();
     ok = verdict === undefined ? await verifyInline(csr) : verdict === 'valid';
   } else {
     ok = await verifyInline(csr);

@@ -29,6 +29,8 @@ export interface BrokerMetrics {
    * its CSR checks off the main thread while other requests are waiting for it.
    */
   requestsInFlight(): number;
+  /** requestMetrics: a request of listener `api` started (+1) or was answered (-1). */
+  countInFlight(api: string, by: 1 | -1): void;
 }
 
 /** Audit appends take about a millisecond on a local disk: finer buckets than requests. */
@@ -36,28 +38,28 @@ export const AUDIT_APPEND_BUCKETS_SECONDS: readonly number[] = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ];
 
-/** Requests in flight, kept as plain numbers beside the prom-client families (see requestMetrics). */
-interface InFlight {
-  readonly byApi: Map<string, number>;
-  total: number;
-}
-
-const inFlightOf = new WeakMap<BrokerMetrics, InFlight>();
-
 export function createBrokerMetrics(options: RegistryOptions = {}): BrokerMetrics {
   // The process, heap, GC and event-loop-lag metrics come with the broker's registry unless turned off.
   const registry = createMetricsRegistry({ defaultMetrics: true, ...options });
-  const inFlight: InFlight = { byApi: new Map(), total: 0 };
+  /** Requests in flight per listener: plain numbers beside the prom-client families. */
+  const inFlight = new Map<string, number>();
   registry.collect(
     'fedbroker_api_requests_in_flight',
     'HTTP requests started and not yet answered, by listener.',
     'gauge',
     ['api'],
-    () => [...inFlight.byApi].map(([api, value]) => ({ labels: { api }, value })),
+    () => [...inFlight].map(([api, value]) => ({ labels: { api }, value })),
   );
-  const metrics: BrokerMetrics = {
+  return {
     registry,
-    requestsInFlight: () => inFlight.total,
+    requestsInFlight: () => {
+      let total = 0;
+      for (const count of inFlight.values()) total += count;
+      return total;
+    },
+    countInFlight: (api, by) => {
+      inFlight.set(api, (inFlight.get(api) ?? 0) + by);
+    },
     apiRequests: registry.counter(
       'fedbroker_api_requests_total',
       'HTTP requests answered, by listener, method, route pattern and status code.',
@@ -95,8 +97,6 @@ export function createBrokerMetrics(options: RegistryOptions = {}): BrokerMetric
       AUDIT_APPEND_BUCKETS_SECONDS,
     ),
   };
-  inFlightOf.set(metrics, inFlight);
-  return metrics;
 }
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -120,19 +120,13 @@ export function requestMetrics(
   api: string,
   clockMs: () => number = () => performance.now(),
 ): MiddlewareHandler {
-  const inFlight = inFlightOf.get(metrics);
-  const count = (by: number): void => {
-    if (inFlight === undefined) return;
-    inFlight.total += by;
-    inFlight.byApi.set(api, (inFlight.byApi.get(api) ?? 0) + by);
-  };
   return async (c, next) => {
     const startedMs = clockMs();
-    count(1);
+    metrics.countInFlight(api, 1);
     try {
       await next();
     } finally {
-      count(-1);
+      metrics.countInFlight(api, -1);
       const method = KNOWN_METHODS.has(c.req.method) ? c.req.method : 'OTHER';
       const route = routePatternOf(c);
       metrics.apiRequests.inc({ api, method, route, status: String(c.res.status) });
