@@ -1,6 +1,5 @@
 // The file store's audit segments: never in a snapshot, whole segments unlinked past auditMaxLength,
 // torn tails dropped, damage refused, and format-1 directories (audit in snapshot + journal) migrated.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
 import {
@@ -20,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileStore, type AuditRecord, type Store } from '../../src/store/index.js';
 import { openFlagsOf } from '../helpers/fd-flags.js';
+import { canLimitFileSize, runWithFileSizeLimit } from '../helpers/fsize-child.js';
 import { bundleInput, chained, checkChain, rejection, TD } from './contract.js';
 
 let root = '';
@@ -118,30 +118,16 @@ describe('file store audit segments', () => {
     },
   );
 
-  // A full disk, made real with RLIMIT_FSIZE on a child process (prlimit, util-linux).
-  it.runIf(process.platform === 'linux' && existsSync('/usr/bin/prlimit'))(
+  // A full disk, made real with RLIMIT_FSIZE on a child process.
+  it.runIf(canLimitFileSize)(
     'a write that fails half-way through a group commit spanning two segments: the first part is acknowledged, the rest refused and cut off, later appends and a reopen see an intact chain',
     async () => {
       const dir = nextDir();
-      const limit = 256 * 1024;
-      const child = spawn(
-        'prlimit',
-        [
-          `--fsize=${limit}`,
-          process.execPath,
-          '--import',
-          'tsx',
-          fileURLToPath(new URL('./fixtures/audit-fsize.ts', import.meta.url)),
-          dir,
-          String(200 * 1024),
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+      const { code, out, err } = await runWithFileSizeLimit(
+        fileURLToPath(new URL('./fixtures/audit-fsize.ts', import.meta.url)),
+        256 * 1024,
+        [dir, String(200 * 1024)],
       );
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
       expect(err).toBe('');
       expect(code).toBe(0);
       const result = JSON.parse(out) as {

@@ -20,7 +20,7 @@ import type {
   PutBundleOptions,
   PutBundleResult,
 } from '../store.js';
-import type { FileRecordContext } from './journal.js';
+import type { Decision, FileRecordContext } from './journal.js';
 
 export function fileBundleStore(
   { journal, checkOpen }: FileRecordContext,
@@ -35,8 +35,8 @@ export function fileBundleStore(
 
     putBundle: async (input: BundleInput, putOptions: PutBundleOptions = {}) => {
       const checked = bundleRecordFromInput(input);
-      return journal.serial(async (): Promise<PutBundleResult> => {
-        const previous = state.bundles.get(checked.trustDomain)?.current;
+      return journal.write((view): Decision<PutBundleResult> => {
+        const previous = view.bundle(checked.trustDomain);
         const force = putOptions.force === true;
         const decision = decideBundlePut(previous, checked, force);
         if (decision === 'stale') {
@@ -47,20 +47,20 @@ export function fileBundleStore(
           ...checked,
           highestSequence: nextHighestSequence(previous, checked, force),
         };
-        if (decision !== 'unchanged') {
-          await journal.commit([{ op: 'bundle', record, limit: historyLimit }]);
-        }
-        return putBundleResult(decision, record, previous);
+        return {
+          changes: decision === 'unchanged' ? [] : [{ op: 'bundle', record, limit: historyLimit }],
+          result: putBundleResult(decision, record, previous),
+        };
       });
     },
 
     deleteBundle: async (td) => {
       checkKeyComponent('trust domain', td);
-      return journal.serial(async () => {
-        if (!state.bundles.has(td)) return false;
-        await journal.commit([{ op: 'bundle-del', id: td }]);
-        return true;
-      });
+      return journal.write((view) =>
+        view.bundle(td) === undefined
+          ? { changes: [], result: false }
+          : { changes: [{ op: 'bundle-del', id: td }], result: true },
+      );
     },
 
     listBundles: async () => {
@@ -80,13 +80,16 @@ export function fileBundleStore(
 
     putLocalBundle: async (input: LocalBundleInput) => {
       const record = localBundleRecordFromInput(input);
-      return journal.serial(async () => {
-        const decision = decideLocalBundlePut(state.local, record);
+      return journal.write((view) => {
+        const current = view.local();
+        const decision = decideLocalBundlePut(current, record);
         if (decision === 'stale') {
-          throw staleLocalBundleError(record.sequence, state.local?.sequence ?? '');
+          throw staleLocalBundleError(record.sequence, current?.sequence ?? '');
         }
-        if (decision === 'written') await journal.commit([{ op: 'local', record }]);
-        return decision;
+        return {
+          changes: decision === 'written' ? [{ op: 'local', record }] : [],
+          result: decision,
+        };
       });
     },
   };

@@ -1,9 +1,9 @@
 // The file store's journal and snapshot: every change is one checksummed, durable journal line applied
-// to memory only once written; past `compactBytes` the state is snapshotted atomically (temp file,
-// fsync, rename, fsync of the directory) and the journal emptied. One writer at a time (`serial`).
+// to memory only once written, writes that arrive together sharing one durable write (group commit);
+// past `compactBytes` the state is snapshotted atomically (temp file, fsync, rename, fsync of the
+// directory) and the journal emptied.
 import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StoreLogger } from '../store.js';
 import {
   appendDurably,
   checksum,
@@ -16,12 +16,14 @@ import {
   readChecksummedLine,
   unavailable,
 } from './durable-file.js';
+import type { LocalBundleRecord, StoredBundle, StoreLogger } from '../store.js';
 import {
   applyChange,
   emptyState,
   snapshotOf,
   stateFromSnapshot,
   type Change,
+  type MapCollection,
   type Snapshot,
   type State,
 } from './state.js';
@@ -110,13 +112,62 @@ export interface JournalOptions {
   readonly checkOpen: () => void;
 }
 
-/** The state and the open journal of one store directory; see `openJournal`. */
+/** Reads as a write's decision sees them: the durable state with the changes staged before it. */
+export interface StateView {
+  get<C extends MapCollection>(coll: C, id: string): MapValue<C> | undefined;
+  has(coll: MapCollection, id: string): boolean;
+  /** A trust domain's current bundle. */
+  bundle(trustDomain: string): StoredBundle | undefined;
+  local(): LocalBundleRecord | undefined;
+}
+
+type MapValue<C extends MapCollection> = State[C] extends Map<string, infer V> ? V : never;
+
+/** What a write's decision returns: the changes to make durable (none is fine) and its answer. */
+export interface Decision<T> {
+  readonly changes: readonly Change[];
+  readonly result: T;
+}
+
+interface Waiter {
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** Journal records staged together: one durable write. */
+interface Group {
+  readonly lines: string[];
+  readonly changes: Change[];
+  readonly waiters: Waiter[];
+  lastSeq: number;
+}
+
+/**
+ * The state and the open journal of one store directory; see `openJournal`.
+ *
+ * Writes are group-committed. Each write decides synchronously against the durable state plus the
+ * changes staged before it (`StateView`), so decisions stay serial (one token consumer wins, one
+ * compare-and-set wins), and its journal record joins the next group. While one group is being
+ * written, the records staged meanwhile wait and share the following write: one O_DSYNC write per
+ * group instead of one per record. A group is applied to memory only once durable, so readers never
+ * see a change that could still be lost. If a group's write fails, it and every group staged after
+ * it (their decisions may rest on it) are refused with `ERR_STORE_UNAVAILABLE`, and nothing of them
+ * is applied.
+ */
 export class Journal {
+  /** Sequence number of the last durable record. */
   private seq: number;
+  /** Sequence number of the last staged record (durable or not). */
+  private stagedSeq: number;
   private bytes: number;
   /** Set when a failed append could not be undone: refuse further writes rather than risk the file. */
   private broken: unknown;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Changes staged but not yet durable, oldest first (the group being written, then the open one). */
+  private staged: Change[] = [];
+  private writing: Group | undefined;
+  private open: Group | undefined;
+  private draining: Promise<void> | undefined;
+  private groups = 0;
 
   constructor(
     private readonly dir: string,
@@ -126,6 +177,7 @@ export class Journal {
     private readonly options: JournalOptions,
   ) {
     this.seq = loaded.seq;
+    this.stagedSeq = loaded.seq;
     this.bytes = loaded.bytes;
   }
 
@@ -134,52 +186,149 @@ export class Journal {
     return this.seq;
   }
 
-  /** Runs `task` after every earlier write: one writer at a time keeps memory and journal in step. */
-  serial<T>(task: () => Promise<T>): Promise<T> {
-    try {
-      this.options.checkOpen();
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
-    const run = this.queue.then(task);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  /** Resolves once every queued write has finished. */
-  async idle(): Promise<void> {
-    await this.queue;
+  /** Durable writes made since the journal was opened (each carries one group of records). */
+  writes(): number {
+    return this.groups;
   }
 
   /**
-   * Appends one journal record (one O_DSYNC write, or write + datasync), then applies it: durable
-   * before anyone sees it.
+   * Runs `decide` now against the latest state (durable plus staged), stages the changes it returns
+   * and resolves with its result once they are durable and applied. A decision that changes nothing
+   * still waits for the staged changes it saw, so it is never answered on a change that is then lost.
+   * `decide` throwing rejects the write and stages nothing.
    */
-  async commit(changes: Change[]): Promise<void> {
-    if (this.broken !== undefined) throw unavailable('store journal is unusable', this.broken);
-    const line = Buffer.from(checksummedLine({ n: this.seq + 1, c: changes }), 'utf8');
+  write<T>(decide: (view: StateView) => Decision<T>): Promise<T> {
     try {
-      const file = { goodBytes: this.bytes, what: 'the journal' };
-      await appendDurably(this.handle, line, file, (error) => (this.broken = error));
-    } catch (cause) {
-      throw unavailable('cannot write the store journal', cause);
-    }
-    this.seq += 1;
-    this.bytes += line.length;
-    for (const change of changes) applyChange(this.state, deepFreeze(change));
-    if (this.bytes >= this.options.compactBytes) {
-      try {
-        await this.compact();
-      } catch (error) {
-        this.options.logger?.warn?.('store: snapshot failed; the journal keeps growing', {
-          dir: this.dir,
-          error: String(error),
-        });
-      }
+      this.options.checkOpen();
+      if (this.broken !== undefined) throw unavailable('store journal is unusable', this.broken);
+      const { changes, result } = decide(this.view);
+      return this.stage(changes).then(() => result);
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
   }
 
-  /** Writes the whole state as the new snapshot, then empties the journal it now covers. */
+  /** Resolves once every staged write has been written (or refused). */
+  async idle(): Promise<void> {
+    while (this.draining !== undefined) await this.draining;
+  }
+
+  private readonly view: StateView = {
+    get: <C extends MapCollection>(coll: C, id: string): MapValue<C> | undefined => {
+      for (let i = this.staged.length - 1; i >= 0; i--) {
+        const change = this.staged[i] as Change;
+        if (
+          (change.op === 'put' || change.op === 'del') &&
+          change.coll === coll &&
+          change.id === id
+        ) {
+          return change.op === 'put' ? (change.value as MapValue<C>) : undefined;
+        }
+      }
+      return (this.state[coll] as Map<string, MapValue<C>>).get(id);
+    },
+    has: (coll, id) => this.view.get(coll, id) !== undefined,
+    bundle: (trustDomain) => {
+      for (let i = this.staged.length - 1; i >= 0; i--) {
+        const change = this.staged[i] as Change;
+        if (change.op === 'bundle' && change.record.trustDomain === trustDomain)
+          return change.record;
+        if (change.op === 'bundle-del' && change.id === trustDomain) return undefined;
+      }
+      return this.state.bundles.get(trustDomain)?.current;
+    },
+    local: () => {
+      for (let i = this.staged.length - 1; i >= 0; i--) {
+        const change = this.staged[i] as Change;
+        if (change.op === 'local') return change.record;
+      }
+      return this.state.local;
+    },
+  };
+
+  private stage(changes: readonly Change[]): Promise<void> {
+    // Nothing to write: wait for the newest group, whose changes the decision may have seen.
+    const group = changes.length > 0 ? this.openGroup() : (this.open ?? this.writing);
+    if (group === undefined) return Promise.resolve();
+    if (changes.length > 0) {
+      this.stagedSeq += 1;
+      group.lines.push(checksummedLine({ n: this.stagedSeq, c: changes }));
+      group.changes.push(...changes);
+      group.lastSeq = this.stagedSeq;
+      this.staged.push(...changes);
+    }
+    const written = new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject }));
+    this.draining ??= this.drain();
+    return written;
+  }
+
+  private openGroup(): Group {
+    this.open ??= { lines: [], changes: [], waiters: [], lastSeq: this.stagedSeq };
+    return this.open;
+  }
+
+  /** Writes the open group, then the one staged meanwhile, until none is left. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.open !== undefined) {
+        const group = this.open;
+        this.open = undefined;
+        this.writing = group;
+        const failure = await this.append(group);
+        this.writing = undefined;
+        if (failure !== undefined) {
+          // Every group staged after this one decided on top of it: refuse them too.
+          const later = this.open as Group | undefined;
+          const refused = [...group.waiters, ...(later?.waiters ?? [])];
+          this.open = undefined;
+          this.staged = [];
+          this.stagedSeq = this.seq;
+          for (const waiter of refused) waiter.reject(failure);
+          continue;
+        }
+        this.staged.splice(0, group.changes.length);
+        for (const change of group.changes) applyChange(this.state, deepFreeze(change));
+        for (const waiter of group.waiters) waiter.resolve();
+        if (this.bytes >= this.options.compactBytes) await this.compactOrWarn();
+      }
+    } finally {
+      // Synchronously with the last check: a write staged from here on starts the next drain.
+      this.draining = undefined;
+    }
+  }
+
+  /** One durable write of `group`'s records; the error to refuse its writes with, if it failed. */
+  private async append(group: Group): Promise<Error | undefined> {
+    if (group.lines.length === 0) return undefined;
+    if (this.broken !== undefined) return unavailable('store journal is unusable', this.broken);
+    const data = Buffer.from(group.lines.join(''), 'utf8');
+    try {
+      const file = { goodBytes: this.bytes, what: 'the journal' };
+      await appendDurably(this.handle, data, file, (error) => (this.broken = error));
+    } catch (cause) {
+      return unavailable('cannot write the store journal', cause);
+    }
+    this.groups += 1;
+    this.seq = group.lastSeq;
+    this.bytes += data.length;
+    return undefined;
+  }
+
+  private async compactOrWarn(): Promise<void> {
+    try {
+      await this.compact();
+    } catch (error) {
+      this.options.logger?.warn?.('store: snapshot failed; the journal keeps growing', {
+        dir: this.dir,
+        error: String(error),
+      });
+    }
+  }
+
+  /**
+   * Writes the whole durable state as the new snapshot, then empties the journal it now covers.
+   * Runs between group writes (or before the first), never beside one.
+   */
   async compact(): Promise<void> {
     const current = this.options.nowMs();
     // Same grace as the Redis store's key expiry: consumption itself checks `expiresAt` exactly.

@@ -18,22 +18,27 @@ export function fileTokenStore({ journal, checkOpen }: FileRecordContext): Token
   return {
     putToken: async (input: TokenInput) => {
       const record = tokenRecordFromInput(input);
-      return journal.serial(async () => {
-        if (state.token.has(record.hash)) {
+      return journal.write((view) => {
+        if (view.has('token', record.hash)) {
           throw new StoreError('ERR_STORE_CONFLICT', 'a token with this hash already exists');
         }
-        await journal.commit([{ op: 'put', coll: 'token', id: record.hash, value: record }]);
+        return {
+          changes: [{ op: 'put', coll: 'token', id: record.hash, value: record }],
+          result: undefined,
+        };
       });
     },
     consumeToken: async (hash, at) => {
       checkKeyComponent('token hash', hash);
       checkTime('now', at);
-      return journal.serial(async () => {
-        const token = state.token.get(hash);
-        if (token === undefined) return undefined;
+      return journal.write((view) => {
+        const token = view.get('token', hash);
+        if (token === undefined) return { changes: [], result: undefined };
         // Deleted whether expired or not: an expired token can never be consumed anyway.
-        await journal.commit([{ op: 'del', coll: 'token', id: hash }]);
-        return token.expiresAt > at ? token : undefined;
+        return {
+          changes: [{ op: 'del', coll: 'token', id: hash }],
+          result: token.expiresAt > at ? token : undefined,
+        };
       });
     },
     deleteToken: async (hash) => {
@@ -54,11 +59,11 @@ function deleteKeyed(
   coll: MapCollection,
   id: string,
 ): Promise<boolean> {
-  return journal.serial(async () => {
-    if (!journal.state[coll].has(id)) return false;
-    await journal.commit([{ op: 'del', coll, id }]);
-    return true;
-  });
+  return journal.write((view) =>
+    view.has(coll, id)
+      ? { changes: [{ op: 'del', coll, id }], result: true }
+      : { changes: [], result: false },
+  );
 }
 
 /** Writes a plain JSON object under a checked `id` (the value is copied through its JSON text). */
@@ -70,7 +75,10 @@ function putObject(
   value: object,
 ): Promise<void> {
   const parsed = JSON.parse(encodeObject(what, value)) as JsonObject;
-  return journal.serial(() => journal.commit([{ op: 'put', coll, id, value: parsed }]));
+  return journal.write(() => ({
+    changes: [{ op: 'put', coll, id, value: parsed }],
+    result: undefined,
+  }));
 }
 
 export function fileObjectStore(

@@ -30,8 +30,8 @@ export function fileVersionedStore({
     checkKeyComponent(what, id);
     checkExpectedVersion(expected, true);
     const parsed = JSON.parse(encodeObject(what, value)) as JsonObject;
-    return journal.serial(async () => {
-      const current = state[coll].get(id);
+    return journal.write((view) => {
+      const current = view.get(coll, id);
       if (
         (expected === null && current !== undefined) ||
         (typeof expected === 'number' && current?.version !== expected)
@@ -39,8 +39,10 @@ export function fileVersionedStore({
         throw conflictError(what, id, expected);
       }
       const version = (current?.version ?? 0) + 1;
-      await journal.commit([{ op: 'put', coll, id, value: { value: parsed, version } }]);
-      return version;
+      return {
+        changes: [{ op: 'put', coll, id, value: { value: parsed, version } }],
+        result: version,
+      };
     });
   }
 
@@ -52,14 +54,13 @@ export function fileVersionedStore({
   ): Promise<boolean> {
     checkKeyComponent(what, id);
     checkExpectedVersion(expected, false);
-    return journal.serial(async () => {
-      const current = state[coll].get(id);
-      if (current === undefined) return false;
+    return journal.write((view) => {
+      const current = view.get(coll, id);
+      if (current === undefined) return { changes: [], result: false };
       if (expected !== 'any' && current.version !== expected) {
         throw conflictError(what, id, expected);
       }
-      await journal.commit([{ op: 'del', coll, id }]);
-      return true;
+      return { changes: [{ op: 'del', coll, id }], result: true };
     });
   }
 
