@@ -6,7 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import { marshalBundle } from '../bundle/index.js';
-import { loadEcdsaChecker, readVerifiedCsr, type Ca } from '../ca/index.js';
+import type { Ca } from '../ca/index.js';
 import { ApiError, isBrokerError } from '../errors.js';
 import type { Federation } from '../federation/index.js';
 import { idPatternText, type Entry, type Registration } from '../registration/index.js';
@@ -48,7 +48,13 @@ export type AgentAuditSink = (event: {
 export interface AgentDeps {
   readonly ca: Pick<
     Ca,
-    'issueX509Svid' | 'issueJwtSvid' | 'localBundle' | 'onBundleChange' | 'trustDomain' | 'options'
+    | 'issueX509Svid'
+    | 'checkCsr'
+    | 'issueJwtSvid'
+    | 'localBundle'
+    | 'onBundleChange'
+    | 'trustDomain'
+    | 'options'
   > &
     // Issue 17: the node watch names this replica's active X.509 authority and follows its changes.
     Partial<Pick<Ca, 'authorities' | 'onAuthorityChange'>>;
@@ -216,8 +222,6 @@ async function enrolCounted(
 
 /** The routes open to anyone: our bundle, and enrolment with a join token. */
 function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void {
-  // Looked up once (it finds the addon file on disk), not per enrolment.
-  const ecdsa = loadEcdsaChecker().checker;
   // Our bundle, public as on the bundle endpoint: an agent given only the bundle's SHA-256 digest
   // beside its join token fetches it here, checks the digest, and only then trusts this server.
   app.get('/v1/agent/bundle', (c) =>
@@ -236,7 +240,7 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
     if (blockedMs > 0) throw rateLimited(blockedMs);
     const body = await parseJsonBody(c, attestSchema);
     const csr = csrDer(body.csr);
-    await readVerifiedCsr(csr, { ecdsa });
+    await deps.ca.checkCsr(csr);
     const enrolment = await enrolCounted(deps, limiter, source, body.joinToken);
     await deps.audit({
       type: 'token.used',

@@ -87,6 +87,12 @@ export interface Ca {
   readonly options: ResolvedCaOptions;
   readonly rotationConfig: RotationConfig;
   issueX509Svid(request: X509SvidRequest): Promise<IssuedX509Svid>;
+  /**
+   * Proof of possession alone (the CSR parses and verifies with its own key), checked as issuance
+   * checks it: off the main thread while the CA is busy. Throws ERR_CA_CSR_* like issueX509Svid.
+   * For a check made before something is spent (a join token); issuance checks again.
+   */
+  checkCsr(csr: Uint8Array): Promise<void>;
   issueJwtSvid(request: JwtSvidRequest): Promise<IssuedJwtSvid>;
   issueOwnSvid(spiffeId: SpiffeId | string, ttlSeconds?: number): Promise<OwnSvid>;
   /** Our bundle as published now: sequence bumped on every content change, never on no-op rebuilds. */

@@ -96,6 +96,7 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
     options: config,
     rotationConfig,
     issueX509Svid: issuer.issueX509Svid,
+    checkCsr: issuer.checkCsr,
     issueJwtSvid: issuer.issueJwtSvid,
     issueOwnSvid: issuer.issueOwnSvid,
     localBundle: () => publisher.current(now()),

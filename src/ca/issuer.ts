@@ -61,6 +61,7 @@ export interface IssuerDeps {
 
 export interface Issuer {
   issueX509Svid(request: X509SvidRequest): Promise<IssuedX509Svid>;
+  checkCsr(csr: Uint8Array): Promise<void>;
   issueJwtSvid(request: JwtSvidRequest): Promise<IssuedJwtSvid>;
   issueOwnSvid(spiffeId: SpiffeId | string, ttlSeconds?: number): Promise<OwnSvid>;
   close(): Promise<void>;
@@ -269,6 +270,12 @@ export function createIssuer(deps: IssuerDeps): Issuer {
 
   return {
     issueX509Svid,
+    // Where issuance would check it: on the thread pool (or the CSR-check workers) while busy.
+    checkCsr: async (der) => {
+      checkOpen(der);
+      const busy = isBusy(deps, issuing, lastIssueMs);
+      await verifyCsrSignature(parseCsr(der), { busy, pool: csrChecks, ecdsa });
+    },
     issueJwtSvid: async (request) => {
       checkOpen(request);
       return issueJwt(deps, request);

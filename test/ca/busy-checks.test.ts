@@ -202,6 +202,28 @@ describe.skipIf(checker === undefined)(
         await ca.close();
       }
     });
+
+    it('checkCsr (the check before a join token is spent) runs where issuance would: inline when idle, on the pool while busy, with the same codes', async () => {
+      let inFlight = 1;
+      const counting = countingChecker(checker as EcdsaChecker);
+      const ca = await caWith(counting, () => inFlight);
+      try {
+        await ca.checkCsr(csrs[0] as Buffer);
+        expect(counting.counts).toEqual({ inline: 1, pooled: 0, signed: 0 });
+        inFlight = 4;
+        await ca.checkCsr(csrs[1] as Buffer);
+        await expect(ca.checkCsr(tampered(csrs[2] as Buffer))).rejects.toMatchObject({
+          code: 'ERR_CA_CSR_SIGNATURE',
+        });
+        await expect(ca.checkCsr(Buffer.from('not a csr'))).rejects.toMatchObject({
+          code: 'ERR_CA_CSR_INVALID',
+        });
+        expect(counting.counts).toEqual({ inline: 1, pooled: 2, signed: 0 });
+      } finally {
+        await ca.close();
+      }
+      await expect(ca.checkCsr(csrs[0] as Buffer)).rejects.toThrow('the ca is closed');
+    });
   },
 );
 
@@ -237,6 +259,14 @@ describe('where CSR checks run without the addon (node:crypto, worker threads wh
         ).rejects.toMatchObject({ code: 'ERR_CA_CSR_SIGNATURE' });
         const issued = await ca.issueX509Svid({ spiffeId, csr: opensslCsr() });
         expect(verifies(ca, issued).ok).toBe(true);
+        // The check made before a join token is spent gives the same codes.
+        await expect(ca.checkCsr(offCurveCsr())).rejects.toMatchObject({
+          code: 'ERR_CA_CSR_INVALID',
+        });
+        await expect(ca.checkCsr(tampered(opensslCsr()))).rejects.toMatchObject({
+          code: 'ERR_CA_CSR_SIGNATURE',
+        });
+        await ca.checkCsr(opensslCsr());
       } finally {
         await ca.close();
       }
