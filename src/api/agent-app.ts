@@ -242,7 +242,9 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
     const csr = csrDer(body.csr);
     await deps.ca.checkCsr(csr);
     const enrolment = await enrolCounted(deps, limiter, source, body.joinToken);
-    await deps.audit({
+    // token.used is appended before svid.issued, but the two durable writes overlap (they may share
+    // a group commit): nothing is answered until both are durable, and a failed one answers 503.
+    const used = deps.audit({
       type: 'token.used',
       actor: 'agent:join-token',
       details: {
@@ -252,6 +254,8 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
         instanceId: enrolment.instanceId ?? null,
       },
     });
+    // Awaited below; this only keeps a failure that comes first from counting as unhandled.
+    used.catch(() => undefined);
     const issued = await issueX509(
       enrolment.spiffeId,
       enrolment.entry,
@@ -259,6 +263,7 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
       enrolment.instanceId,
       'attest',
     );
+    await used;
     return c.body(
       jsonText(
         x509Body(issued, {

@@ -14,6 +14,7 @@ import {
   marshalBundle,
   parseBundle,
 } from '../../src/bundle/index.js';
+import { StoreError } from '../../src/errors.js';
 import type { Entry } from '../../src/registration/index.js';
 import type { Broker } from '../../src/main.js';
 import { parseSpiffeId, parseTrustDomain } from '../../src/spiffeid/index.js';
@@ -538,6 +539,31 @@ describe('POST /v1/agent/attest', () => {
     } finally {
       clockOffsetMs -= 31_000;
     }
+  });
+
+  it('fails closed: when token.used cannot be written the enrolment answers 503 and no SVID, even though svid.issued was', async () => {
+    const written: string[] = [];
+    const failing = createAgentApp(
+      deps({
+        audit: async (event) => {
+          if (event.type === 'token.used') {
+            // Settles after svid.issued has been written: the answer must still wait for it.
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            throw new StoreError('ERR_STORE_UNAVAILABLE', 'audit log unavailable');
+          }
+          written.push(event.type);
+        },
+      }),
+    );
+    const response = await call('/v1/agent/attest', {
+      app: failing,
+      body: { joinToken: await newToken(solo), csr: csrPem(newKeyAndCsr().csrDer) },
+    });
+    const text = await response.text();
+    expect(response.status, text).toBe(503);
+    expect(JSON.parse(text)).toMatchObject({ error: { code: 'ERR_STORE_UNAVAILABLE' } });
+    expect(text).not.toContain('x509Svid');
+    expect(written).toEqual(['svid.issued']);
   });
 
   it('a token whose entry was deleted → 401 ERR_REGISTRATION_TOKEN_INVALID', async () => {
