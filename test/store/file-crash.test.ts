@@ -133,6 +133,34 @@ describe('file store under SIGKILL', () => {
     expect(totalAcks).toBeGreaterThan(ROUNDS * 10);
   }, 120_000);
 
+  it(`group commits: after each of ${ROUNDS} kills every acknowledged put and consume holds, with 16 writes in flight`, async () => {
+    const grouped = join(dir, 'grouped');
+    const seen = { puts: 0, consumes: 0 };
+    for (let round = 0; round < ROUNDS; round++) {
+      const run = String(round);
+      const acks = await runAndKill(30 + Math.floor(Math.random() * 200), grouped, ['groups', run]);
+      const store = await createFileStore({ dir: grouped });
+      try {
+        const tokens = new Set((await store.listTokens(1)).map((t) => t.hash));
+        const puts = acks.lines.filter((l) => l.startsWith('put ')).map((l) => l.slice(4));
+        const consumed = new Set(
+          acks.lines.filter((l) => l.startsWith('consumed ')).map((l) => l.slice(9)),
+        );
+        for (const n of puts) {
+          // Odd tokens are never consumed; an even one is gone only if its consume may have landed.
+          if (Number(n) % 2 === 1) expect(tokens.has(`g${run}-${n}`), `g${run}-${n}`).toBe(true);
+        }
+        for (const n of consumed) expect(tokens.has(`g${run}-${n}`), `g${run}-${n}`).toBe(false);
+        seen.puts += puts.length;
+        seen.consumes += consumed.size;
+      } finally {
+        await store.close();
+      }
+    }
+    expect(seen.puts).toBeGreaterThan(ROUNDS * 16);
+    expect(seen.consumes).toBeGreaterThan(0);
+  }, 120_000);
+
   it(`keeps the audit chain across ${ROUNDS} kills while segments roll and unlink (auditMaxLength 5)`, async () => {
     const small = join(dir, 'small-audit');
     const max = 5;
