@@ -40,7 +40,6 @@ export { decodeCaState, encodeCaState } from './persistence.js';
 export type { CaPersistence, PersistedAuthority, PersistedCaState } from './persistence.js';
 export { caStateFileOf, createFileCaPersistence } from './file-persistence.js';
 export { MAX_CSR_BYTES, parseCsr, readVerifiedCsr } from './csr.js';
-export { loadEcdsaChecker } from './native-ecdsa.js';
 export type { EcdsaChecker, LoadedEcdsaChecker } from './native-ecdsa.js';
 export { allTrusted, createEndpointTrustTracker } from './endpoint-trust.js';
 export type { EndpointTrust, EndpointTrustTracker } from './endpoint-trust.js';
