@@ -74,6 +74,42 @@ export function children(bytes: Uint8Array, parent: Tlv): Tlv[] {
   return out;
 }
 
+/**
+ * Checks the DER structure under `tlv` to the bottom: every constructed TLV's children fill it
+ * exactly (strict lengths, as readTlv), universal tags carry the right form (X.690 §10.2: SEQUENCE
+ * and SET constructed, every other universal type primitive), and the universal types whose content
+ * even BER fixes are well formed (BOOLEAN one octet, INTEGER at least one, NULL none, a BIT STRING's
+ * unused-bits octet, a well-formed OBJECT IDENTIFIER). For fields a parser keeps whole without
+ * reading them (a Name, key parameters), so that what OpenSSL refuses to parse is refused here too
+ * (X509-20).
+ */
+export function checkDerTree(bytes: Uint8Array, tlv: Tlv, depth = 0): void {
+  if (depth > 32) throw new DerError('nesting too deep');
+  const constructed = (tlv.tag & 0x20) !== 0;
+  if ((tlv.tag & 0xc0) === 0) {
+    const number = tlv.tag & 0x1f;
+    if ((number === 0x10 || number === 0x11) !== constructed) {
+      throw new DerError(`universal tag 0x${tlv.tag.toString(16)} has the wrong form`);
+    }
+    checkUniversalContent(bytes, tlv);
+  }
+  if (constructed) for (const child of children(bytes, tlv)) checkDerTree(bytes, child, depth + 1);
+}
+
+function checkUniversalContent(bytes: Uint8Array, tlv: Tlv): void {
+  const length = tlv.end - tlv.contentStart;
+  const bad =
+    (tlv.tag === 0x01 && length !== 1) ||
+    (tlv.tag === 0x02 && length === 0) ||
+    (tlv.tag === 0x05 && length !== 0) ||
+    (tlv.tag === 0x03 &&
+      (length === 0 ||
+        (bytes[tlv.contentStart] as number) > 7 ||
+        (length === 1 && bytes[tlv.contentStart] !== 0)));
+  if (bad) throw new DerError(`malformed content for universal tag 0x${tlv.tag.toString(16)}`);
+  if (tlv.tag === 0x06) oidText(bytes.subarray(tlv.contentStart, tlv.end));
+}
+
 /** The content bytes of a TLV (a view, not a copy). */
 export function content(bytes: Uint8Array, tlv: Tlv): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset + tlv.contentStart, tlv.end - tlv.contentStart);

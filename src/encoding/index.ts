@@ -16,6 +16,7 @@ export { sha256Hex } from './sha256.js';
 export {
   bitStringBytes,
   booleanValue,
+  checkDerTree,
   children,
   content,
   describeOid,

@@ -91,6 +91,75 @@ describe('parseCertificate', () => {
   });
 });
 
+// Fields the parser keeps whole must still parse (X509-20): each case is a one-byte change that
+// OpenSSL or @peculiar/x509 refused in test/svid/x509-differential.test.ts while we accepted it.
+describe('parseCertificate: structure of the fields kept whole', () => {
+  const parsed = parseCertificate(leaf.der);
+  /** Offset of `part` (a subarray of leaf.der) in leaf.der. */
+  const at = (part: Buffer): number => part.byteOffset - parsed.der.byteOffset;
+  const issuerAt = at(parsed.issuer);
+  const spkiAt = at(parsed.spki);
+  /** leaf.der with the byte at `offset` set to `value`. */
+  const patched = (offset: number, value: number): Buffer => {
+    const copy = Buffer.from(leaf.der);
+    copy[offset] = value;
+    return copy;
+  };
+  const firstAttribute = issuerAt + 4; // Name SEQUENCE, then the first RDN SET (short lengths)
+  const firstValue = (): number => {
+    const typeLength = leaf.der[firstAttribute + 3] as number;
+    return firstAttribute + 4 + typeLength;
+  };
+
+  it('the test certificate has the shape the cases below patch', () => {
+    expect(leaf.der[issuerAt]).toBe(0x30);
+    expect(leaf.der[issuerAt + 2]).toBe(0x31);
+    expect(leaf.der[firstAttribute]).toBe(0x30);
+    expect(leaf.der[firstAttribute + 2]).toBe(0x06);
+    expect([0x0c, 0x13]).toContain(leaf.der[firstValue()]);
+    expect(() => parseCertificate(leaf.der)).not.toThrow();
+  });
+
+  it.each([
+    ['an RDN whose SET tag lost its constructed bit', () => patched(issuerAt + 2, 0x11)],
+    ['an attribute type that is not an OBJECT IDENTIFIER', () => patched(firstAttribute + 2, 0x07)],
+    [
+      'an attribute value string with the constructed bit',
+      () => patched(firstValue(), (leaf.der[firstValue()] as number) | 0x20),
+    ],
+    [
+      'an attribute value of the application class',
+      () => patched(firstValue(), (leaf.der[firstValue()] as number) | 0x40),
+    ],
+    [
+      'a public key BIT STRING with more than 7 unused bits',
+      () => {
+        const key = leaf.der.indexOf(hex('03 42 00 04'), spkiAt);
+        return patched(key + 2, 0x80);
+      },
+    ],
+    [
+      'key algorithm parameters that are not DER (an OID cut short, a BOOLEAN of six octets)',
+      () => patched(leaf.der.indexOf(hex('06 07 2a8648ce3d0201'), spkiAt) + 1, 0x06),
+    ],
+    [
+      'an extension OID whose last octet says more follows',
+      () => {
+        const ext = leaf.der.indexOf(hex('06 03 55 1d'));
+        return patched(ext + 4, (leaf.der[ext + 4] as number) | 0x80);
+      },
+    ],
+    [
+      'the extensions field tagged [1] constructed (an issuer unique id must be primitive)',
+      () => patched(leaf.der.lastIndexOf(0xa3, leaf.der.indexOf(hex('06 03 55 1d'))), 0xa1),
+    ],
+  ])('X509-20: refuses %s', (_name, make) => {
+    const input = make();
+    expect(input.equals(leaf.der)).toBe(false);
+    expect(() => parseCertificate(input)).toThrow(DerError);
+  });
+});
+
 describe('extension values', () => {
   it.each([
     ['digitalSignature', '03 02 07 80', 1],

@@ -3,9 +3,12 @@
 // stays cheap. The values of the extensions we act on are decoded in cert-extensions.ts.
 import {
   booleanValue,
+  checkDerTree,
+  children,
   DerError,
   describeOid,
   expectTlv,
+  oidText,
   readTlv,
   smallUint,
   TAG,
@@ -225,7 +228,7 @@ function readExtensions(buf: Buffer, start: number, end: number): RawExtension[]
   while (pos < seq.end) {
     const ext = expectTlv(buf, pos, TAG.sequence, seq.end, 'extension');
     const oid = expectTlv(buf, ext.contentStart, TAG.oid, ext.end, 'extension oid');
-    if (oid.end === oid.contentStart) fail('empty oid');
+    oidText(buf.subarray(oid.contentStart, oid.end));
     let p = oid.end;
     let critical = false;
     let tlv = readTlv(buf, p, ext.end);
@@ -243,6 +246,38 @@ function readExtensions(buf: Buffer, start: number, end: number): RawExtension[]
     pos = ext.end;
   }
   return out;
+}
+
+/**
+ * A Name is kept whole (compared byte for byte) but must still parse (RFC 5280 §4.1.2.4): a SEQUENCE
+ * of non-empty SETs of AttributeTypeAndValue, each an OBJECT IDENTIFIER and one value in strict DER.
+ */
+function checkName(buf: Buffer, name: Tlv): void {
+  for (const rdn of children(buf, name)) {
+    if (rdn.tag !== TAG.set) fail('expected a relative distinguished name');
+    const attributes = children(buf, rdn);
+    if (attributes.length === 0) fail('empty relative distinguished name');
+    for (const attribute of attributes) {
+      if (attribute.tag !== TAG.sequence) fail('expected an attribute');
+      const [type, value, ...rest] = children(buf, attribute);
+      if (type?.tag !== TAG.oid || value === undefined || rest.length > 0) fail('bad attribute');
+      oidText(buf.subarray(type.contentStart, type.end));
+      // A DirectoryString or another universal type; OpenSSL reads nothing else here.
+      if ((value.tag & 0xc0) !== 0) fail('attribute value is not a universal type');
+      checkDerTree(buf, value);
+    }
+  }
+}
+
+/** SubjectPublicKeyInfo (RFC 5280 §4.1.2.7): an AlgorithmIdentifier and a BIT STRING, strict DER. */
+function checkSpki(buf: Buffer, spki: Tlv): void {
+  const [algorithm, key, ...rest] = children(buf, spki);
+  if (algorithm?.tag !== TAG.sequence || key?.tag !== TAG.bitString || rest.length > 0) {
+    fail('bad subject public key info');
+  }
+  expectTlv(buf, algorithm.contentStart, TAG.oid, algorithm.end, 'key algorithm');
+  checkDerTree(buf, algorithm);
+  checkDerTree(buf, key);
 }
 
 /** Parses one DER certificate. Throws DerError on anything that is not strict DER of the expected shape. */
@@ -280,12 +315,15 @@ export function parseCertificate(input: Uint8Array): ParsedCertificate {
     fail('signature algorithm mismatch');
   }
   const issuerTlv = expectTlv(der, innerAlg.end, TAG.sequence, end, 'issuer');
+  checkName(der, issuerTlv);
   const validity = expectTlv(der, issuerTlv.end, TAG.sequence, end, 'validity');
   const notBefore = readTime(der, validity.contentStart, validity.end);
   const notAfter = readTime(der, notBefore.end, validity.end);
   if (notAfter.end !== validity.end) fail('trailing data in validity');
   const subjectTlv = expectTlv(der, validity.end, TAG.sequence, end, 'subject');
+  checkName(der, subjectTlv);
   const spkiTlv = expectTlv(der, subjectTlv.end, TAG.sequence, end, 'subject public key info');
+  checkSpki(der, spkiTlv);
   pos = spkiTlv.end;
   let extensions: RawExtension[] = [];
   let lastTag = 0;
@@ -293,8 +331,10 @@ export function parseCertificate(input: Uint8Array): ParsedCertificate {
     tlv = readTlv(der, pos, end);
     if (tlv.tag <= lastTag) fail('unexpected field order');
     lastTag = tlv.tag;
-    if (tlv.tag === 0x81 || tlv.tag === 0xa1 || tlv.tag === 0x82 || tlv.tag === 0xa2) {
+    if (tlv.tag === 0x81 || tlv.tag === 0x82) {
+      // [1] and [2] IMPLICIT UniqueIdentifier: a BIT STRING, primitive in DER.
       if (version < 1) fail('unique ids need v2 or v3');
+      checkDerTree(der, { ...tlv, tag: TAG.bitString });
     } else if (tlv.tag === 0xa3) {
       if (version !== 2) fail('extensions need v3');
       extensions = readExtensions(der, tlv.contentStart, tlv.end);

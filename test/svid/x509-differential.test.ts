@@ -270,6 +270,20 @@ function hasNonIa5GeneralName(der: Uint8Array): boolean {
     });
 }
 
+/** A BOOLEAN anywhere in the certificate whose content is not DER's 0x00 or 0xFF (X.690 §11.1). */
+function hasNonDerBoolean(der: Uint8Array): boolean {
+  const walk = (tlv: Tlv): boolean => {
+    if (tlv.tag === 0x01) {
+      const value = der[tlv.contentStart];
+      return tlv.end - tlv.contentStart === 1 && value !== 0x00 && value !== 0xff;
+    }
+    if ((tlv.tag & 0x20) === 0) return false;
+    return (childrenOf(der, tlv) ?? []).some(walk);
+  };
+  const root = tlvAt(der, 0);
+  return root !== undefined && walk(root);
+}
+
 /** RFC 5280 §4.1.1.2: Certificate.signatureAlgorithm differs from TBSCertificate.signature. */
 function hasMismatchedSignatureAlgorithm(der: Uint8Array): boolean {
   const root = tlvAt(der, 0);
@@ -336,15 +350,6 @@ function hasExtensionsWithoutV3(der: Uint8Array): boolean {
   );
 }
 
-function readableByLibraries(der: Uint8Array): boolean {
-  try {
-    refCert(der);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 interface Stricter {
   readonly rule: string;
   readonly why: string;
@@ -352,25 +357,13 @@ interface Stricter {
   readonly applies: (chain: readonly Buffer[], bundles: readonly Bundle[], now: Date) => boolean;
 }
 
-/**
- * KNOWN LOOSER (a finding, reported for the DER room of issue 16 item 2, not a design choice): our
- * certificate reader accepts some encodings OpenSSL and asn1js refuse (a primitive tag with the
- * constructed bit, a malformed AttributeTypeAndValue inside a Name), so a chain that also presents
- * such a certificate, unused by the path, is accepted where X509-20 says an unparsable certificate is
- * rejected. Allowed only when the chain without those certificates is accepted by the libraries.
- */
-const KNOWN_LOOSER: Stricter = {
-  rule: 'X509-20 (known looser)',
-  why: 'an unused presented certificate the libraries cannot parse and our DER reader can',
-  ourCode: 'accepted',
-  applies: (chain, bundles, now) => {
-    const readable = chain.filter(readableByLibraries);
-    return readable.length < chain.length && reference(readable, bundles, now).ok;
-  },
-};
-
 const STRICTER: readonly Stricter[] = [
-  KNOWN_LOOSER,
+  {
+    rule: 'X509-20',
+    why: 'a BOOLEAN whose TRUE is not 0xFF (X.690 §11.1, DER); OpenSSL reads any non-zero octet as TRUE',
+    ourCode: 'ERR_SVID_CERT_PARSE',
+    applies: (chain) => chain.some(hasNonDerBoolean),
+  },
   {
     rule: 'X509-20',
     why: 'a certificate that is not strict DER (X.690 §10; RFC 5280 §4.1): OpenSSL and asn1js read BER',
