@@ -131,6 +131,7 @@ describe('parseCertificate: structure of the fields kept whole', () => {
       'an attribute value of the application class',
       () => patched(firstValue(), (leaf.der[firstValue()] as number) | 0x40),
     ],
+    ['an attribute value tagged as a UTCTime', () => patched(firstValue(), 0x17)],
     [
       'a public key BIT STRING with more than 7 unused bits',
       () => {
@@ -147,6 +148,13 @@ describe('parseCertificate: structure of the fields kept whole', () => {
       () => {
         const ext = leaf.der.indexOf(hex('06 03 55 1d'));
         return patched(ext + 4, (leaf.der[ext + 4] as number) | 0x80);
+      },
+    ],
+    [
+      'a subject key identifier whose value is not an OCTET STRING (key usage OID turned into it)',
+      () => {
+        expect(leaf.der.indexOf(hex('06 03 55 1d 0e'))).toBe(-1);
+        return patched(leaf.der.indexOf(hex('06 03 55 1d 0f')) + 4, 0x0e);
       },
     ],
     [

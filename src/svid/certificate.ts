@@ -219,6 +219,30 @@ function readSignatureAlgorithm(buf: Buffer, tlv: Tlv): SignatureAlgorithm {
   }
 }
 
+/**
+ * The key identifier extensions are not acted on, but OpenSSL decodes them with every certificate
+ * and refuses one whose value does not parse (RFC 5280 §4.2.1.1, §4.2.1.2): an OCTET STRING, and a
+ * SEQUENCE of [0] key id, [1] issuer, [2] serial.
+ */
+function checkKeyIdentifierExtension(oidHex: string, value: Buffer): void {
+  if (oidHex !== OID_HEX.subjectKeyIdentifier && oidHex !== OID_HEX.authorityKeyIdentifier) return;
+  const tlv = readTlv(value, 0);
+  if (tlv.end !== value.length) fail('trailing data after a key identifier');
+  if (oidHex === OID_HEX.subjectKeyIdentifier) {
+    if (tlv.tag !== TAG.octetString) fail('bad subject key identifier');
+    return;
+  }
+  if (tlv.tag !== TAG.sequence) fail('bad authority key identifier');
+  let last = 0;
+  for (const field of children(value, tlv)) {
+    if (![0x80, 0xa1, 0x82].includes(field.tag) || field.tag <= last) {
+      fail('bad authority key identifier');
+    }
+    last = field.tag;
+    checkDerTree(value, field);
+  }
+}
+
 function readExtensions(buf: Buffer, start: number, end: number): RawExtension[] {
   const seq = expectTlv(buf, start, TAG.sequence, end, 'extensions');
   if (seq.end !== end) fail('trailing data after extensions');
@@ -242,11 +266,28 @@ function readExtensions(buf: Buffer, start: number, end: number): RawExtension[]
     // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of an extension.
     if (seen.has(oidHex)) fail('duplicate extension');
     seen.add(oidHex);
-    out.push({ oidHex, critical, value: buf.subarray(tlv.contentStart, tlv.end) });
+    const value = buf.subarray(tlv.contentStart, tlv.end);
+    checkKeyIdentifierExtension(oidHex, value);
+    out.push({ oidHex, critical, value });
     pos = ext.end;
   }
   return out;
 }
+
+/**
+ * The types an attribute value may take (RFC 5280 §4.1.2.4 and Appendix A: the DirectoryString
+ * choices, IA5String, PrintableString and NumericString), with the octet count each needs.
+ * OpenSSL also keeps some other universal types as unknown; we refuse them (X509-20).
+ */
+const NAME_VALUE_UNIT: ReadonlyMap<number, number> = new Map([
+  [0x0c, 1], // UTF8String
+  [0x12, 1], // NumericString
+  [0x13, 1], // PrintableString
+  [0x14, 1], // TeletexString
+  [0x16, 1], // IA5String
+  [0x1c, 4], // UniversalString
+  [0x1e, 2], // BMPString
+]);
 
 /**
  * A Name is kept whole (compared byte for byte) but must still parse (RFC 5280 §4.1.2.4): a SEQUENCE
@@ -262,9 +303,10 @@ function checkName(buf: Buffer, name: Tlv): void {
       const [type, value, ...rest] = children(buf, attribute);
       if (type?.tag !== TAG.oid || value === undefined || rest.length > 0) fail('bad attribute');
       oidText(buf.subarray(type.contentStart, type.end));
-      // A DirectoryString or another universal type; OpenSSL reads nothing else here.
-      if ((value.tag & 0xc0) !== 0) fail('attribute value is not a universal type');
-      checkDerTree(buf, value);
+      const unit = NAME_VALUE_UNIT.get(value.tag);
+      if (unit === undefined || (value.end - value.contentStart) % unit !== 0) {
+        fail('attribute value is not a string a Name holds');
+      }
     }
   }
 }

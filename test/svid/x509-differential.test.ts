@@ -270,18 +270,108 @@ function hasNonIa5GeneralName(der: Uint8Array): boolean {
     });
 }
 
-/** A BOOLEAN anywhere in the certificate whose content is not DER's 0x00 or 0xFF (X.690 §11.1). */
-function hasNonDerBoolean(der: Uint8Array): boolean {
-  const walk = (tlv: Tlv): boolean => {
-    if (tlv.tag === 0x01) {
-      const value = der[tlv.contentStart];
-      return tlv.end - tlv.contentStart === 1 && value !== 0x00 && value !== 0xff;
-    }
-    if ((tlv.tag & 0x20) === 0) return false;
-    return (childrenOf(der, tlv) ?? []).some(walk);
-  };
+/**
+ * A certificate node:crypto reads but @peculiar/x509 does not, because of a non-critical extension
+ * the verifier does not act on (anything but key usage, SAN, basic and name constraints and the
+ * key identifiers): @peculiar decodes every extension type it knows, OpenSSL and we keep them opaque.
+ */
+function hasUndecodableIgnoredExtension(der: Uint8Array): boolean {
+  try {
+    new X509Certificate(der);
+  } catch {
+    return false;
+  }
+  try {
+    void new x509.X509Certificate(der).extensions;
+    return false;
+  } catch {
+    // @peculiar refuses it: is there an extension that could be why?
+  }
+  const read = ['551d0f', '551d11', '551d13', '551d1e', '551d0e', '551d23'];
+  const field = tbsParts(der).find((p) => p.tag === 0xa3);
+  const list = field && childrenOf(der, field)?.[0];
+  return (list === undefined ? [] : (childrenOf(der, list) ?? [])).some((extension) => {
+    const [oid, second] = childrenOf(der, extension) ?? [];
+    if (oid === undefined || second === undefined) return false;
+    const critical = second.tag === 0x01 && der[second.contentStart] !== 0;
+    return (
+      !critical &&
+      !read.includes(Buffer.from(der.subarray(oid.contentStart, oid.end)).toString('hex'))
+    );
+  });
+}
+
+/** RFC 5280 §4.1.2.4: an issuer or subject attribute value that is not one of the string types. */
+function hasNonStringNameValue(der: Uint8Array): boolean {
+  const strings = [0x0c, 0x12, 0x13, 0x14, 0x16, 0x1c, 0x1e];
+  const parts = tbsParts(der);
+  const issuerAt = parts[0]?.tag === 0xa0 ? 3 : 2;
+  return [parts[issuerAt], parts[issuerAt + 2]].some((name) =>
+    (name === undefined ? [] : (childrenOf(der, name) ?? [])).some((rdn) =>
+      (childrenOf(der, rdn) ?? []).some((attribute) => {
+        const value = childrenOf(der, attribute)?.[1];
+        return value !== undefined && !strings.includes(value.tag);
+      }),
+    ),
+  );
+}
+
+/** RFC 5280 §4.1.1.3: the signature BIT STRING carries whole octets (its unused-bits octet is 0). */
+function hasSignatureWithUnusedBits(der: Uint8Array): boolean {
   const root = tlvAt(der, 0);
-  return root !== undefined && walk(root);
+  const signature = root && childrenOf(der, root)?.[2];
+  return signature?.tag === 0x03 && der[signature.contentStart] !== 0;
+}
+
+const ACTED_ON_EXTENSIONS = ['2.5.29.15', '2.5.29.17', '2.5.29.19', '2.5.29.30'];
+let madeExtensionValues: Set<string> | undefined;
+
+/**
+ * An extension the verifier acts on (key usage, SAN, basic and name constraints: X509-23..26) whose
+ * value is none of those this test made, that is, one a flipped byte damaged.
+ */
+function hasDamagedActedOnExtension(der: Uint8Array): boolean {
+  const valuesOf = (bytes: Uint8Array): string[] =>
+    refCert(bytes)
+      .ext.extensions.filter((e) => ACTED_ON_EXTENSIONS.includes(e.type))
+      .map((e) => Buffer.from(e.value).toString('hex'));
+  madeExtensionValues ??= new Set(
+    [root, root2, otherRoot, ...INTERMEDIATES]
+      .map((c) => c.der)
+      .concat(LEAVES, GOOD_LEAVES)
+      .flatMap(valuesOf),
+  );
+  const made = madeExtensionValues;
+  try {
+    return valuesOf(der).some((value) => !made.has(value));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A BOOLEAN whose content is not DER's 0x00 or 0xFF (X.690 §11.1), in the certificate or inside an
+ * extension's value.
+ */
+function hasNonDerBoolean(der: Uint8Array): boolean {
+  const found = (bytes: Uint8Array): boolean => {
+    const walk = (tlv: Tlv): boolean => {
+      if (tlv.tag === 0x01) {
+        const value = bytes[tlv.contentStart];
+        return tlv.end - tlv.contentStart === 1 && value !== 0x00 && value !== 0xff;
+      }
+      if ((tlv.tag & 0x20) === 0) return false;
+      return (childrenOf(bytes, tlv) ?? []).some(walk);
+    };
+    const root = tlvAt(bytes, 0);
+    return root !== undefined && walk(root);
+  };
+  if (found(der)) return true;
+  try {
+    return refCert(der).ext.extensions.some((e) => found(new Uint8Array(e.value)));
+  } catch {
+    return false;
+  }
 }
 
 /** RFC 5280 §4.1.1.2: Certificate.signatureAlgorithm differs from TBSCertificate.signature. */
@@ -358,6 +448,30 @@ interface Stricter {
 }
 
 const STRICTER: readonly Stricter[] = [
+  {
+    rule: 'RFC 5280 §4.2 (an extension not processed)',
+    why: 'a non-critical extension the verifier does not act on, whose value @peculiar/x509 cannot decode; node:crypto accepts the certificate too, and a verifier may ignore an extension it does not process',
+    ourCode: 'accepted',
+    applies: (chain) => chain.some(hasUndecodableIgnoredExtension),
+  },
+  {
+    rule: 'X509-20',
+    why: 'a Name attribute value that is not a string type (RFC 5280 §4.1.2.4, Appendix A); OpenSSL keeps some other universal types as unknown',
+    ourCode: 'ERR_SVID_CERT_PARSE',
+    applies: (chain) => chain.some(hasNonStringNameValue),
+  },
+  {
+    rule: 'X509-20',
+    why: 'a signature BIT STRING with unused bits (RFC 5280 §4.1.1.3); node:crypto reads it and checks nothing else',
+    ourCode: 'ERR_SVID_CERT_PARSE',
+    applies: (chain) => chain.some(hasSignatureWithUnusedBits),
+  },
+  {
+    rule: 'X509-20',
+    why: 'an extension the verifier acts on (key usage, SAN, basic or name constraints) whose value a flipped byte damaged: our reader refuses what it cannot read as RFC 5280 says; the libraries read such values lazily or not at all',
+    ourCode: 'ERR_SVID_CERT_PARSE',
+    applies: (chain) => chain.some(hasDamagedActedOnExtension),
+  },
   {
     rule: 'X509-20',
     why: 'a BOOLEAN whose TRUE is not 0xFF (X.690 §11.1, DER); OpenSSL reads any non-zero octet as TRUE',
