@@ -107,7 +107,7 @@ function checkUniversalContent(bytes: Uint8Array, tlv: Tlv): void {
         (bytes[tlv.contentStart] as number) > 7 ||
         (length === 1 && bytes[tlv.contentStart] !== 0)));
   if (bad) throw new DerError(`malformed content for universal tag 0x${tlv.tag.toString(16)}`);
-  if (tlv.tag === 0x06) oidText(bytes.subarray(tlv.contentStart, tlv.end));
+  if (tlv.tag === 0x06) checkOid(bytes, tlv);
 }
 
 /** The content bytes of a TLV (a view, not a copy). */
@@ -118,6 +118,23 @@ export function content(bytes: Uint8Array, tlv: Tlv): Buffer {
 /** The whole TLV, header included (a view, not a copy). */
 export function raw(bytes: Uint8Array, tlv: Tlv): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset + tlv.start, tlv.end - tlv.start);
+}
+
+/**
+ * Checks an OBJECT IDENTIFIER's content the way oidText reads it (non-empty, minimal arcs, none cut
+ * short, each arc a safe integer), without building the text: for OIDs that are only checked.
+ */
+export function checkOid(bytes: Uint8Array, tlv: Tlv): void {
+  if (tlv.end === tlv.contentStart) throw new DerError('empty object identifier');
+  let value = 0;
+  for (let i = tlv.contentStart; i < tlv.end; i++) {
+    const b = bytes[i] as number;
+    if (value === 0 && b === 0x80) throw new DerError('non-minimal object identifier');
+    value = value * 128 + (b & 0x7f);
+    if (value > Number.MAX_SAFE_INTEGER) throw new DerError('object identifier arc too large');
+    if ((b & 0x80) === 0) value = 0;
+    else if (i === tlv.end - 1) throw new DerError('truncated object identifier');
+  }
 }
 
 /** The one OID printer: OBJECT IDENTIFIER content to dotted text; malformed content throws. */

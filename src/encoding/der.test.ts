@@ -7,6 +7,8 @@ import {
   describeOid,
   expectTlv,
   oid,
+  checkDerTree,
+  checkOid,
   oidText,
   readTlv,
   smallUint,
@@ -80,6 +82,52 @@ describe('der-reader', () => {
     expect(() => oidText(hex('2a86'))).toThrow(DerError);
     expect(describeOid(hex('551d13'))).toBe('2.5.29.19');
     expect(describeOid(hex('2a86'))).toBe('hex:2a86');
+  });
+
+  it.each([
+    '2a864886f70d01010b',
+    '551d13',
+    '8837',
+    '',
+    '2a80',
+    '2a86',
+    '80',
+    '8080',
+    '0f8fffffffffffff7f',
+    '0f90808080808080807f',
+  ])('checkOid agrees with oidText on %s', (body) => {
+    const der = tlv(0x06, hex(body));
+    const printed = (() => {
+      try {
+        oidText(hex(body));
+        return 'ok';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    if (printed === 'ok') expect(() => checkOid(der, readTlv(der, 0))).not.toThrow();
+    else expect(() => checkOid(der, readTlv(der, 0))).toThrow(printed);
+  });
+
+  it.each([
+    ['a SEQUENCE in primitive form', '1003020101'],
+    ['a SET in primitive form', '1100'],
+    ['an INTEGER in constructed form', '2203020101'],
+    ['a BOOLEAN of two octets', '30040102ffff'],
+    ['an empty INTEGER', '30020200'],
+    ['a NULL with content', '3003050100'],
+    ['a BIT STRING without its unused-bits octet', '30020300'],
+    ['a BIT STRING claiming 8 unused bits', '3003030108'],
+    ['a truncated OBJECT IDENTIFIER', '300406022a86'],
+    ['a child that overruns its parent', '3003020201'],
+  ])('checkDerTree refuses %s', (_name, body) => {
+    const der = hex(body);
+    expect(() => checkDerTree(der, readTlv(der, 0))).toThrow(DerError);
+  });
+
+  it('checkDerTree accepts nested strict DER with context tags', () => {
+    const der = hex('3012 0101ff 020100 0500 0603551d13 a103 020101'.replace(/ /g, ''));
+    expect(() => checkDerTree(der, readTlv(der, 0))).not.toThrow();
   });
 });
 

@@ -17,6 +17,7 @@ export {
   bitStringBytes,
   booleanValue,
   checkDerTree,
+  checkOid,
   children,
   content,
   describeOid,

@@ -4,11 +4,11 @@
 import {
   booleanValue,
   checkDerTree,
+  checkOid,
   children,
   DerError,
   describeOid,
   expectTlv,
-  oidText,
   readTlv,
   smallUint,
   TAG,
@@ -252,7 +252,7 @@ function readExtensions(buf: Buffer, start: number, end: number): RawExtension[]
   while (pos < seq.end) {
     const ext = expectTlv(buf, pos, TAG.sequence, seq.end, 'extension');
     const oid = expectTlv(buf, ext.contentStart, TAG.oid, ext.end, 'extension oid');
-    oidText(buf.subarray(oid.contentStart, oid.end));
+    checkOid(buf, oid);
     let p = oid.end;
     let critical = false;
     let tlv = readTlv(buf, p, ext.end);
@@ -302,7 +302,7 @@ function checkName(buf: Buffer, name: Tlv): void {
       if (attribute.tag !== TAG.sequence) fail('expected an attribute');
       const [type, value, ...rest] = children(buf, attribute);
       if (type?.tag !== TAG.oid || value === undefined || rest.length > 0) fail('bad attribute');
-      oidText(buf.subarray(type.contentStart, type.end));
+      checkOid(buf, type);
       const unit = NAME_VALUE_UNIT.get(value.tag);
       if (unit === undefined || (value.end - value.contentStart) % unit !== 0) {
         fail('attribute value is not a string a Name holds');
