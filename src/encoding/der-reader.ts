@@ -121,44 +121,42 @@ export function raw(bytes: Uint8Array, tlv: Tlv): Buffer {
 }
 
 /**
- * Checks an OBJECT IDENTIFIER's content the way oidText reads it (non-empty, minimal arcs, none cut
- * short, each arc a safe integer), without building the text: for OIDs that are only checked.
+ * Walks OBJECT IDENTIFIER content from `start` to `end`: non-empty, minimal arcs, none cut short,
+ * each arc a safe integer. Malformed content throws; with `arcs`, the arcs are pushed onto it.
  */
-export function checkOid(bytes: Uint8Array, tlv: Tlv): void {
-  if (tlv.end === tlv.contentStart) throw new DerError('empty object identifier');
+function scanOid(bytes: Uint8Array, start: number, end: number, arcs?: number[]): void {
+  if (end === start) throw new DerError('empty object identifier');
   let value = 0;
-  for (let i = tlv.contentStart; i < tlv.end; i++) {
+  let first = true;
+  for (let i = start; i < end; i++) {
     const b = bytes[i] as number;
     if (value === 0 && b === 0x80) throw new DerError('non-minimal object identifier');
     value = value * 128 + (b & 0x7f);
     if (value > Number.MAX_SAFE_INTEGER) throw new DerError('object identifier arc too large');
-    if ((b & 0x80) === 0) value = 0;
-    else if (i === tlv.end - 1) throw new DerError('truncated object identifier');
+    if ((b & 0x80) === 0) {
+      if (first) {
+        const top = value < 40 ? 0 : value < 80 ? 1 : 2;
+        arcs?.push(top, value - top * 40);
+        first = false;
+      } else {
+        arcs?.push(value);
+      }
+      value = 0;
+    } else if (i === end - 1) {
+      throw new DerError('truncated object identifier');
+    }
   }
+}
+
+/** Checks an OBJECT IDENTIFIER's content as oidText reads it, without building the text. */
+export function checkOid(bytes: Uint8Array, tlv: Tlv): void {
+  scanOid(bytes, tlv.contentStart, tlv.end);
 }
 
 /** The one OID printer: OBJECT IDENTIFIER content to dotted text; malformed content throws. */
 export function oidText(body: Uint8Array): string {
-  if (body.length === 0) throw new DerError('empty object identifier');
   const arcs: number[] = [];
-  let value = 0;
-  for (let i = 0; i < body.length; i++) {
-    const b = body[i] as number;
-    if (value === 0 && b === 0x80) throw new DerError('non-minimal object identifier');
-    value = value * 128 + (b & 0x7f);
-    if (value > Number.MAX_SAFE_INTEGER) throw new DerError('object identifier arc too large');
-    if ((b & 0x80) === 0) {
-      if (arcs.length === 0) {
-        const first = value < 40 ? 0 : value < 80 ? 1 : 2;
-        arcs.push(first, value - first * 40);
-      } else {
-        arcs.push(value);
-      }
-      value = 0;
-    } else if (i === body.length - 1) {
-      throw new DerError('truncated object identifier');
-    }
-  }
+  scanOid(body, 0, body.length, arcs);
   return arcs.join('.');
 }
 
