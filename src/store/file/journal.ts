@@ -139,7 +139,6 @@ interface Group {
   readonly lines: string[];
   readonly changes: Change[];
   readonly waiters: Waiter[];
-  lastSeq: number;
 }
 
 /**
@@ -162,8 +161,7 @@ export class Journal {
   private bytes: number;
   /** Set when a failed append could not be undone: refuse further writes rather than risk the file. */
   private broken: unknown;
-  /** Changes staged but not yet durable, oldest first (the group being written, then the open one). */
-  private staged: Change[] = [];
+  /** The group being written, and the one staged meanwhile: changes not yet durable. */
   private writing: Group | undefined;
   private open: Group | undefined;
   private draining: Promise<void> | undefined;
@@ -213,36 +211,46 @@ export class Journal {
     while (this.draining !== undefined) await this.draining;
   }
 
+  /** `pick`'s answer for the newest staged change it knows, or undefined when it knows none. */
+  private latestStaged<T>(
+    pick: (change: Change) => { value: T } | undefined,
+  ): { value: T } | undefined {
+    for (const group of [this.open, this.writing]) {
+      const changes = group?.changes ?? [];
+      for (let i = changes.length - 1; i >= 0; i--) {
+        const found = pick(changes[i] as Change);
+        if (found !== undefined) return found;
+      }
+    }
+    return undefined;
+  }
+
   private readonly view: StateView = {
     get: <C extends MapCollection>(coll: C, id: string): MapValue<C> | undefined => {
-      for (let i = this.staged.length - 1; i >= 0; i--) {
-        const change = this.staged[i] as Change;
-        if (
-          (change.op === 'put' || change.op === 'del') &&
-          change.coll === coll &&
-          change.id === id
-        ) {
-          return change.op === 'put' ? (change.value as MapValue<C>) : undefined;
-        }
-      }
-      return (this.state[coll] as Map<string, MapValue<C>>).get(id);
+      const staged = this.latestStaged((change) =>
+        (change.op === 'put' || change.op === 'del') && change.coll === coll && change.id === id
+          ? { value: change.op === 'put' ? (change.value as MapValue<C>) : undefined }
+          : undefined,
+      );
+      return staged === undefined
+        ? (this.state[coll] as Map<string, MapValue<C>>).get(id)
+        : staged.value;
     },
     has: (coll, id) => this.view.get(coll, id) !== undefined,
     bundle: (trustDomain) => {
-      for (let i = this.staged.length - 1; i >= 0; i--) {
-        const change = this.staged[i] as Change;
-        if (change.op === 'bundle' && change.record.trustDomain === trustDomain)
-          return change.record;
-        if (change.op === 'bundle-del' && change.id === trustDomain) return undefined;
-      }
-      return this.state.bundles.get(trustDomain)?.current;
+      const staged = this.latestStaged((change) =>
+        (change.op === 'bundle' && change.record.trustDomain === trustDomain) ||
+        (change.op === 'bundle-del' && change.id === trustDomain)
+          ? { value: change.op === 'bundle' ? change.record : undefined }
+          : undefined,
+      );
+      return staged === undefined ? this.state.bundles.get(trustDomain)?.current : staged.value;
     },
     local: () => {
-      for (let i = this.staged.length - 1; i >= 0; i--) {
-        const change = this.staged[i] as Change;
-        if (change.op === 'local') return change.record;
-      }
-      return this.state.local;
+      const staged = this.latestStaged((change) =>
+        change.op === 'local' ? { value: change.record } : undefined,
+      );
+      return staged === undefined ? this.state.local : staged.value;
     },
   };
 
@@ -254,8 +262,6 @@ export class Journal {
       this.stagedSeq += 1;
       group.lines.push(checksummedLine({ n: this.stagedSeq, c: changes }));
       group.changes.push(...changes);
-      group.lastSeq = this.stagedSeq;
-      this.staged.push(...changes);
     }
     const written = new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject }));
     this.draining ??= this.drain();
@@ -263,7 +269,7 @@ export class Journal {
   }
 
   private openGroup(): Group {
-    this.open ??= { lines: [], changes: [], waiters: [], lastSeq: this.stagedSeq };
+    this.open ??= { lines: [], changes: [], waiters: [] };
     return this.open;
   }
 
@@ -281,12 +287,10 @@ export class Journal {
           const later = this.open as Group | undefined;
           const refused = [...group.waiters, ...(later?.waiters ?? [])];
           this.open = undefined;
-          this.staged = [];
           this.stagedSeq = this.seq;
           for (const waiter of refused) waiter.reject(failure);
           continue;
         }
-        this.staged.splice(0, group.changes.length);
         for (const change of group.changes) applyChange(this.state, deepFreeze(change));
         for (const waiter of group.waiters) waiter.resolve();
         if (this.bytes >= this.options.compactBytes) await this.compactOrWarn();
@@ -309,7 +313,8 @@ export class Journal {
       return unavailable('cannot write the store journal', cause);
     }
     this.groups += 1;
-    this.seq = group.lastSeq;
+    // Groups are written in the order their records were numbered.
+    this.seq += group.lines.length;
     this.bytes += data.length;
     return undefined;
   }
