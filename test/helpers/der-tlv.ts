@@ -61,3 +61,14 @@ export function isStrictDer(bytes: Uint8Array): boolean {
   };
   return walk(root);
 }
+
+/**
+ * Whether `test` holds for the TLV that starts `bytes` or for any TLV inside it (descending into
+ * constructed TLVs whose contents tile); false when `bytes` does not start with a TLV.
+ */
+export function someTlv(bytes: Uint8Array, test: (tlv: Tlv) => boolean): boolean {
+  const walk = (tlv: Tlv): boolean =>
+    test(tlv) || ((tlv.tag & 0x20) !== 0 && (childrenOf(bytes, tlv) ?? []).some(walk));
+  const root = tlvAt(bytes, 0);
+  return root !== undefined && walk(root);
+}

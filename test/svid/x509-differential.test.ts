@@ -9,8 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { SvidError } from '../../src/errors.js';
 import { verifyX509Svid } from '../../src/svid/index.js';
 import type { Bundle } from '../../src/bundle/index.js';
-import { childrenOf, isStrictDer, tlvAt, type Tlv } from '../helpers/der-tlv.js';
+import { childrenOf, isStrictDer, someTlv, tlvAt, type Tlv } from '../helpers/der-tlv.js';
 import { bundleOf, createCa, createLeaf, KU, sourceOf, type TestCert } from '../helpers/pki.js';
+import { reference, refCert, type RefCert, type Verdict } from './x509-reference.js';
 import { prng, type Rand } from '../helpers/prng.js';
 
 const SEED = Number(process.env.DIFF_SEED ?? 0x16509);
@@ -88,152 +89,6 @@ const BUNDLES: readonly Bundle[][] = [
   [bundleOf(TD, [])],
 ];
 
-// ---- the reference: node:crypto and @peculiar/x509, with the SPIFFE rules on top ----
-
-type Verdict = { ok: true } | { ok: false; code: string };
-
-interface RefCert {
-  readonly node: X509Certificate;
-  readonly ext: x509.X509Certificate;
-}
-
-const refCache = new Map<string, RefCert | Error>();
-
-/** Both libraries' views of one certificate; throws when either cannot read it (extensions included). */
-function refCert(der: Uint8Array): RefCert {
-  const key = Buffer.from(der).toString('base64');
-  let cert = refCache.get(key);
-  if (cert === undefined) {
-    try {
-      const ext = new x509.X509Certificate(der);
-      void ext.extensions; // @peculiar decodes extensions lazily
-      cert = { node: new X509Certificate(der), ext };
-    } catch (error) {
-      cert = error as Error;
-    }
-    refCache.set(key, cert);
-  }
-  if (cert instanceof Error) throw cert;
-  return cert;
-}
-
-const issuedCache = new Map<string, boolean>();
-
-/** node:crypto: issuer name match (checkIssued) and the signature under the issuer's key. */
-function issuedBy(child: RefCert, issuer: RefCert): boolean {
-  const key = `${child.node.fingerprint256}>${issuer.node.fingerprint256}`;
-  let ok = issuedCache.get(key);
-  if (ok === undefined) {
-    ok = child.node.checkIssued(issuer.node) && child.node.verify(issuer.node.publicKey);
-    issuedCache.set(key, ok);
-  }
-  return ok;
-}
-
-/** The cA flag as written (node's `ca` is OpenSSL's X509_check_ca, which also weighs key usage). */
-function isCa(cert: RefCert): boolean {
-  return cert.ext.getExtension(x509.BasicConstraintsExtension)?.ca === true;
-}
-
-const KNOWN_EXTENSIONS = new Set([
-  '2.5.29.19', // basicConstraints
-  '2.5.29.15', // keyUsage
-  '2.5.29.37', // extKeyUsage
-  '2.5.29.17', // subjectAltName
-  '2.5.29.30', // nameConstraints
-  '2.5.29.14', // subjectKeyIdentifier
-  '2.5.29.35', // authorityKeyIdentifier
-]);
-
-function keyUsageOf(cert: RefCert): number | undefined {
-  return cert.ext.getExtension(x509.KeyUsagesExtension)?.usages;
-}
-
-function isWorkloadSpiffeId(value: string): boolean {
-  const m = /^spiffe:\/\/([a-z0-9._-]{1,255})((?:\/[A-Za-z0-9._-]+)+)$/.exec(value);
-  return m !== null && (m[2] as string).split('/').every((s) => s !== '.' && s !== '..');
-}
-
-/** RFC 5280 checks on leaf..anchor, in the order X509-26 lists them (validity, critical, CA, pathLen). */
-function pathError(path: readonly RefCert[], now: Date): string | undefined {
-  for (const c of path) {
-    if (now < new Date(c.node.validFrom) || now > new Date(c.node.validTo)) return 'validity';
-  }
-  for (const c of path) {
-    if (c.ext.extensions.some((e) => e.critical && !KNOWN_EXTENSIONS.has(e.type))) {
-      return 'critical';
-    }
-  }
-  for (let i = 1; i < path.length; i++) {
-    const c = path[i] as RefCert;
-    const ku = keyUsageOf(c);
-    if (!isCa(c) || (ku !== undefined && (ku & KU.keyCertSign) === 0)) return 'not-ca';
-    const pathLen = c.ext.getExtension(x509.BasicConstraintsExtension)?.pathLength;
-    const below = path.slice(1, i).filter((p) => p.node.subject !== p.node.issuer).length;
-    if (pathLen !== undefined && below > pathLen) return 'path-len';
-  }
-  return undefined;
-}
-
-function buildPath(
-  path: RefCert[],
-  pool: readonly RefCert[],
-  anchors: readonly RefCert[],
-  now: Date,
-): boolean {
-  const child = path[path.length - 1] as RefCert;
-  for (const anchor of anchors) {
-    if (issuedBy(child, anchor)) {
-      if (pathError([...path, anchor], now) === undefined) return true;
-    }
-  }
-  if (path.length + 2 > 8) return false;
-  for (const candidate of pool) {
-    if (path.includes(candidate)) continue;
-    if (!issuedBy(child, candidate)) continue;
-    path.push(candidate);
-    if (buildPath(path, pool, anchors, now)) return true;
-    path.pop();
-  }
-  return false;
-}
-
-function reference(chain: readonly Buffer[], bundles: readonly Bundle[], now: Date): Verdict {
-  let certs: RefCert[];
-  try {
-    certs = chain.map(refCert);
-  } catch {
-    return { ok: false, code: 'X509-20' };
-  }
-  const leaf = certs[0] as RefCert;
-  // X509-21 / X509-22: exactly one URI SAN, a SPIFFE ID with a path.
-  const uris = (leaf.ext.getExtension(x509.SubjectAlternativeNameExtension)?.names.items ?? [])
-    .filter((n) => n.type === 'url')
-    .map((n) => n.value);
-  if (uris.length !== 1 || !isWorkloadSpiffeId(uris[0] as string)) {
-    return { ok: false, code: 'X509-21/22' };
-  }
-  // X509-23 / X509-24: not a CA, digitalSignature, neither keyCertSign nor cRLSign.
-  const ku = keyUsageOf(leaf);
-  if (
-    isCa(leaf) ||
-    ku === undefined ||
-    (ku & KU.digitalSignature) === 0 ||
-    (ku & (KU.keyCertSign | KU.cRLSign)) !== 0
-  ) {
-    return { ok: false, code: 'X509-23/24' };
-  }
-  // X509-25: anchors from the bundle of the leaf's trust domain only.
-  const td = (uris[0] as string).slice('spiffe://'.length).split('/')[0];
-  const bundle = bundles.find((b) => b.trustDomain.name === td);
-  const anchors = [...(bundle?.x509Authorities ?? [])].map((a) => refCert(a.der));
-  if (anchors.length === 0) return { ok: false, code: 'X509-25' };
-  // X509-26: a path through the presented intermediates to an anchor.
-  return buildPath([leaf], certs.slice(1), anchors, now)
-    ? { ok: true }
-    : { ok: false, code: 'X509-26' };
-}
-
 function ours(chain: readonly Buffer[], bundles: readonly Bundle[], now: Date): Verdict {
   try {
     verifyX509Svid(chain, sourceOf(...bundles), { now });
@@ -254,19 +109,16 @@ function hasNonIa5GeneralName(der: Uint8Array): boolean {
   } catch {
     return false;
   }
-  const walk = (bytes: Uint8Array, tlv: Tlv): boolean => {
-    if ([0x81, 0x82, 0x86].includes(tlv.tag)) {
-      return bytes.subarray(tlv.contentStart, tlv.end).some((b) => b > 0x7f);
-    }
-    if ((tlv.tag & 0x20) === 0) return false;
-    return (childrenOf(bytes, tlv) ?? []).some((child) => walk(bytes, child));
-  };
   return cert.ext.extensions
     .filter((e) => e.type === '2.5.29.17' || e.type === '2.5.29.30')
     .some((e) => {
       const value = new Uint8Array(e.value);
-      const root = tlvAt(value, 0);
-      return root !== undefined && walk(value, root);
+      return someTlv(
+        value,
+        (tlv) =>
+          [0x81, 0x82, 0x86].includes(tlv.tag) &&
+          value.subarray(tlv.contentStart, tlv.end).some((b) => b > 0x7f),
+      );
     });
 }
 
@@ -354,18 +206,13 @@ function hasDamagedActedOnExtension(der: Uint8Array): boolean {
  * extension's value.
  */
 function hasNonDerBoolean(der: Uint8Array): boolean {
-  const found = (bytes: Uint8Array): boolean => {
-    const walk = (tlv: Tlv): boolean => {
-      if (tlv.tag === 0x01) {
-        const value = bytes[tlv.contentStart];
-        return tlv.end - tlv.contentStart === 1 && value !== 0x00 && value !== 0xff;
-      }
-      if ((tlv.tag & 0x20) === 0) return false;
-      return (childrenOf(bytes, tlv) ?? []).some(walk);
-    };
-    const root = tlvAt(bytes, 0);
-    return root !== undefined && walk(root);
-  };
+  const found = (bytes: Uint8Array): boolean =>
+    someTlv(bytes, (tlv) => {
+      const value = bytes[tlv.contentStart];
+      return (
+        tlv.tag === 0x01 && tlv.end - tlv.contentStart === 1 && value !== 0x00 && value !== 0xff
+      );
+    });
   if (found(der)) return true;
   try {
     return refCert(der).ext.extensions.some((e) => found(new Uint8Array(e.value)));
