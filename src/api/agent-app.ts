@@ -6,7 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import { marshalBundle } from '../bundle/index.js';
-import type { Ca } from '../ca/index.js';
+import type { Ca, CheckedCsr } from '../ca/index.js';
 import { ApiError, isBrokerError } from '../errors.js';
 import type { Federation } from '../federation/index.js';
 import { idPatternText, type Entry, type Registration } from '../registration/index.js';
@@ -172,7 +172,7 @@ function withoutClientCertificate(connection: object): boolean {
 type IssueX509 = (
   spiffeId: SpiffeId,
   entry: Entry,
-  csr: Buffer,
+  csr: Uint8Array | CheckedCsr,
   instanceId: string | undefined,
   via: 'attest' | 'renew',
 ) => ReturnType<Ca['issueX509Svid']>;
@@ -231,7 +231,8 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
   );
 
   // Enrolment: the join token is the only credential; the CSR's proof of possession is checked
-  // before the token is spent, so a broken client does not burn it.
+  // before the token is spent, so a broken client does not burn it, and only then (issuance uses the
+  // checked key: one signature check per enrolment).
   const limiter = deps.enrolLimiter ?? createFailedAuthLimiter({ now: deps.now });
   app.post('/v1/agent/attest', async (c) => {
     // The connection's own address: a header such as x-forwarded-for is the caller's to choose.
@@ -239,8 +240,7 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
     const blockedMs = limiter.retryAfter(source);
     if (blockedMs > 0) throw rateLimited(blockedMs);
     const body = await parseJsonBody(c, attestSchema);
-    const csr = csrDer(body.csr);
-    await deps.ca.checkCsr(csr);
+    const csr = await deps.ca.checkCsr(csrDer(body.csr));
     const enrolment = await enrolCounted(deps, limiter, source, body.joinToken);
     // token.used is appended before svid.issued, but the two durable writes overlap (they may share
     // a group commit): nothing is answered until both are durable, and a failed one answers 503.

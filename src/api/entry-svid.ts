@@ -1,7 +1,12 @@
 // What an entry asks of the CA, for the agent routes and the node routes alike: its own TTL capped
 // by the CA (X.509 at the CA's maximum; JWT at the CA's default, so JWT-SVIDs stay short) and, for
 // X509-SVIDs, its DNS names.
-import type { JwtSvidRequest, ResolvedCaOptions, X509SvidRequest } from '../ca/index.js';
+import type {
+  CheckedCsr,
+  JwtSvidRequest,
+  ResolvedCaOptions,
+  X509SvidRequest,
+} from '../ca/index.js';
 import type { Entry } from '../registration/index.js';
 import type { SpiffeId } from '../spiffeid/index.js';
 
@@ -14,7 +19,7 @@ function ttlWithin(entry: Entry, capSeconds: number): { ttlSeconds?: number } {
 export function x509SvidRequest(
   entry: Entry,
   spiffeId: SpiffeId,
-  csr: Uint8Array,
+  csr: Uint8Array | CheckedCsr,
   options: ResolvedCaOptions,
 ): X509SvidRequest {
   return {

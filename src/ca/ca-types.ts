@@ -33,10 +33,21 @@ export interface CaDeps {
   readonly requestsInFlight?: () => number;
 }
 
+/**
+ * A CSR whose proof of possession this CA has checked (Ca.checkCsr), for issuance from it later
+ * without checking its signature again. Opaque: only the CA that made it accepts it.
+ */
+export interface CheckedCsr {
+  readonly __checkedCsr: unique symbol;
+}
+
 export interface X509SvidRequest {
   readonly spiffeId: SpiffeId | string;
-  /** DER PKCS#10 request: only its public key is used, after its signature is checked. */
-  readonly csr?: Uint8Array;
+  /**
+   * DER PKCS#10 request: only its public key is used, after its signature is checked. Or what this
+   * CA's checkCsr made of one: its signature is then not checked a second time.
+   */
+  readonly csr?: Uint8Array | CheckedCsr;
   /** Alternative to csr for trusted in-process callers. */
   readonly publicKey?: KeyObject;
   readonly ttlSeconds?: number;
@@ -90,9 +101,10 @@ export interface Ca {
   /**
    * Proof of possession alone (the CSR parses and verifies with its own key), checked as issuance
    * checks it: off the main thread while the CA is busy. Throws ERR_CA_CSR_* like issueX509Svid.
-   * For a check made before something is spent (a join token); issuance checks again.
+   * For a check made before something is spent (a join token): give what it returns to
+   * issueX509Svid as `csr`, and issuance uses the checked key without checking it again.
    */
-  checkCsr(csr: Uint8Array): Promise<void>;
+  checkCsr(csr: Uint8Array): Promise<CheckedCsr>;
   issueJwtSvid(request: JwtSvidRequest): Promise<IssuedJwtSvid>;
   issueOwnSvid(spiffeId: SpiffeId | string, ttlSeconds?: number): Promise<OwnSvid>;
   /** Our bundle as published now: sequence bumped on every content change, never on no-op rebuilds. */

@@ -7,6 +7,7 @@ export type {
   Ca,
   CaDeps,
   CaLogger,
+  CheckedCsr,
   IssuedJwtSvid,
   IssuedX509Svid,
   JwtSvidRequest,

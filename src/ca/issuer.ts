@@ -9,6 +9,7 @@ import type { SpiffeId, TrustDomain } from '../spiffeid/index.js';
 import { floorSecond } from './authority-record.js';
 import { NOT_BEFORE_BACKDATE_MS } from './authority-factory.js';
 import type {
+  CheckedCsr,
   IssuedJwtSvid,
   IssuedX509Svid,
   JwtSvidRequest,
@@ -61,7 +62,7 @@ export interface IssuerDeps {
 
 export interface Issuer {
   issueX509Svid(request: X509SvidRequest): Promise<IssuedX509Svid>;
-  checkCsr(csr: Uint8Array): Promise<void>;
+  checkCsr(csr: Uint8Array): Promise<CheckedCsr>;
   issueJwtSvid(request: JwtSvidRequest): Promise<IssuedJwtSvid>;
   issueOwnSvid(spiffeId: SpiffeId | string, ttlSeconds?: number): Promise<OwnSvid>;
   close(): Promise<void>;
@@ -154,15 +155,30 @@ function checkThenSign(csr: ParsedCsr, ecdsa: EcdsaChecker, pool: CsrCheckPool):
   };
 }
 
-/** The subject key, and for a busy CA and an EC CSR the signing that checks the CSR with it. */
+/** The keys of the CSRs an issuer's checkCsr has checked, by the handle it gave for each. */
+type CheckedCsrs = WeakMap<CheckedCsr, SubjectKey>;
+
+/**
+ * The subject key, and for a busy CA and an EC CSR the signing that checks the CSR with it. A CSR
+ * this issuer has already checked (checkCsr) gives its key; the leaf is then signed as for a
+ * trusted caller's key (signTbs), since there is nothing left to check with it.
+ */
 async function subjectOf(
   request: X509SvidRequest,
   busy: boolean,
   ecdsa: EcdsaChecker | undefined,
   pool: CsrCheckPool,
+  checked: CheckedCsrs,
 ): Promise<[SubjectKey, SignLeaf | undefined]> {
   if (request.csr === undefined) {
     return [subjectKeyFromKeyObject(request.publicKey as KeyObject), undefined];
+  }
+  if (!(request.csr instanceof Uint8Array)) {
+    const subjectKey = checked.get(request.csr);
+    if (subjectKey === undefined) {
+      throw new TypeError("csr must be DER bytes or what this CA's checkCsr returned");
+    }
+    return [subjectKey, undefined];
   }
   const csr = parseCsr(request.csr);
   if (busy && ecdsa !== undefined && isNativeCheckable(csr)) {
@@ -174,6 +190,7 @@ async function subjectOf(
 export function createIssuer(deps: IssuerDeps): Issuer {
   const { config, trustDomain, journal, now, ecdsa } = deps;
   const csrChecks = createCsrCheckPool(config.csrCheckWorkers);
+  const checked: CheckedCsrs = new WeakMap();
   let issuing = 0;
   let lastIssueMs = -Infinity;
 
@@ -239,7 +256,7 @@ export function createIssuer(deps: IssuerDeps): Issuer {
     lastIssueMs = performance.now();
     issuing++;
     try {
-      const [subjectKey, signLeaf] = await subjectOf(request, busy, ecdsa, csrChecks);
+      const [subjectKey, signLeaf] = await subjectOf(request, busy, ecdsa, csrChecks, checked);
       return await issueX509(spiffeId, ttlSeconds, dnsNames, subjectKey, signLeaf);
     } finally {
       issuing--;
@@ -274,7 +291,10 @@ export function createIssuer(deps: IssuerDeps): Issuer {
     checkCsr: async (der) => {
       checkOpen(der);
       const busy = isBusy(deps, issuing, lastIssueMs);
-      await verifyCsrSignature(parseCsr(der), { busy, pool: csrChecks, ecdsa });
+      const subjectKey = await verifyCsrSignature(parseCsr(der), { busy, pool: csrChecks, ecdsa });
+      const handle = Object.freeze({}) as CheckedCsr;
+      checked.set(handle, subjectKey);
+      return handle;
     },
     issueJwtSvid: async (request) => {
       checkOpen(request);

@@ -4,7 +4,15 @@
 // where an EC CSR's check and the leaf's signature share one work item and the leaf is signed only
 // if the check passes. Every leaf made on either path verifies with openssl against the bundle.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCa, type Ca, type CaOptions, type IssuedX509Svid } from '../../src/ca/index.js';
+import { X509Certificate } from 'node:crypto';
+import {
+  createCa,
+  type Ca,
+  type CaOptions,
+  type CheckedCsr,
+  type IssuedX509Svid,
+} from '../../src/ca/index.js';
+import { parseCsr } from '../../src/ca/csr.js';
 import { loadEcdsaChecker, type EcdsaChecker } from '../../src/ca/native-ecdsa.js';
 import {
   opensslCsr,
@@ -69,6 +77,11 @@ function verifies(ca: Ca, issued: IssuedX509Svid): { ok: boolean; output: string
     issued.chainDer,
     Math.floor(issued.notBefore.getTime() / 1000) + 60,
   );
+}
+
+/** A certificate's SubjectPublicKeyInfo, DER. */
+function spkiOf(der: Buffer): Buffer {
+  return new X509Certificate(der).publicKey.export({ type: 'spki', format: 'der' });
 }
 
 /** The same CSR with the last octet of its signature flipped: the proof of possession fails. */
@@ -224,6 +237,40 @@ describe.skipIf(checker === undefined)(
       }
       await expect(ca.checkCsr(csrs[0] as Buffer)).rejects.toThrow('the ca is closed');
     });
+
+    it('issues from what checkCsr returned without checking the signature again (one check per enrolment), with every other rule, and only on the CA that checked it', async () => {
+      const counting = countingChecker(checker as EcdsaChecker);
+      const ca = await caWith(counting, () => 4);
+      const other = await caWith(countingChecker(checker as EcdsaChecker), () => 4);
+      try {
+        const checkedCsr = await ca.checkCsr(csrs[0] as Buffer);
+        expect(counting.counts).toEqual({ inline: 0, pooled: 1, signed: 0 });
+        const issued = await ca.issueX509Svid({ spiffeId, csr: checkedCsr });
+        expect(counting.counts).toEqual({ inline: 0, pooled: 1, signed: 0 });
+        expect(verifies(ca, issued).ok).toBe(true);
+        // The leaf certifies the key the CSR proved it holds.
+        expect(spkiOf(issued.chainDer[0] as Buffer)).toEqual(
+          Buffer.from(parseCsr(csrs[0] as Buffer).subjectKey.spkiDer),
+        );
+        // The request's own rules still apply (X509-1: an ID of our trust domain).
+        await expect(
+          ca.issueX509Svid({ spiffeId: 'spiffe://elsewhere.test/w', csr: checkedCsr }),
+        ).rejects.toMatchObject({ code: 'ERR_CA_ID_NOT_ALLOWED' });
+        // Another CA never checked it; a look-alike object was never checked at all.
+        await expect(other.issueX509Svid({ spiffeId, csr: checkedCsr })).rejects.toThrow(
+          "csr must be DER bytes or what this CA's checkCsr returned",
+        );
+        await expect(
+          ca.issueX509Svid({ spiffeId, csr: Object.freeze({}) as CheckedCsr }),
+        ).rejects.toThrow(TypeError);
+        // A CSR given as bytes is checked as before.
+        await ca.issueX509Svid({ spiffeId, csr: csrs[1] as Buffer });
+        expect(counting.counts).toEqual({ inline: 0, pooled: 1, signed: 1 });
+      } finally {
+        await ca.close();
+        await other.close();
+      }
+    });
   },
 );
 
@@ -266,7 +313,9 @@ describe('where CSR checks run without the addon (node:crypto, worker threads wh
         await expect(ca.checkCsr(tampered(opensslCsr()))).rejects.toMatchObject({
           code: 'ERR_CA_CSR_SIGNATURE',
         });
-        await ca.checkCsr(opensslCsr());
+        // What checkCsr returns issues without a second check, on this path too.
+        const again = await ca.issueX509Svid({ spiffeId, csr: await ca.checkCsr(opensslCsr()) });
+        expect(verifies(ca, again).ok).toBe(true);
       } finally {
         await ca.close();
       }
