@@ -10,7 +10,7 @@ import {
   type TestCert,
   type TestJwtKey,
 } from '../../test/helpers/pki.js';
-import { BundleError } from '../errors.js';
+import { codeOf } from '../../test/helpers/bundle-code.js';
 import { parseTrustDomain } from '../spiffeid/index.js';
 import {
   Bundle,
@@ -81,15 +81,6 @@ function full(order: 'forward' | 'reverse' = 'forward'): Bundle {
 }
 function variant(over: Partial<BundleInit>): Bundle {
   return new Bundle({ ...fullInit(), ...over });
-}
-function codeOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(BundleError);
-    return (error as BundleError).code;
-  }
-  return 'no error';
 }
 interface Doc {
   spiffe_sequence?: number;

@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createCa, createLeaf, pemOf, type TestCert } from '../../test/helpers/pki.js';
-import { BundleError } from '../errors.js';
+import { codeOf } from '../../test/helpers/bundle-code.js';
 import { parseTrustDomain } from '../spiffeid/index.js';
 import {
   isPem,
@@ -27,16 +27,6 @@ beforeAll(async () => {
   ]);
   leaf = await createLeaf(caA);
 });
-
-function codeOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(BundleError);
-    return (error as BundleError).code;
-  }
-  return 'no error';
-}
 
 describe('parsePemCertificates', () => {
   it('reads every CERTIFICATE block in order', () => {

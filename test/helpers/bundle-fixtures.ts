@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { createCa, createJwtKey, createLeaf, type TestCert } from './pki.js';
 import { parseBundle, type Bundle } from '../../src/bundle/index.js';
-import { BundleError } from '../../src/errors.js';
 import { parseTrustDomain } from '../../src/spiffeid/index.js';
+
+export { codeOf } from './bundle-code.js';
 
 /** The §4.8 example, copied verbatim from SPIFFE-RULES.md. */
 export const EXAMPLE_TEXT = readFileSync(
@@ -38,15 +39,6 @@ export function parse(doc: Doc | string | Uint8Array): Bundle {
 }
 export function withKeys(...keys: unknown[]): Doc {
   return { keys };
-}
-export function codeOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(BundleError);
-    return (error as BundleError).code;
-  }
-  return 'no error';
 }
 export function reasons(bundle: Bundle): string[] {
   return bundle.skipped.map((s) => s.reason);
