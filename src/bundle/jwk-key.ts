@@ -1,5 +1,5 @@
 // Validation and canonical form of JWK public key parameters (BUNDLE-10, BUNDLE-13, BUNDLE-30):
-// EC P-256/384/521, RSA (2048..16384 bits), OKP Ed25519. Private to the bundle room.
+// EC P-256/384/521, RSA (2048..8192 bits), OKP Ed25519. Private to the bundle room.
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { decodeStrictBase64Url } from './base64.js';
 import type { JsonObject } from './json.js';
@@ -15,7 +15,12 @@ const EC_COORDINATE_BYTES: Readonly<Record<string, number>> = {
 };
 
 export const MIN_RSA_BITS = 2048;
-export const MAX_RSA_BITS = 16384;
+/**
+ * BUNDLE-13 (policy): larger RSA keys are ignored. One verification with a 16,384-bit key costs
+ * about 2 ms of CPU; Go's crypto/tls refuses peer RSA keys over 8,192 bits for the same reason, and
+ * our CA takes none larger (src/ca/subject-key.ts).
+ */
+export const MAX_RSA_BITS = 8192;
 /** Go's crypto/rsa refuses exponents above 2^31-1 and below 2; even exponents are never valid. */
 const MAX_RSA_EXPONENT = 0x7fffffff;
 

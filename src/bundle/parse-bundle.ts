@@ -264,12 +264,16 @@ function parseRefreshHint(doc: JsonObject): number | undefined {
   return hint > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(hint);
 }
 
-/** BUNDLE-16: two `jwt-svid` entries with the same non-empty kid reject the document. */
+/**
+ * BUNDLE-16: two `jwt-svid` entries with the same non-empty kid reject the document. An entry of a
+ * key type we do not know is ignored whole (BUNDLE-10/12), so its kid clashes with nothing.
+ */
 function checkDuplicateKids(entries: readonly JsonObject[]): void {
   const seen = new Set<string>();
   entries.forEach((entry, index) => {
     const kid = entry.kid;
     if (entry.use !== 'jwt-svid' || typeof kid !== 'string' || kid === '') return;
+    if (typeof entry.kty !== 'string' || !SUPPORTED_KTYS.has(entry.kty)) return;
     if (seen.has(kid)) {
       throw new BundleError('ERR_BUNDLE_DUPLICATE_KID', `duplicate jwt-svid kid ${quote(kid)}`, {
         context: { index },

@@ -14,6 +14,7 @@ export {
   JWT_SVID_ALGORITHMS,
   MAX_JWT_LEEWAY_SECONDS,
   MAX_JWT_SVID_LENGTH,
+  MAX_KIDLESS_KEYS,
   validateJwtSvid,
 } from './validate-jwt-svid.js';
 export type {

@@ -2,9 +2,15 @@
 // jose (rejections in validate-jwt-svid-rejects.test.ts).
 import { describe, expect, it } from 'vitest';
 import { codeOf } from '../../test/helpers/svid-code.js';
-import { bundleOf, createCa, sourceOf } from '../../test/helpers/pki.js';
+import {
+  bundleOf,
+  createCa,
+  createJwtKey,
+  sourceOf,
+  type TestJwtKey,
+} from '../../test/helpers/pki.js';
 import { SvidError } from '../errors.js';
-import { validateJwtSvid, type ValidateJwtSvidOptions } from './index.js';
+import { MAX_KIDLESS_KEYS, validateJwtSvid, type ValidateJwtSvidOptions } from './index.js';
 import {
   A,
   AUD,
@@ -144,6 +150,24 @@ describe('validateJwtSvid: bundles without fitting keys, caller mistakes, messag
     expect(codeOf(() => validate(craft({ alg: 'ES256' }), {}, onlyP384))).toBe(
       'ERR_SVID_JWT_KEY_MISMATCH',
     );
+  });
+
+  it('JWT-17 (bound): kid absent and more than MAX_KIDLESS_KEYS keys fit alg: refused before any is tried, even one that verifies', async () => {
+    const keys = await Promise.all(
+      Array.from({ length: MAX_KIDLESS_KEYS + 1 }, () => createJwtKey('ES256')),
+    );
+    const signer = keys[MAX_KIDLESS_KEYS] as TestJwtKey;
+    const all = sourceOf(bundleOf(A, [], keys));
+    const token = await mint({ kid: null, key: signer });
+    // With kid the same keys are fine: one check, the named key.
+    expect(validate(await mint({ key: signer }), {}, all).spiffeId.toString()).toBe(SUB);
+    expect(codeOf(() => validate(token, {}, all))).toBe('ERR_SVID_JWT_KID_UNKNOWN');
+    // At the bound every fitting key is still tried: the last one verifies.
+    const atBound = sourceOf(bundleOf(A, [], keys.slice(1)));
+    expect(validate(token, {}, atBound).spiffeId.toString()).toBe(SUB);
+    // Keys that do not fit alg do not count against the bound.
+    const withOthers = sourceOf(bundleOf(A, [], [...keys.slice(1), p384, rsa]));
+    expect(validate(token, {}, withOthers).spiffeId.toString()).toBe(SUB);
   });
 
   it('messages never contain the token or key material', () => {

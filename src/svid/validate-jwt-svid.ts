@@ -280,6 +280,14 @@ function jwtAuthoritiesOf(
   return bundle.jwtAuthorities;
 }
 
+/**
+ * JWT-17 (policy bound): a token without kid is tried against at most this many keys that fit its
+ * alg; a trust domain with more answers ERR_SVID_JWT_KID_UNKNOWN without checking any. A trust
+ * domain publishes a few JWT keys at a time (the active one, the next, the last), and go-spiffe and
+ * SPIRE refuse tokens without kid anyway (JWT-4).
+ */
+export const MAX_KIDLESS_KEYS = 8;
+
 /** JWT-17 / JWT-18: the key named by kid, or every key that fits alg; the one whose signature holds. */
 function signingAuthority(
   header: CheckedHeader,
@@ -314,13 +322,23 @@ function signingAuthority(
     }
     return candidate;
   }
-  let fitting = 0;
-  for (const candidate of authorities.values()) {
-    if (!keyFits(spec, candidate.publicKey)) continue;
-    fitting += 1;
+  const fitting = [...authorities.values()].filter((candidate) =>
+    keyFits(spec, candidate.publicKey),
+  );
+  // The trial is bounded before any signature is checked: a partner's bundle may hold up to 1,000
+  // keys, and a token without kid would otherwise cost one verification per fitting key.
+  if (fitting.length > MAX_KIDLESS_KEYS) {
+    fail(
+      'ERR_SVID_JWT_KID_UNKNOWN',
+      `jwt has no kid and ${fitting.length} jwt-svid keys of trust domain "${trustDomain}" fit alg ${alg}; ` +
+        `without a kid at most ${MAX_KIDLESS_KEYS} are tried`,
+      { alg, trustDomain },
+    );
+  }
+  for (const candidate of fitting) {
     if (signatureValid(spec, candidate.publicKey, data, signature)) return candidate;
   }
-  if (fitting === 0) {
+  if (fitting.length === 0) {
     fail(
       'ERR_SVID_JWT_KEY_MISMATCH',
       `no jwt-svid key of trust domain "${trustDomain}" fits alg ${alg}`,
