@@ -109,17 +109,36 @@ export function requestTargetCheck(): MiddlewareHandler {
   };
 }
 
-/** Rejects control characters (other than tab, LF, CR) in any string or key of a JSON value. */
+/** Request bodies nest at most this deep (objects and arrays); deeper is ERR_API_VALIDATION. */
+export const MAX_JSON_BODY_DEPTH = 64;
+
+/**
+ * Rejects control characters (other than tab, LF, CR) in any string or key of a JSON value, and
+ * values nested deeper than MAX_JSON_BODY_DEPTH. Walks with its own stack, never the call stack:
+ * a body of 16,000 nested arrays is a 400, not a stack overflow answered 500.
+ */
 export function rejectControlCharacters(value: unknown, path = 'body'): void {
-  if (typeof value === 'string') {
-    if (BODY_CONTROL.test(value)) throw validationError(`${path}: contains a control character`);
-  } else if (Array.isArray(value)) {
-    value.forEach((item, index) => rejectControlCharacters(item, `${path}.${index}`));
-  } else if (typeof value === 'object' && value !== null) {
-    for (const [key, item] of Object.entries(value)) {
-      if (BODY_CONTROL.test(key))
-        throw validationError(`${path}: a key contains a control character`);
-      rejectControlCharacters(item, `${path}.${key}`);
+  const stack: { value: unknown; path: string; depth: number }[] = [{ value, path, depth: 0 }];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const { value: item, path: at, depth } = next;
+    if (typeof item === 'string') {
+      if (BODY_CONTROL.test(item)) throw validationError(`${at}: contains a control character`);
+      continue;
+    }
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= MAX_JSON_BODY_DEPTH) {
+      throw validationError(`${at}: nested deeper than ${MAX_JSON_BODY_DEPTH} levels`);
+    }
+    const members = Array.isArray(item)
+      ? item.map((member, index): [string, unknown] => [String(index), member])
+      : Object.entries(item);
+    // Pushed in reverse so that the first offending member is the one named, as a recursive walk would.
+    for (let i = members.length - 1; i >= 0; i--) {
+      const [key, member] = members[i] as [string, unknown];
+      if (!Array.isArray(item) && BODY_CONTROL.test(key)) {
+        throw validationError(`${at}: a key contains a control character`);
+      }
+      stack.push({ value: member, path: `${at}.${key}`, depth: depth + 1 });
     }
   }
 }

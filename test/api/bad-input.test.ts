@@ -220,6 +220,17 @@ describe('bad input is 400 ERR_API_VALIDATION on every listener (issue 15 findin
     expect(answer.code).toMatch(/^ERR_(API_VALIDATION|REGISTRATION_ENTRY_INVALID)$/);
   });
 
+  it('agent API: an attest body nested 5,000 arrays deep is 400 (walked without the call stack), not a 500', async () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const body = Buffer.from(`{"joinToken":"token","csr":${deep}}`);
+    const response = await agentApi(broker.agentApiUrl, 'POST', '/v1/agent/attest', agentTls, body);
+    expect({ status: response.status, code: codeOf(response.text) }).toEqual({
+      status: 400,
+      code: 'ERR_API_VALIDATION',
+    });
+    expect(response.text).toContain('nested deeper than 64 levels');
+  });
+
   it('agent API: NUL in the join token of an attest body is 400', async () => {
     const response = await agentApi(broker.agentApiUrl, 'POST', '/v1/agent/attest', agentTls, {
       joinToken: 'tok\u0000en',

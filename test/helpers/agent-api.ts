@@ -60,7 +60,13 @@ export function agentApi(
   body?: unknown,
 ): Promise<AgentApiResponse> {
   const url = new URL(path, baseUrl);
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+  // A Buffer is sent as it is (raw JSON text a test could not build with JSON.stringify).
+  const payload =
+    body === undefined
+      ? undefined
+      : Buffer.isBuffer(body)
+        ? body
+        : Buffer.from(JSON.stringify(body), 'utf8');
   return new Promise((resolve, reject) => {
     const req = request(
       url,
