@@ -2,7 +2,6 @@
 // own X509-SVID for renewal, JWT-SVIDs, the bundles its entry allows (SPIFFE JSON, keyed by trust
 // domain, never pooled: FED-30) and JWT-SVID validation. An agent never gets an ID its entry does
 // not grant, nor a bundle its entry does not list.
-import type { TLSSocket } from 'node:tls';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import { marshalBundle } from '../bundle/index.js';
@@ -16,6 +15,7 @@ import { createFailedAuthLimiter, type FailedAuthLimiter } from './auth-limit.js
 import { rateLimited } from './auth.js';
 import { bodyLimit, type BodyLimits } from './body-limit.js';
 import { connectionTurns } from './connection-turns.js';
+import { checkCsrCounted, enrolCounted } from './enrolment-limits.js';
 import { createNodeApp } from './node-app.js';
 import {
   allowedBundles,
@@ -161,14 +161,6 @@ function x509Body(
   };
 }
 
-/** A TLS connection whose peer presented no certificate (plain sockets in tests count as such). */
-function withoutClientCertificate(connection: object): boolean {
-  const tls = connection as Partial<Pick<TLSSocket, 'getPeerCertificate'>>;
-  if (typeof tls.getPeerCertificate !== 'function') return true;
-  const certificate = tls.getPeerCertificate() as object | null | undefined;
-  return certificate === null || certificate === undefined || Object.keys(certificate).length === 0;
-}
-
 type IssueX509 = (
   spiffeId: SpiffeId,
   entry: Entry,
@@ -200,26 +192,6 @@ function x509Issuer(deps: AgentDeps): IssueX509 {
   };
 }
 
-/** Enrols with a join token; a refused token counts against `source` (429 once past its limit). */
-async function enrolCounted(
-  deps: AgentDeps,
-  limiter: FailedAuthLimiter,
-  source: string,
-  joinToken: string,
-): ReturnType<AgentDeps['registration']['enrol']> {
-  try {
-    return await deps.registration.enrol(joinToken);
-  } catch (error) {
-    if (!isBrokerError(error) || error.code !== 'ERR_REGISTRATION_TOKEN_INVALID') throw error;
-    const retryMs = limiter.fail(source);
-    deps.logger.warn('agent enrolment refused: join token not valid', {
-      source,
-      limited: retryMs > 0,
-    });
-    throw retryMs > 0 ? rateLimited(retryMs) : error;
-  }
-}
-
 /** The routes open to anyone: our bundle, and enrolment with a join token. */
 function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void {
   // Our bundle, public as on the bundle endpoint: an agent given only the bundle's SHA-256 digest
@@ -240,7 +212,7 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
     const blockedMs = limiter.retryAfter(source);
     if (blockedMs > 0) throw rateLimited(blockedMs);
     const body = await parseJsonBody(c, attestSchema);
-    const csr = await deps.ca.checkCsr(csrDer(body.csr));
+    const csr = await checkCsrCounted(deps, limiter, source, csrDer(body.csr));
     const enrolment = await enrolCounted(deps, limiter, source, body.joinToken);
     // token.used is appended before svid.issued, but the two durable writes overlap (they may share
     // a group commit): nothing is answered until both are durable, and a failed one answers 503.
@@ -279,9 +251,10 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
   });
 }
 
+type PeerCheck = ReturnType<typeof createPeerVerifier>;
+
 /** mTLS with an X509-SVID of our trust domain that a current entry grants; sets `agent`. */
-function agentCheck(deps: AgentDeps): MiddlewareHandler<Env> {
-  const checkPeer = createPeerVerifier(() => deps.ca.localBundle(), deps.now);
+function agentCheck(deps: AgentDeps, checkPeer: PeerCheck): MiddlewareHandler<Env> {
   return async function requireAgent(c, next) {
     const peer = checkPeer(c.env?.incoming?.socket);
     if (peer.kind === 'absent') {
@@ -443,10 +416,13 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   app.use('*', requestIdMiddleware());
   app.use('*', requestTargetCheck());
   for (const middleware of deps.middleware ?? []) app.use('*', middleware);
-  // Turns only for connections without a client certificate (attest with a join token, or a
-  // stranger): agents renewing over mTLS pipeline legitimately, and serialising them cut renewals
-  // from about 4,100/s to 1,900/s (bench/agent-renewals.ts); the bundle endpoint has its own thread.
-  app.use('*', connectionTurns({ appliesTo: withoutClientCertificate }));
+  // Turns for every connection but an agent's, whose X509-SVID verifies against our bundle (a
+  // stranger's self-made certificate does not exempt it): agents renewing over mTLS pipeline
+  // legitimately, and serialising them cut renewals from about 4,100/s to 1,900/s
+  // (bench/agent-renewals.ts); the bundle endpoint has its own thread. Every connection, an
+  // agent's too, holds at most MAX_REQUESTS_PER_CONNECTION requests at once.
+  const checkPeer = createPeerVerifier(() => deps.ca.localBundle(), deps.now);
+  app.use('*', connectionTurns({ appliesTo: (socket) => checkPeer(socket).kind !== 'verified' }));
   app.use('*', bodyLimit(AGENT_BODY_LIMITS));
   app.onError(errorHandler(deps.logger));
   app.notFound(notFoundHandler);
@@ -456,7 +432,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
 
   // Everything else needs the agent's mTLS. The check is attached to each route, not to `*`: an
   // unknown path stays a 404 for everyone.
-  const requireAgent = agentCheck(deps);
+  const requireAgent = agentCheck(deps, checkPeer);
   const agent = new Hono<Env>();
   svidRoutes(agent, deps, requireAgent, issueX509);
   bundleRoutes(agent, deps, requireAgent, hub);

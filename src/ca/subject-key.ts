@@ -37,6 +37,7 @@ const CURVES: Readonly<Record<string, { name: 'P-256' | 'P-384' | 'P-521'; bytes
 };
 const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 8192;
+const MAX_RSA_EXPONENT = 0x7fffffff;
 
 function unsupported(message: string): CaError {
   return new CaError('ERR_CA_KEY_UNSUPPORTED', message);
@@ -97,8 +98,12 @@ export function parseSubjectKey(spkiDer: Buffer): SubjectKey {
           `rsa key of ${bitsLength} bits not accepted; ${MIN_RSA_BITS}..${MAX_RSA_BITS}`,
         );
       }
-      if (((exponent[exponent.length - 1] ?? 0) & 1) === 0 || exponent.length > 8) {
-        throw unsupported('rsa public exponent not accepted');
+      // An odd exponent from 3 to 2^31-1, as Go's crypto/rsa takes: a peer using Go could not
+      // verify with any other, and a huge one makes every check of it slow.
+      const exponentValue =
+        exponent.length === 0 || exponent.length > 4 ? 0 : exponent.readUIntBE(0, exponent.length);
+      if (exponentValue < 3 || exponentValue > MAX_RSA_EXPONENT || exponentValue % 2 === 0) {
+        throw unsupported('rsa public exponent not accepted (an odd number from 3 to 2^31-1)');
       }
       return {
         spkiDer,

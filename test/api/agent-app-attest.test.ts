@@ -323,24 +323,63 @@ describe('POST /v1/agent/attest: refused join tokens per source address', () => 
     }
   });
 
-  it('bad CSRs and good enrolments do not count against an address; only refused tokens do', async () => {
+  it('refused CSRs count against an address like refused tokens (no checking signatures without end for a caller without a token); good enrolments do not', async () => {
     const limited = createAgentApp(deps());
-    for (let i = 0; i < 12; i++) {
+    const source = from('192.0.2.8');
+    const good = (): string => csrPem(newKeyAndCsr().csrDer);
+    for (let i = 0; i < 3; i++) {
+      const ok = await call('/v1/agent/attest', {
+        app: limited,
+        socket: source,
+        body: { joinToken: await newToken(solo), csr: good() },
+      });
+      expect(ok.status).toBe(200);
+    }
+    const der = newKeyAndCsr().csrDer;
+    der[der.length - 1] = (der[der.length - 1] as number) ^ 1;
+    const refused = [
+      { csr: 'bm90IGEgY3Ny', code: 'ERR_CA_CSR_INVALID' },
+      { csr: csrPem(der), code: 'ERR_CA_CSR_SIGNATURE' },
+    ];
+    const unknownToken = `fbjt_${'B'.repeat(43)}`;
+    for (let i = 0; i < 10; i++) {
+      const { csr, code } = refused[i % 2] as (typeof refused)[number];
       await expectError(
         await call('/v1/agent/attest', {
           app: limited,
-          socket: from('192.0.2.8'),
-          body: { joinToken: `fbjt_${'B'.repeat(43)}`, csr: 'bm90IGEgY3Ny' },
+          socket: source,
+          body: { joinToken: unknownToken, csr },
         }),
         400,
-        'ERR_CA_CSR_INVALID',
+        code,
       );
     }
-    const ok = await call('/v1/agent/attest', {
+    await expectError(
+      await call('/v1/agent/attest', {
+        app: limited,
+        socket: source,
+        body: { joinToken: unknownToken, csr: csrPem(der) },
+      }),
+      429,
+      'ERR_API_RATE_LIMITED',
+    );
+    // The address is now held back before its CSR is checked; a good token sent meanwhile is not
+    // spent, and another address is not held back.
+    const token = await newToken(solo);
+    await expectError(
+      await call('/v1/agent/attest', {
+        app: limited,
+        socket: source,
+        body: { joinToken: token, csr: good() },
+      }),
+      429,
+      'ERR_API_RATE_LIMITED',
+    );
+    const elsewhere = await call('/v1/agent/attest', {
       app: limited,
-      socket: from('192.0.2.8'),
-      body: { joinToken: await newToken(solo), csr: csrPem(newKeyAndCsr().csrDer) },
+      socket: from('198.51.100.10'),
+      body: { joinToken: token, csr: good() },
     });
-    expect(ok.status).toBe(200);
+    expect(elsewhere.status).toBe(200);
   });
 });

@@ -116,6 +116,11 @@ describe('CSR contents are never trusted (X509-1..8)', () => {
     ['RSA 1024', { newkey: 'rsa:1024', pkeyopt: [] }],
     ['secp256k1', { newkey: 'ec', pkeyopt: ['ec_paramgen_curve:secp256k1'] }],
     ['Ed448', { newkey: 'ed448', pkeyopt: [] }],
+    // Past Go's crypto/rsa limit (2^31-1), and a slower check for every use of the key.
+    [
+      'RSA 2048 with public exponent 2^32+1',
+      { newkey: 'rsa:2048', pkeyopt: ['rsa_keygen_pubexp:4294967297'] },
+    ],
   ])('refuses a CSR with a %s key (ERR_CA_KEY_UNSUPPORTED)', async (_name, options) => {
     const ca = await openCa(testClock());
     await expect(
