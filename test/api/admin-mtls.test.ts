@@ -8,6 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { marshalPem } from '../../src/bundle/index.js';
 import type { Broker } from '../../src/main.js';
 import { ADMIN_TOKEN, startTestBroker } from '../helpers/broker.js';
+import {
+  consoleCall as consoleCallTo,
+  onBody,
+  type ConsoleAnswer,
+} from '../helpers/console-call.js';
 import { createCa, createLeaf, pemOf } from '../helpers/pki.js';
 
 const TD = 'logistics.test';
@@ -85,17 +90,14 @@ describe('admin API over TLS with mTLS admins', () => {
             return undefined;
           },
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () =>
+        (res) =>
+          onBody(res, (text) =>
             resolve({
               status: res.statusCode ?? 0,
-              body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Answer['body'],
+              body: JSON.parse(text) as Answer['body'],
               serverId,
             }),
-          );
-        },
+          ),
       );
       req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
       req.on('error', reject);
@@ -152,47 +154,10 @@ describe('admin API over TLS with mTLS admins', () => {
   });
 
   /** A raw console request over TLS (form posts, cookies), with an optional client certificate. */
-  function consoleCall(
+  const consoleCall = (
     path: string,
     options: { identity?: Identity; form?: string; cookie?: string },
-  ): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
-    const url = new URL(path, broker.adminUrl);
-    const roots = marshalPem(broker.ca.localBundle().x509Authorities.map((a) => a.der));
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: url.hostname,
-          port: Number(url.port),
-          path: url.pathname,
-          method: options.form === undefined ? 'GET' : 'POST',
-          ca: roots,
-          ...(options.identity ?? {}),
-          headers: {
-            origin: broker.adminUrl,
-            ...(options.cookie === undefined ? {} : { cookie: options.cookie }),
-            ...(options.form === undefined
-              ? {}
-              : { 'content-type': 'application/x-www-form-urlencoded' }),
-          },
-          agent: false,
-          checkServerIdentity: () => undefined,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              text: Buffer.concat(chunks).toString('utf8'),
-            }),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end(options.form);
-    });
-  }
+  ): Promise<ConsoleAnswer> => consoleCallTo(broker, path, options);
 
   it('issue 19: the console signs in an mTLS admin by certificate, with a Secure cookie under TLS', async () => {
     const alice = await svid(OPS_ID);
