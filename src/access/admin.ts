@@ -21,6 +21,8 @@ export interface Principal {
   readonly via: 'root' | 'token' | 'mtls';
   /** The audit actor: `admin:<name>`, or the bare SPIFFE ID of an unnamed mTLS admin. */
   readonly actor: string;
+  /** An mTLS admin's SPIFFE ID (its console session is re-checked against adminIds by it). */
+  readonly spiffeId?: string;
 }
 
 /** An admin as stored (the token only as the hash of its secret). */
@@ -86,8 +88,14 @@ export function sameHash(a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
-export function principalOf(name: string, role: AdminRole, via: Principal['via']): Principal {
-  return { name, role, via, actor: name.startsWith('spiffe://') ? name : `admin:${name}` };
+export function principalOf(
+  name: string,
+  role: AdminRole,
+  via: Principal['via'],
+  spiffeId?: string,
+): Principal {
+  const actor = name.startsWith('spiffe://') ? name : `admin:${name}`;
+  return spiffeId === undefined ? { name, role, via, actor } : { name, role, via, actor, spiffeId };
 }
 
 /** Reads a stored admin value back; anything unexpected is treated as absent (fail closed). */

@@ -11,4 +11,12 @@ export {
   type Principal,
 } from './admin.js';
 export { createAdminDirectory, type AdminDirectory } from './admins.js';
-export { DEFAULT_SESSION_IDLE_MS, createSessions, type Session, type Sessions } from './session.js';
+export {
+  DEFAULT_SESSION_IDLE_MS,
+  DEFAULT_SESSION_MAX_AGE_MS,
+  DEFAULT_SESSIONS_PER_PRINCIPAL,
+  createSessions,
+  sessionOwnerOf,
+  type Session,
+  type Sessions,
+} from './session.js';

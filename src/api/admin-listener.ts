@@ -17,6 +17,7 @@ import type { SpiffeId } from '../spiffeid/index.js';
 import type { Store } from '../store/index.js';
 import { createAdminApp, type AdminDeps } from './admin-app.js';
 import { createFailedAuthLimiter, type FailedAuthLimiter } from './auth-limit.js';
+import { principalOfPeer } from './auth.js';
 import type { BundleEndpoint, OwnBundleServing } from './bundle-endpoint-listener.js';
 import { listenerLimitsFromConfig, LISTENERS, serveApp, type AppListener } from './listeners.js';
 import type { BrokerMetrics } from './metrics.js';
@@ -103,11 +104,29 @@ function adminPeer(deps: AdminApiDeps): NonNullable<AdminDeps['adminPeer']> {
   };
 }
 
-/** Named admins and console sessions, both in the shared store (every replica knows them). */
-function access(deps: AdminApiDeps): NonNullable<AdminDeps['access']> {
+/**
+ * Named admins and console sessions, both in the shared store (every replica knows them). A session
+ * is re-checked on every page against the current bootstrap token, admin record or adminIds.
+ */
+function access(
+  deps: AdminApiDeps,
+  peer: AdminDeps['adminPeer'] | undefined,
+): NonNullable<AdminDeps['access']> {
   const { store, nowMs } = deps;
-  const idleMs = deps.config.adminApi.consoleIdleMinutes * 60_000;
-  const sessions = createSessions({ store, now: nowMs, idleMs });
+  const { consoleIdleMinutes, consoleSessionHours } = deps.config.adminApi;
+  const sessions = createSessions({
+    store,
+    now: nowMs,
+    idleMs: consoleIdleMinutes * 60_000,
+    maxAgeMs: consoleSessionHours * 3_600_000,
+    rootToken: deps.token,
+    ...(peer === undefined
+      ? {}
+      : {
+          mtlsAdmin: (id: string) =>
+            peer.adminIds.has(id) ? principalOfPeer(peer, id) : undefined,
+        }),
+  });
   const admins = createAdminDirectory({
     store,
     now: nowMs,
@@ -120,6 +139,7 @@ function access(deps: AdminApiDeps): NonNullable<AdminDeps['access']> {
 export function startAdminApi(deps: AdminApiDeps): Promise<AppListener> {
   const { config, issuer, bundleEndpoint, nowMs } = deps;
   const endpoint = config.bundleEndpoint;
+  const peer = config.adminApi.tls ? adminPeer(deps) : undefined;
   const app = createAdminApp({
     ca: issuer,
     federation: deps.federation,
@@ -131,8 +151,8 @@ export function startAdminApi(deps: AdminApiDeps): Promise<AppListener> {
     now: nowMs,
     metrics: deps.metrics,
     registration: { registration: deps.registration, agentApiUrl: () => deps.agentApiUrl },
-    access: access(deps),
-    ...(config.adminApi.tls ? { adminPeer: adminPeer(deps) } : {}),
+    access: access(deps, peer),
+    ...(peer === undefined ? {} : { adminPeer: peer }),
     bundleEndpointState: () => bundleEndpoint.listener.state(),
     bundleEndpointTrust: () => bundleEndpoint.trust(),
     // What agents get from this replica now is signed by its active authorities.

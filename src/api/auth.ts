@@ -40,14 +40,15 @@ export interface AdminAuthOptions {
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** A `viewer` reads everything and changes nothing (issue 19). */
-/** 429 for an address past its failed-authentication limit; the retry time is in the body's context. */
-export function rateLimited(retryMs: number): ApiError {
+/** 429 past a limit (by default an address's failed authentications); the retry time is in the context. */
+export function rateLimited(
+  retryMs: number,
+  what = 'too many failed authentications from this address',
+): ApiError {
   const retryAfterSeconds = Math.ceil(retryMs / 1000);
-  return new ApiError(
-    'ERR_API_RATE_LIMITED',
-    `too many failed authentications from this address: retry in ${retryAfterSeconds} s`,
-    { context: { retryAfterSeconds } },
-  );
+  return new ApiError('ERR_API_RATE_LIMITED', `${what}: retry in ${retryAfterSeconds} s`, {
+    context: { retryAfterSeconds },
+  });
 }
 
 export function checkRole(principal: Principal, method: string): void {
@@ -77,8 +78,8 @@ export function principalOfPeer(
 ): Principal {
   const named = peer.names?.get(spiffeId);
   return named === undefined
-    ? principalOf(spiffeId, 'admin', 'mtls')
-    : principalOf(named.name, named.role, 'mtls');
+    ? principalOf(spiffeId, 'admin', 'mtls', spiffeId)
+    : principalOf(named.name, named.role, 'mtls', spiffeId);
 }
 
 /**

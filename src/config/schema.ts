@@ -322,6 +322,8 @@ export const configSchema = z
           .default([]),
         /** Console sessions end after this many idle minutes. */
         consoleIdleMinutes: z.number().int().min(1).max(1440).default(15),
+        /** Console sessions end this many hours after sign-in, however active. */
+        consoleSessionHours: z.number().int().min(1).max(168).default(12),
         /**
          * Serve the admin API over TLS with the broker's own X509-SVID
          * (`spiffe://<td>/fedbroker/admin-api`), asking for a client X509-SVID: callers then use

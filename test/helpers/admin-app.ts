@@ -114,6 +114,7 @@ export async function createTestAdminApp(
   const sessions = createSessions({
     store,
     now: nowMs,
+    rootToken: () => ADMIN_TOKEN,
     ...(options.sessionIdleMs === undefined ? {} : { idleMs: options.sessionIdleMs }),
   });
   const access = {

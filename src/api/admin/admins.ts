@@ -29,7 +29,10 @@ export function createAdminsApp(deps: AdminsDeps, table: RouteTable): Hono<Admin
       summary: 'The authenticated admin: name, role and how they signed in',
       tags: ['admins'],
       responses: { 200: { description: 'the caller', schema: whoami } },
-      handler: (c) => respondJson(c, whoami, { ...c.var.principal }),
+      handler: (c) => {
+        const { name, role, via, actor } = c.var.principal;
+        return respondJson(c, whoami, { name, role, via, actor });
+      },
     }),
     defineRoute({
       method: 'get',

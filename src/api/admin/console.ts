@@ -1,12 +1,16 @@
 // The web console (issue 19) as the admin listener mounts it: sign-in by personal token or by an admin
 // X509-SVID, failures sharing the API's per-address limit and aggregated audit events.
 import type { Hono } from 'hono';
-import type { Principal } from '../../access/index.js';
+import { sessionOwnerOf, type Principal } from '../../access/index.js';
 import type { FailedLoginAggregator } from '../../audit/index.js';
-import type { FailedAuthLimiter } from '../auth-limit.js';
+import { createFailedAuthLimiter, type FailedAuthLimiter } from '../auth-limit.js';
 import { principalOfPeer, principalOfToken, rateLimited } from '../auth.js';
 import { createConsoleApp } from '../console/console-app.js';
 import type { AdminDeps } from './deps.js';
+
+/** Successful console sign-ins one principal may make per window (each is an audit event). */
+export const CONSOLE_SIGN_IN_LIMIT = 20;
+export const CONSOLE_SIGN_IN_WINDOW_MS = 10 * 60_000;
 
 /** The principal of a connection's verified admin X509-SVID (console sign-in), or undefined. */
 function certificatePrincipal(
@@ -26,6 +30,12 @@ export function createAdminConsoleApp(
   access: NonNullable<AdminDeps['access']>,
   failedLogins: { limiter: FailedAuthLimiter; aggregator: FailedLoginAggregator },
 ): Hono {
+  // Keyed by principal, not address; the table is bounded like the failed-login one.
+  const signIns = createFailedAuthLimiter({
+    now: deps.now,
+    limit: CONSOLE_SIGN_IN_LIMIT,
+    windowMs: CONSOLE_SIGN_IN_WINDOW_MS,
+  });
   return createConsoleApp({
     federation: deps.federation,
     ca: deps.ca,
@@ -42,6 +52,12 @@ export function createAdminConsoleApp(
       const retryMs = failedLogins.limiter.fail(source);
       failedLogins.aggregator.note(source, 'console sign-in refused', retryMs > 0);
       return retryMs === 0 ? undefined : rateLimited(retryMs);
+    },
+    onSignIn: (principal) => {
+      const retryMs = signIns.fail(sessionOwnerOf(principal));
+      return retryMs === 0
+        ? undefined
+        : rateLimited(retryMs, `too many console sign-ins as "${principal.name}"`);
     },
     audit: deps.audit,
     now: deps.now,

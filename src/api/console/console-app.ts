@@ -41,6 +41,8 @@ export interface ConsoleDeps {
   readonly signInWithCertificate?: (socket: unknown) => Principal | undefined;
   /** Counts a failed sign-in from `source`; returns the 429 error once past the limit. */
   readonly onSignInFailure: (source: string) => ApiError | undefined;
+  /** Counts a successful sign-in of `principal`; returns the 429 error once past its limit. */
+  readonly onSignIn: (principal: Principal) => ApiError | undefined;
   readonly audit: (event: {
     type: string;
     actor: string;
@@ -168,6 +170,9 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
       if (limited !== undefined) throw limited;
       return render(c, loginPage('That token was not accepted (ERR_API_UNAUTHENTICATED).'), 401);
     }
+    // Before any session or audit event, so that signing in again and again fills neither.
+    const limited = deps.onSignIn(principal);
+    if (limited !== undefined) throw limited;
     const started = await deps.sessions.start(principal);
     await deps.audit({
       type: 'console.signed_in',
