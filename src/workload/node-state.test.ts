@@ -1,11 +1,13 @@
 // Node state parsing and entry matching: one malformed entry is left out without hiding the
-// others, hex selectors compare in lower case, all selectors of an entry must match.
+// others, hex selectors compare in lower case, all selectors of an entry must match, and the
+// binary's sha256 is wanted only when an entry could match on it.
 import { describe, expect, it } from 'vitest';
 import { marshalBundle, parseStrictJson, Bundle } from '../bundle/index.js';
 import { parseTrustDomain } from '../spiffeid/index.js';
-import { instanceOf, matchEntries, parseNodeState } from './node-state.js';
+import { instanceOf, matchEntries, needsBinaryHash, parseNodeState } from './node-state.js';
 
 const TD = parseTrustDomain('node.test');
+const PIN = `unix:sha256:${'ab'.repeat(32)}`;
 const BUNDLE = JSON.parse(
   marshalBundle(new Bundle({ trustDomain: TD })).toString('utf8'),
 ) as unknown;
@@ -77,5 +79,23 @@ describe('parseNodeState', () => {
     expect(instanceOf('spiffe://node.test/nodes/a', 'boot', 10, '100')).toBe(a);
     expect(instanceOf('spiffe://node.test/nodes/a', 'boot', 10, '101')).not.toBe(a);
     expect(instanceOf('spiffe://node.test/nodes/a', 'boot2', 10, '100')).not.toBe(a);
+  });
+
+  it.each([
+    ['no entry pins a hash', [['unix:uid:0']], ['unix:uid:0'], false],
+    ['a pinned entry for another uid', [['unix:uid:1', PIN]], ['unix:uid:0'], false],
+    ['a pinned entry whose other selectors fit', [['unix:uid:0', PIN]], ['unix:uid:0'], true],
+    ['an entry of only a hash', [['unix:uid:0'], [PIN]], ['unix:uid:0'], true],
+  ])('needsBinaryHash: %s', (_name, selectorLists, caller, expected) => {
+    const entries = selectorLists.map((selectors, i) => ({
+      id: `e${i}`,
+      spiffeId: `spiffe://node.test/e${i}`,
+      parentId: 'spiffe://node.test/nodes/a',
+      selectors,
+      federatesWith: [],
+      ttlSeconds: null,
+      dnsNames: [],
+    }));
+    expect(needsBinaryHash(entries, new Set(caller))).toBe(expected);
   });
 });

@@ -132,6 +132,23 @@ export function matchEntries(
   );
 }
 
+const SHA256_SELECTOR = 'unix:sha256:';
+
+/**
+ * Whether the caller's binary hash can change which entries match: some entry has a unix:sha256
+ * selector and the caller already has all its other selectors. Otherwise the binary is not read.
+ */
+export function needsBinaryHash(
+  entries: readonly NodeEntry[],
+  selectors: ReadonlySet<string>,
+): boolean {
+  return entries.some(
+    (e) =>
+      e.selectors.some((s) => s.startsWith(SHA256_SELECTOR)) &&
+      e.selectors.every((s) => s.startsWith(SHA256_SELECTOR) || selectors.has(s)),
+  );
+}
+
 export function isTemplateEntry(entry: NodeEntry): boolean {
   return entry.spiffeId.includes(INSTANCE_PLACEHOLDER);
 }
