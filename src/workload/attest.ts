@@ -1,6 +1,7 @@
 // Workload attestation from the kernel (WAPI-7): given SO_PEERCRED of the accepted socket, reads
-// /proc/<pid> (exe path and binary sha256, groups, container id) and /etc/passwd, /etc/group, and
-// derives the unix:* and container:id selectors. Nothing the caller sends is used.
+// /proc/<pid> (exe path, groups, container id; the binary's sha256 only when asked) and
+// /etc/passwd, /etc/group, and derives the unix:* and container:id selectors. Nothing the caller
+// sends is used.
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,17 +19,38 @@ export interface AttestorOptions {
   readonly procRoot?: string;
   /** Default `/etc`. */
   readonly etcRoot?: string;
-  /** Largest binary hashed; a bigger one gets no unix:sha256 selector. Default 1 GiB. */
+  /** Largest binary hashed; a bigger one gets no unix:sha256 selector. Default 256 MiB. */
   readonly maxHashBytes?: number;
+  /** Binaries hashed at once (other binaries wait; callers of the same one share). Default 2. */
+  readonly maxConcurrentHashes?: number;
+}
+
+export interface AttestOptions {
+  /**
+   * Whether the binary's sha256 can matter, given the caller's other selectors (SPIRE hashes only
+   * when configured to). Absent or false: the binary is not read and no unix:sha256 is derived.
+   */
+  readonly hashWhen?: (selectors: ReadonlySet<string>) => boolean;
+}
+
+/** Binary hashing so far: files whose hash began, hashes running now, most ever at once. */
+export interface HashStats {
+  readonly started: number;
+  readonly active: number;
+  readonly peakActive: number;
 }
 
 export interface Attestor {
   /** Start time of `pid` now, read synchronously (at accept time, before the peer can exit). */
   startTime(pid: number): string;
   /** Facts for the peer; throws ERR_WORKLOAD_PID_REUSED when `startTime` no longer matches. */
-  attest(cred: PeerCred, startTime: string): Promise<WorkloadFacts>;
+  attest(cred: PeerCred, startTime: string, options?: AttestOptions): Promise<WorkloadFacts>;
+  /** For metrics and tests. */
+  hashStats(): HashStats;
 }
 
+export const DEFAULT_MAX_HASH_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_MAX_CONCURRENT_HASHES = 2;
 const HASH_CACHE_MAX = 1024;
 const CONTAINER_ID = /(?:^|[/-])([0-9a-f]{64})(?:\.scope)?$/;
 
@@ -86,12 +108,138 @@ async function hashFile(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Runs at most `max` tasks at once; the others wait in order. */
+function createGate(max: number): {
+  run<T>(task: () => Promise<T>): Promise<T>;
+  stats(): { active: number; peakActive: number };
+} {
+  let active = 0;
+  let peakActive = 0;
+  const waiting: (() => void)[] = [];
+  return {
+    async run(task) {
+      if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+      else active++;
+      peakActive = Math.max(peakActive, active);
+      try {
+        return await task();
+      } finally {
+        // The slot passes straight to the next waiter, so `active` never overshoots.
+        const next = waiting.shift();
+        if (next === undefined) active--;
+        else next();
+      }
+    },
+    stats: () => ({ active, peakActive }),
+  };
+}
+
+/** What /proc says about a process: its status, exe path (if visible) and cgroup. */
+interface ProcessView {
+  readonly status: string;
+  readonly path: string | undefined;
+  readonly cgroup: string;
+}
+
+function readProcess(proc: string, pid: number): ProcessView {
+  const base = join(proc, String(pid));
+  try {
+    const status = readFileSync(join(base, 'status'), 'utf8');
+    let path: string | undefined;
+    try {
+      path = readlinkSync(join(base, 'exe')).replace(/ \(deleted\)$/, '');
+    } catch {
+      // A process of another user may hide its exe from us; it simply gets no path/sha256.
+      path = undefined;
+    }
+    let cgroup: string;
+    try {
+      cgroup = readFileSync(join(base, 'cgroup'), 'utf8');
+    } catch {
+      cgroup = '';
+    }
+    return { status, path, cgroup };
+  } catch (error) {
+    throw failed(`cannot read process ${pid}`, error);
+  }
+}
+
+/** Every selector but unix:sha256, from the kernel's facts and the uid/gid name maps. */
+function selectorsOf(
+  cred: PeerCred,
+  view: ProcessView,
+  users: ReadonlyMap<number, string>,
+  groups: ReadonlyMap<number, string>,
+): Set<string> {
+  const selectors = new Set<string>([`unix:uid:${cred.uid}`, `unix:gid:${cred.gid}`]);
+  const user = users.get(cred.uid);
+  if (user !== undefined) selectors.add(`unix:user:${user}`);
+  // Supplementary groups count as group membership, like the primary one.
+  const groupsLine = /^Groups:\s*(.*)$/m.exec(view.status)?.[1] ?? '';
+  const gids = [
+    cred.gid,
+    ...groupsLine
+      .split(/\s+/)
+      .filter((g) => /^\d+$/.test(g))
+      .map(Number),
+  ];
+  for (const gid of gids) {
+    selectors.add(`unix:gid:${gid}`);
+    const name = groups.get(gid);
+    if (name !== undefined) selectors.add(`unix:group:${name}`);
+  }
+  if (view.path !== undefined && view.path.startsWith('/')) {
+    selectors.add(`unix:path:${view.path}`);
+  }
+  const container = containerIdOf(view.cgroup);
+  if (container !== undefined) selectors.add(`container:id:${container}`);
+  return selectors;
+}
+
+/** sha256 of a process's running binary, cached by device, inode, size and mtime. */
+function createBinaryHasher(
+  proc: string,
+  options: AttestorOptions,
+): { hash(pid: number): Promise<string | undefined>; stats(): HashStats } {
+  const maxHashBytes = options.maxHashBytes ?? DEFAULT_MAX_HASH_BYTES;
+  const gate = createGate(options.maxConcurrentHashes ?? DEFAULT_MAX_CONCURRENT_HASHES);
+  const hashes = new Map<string, string>();
+  const hashing = new Map<string, Promise<string>>();
+  let started = 0;
+
+  async function hash(pid: number): Promise<string | undefined> {
+    const exe = join(proc, String(pid), 'exe');
+    const info = statSync(exe);
+    if (info.size > maxHashBytes) return undefined;
+    const key = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`;
+    const cached = hashes.get(key);
+    if (cached !== undefined) return cached;
+    // One hash per binary at a time: concurrent first calls share it (1,000 callers of a
+    // 100 MB binary would otherwise read it 1,000 times); and only a few binaries at once, so
+    // callers with many distinct binaries cannot start many large reads together.
+    let pending = hashing.get(key);
+    if (pending === undefined) {
+      pending = gate
+        .run(() => {
+          started++;
+          return hashFile(exe);
+        })
+        .finally(() => hashing.delete(key));
+      hashing.set(key, pending);
+    }
+    const digest = await pending;
+    if (hashes.size >= HASH_CACHE_MAX) hashes.delete(hashes.keys().next().value as string);
+    hashes.set(key, digest);
+    return digest;
+  }
+
+  return { hash, stats: () => ({ started, ...gate.stats() }) };
+}
+
 export function createAttestor(options: AttestorOptions = {}): Attestor {
   const proc = options.procRoot ?? '/proc';
   const etc = options.etcRoot ?? '/etc';
-  const maxHashBytes = options.maxHashBytes ?? 1024 * 1024 * 1024;
-  const hashes = new Map<string, string>();
-  const hashing = new Map<string, Promise<string>>();
+  const hasher = createBinaryHasher(proc, options);
   let passwd: { mtimeMs: number; map: Map<number, string> } | undefined;
   let group: { mtimeMs: number; map: Map<number, string> } | undefined;
 
@@ -109,27 +257,6 @@ export function createAttestor(options: AttestorOptions = {}): Attestor {
     }
   }
 
-  /** sha256 of the running binary, cached by device, inode, size and mtime. */
-  async function binaryHash(pid: number): Promise<string | undefined> {
-    const exe = join(proc, String(pid), 'exe');
-    const info = statSync(exe);
-    if (info.size > maxHashBytes) return undefined;
-    const key = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`;
-    const cached = hashes.get(key);
-    if (cached !== undefined) return cached;
-    // One hash per binary at a time: concurrent first calls share it (1,000 callers of a
-    // 100 MB binary would otherwise read it 1,000 times).
-    let pending = hashing.get(key);
-    if (pending === undefined) {
-      pending = hashFile(exe).finally(() => hashing.delete(key));
-      hashing.set(key, pending);
-    }
-    const digest = await pending;
-    if (hashes.size >= HASH_CACHE_MAX) hashes.delete(hashes.keys().next().value as string);
-    hashes.set(key, digest);
-    return digest;
-  }
-
   function startTime(pid: number): string {
     try {
       return parseStatStartTime(readFileSync(join(proc, String(pid), 'stat'), 'utf8'));
@@ -139,29 +266,20 @@ export function createAttestor(options: AttestorOptions = {}): Attestor {
     }
   }
 
-  async function attest(cred: PeerCred, expectedStart: string): Promise<WorkloadFacts> {
-    const base = join(proc, String(cred.pid));
-    let path: string | undefined;
+  async function attest(
+    cred: PeerCred,
+    expectedStart: string,
+    attestOptions: AttestOptions = {},
+  ): Promise<WorkloadFacts> {
+    const view = readProcess(proc, cred.pid);
+    passwd = idNames(join(etc, 'passwd'), passwd);
+    group = idNames(join(etc, 'group'), group);
+    const selectors = selectorsOf(cred, view, passwd.map, group.map);
     let sha256: string | undefined;
-    let status: string;
-    let cgroup: string;
-    try {
-      status = readFileSync(join(base, 'status'), 'utf8');
-      try {
-        path = readlinkSync(join(base, 'exe')).replace(/ \(deleted\)$/, '');
-        sha256 = await binaryHash(cred.pid);
-      } catch {
-        // A process of another user may hide its exe from us; it simply gets no path/sha256.
-        path = undefined;
-        sha256 = undefined;
-      }
-      try {
-        cgroup = readFileSync(join(base, 'cgroup'), 'utf8');
-      } catch {
-        cgroup = '';
-      }
-    } catch (error) {
-      throw failed(`cannot read process ${cred.pid}`, error);
+    // The binary is read only when an entry could need its hash (a local user can make a
+    // huge one); unreadable or over maxHashBytes, it gets no unix:sha256 selector.
+    if (view.path !== undefined && attestOptions.hashWhen?.(selectors) === true) {
+      sha256 = await hasher.hash(cred.pid).catch(() => undefined);
     }
     // Everything above is about whatever process holds the pid now: it must still be the caller.
     if (startTime(cred.pid) !== expectedStart) {
@@ -170,41 +288,19 @@ export function createAttestor(options: AttestorOptions = {}): Attestor {
         `process ${cred.pid} is not the process that connected`,
       );
     }
-    passwd = idNames(join(etc, 'passwd'), passwd);
-    group = idNames(join(etc, 'group'), group);
-    const selectors = new Set<string>([`unix:uid:${cred.uid}`, `unix:gid:${cred.gid}`]);
-    const user = passwd.map.get(cred.uid);
-    if (user !== undefined) selectors.add(`unix:user:${user}`);
-    // Supplementary groups count as group membership, like the primary one.
-    const groupsLine = /^Groups:\s*(.*)$/m.exec(status)?.[1] ?? '';
-    const gids = [
-      cred.gid,
-      ...groupsLine
-        .split(/\s+/)
-        .filter((g) => /^\d+$/.test(g))
-        .map(Number),
-    ];
-    for (const gid of gids) {
-      selectors.add(`unix:gid:${gid}`);
-      const name = group.map.get(gid);
-      if (name !== undefined) selectors.add(`unix:group:${name}`);
-    }
-    if (path !== undefined && path.startsWith('/')) selectors.add(`unix:path:${path}`);
     if (sha256 !== undefined) selectors.add(`unix:sha256:${sha256}`);
-    const container = containerIdOf(cgroup);
-    if (container !== undefined) selectors.add(`container:id:${container}`);
     return {
       pid: cred.pid,
       uid: cred.uid,
       gid: cred.gid,
       startTime: expectedStart,
-      ...(path === undefined ? {} : { path }),
+      ...(view.path === undefined ? {} : { path: view.path }),
       ...(sha256 === undefined ? {} : { sha256 }),
       selectors,
     };
   }
 
-  return { startTime, attest };
+  return { startTime, attest, hashStats: hasher.stats };
 }
 
 /** This boot's id (/proc/sys/kernel/random/boot_id): an instance id never survives a reboot. */

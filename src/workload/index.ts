@@ -1,7 +1,14 @@
 // Public surface of the workload room: the node agent's SPIFFE Workload API server, kernel
 // attestation, node state and the link to the broker.
 export { containerIdOf, createAttestor, parseStatStartTime } from './attest.js';
-export type { Attestor, AttestorOptions, WorkloadFacts } from './attest.js';
+export { DEFAULT_MAX_CONCURRENT_HASHES, DEFAULT_MAX_HASH_BYTES } from './attest.js';
+export type {
+  AttestOptions,
+  Attestor,
+  AttestorOptions,
+  HashStats,
+  WorkloadFacts,
+} from './attest.js';
 export { loadPeerCred, socketFd } from './peercred.js';
 export type { PeerCred, PeerCredReader } from './peercred.js';
 export {
@@ -10,6 +17,7 @@ export {
   instanceOf,
   isTemplateEntry,
   matchEntries,
+  needsBinaryHash,
   parseNodeState,
 } from './node-state.js';
 export type { NodeEntry, NodeState } from './node-state.js';

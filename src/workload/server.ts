@@ -1,13 +1,14 @@
 // The SPIFFE Workload API server (WAPI-2..19) on a Unix socket: our own net.Server accepts, reads
 // SO_PEERCRED and the caller's start time, tags the socket with a connection id and injects it
-// into @grpc/grpc-js; every call re-attests the connection's process from /proc.
+// into @grpc/grpc-js; every call re-attests the connection's process from /proc (its binary's
+// sha256 only when an entry could match on it).
 import type { Server as NetServer, Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { BundleSet, type Bundle } from '../bundle/index.js';
 import type { Attestor } from './attest.js';
 import { NO_IDENTITY, Refusal, type Caller } from './call-status.js';
 import { bundlesFor, jwtBundleJson, x509BundleDer } from './messages.js';
-import { instanceOf, isTemplateEntry, matchEntries } from './node-state.js';
+import { instanceOf, isTemplateEntry, matchEntries, needsBinaryHash } from './node-state.js';
 import { socketFd, type PeerCred, type PeerCredReader } from './peercred.js';
 import { workloadServiceDefinition } from './proto.js';
 import { workloadApiHandlers } from './rpcs.js';
@@ -74,7 +75,10 @@ async function attestCaller(
 ): Promise<Caller> {
   const { attestor, source } = options;
   if (connection === undefined) throw new Refusal(grpc.status.PERMISSION_DENIED, NO_IDENTITY);
-  const facts = await attestor.attest(connection.cred, connection.startTime);
+  // The binary is hashed only when an entry held now could match on its sha256.
+  const facts = await attestor.attest(connection.cred, connection.startTime, {
+    hashWhen: (selectors) => needsBinaryHash(source.state()?.entries ?? [], selectors),
+  });
   const state = source.state();
   if (state === undefined) {
     throw new Refusal(grpc.status.UNAVAILABLE, 'the node agent has no state from the broker yet');

@@ -1,8 +1,18 @@
-// Kernel attestation from /proc: start-time parsing, container ids, and a caller that exits or
-// whose pid now names another process is never given an identity (issue 17, pid reuse).
+// Kernel attestation from /proc: start-time parsing, container ids, a caller that exits or whose
+// pid now names another process is never given an identity (issue 17, pid reuse), and the binary
+// is hashed only when asked, within a size limit, a few binaries at a time (a /proc fixture).
 import { spawn } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
-import { containerIdOf, createAttestor, parseStatStartTime } from '../../src/workload/index.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_MAX_HASH_BYTES,
+  containerIdOf,
+  createAttestor,
+  parseStatStartTime,
+} from '../../src/workload/index.js';
 
 const ID = 'a'.repeat(64);
 
@@ -22,14 +32,16 @@ describe('attestation from /proc', () => {
     expect(containerIdOf(cgroup)).toBe(expected);
   });
 
-  it('gives this process its uid, gid, path and sha256 selectors', async () => {
+  it('gives this process its uid, gid, path and, when asked, sha256 selectors', async () => {
     const attestor = createAttestor();
     const cred = { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() };
-    const facts = await attestor.attest(cred, attestor.startTime(process.pid));
+    const facts = await attestor.attest(cred, attestor.startTime(process.pid), {
+      hashWhen: () => true,
+    });
     expect(facts.selectors).toContain(`unix:uid:${cred.uid}`);
     expect(facts.selectors).toContain(`unix:gid:${cred.gid}`);
     expect(facts.selectors).toContain(`unix:path:${process.execPath}`);
-    expect([...facts.selectors].some((s) => /^unix:sha256:[0-9a-f]{64}$/.test(s))).toBe(true);
+    expect(facts.selectors).toContain(`unix:sha256:${sha256Of(readFileSync(process.execPath))}`);
   });
 
   it('a pid whose start time changed is ERR_WORKLOAD_PID_REUSED; an exited caller is ERR_WORKLOAD_ATTESTATION_FAILED', async () => {
@@ -48,5 +60,106 @@ describe('attestation from /proc', () => {
     await expect(attestor.attest({ pid, uid: 0, gid: 0 }, start)).rejects.toMatchObject({
       code: expect.stringMatching(/^ERR_WORKLOAD_(ATTESTATION_FAILED|PID_REUSED)$/),
     });
+  });
+});
+
+function sha256Of(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A /proc of fake processes, each running its own binary (a file under the fixture). */
+const root = mkdtempSync(join(tmpdir(), 'fedbroker-attest-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const START = '777';
+let nextPid = 4000;
+
+function fakeProcess(binary: Buffer): { pid: number; path: string; sha256: string } {
+  const pid = ++nextPid;
+  const dir = join(root, 'proc', String(pid));
+  mkdirSync(dir, { recursive: true });
+  // Fields 4.. after the state: index 18 is field 22 (starttime).
+  const fields = Array.from({ length: 50 }, (_, i) => (i === 18 ? START : '0'));
+  writeFileSync(join(dir, 'stat'), `${pid} (fake) S ${fields.join(' ')}\n`);
+  writeFileSync(join(dir, 'status'), 'Name:\tfake\nGroups:\t\n');
+  writeFileSync(join(dir, 'cgroup'), '0::/user.slice\n');
+  const path = join(root, `bin-${pid}`);
+  writeFileSync(path, binary);
+  symlinkSync(path, join(dir, 'exe'));
+  return { pid, path, sha256: sha256Of(binary) };
+}
+
+function attestFake(
+  attestor: ReturnType<typeof createAttestor>,
+  pid: number,
+  hashWhen?: (selectors: ReadonlySet<string>) => boolean,
+): ReturnType<ReturnType<typeof createAttestor>['attest']> {
+  return attestor.attest(
+    { pid, uid: 1000, gid: 1000 },
+    START,
+    hashWhen === undefined ? {} : { hashWhen },
+  );
+}
+
+describe('hashing the caller binary (unix:sha256)', () => {
+  const procRoot = (): string => join(root, 'proc');
+
+  it('is not read unless asked: path and uid selectors, no sha256', async () => {
+    const attestor = createAttestor({ procRoot: procRoot() });
+    const fake = fakeProcess(randomBytes(4096));
+    for (const hashWhen of [undefined, () => false]) {
+      const facts = await attestFake(attestor, fake.pid, hashWhen);
+      expect(facts.selectors).toContain(`unix:path:${fake.path}`);
+      expect(facts.selectors).toContain('unix:uid:1000');
+      expect([...facts.selectors].some((s) => s.startsWith('unix:sha256:'))).toBe(false);
+      expect(facts.sha256).toBeUndefined();
+    }
+    expect(attestor.hashStats().started).toBe(0);
+  });
+
+  it('when asked, sees the other selectors first and derives the right sha256', async () => {
+    const attestor = createAttestor({ procRoot: procRoot() });
+    const fake = fakeProcess(randomBytes(4096));
+    let seen: string[] = [];
+    const facts = await attestFake(attestor, fake.pid, (selectors) => {
+      seen = [...selectors];
+      return true;
+    });
+    expect(seen).toContain(`unix:path:${fake.path}`);
+    expect(seen.some((s) => s.startsWith('unix:sha256:'))).toBe(false);
+    expect(facts.selectors).toContain(`unix:sha256:${fake.sha256}`);
+    expect(facts.sha256).toBe(fake.sha256);
+    expect(attestor.hashStats().started).toBe(1);
+  });
+
+  it('skips a binary over maxHashBytes (default 256 MiB) and keeps its path', async () => {
+    expect(DEFAULT_MAX_HASH_BYTES).toBe(256 * 1024 * 1024);
+    const attestor = createAttestor({ procRoot: procRoot(), maxHashBytes: 1024 });
+    const fake = fakeProcess(randomBytes(1025));
+    const facts = await attestFake(attestor, fake.pid, () => true);
+    expect(facts.sha256).toBeUndefined();
+    expect(facts.selectors).toContain(`unix:path:${fake.path}`);
+    expect(attestor.hashStats().started).toBe(0);
+  });
+
+  it('hashes at most maxConcurrentHashes binaries at once; callers of one binary share its hash', async () => {
+    const attestor = createAttestor({ procRoot: procRoot() });
+    const fakes = Array.from({ length: 5 }, () => fakeProcess(randomBytes(1024 * 1024)));
+    const facts = await Promise.all(fakes.map((f) => attestFake(attestor, f.pid, () => true)));
+    expect(facts.map((f) => f.sha256)).toEqual(fakes.map((f) => f.sha256));
+    expect(attestor.hashStats()).toEqual({ started: 5, active: 0, peakActive: 2 });
+
+    const one = createAttestor({ procRoot: procRoot(), maxConcurrentHashes: 1 });
+    const twin = fakeProcess(Buffer.alloc(0));
+    rmSync(join(procRoot(), String(twin.pid), 'exe'));
+    symlinkSync(fakes[0]!.path, join(procRoot(), String(twin.pid), 'exe'));
+    const shared = await Promise.all(
+      [fakes[0]!, twin, fakes[1]!].map((f) => attestFake(one, f.pid, () => true)),
+    );
+    expect(shared.map((f) => f.sha256)).toEqual([
+      fakes[0]!.sha256,
+      fakes[0]!.sha256,
+      fakes[1]!.sha256,
+    ]);
+    expect(one.hashStats()).toEqual({ started: 2, active: 0, peakActive: 1 });
   });
 });

@@ -21,6 +21,7 @@ import {
   createAttestor,
   createWorkloadApiServer,
   loadPeerCred,
+  type Attestor,
   type WorkloadApiServer,
 } from '../../src/workload/index.js';
 import { createFakeNode, type FakeNode } from '../helpers/workload-node.js';
@@ -39,6 +40,7 @@ const BOOT_ID = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 let dir: string;
 let node: FakeNode;
 let server: WorkloadApiServer;
+let attestor: Attestor;
 let socket: string;
 const clients: grpc.Client[] = [];
 
@@ -88,12 +90,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function start(now?: () => number, limits?: object): Promise<void> {
   node = await createFakeNode(now === undefined ? {} : { now });
+  attestor = createAttestor();
   socket = join(dir, `agent-${Math.random().toString(36).slice(2)}.sock`);
   server = createWorkloadApiServer({
     socketPath: socket,
     source: node,
     peerCred: loadPeerCred(),
-    attestor: createAttestor(),
+    attestor,
     bootId: BOOT_ID,
     ...(now === undefined ? {} : { now }),
     ...(limits === undefined ? {} : { limits }),
@@ -130,12 +133,7 @@ describe('Workload API over a real Unix socket', () => {
       { encoding: 'utf8' },
     );
     expect(verify.stdout).toContain('OK');
-    expect(node.issued[0]).toMatchObject({
-      kind: 'x509',
-      pid: process.pid,
-      uid: UID,
-      sha256: NODE_SHA256,
-    });
+    expect(node.issued[0]).toMatchObject({ kind: 'x509', pid: process.pid, uid: UID });
   });
 
   it.each([
@@ -297,6 +295,36 @@ describe('Workload API: attestation of other processes (WAPI-7)', () => {
       { code: grpc.status.PERMISSION_DENIED },
     ]);
     expect(await child(['x509'])).toEqual([{ ids: ['spiffe://node.test/pinned'] }]);
+  });
+
+  it('the binary is hashed only when an entry could match on its sha256 (its other selectors fit)', async () => {
+    await start();
+    node.setEntries([
+      { spiffeId: 'spiffe://node.test/api', selectors: [`unix:uid:${UID}`] },
+      {
+        spiffeId: 'spiffe://node.test/other-user-pinned',
+        selectors: [`unix:uid:${UID + 4242}`, `unix:sha256:${NODE_SHA256}`],
+      },
+    ]);
+    const first = openStream<X509SvidResponseMsg>(client(), 'FetchX509SVID');
+    expect((await first.next()).svids.map((s) => s.spiffe_id)).toEqual(['spiffe://node.test/api']);
+    first.cancel();
+    expect(attestor.hashStats().started).toBe(0);
+    expect(node.issued.at(-1)).not.toHaveProperty('sha256');
+
+    node.setEntries([
+      {
+        spiffeId: 'spiffe://node.test/pinned',
+        selectors: [`unix:uid:${UID}`, `unix:sha256:${NODE_SHA256}`],
+      },
+    ]);
+    const second = openStream<X509SvidResponseMsg>(client(), 'FetchX509SVID');
+    expect((await second.next()).svids.map((s) => s.spiffe_id)).toEqual([
+      'spiffe://node.test/pinned',
+    ]);
+    second.cancel();
+    expect(attestor.hashStats().started).toBe(1);
+    expect(node.issued.at(-1)).toMatchObject({ sha256: NODE_SHA256 });
   });
 
   it('{instance}: two processes get two IDs, one process calling twice keeps one ID', async () => {
