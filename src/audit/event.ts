@@ -12,6 +12,8 @@ export const AUDIT_EVENT_TYPES = [
   'relationship.resumed',
   'relationship.deleted',
   'relationship.updated',
+  /** Two-person rule: a forced bundle sent the relationship back to pending, approvals cleared. */
+  'relationship.returned_to_pending',
   'bundle.changed',
   'bundle.refused',
   'bundle.forced',

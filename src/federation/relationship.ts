@@ -6,10 +6,12 @@ export type Profile = 'https_web' | 'https_spiffe';
 export type RelationshipState = 'pending' | 'active' | 'suspended' | 'rejected';
 export type RelationshipSource = 'api' | 'config' | 'invite';
 export type TransitionAction = 'approve' | 'reject' | 'suspend' | 'resume';
+/** Two-person rule: a trust change (`update`) or a forced bundle (`force`) asks for approval again. */
+export type ReopenAction = 'update' | 'force';
 
 /** Who changed a relationship, when and why (FED-3: every change is audit-logged). */
 export interface Transition {
-  readonly action: 'create' | TransitionAction;
+  readonly action: 'create' | TransitionAction | ReopenAction;
   readonly from: RelationshipState | null;
   readonly to: RelationshipState;
   readonly actor: string;
@@ -166,10 +168,60 @@ const TRANSITIONS: Readonly<
 
 /**
  * The approvals a pending relationship has collected (two-person rule, issue 19): every `approve`
- * made while it was pending. A relationship enters `pending` only when created, so none are stale.
+ * made while pending since it last entered `pending` (created, or sent back by a trust change or a
+ * forced bundle, which clears the approvals made before).
  */
 export function approvalsOf(relationship: Relationship): Transition[] {
-  return relationship.transitions.filter((t) => t.action === 'approve' && t.from === 'pending');
+  const { transitions } = relationship;
+  let start = 0;
+  transitions.forEach((t, i) => {
+    if (t.to === 'pending' && t.action !== 'approve') start = i + 1;
+  });
+  return transitions.slice(start).filter((t) => t.action === 'approve' && t.from === 'pending');
+}
+
+/**
+ * Whether `next` changes a setting that decides which bundle is fetched or how its endpoint is
+ * authenticated (URL, profile, endpoint SPIFFE ID, bootstrap bundle, CA file, redirects).
+ */
+export function changesTrust(relationship: Relationship, next: Relationship): boolean {
+  return (
+    relationship.url !== next.url ||
+    relationship.profile !== next.profile ||
+    relationship.endpointSpiffeId !== next.endpointSpiffeId ||
+    relationship.bootstrapBundle !== next.bootstrapBundle ||
+    relationship.caPem !== next.caPem ||
+    relationship.followRedirects !== next.followRedirects
+  );
+}
+
+/**
+ * Two-person rule: sends a relationship back to `pending` with its approvals cleared, so it needs
+ * the required approvals again, like a new one. A rejected relationship stays rejected (it is never
+ * trusted and cannot be approved).
+ */
+export function reopenForApproval(
+  relationship: Relationship,
+  action: ReopenAction,
+  context: { actor: string; nowMs: number; reason?: string },
+): Relationship {
+  if (relationship.state === 'rejected') return relationship;
+  return {
+    ...relationship,
+    state: 'pending',
+    updatedAtMs: context.nowMs,
+    transitions: [
+      ...relationship.transitions,
+      {
+        action,
+        from: relationship.state,
+        to: 'pending',
+        actor: context.actor,
+        atMs: context.nowMs,
+        reason: context.reason ?? '',
+      },
+    ],
+  };
 }
 
 /**

@@ -12,7 +12,9 @@ import type { Refresher } from './refresh.js';
 import { isStale } from './refresh-policy.js';
 import {
   approvalsOf,
+  changesTrust,
   createRelationship,
+  reopenForApproval,
   isTrusted,
   transitionRelationship,
   type Relationship,
@@ -52,7 +54,9 @@ export interface Relationships {
   delete(trustDomain: string, context: ActorContext): Promise<void>;
   /**
    * Changes how a partner is reached (URL, profile, endpoint SPIFFE ID, CA file) and keeps its
-   * state, history and stored bundle; the next fetch uses the new parameters (FED-2, FED-3).
+   * history and stored bundle; the next fetch uses the new parameters (FED-2, FED-3). With the
+   * two-person rule (2 or more approvals) a change of any of them sends the relationship back to
+   * `pending` with its approvals cleared; otherwise the state is kept.
    */
   update(
     trustDomain: string,
@@ -275,7 +279,7 @@ async function update(
       nowMs: deps.now(),
     },
   );
-  const next: Relationship = {
+  const changed: Relationship = {
     ...relationship,
     url: checked.url,
     profile: checked.profile,
@@ -285,14 +289,20 @@ async function update(
     followRedirects: checked.followRedirects,
     updatedAtMs: deps.now(),
   };
+  // Two-person rule: what one admin changes about whom we trust needs the others' approval again.
+  const next =
+    deps.requiredApprovals > 1 && changesTrust(relationship, changed)
+      ? reopenForApproval(changed, 'update', { ...context, nowMs: changed.updatedAtMs })
+      : changed;
   await deps.store.putRelationship(trustDomain, next, version);
   await deps.audit({
     type: 'relationship.updated',
     actor: context.actor,
     trustDomain,
     details: {
-      from: { url: relationship.url, profile: relationship.profile },
-      to: { url: next.url, profile: next.profile },
+      from: { url: relationship.url, profile: relationship.profile, state: relationship.state },
+      to: { url: next.url, profile: next.profile, state: next.state },
+      approvalsCleared: next.state === 'pending' && next !== changed,
       reason: context.reason ?? '',
     },
   });

@@ -88,6 +88,7 @@ export function createFederation(deps: FederationDeps): Federation {
     notifications,
     now,
     audit: deps.audit,
+    requiredApprovals: deps.requiredApprovals ?? 1,
   });
 
   /** Every stored relationship is followed and re-read; trust domains no longer stored leave the view. */

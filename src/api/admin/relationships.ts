@@ -191,7 +191,9 @@ function changeRoutes(deps: RelationshipsDeps): Route[] {
     defineRoute({
       method: 'patch',
       path: '/relationships/:td',
-      summary: 'Change how a partner is reached; state, history and stored bundle are kept',
+      summary: 'Change how a partner is reached; history and stored bundle are kept',
+      description:
+        'With `federation.requiredApprovals` of 2 or more, a change of the URL, profile, endpoint SPIFFE ID, bootstrap bundle or CA file sends the relationship back to `pending` with its approvals cleared; otherwise its state is kept.',
       tags: ['relationships'],
       params: tdParams,
       body: updateRelationshipBody,
@@ -237,6 +239,8 @@ function partnerBundleRoutes(deps: RelationshipsDeps): Route[] {
       method: 'put',
       path: '/relationships/:td/bundle',
       summary: 'Replace the partner bundle by hand (FED-33; rollback check bypassed)',
+      description:
+        'With `federation.requiredApprovals` of 2 or more the relationship goes back to `pending` with its approvals cleared: the forced bundle is trusted once that many admins approved.',
       tags: ['relationships'],
       params: tdParams,
       body: z
@@ -258,6 +262,7 @@ function partnerBundleRoutes(deps: RelationshipsDeps): Route[] {
           outcome: update.outcome,
           sequence: update.stored.sequence,
           digest: update.stored.digest,
+          state: update.state,
         });
       },
     }),

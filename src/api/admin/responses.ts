@@ -129,7 +129,7 @@ export const relationshipSchema = z.object({
   updatedAt: isoTime,
   transitions: z.array(
     z.object({
-      action: z.enum(['create', 'approve', 'reject', 'suspend', 'resume']),
+      action: z.enum(['create', 'approve', 'reject', 'suspend', 'resume', 'update', 'force']),
       from: relationshipStateSchema.nullable(),
       to: relationshipStateSchema,
       actor: z.string(),
@@ -174,6 +174,8 @@ export const forceBundleResponse = z.object({
   outcome: bundleOutcome,
   sequence: z.string().nullable(),
   digest: z.string(),
+  /** The relationship's state after: `pending` again under the two-person rule. */
+  state: relationshipStateSchema,
 });
 
 export const inviteSchema = z.object({

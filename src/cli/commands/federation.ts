@@ -384,6 +384,9 @@ const bundleSetCommand: CommandSpec = {
     io.stdout(
       `bundle for ${td} ${result.outcome}: sequence ${result.sequence ?? '-'}, sha256 ${result.digest}\n`,
     );
+    if (result.state === 'pending') {
+      io.stdout(`relationship ${td} is pending: trusted once the required admins approved\n`);
+    }
     return 0;
   },
 };
