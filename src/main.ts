@@ -21,6 +21,7 @@ import {
   type OwnSvidKeeperDeps,
   type StopStep,
 } from './api/index.js';
+import { areAdminsRelated } from './access/index.js';
 import { chainTrimmedEvent, createAuditRecorder, type AuditEventInput } from './audit/index.js';
 import { createCa, createRotator, createSharedLocalBundle, type Ca } from './ca/index.js';
 import { systemClock, type Clock } from './clock.js';
@@ -429,6 +430,7 @@ async function startFederation(w: Wiring, audit: AuditSink): Promise<Federation>
     ownTrustDomain: w.trustDomain,
     now: nowMs,
     requiredApprovals: w.config.federation.requiredApprovals,
+    areRelated: (a, b) => areAdminsRelated(store, a, b),
     // Admin changes fail closed. A partner's bundle, once stored, must also be loaded: its
     // bundle.changed/refused event failing is logged and the refresh goes on (as before).
     audit: (event) =>

@@ -32,6 +32,11 @@ export interface AdminRecord {
   readonly tokenHash: string;
   readonly createdAtMs: number;
   readonly createdBy: string;
+  /**
+   * Two-person rule: the name of who added this admin (`root`, a named admin, or an mTLS admin's
+   * name). Null for records stored before it was recorded: they count as related to no one.
+   */
+  readonly addedBy: string | null;
   readonly rotatedAtMs: number | null;
 }
 
@@ -100,7 +105,7 @@ export function principalOf(
 
 /** Reads a stored admin value back; anything unexpected is treated as absent (fail closed). */
 export function adminFromValue(value: Readonly<Record<string, unknown>>): AdminRecord | undefined {
-  const { name, role, tokenHash, createdAtMs, createdBy, rotatedAtMs } = value;
+  const { name, role, tokenHash, createdAtMs, createdBy, addedBy, rotatedAtMs } = value;
   if (typeof name !== 'string' || typeof tokenHash !== 'string') return undefined;
   if (role !== 'admin' && role !== 'viewer') return undefined;
   return {
@@ -109,6 +114,7 @@ export function adminFromValue(value: Readonly<Record<string, unknown>>): AdminR
     tokenHash,
     createdAtMs: typeof createdAtMs === 'number' ? createdAtMs : 0,
     createdBy: typeof createdBy === 'string' ? createdBy : '',
+    addedBy: typeof addedBy === 'string' ? addedBy : null,
     rotatedAtMs: typeof rotatedAtMs === 'number' ? rotatedAtMs : null,
   };
 }

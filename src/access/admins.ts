@@ -16,6 +16,7 @@ import {
   type Principal,
 } from './admin.js';
 import type { Clock } from '../clock.js';
+import { adminNameOfActor } from './lineage.js';
 
 export interface AdminDirectory {
   /** Returns the personal token: shown once, stored only hashed. */
@@ -62,6 +63,8 @@ export function createAdminDirectory(deps: {
         role: parseAdminRole(role),
         createdAtMs: deps.now(),
         createdBy: context.actor,
+        // Two-person rule: who added whom (`root`, a named admin, an mTLS admin's name).
+        addedBy: adminNameOfActor(context.actor),
         rotatedAtMs: null,
       };
       const { token, tokenHash } = newAdminToken(record.name);

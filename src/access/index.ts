@@ -11,6 +11,7 @@ export {
   type Principal,
 } from './admin.js';
 export { createAdminDirectory, type AdminDirectory } from './admins.js';
+export { adminNameOfActor, areAdminsRelated } from './lineage.js';
 export {
   DEFAULT_SESSION_IDLE_MS,
   DEFAULT_SESSION_MAX_AGE_MS,

@@ -85,6 +85,36 @@ export interface RelationshipsDeps {
   readonly audit: AuditSink;
   /** Two-person rule (issue 19): different admins that must approve a pending relationship. */
   readonly requiredApprovals: number;
+  /** Two-person rule: whether two actors are the same admin or one added the other (access room). */
+  readonly areRelated?: ApprovalRelation | undefined;
+}
+
+export type ApprovalRelation = (actorA: string, actorB: string) => Promise<boolean>;
+
+/**
+ * Two-person rule: refuses an approval when the approver and an admin who already approved are
+ * related through the added-by chain (ERR_FEDERATION_APPROVAL_RELATED).
+ */
+async function checkUnrelated(
+  deps: RelationshipsDeps,
+  relationship: Relationship,
+  actor: string,
+): Promise<void> {
+  if (deps.areRelated === undefined || deps.requiredApprovals <= 1) return;
+  for (const approval of approvalsOf(relationship)) {
+    if (await deps.areRelated(actor, approval.actor)) {
+      throw new FederationError(
+        'ERR_FEDERATION_APPROVAL_RELATED',
+        `"${actor}" and "${approval.actor}", who already approved "${relationship.trustDomain}", are related (one added the other); ${deps.requiredApprovals} unrelated admins must approve`,
+        {
+          context: {
+            approvals: approvalsOf(relationship).length,
+            required: deps.requiredApprovals,
+          },
+        },
+      );
+    }
+  }
 }
 
 export function createRelationships(deps: RelationshipsDeps): Relationships {
@@ -212,6 +242,7 @@ async function transition(
     requiredApprovals,
     ...(context.reason === undefined ? {} : { reason: context.reason }),
   });
+  if (action === 'approve') await checkUnrelated(deps, relationship, context.actor);
   await deps.store.putRelationship(trustDomain, next, version);
   await deps.audit({
     type: transitionEvent(action, next),

@@ -9,7 +9,7 @@ import { createOperatorBundles, type OperatorBundles } from './operator-bundle.j
 import type { AuditSink, FederationLogger, FederationStore } from './ports.js';
 import { createRelationshipRecords, relationshipFrom } from './records.js';
 import { createRefresher, type RefreshOutcome, type Refresher } from './refresh.js';
-import { createRelationships, type Relationships } from './relationships.js';
+import { createRelationships, type ApprovalRelation, type Relationships } from './relationships.js';
 import { createTrustView, type TrustView } from './trust-view.js';
 
 export interface FederationDeps {
@@ -30,6 +30,8 @@ export interface FederationDeps {
   readonly onRefreshed?: (trustDomain: string, outcome: RefreshOutcome) => void;
   /** Two-person rule (issue 19): different admins that must approve a pending relationship. */
   readonly requiredApprovals?: number;
+  /** Two-person rule: whether two actors are the same admin or one added the other. */
+  readonly areRelated?: ApprovalRelation;
 }
 
 /** Everything the broker does with federation; callers that need less take a Pick of one piece. */
@@ -80,6 +82,7 @@ export function createFederation(deps: FederationDeps): Federation {
     now,
     audit: deps.audit,
     requiredApprovals: deps.requiredApprovals ?? 1,
+    areRelated: deps.areRelated,
   });
   const operator = createOperatorBundles({
     store,

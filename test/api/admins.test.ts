@@ -224,3 +224,63 @@ describe('two-person approval (federation.requiredApprovals, issue 19)', () => {
     expect(approved.body.relationship.state).toBe('active');
   });
 });
+
+describe('two-person rule: no approval beside an identity one made (issue 19)', () => {
+  type Admin = { admin: { addedBy: string | null } };
+  const approve = (app: TestAdminApp, td: string, token?: string) =>
+    app.call<ErrorBody>('POST', `/v1/admin/relationships/${td}/approve`, {}, token);
+  const refusedAsRelated = (answer: { status: number; body: ErrorBody }) =>
+    expect([answer.status, answer.body.error.code]).toEqual([
+      409,
+      'ERR_FEDERATION_APPROVAL_RELATED',
+    ]);
+
+  it('root cannot approve beside an admin it added; each admin records who added them', async () => {
+    t = await createTestAdminApp({ requiredApprovals: 2 });
+    await createPending(t, 'sock.test');
+    expect((await approve(t, 'sock.test')).status).toBe(200);
+    const sock = await addAdmin(t, 'sock');
+    const shown = await t.call<Admin>('GET', '/v1/admin/admins/sock');
+    expect(shown.body.admin.addedBy).toBe('root');
+    refusedAsRelated(await approve(t, 'sock.test', sock));
+    const rel = await t.call<{ relationship: { state: string } }>(
+      'GET',
+      '/v1/admin/relationships/sock.test',
+    );
+    expect(rel.body.relationship.state).toBe('pending');
+  });
+
+  it('related through admins they added, either order; unrelated siblings may approve', async () => {
+    t = await createTestAdminApp({ requiredApprovals: 2 });
+    const alice = await addAdmin(t, 'alice');
+    const bob = await addAdmin(t, 'bob');
+    const carol = await t.call<Added>('POST', '/v1/admin/admins', { name: 'carol' }, alice);
+    const dave = await t.call<Added>(
+      'POST',
+      '/v1/admin/admins',
+      { name: 'dave' },
+      carol.body.token,
+    );
+    expect(dave.body.admin).toMatchObject({ name: 'dave' });
+    expect((await t.call<Admin>('GET', '/v1/admin/admins/dave')).body.admin.addedBy).toBe('carol');
+    await createPending(t, 'chain.test');
+    expect((await approve(t, 'chain.test', dave.body.token)).status).toBe(200);
+    refusedAsRelated(await approve(t, 'chain.test', alice));
+    refusedAsRelated(await approve(t, 'chain.test', carol.body.token));
+    refusedAsRelated(await approve(t, 'chain.test'));
+    // bob was added by root too, but added none of them and was added by none of them.
+    expect((await approve(t, 'chain.test', bob)).status).toBe(200);
+  });
+
+  it('an admin stored before addedBy was recorded counts as unrelated', async () => {
+    t = await createTestAdminApp({ requiredApprovals: 2 });
+    const alice = await addAdmin(t, 'alice');
+    const old = await t.call<Added>('POST', '/v1/admin/admins', { name: 'old' }, alice);
+    const stored = await t.store.getAccess('admin', 'old');
+    const { addedBy: _dropped, ...before } = stored!.value;
+    await t.store.putAccess('admin', 'old', before, stored!.version);
+    await createPending(t, 'old.test');
+    expect((await approve(t, 'old.test', alice)).status).toBe(200);
+    expect((await approve(t, 'old.test', old.body.token)).status).toBe(200);
+  });
+});

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import {
+  areAdminsRelated,
   createAdminDirectory,
   createSessions,
   type AdminDirectory,
@@ -110,6 +111,7 @@ export async function createTestAdminApp(
     ...(options.requiredApprovals === undefined
       ? {}
       : { requiredApprovals: options.requiredApprovals }),
+    areRelated: (a, b) => areAdminsRelated(store, a, b),
   });
   const sessions = createSessions({
     store,

@@ -59,7 +59,7 @@ export function createAdminsApp(deps: AdminsDeps, table: RouteTable): Hono<Admin
         await deps.audit({
           type: 'admin.added',
           actor: c.var.actor,
-          details: { name: added.admin.name, role: added.admin.role },
+          details: { name: added.admin.name, role: added.admin.role, addedBy: added.admin.addedBy },
         });
         return respondJson(c, adminWithToken, added, 201);
       },

@@ -267,6 +267,10 @@ const adminSchema = z.object({
   role: z.enum(ADMIN_ROLES),
   createdAtMs: z.number(),
   createdBy: z.string(),
+  addedBy: z
+    .string()
+    .nullable()
+    .describe('who added this admin (two-person rule); null when stored before it was recorded'),
   rotatedAtMs: z.number().nullable(),
 });
 export const whoami = z.object({
