@@ -1,7 +1,9 @@
 // The X509-SVID a TLS client presented to one of our listeners (agent API, admin API over mTLS),
 // verified against OUR bundle only (X509-31): callers of these listeners are always our workloads.
-// The result is kept per connection while our bundle is unchanged and the SVID valid: a chain
-// cannot change within one TLS connection (renegotiation is not allowed).
+// The result is kept per connection while our bundle is unchanged (and, verified, while the SVID is
+// valid): a chain cannot change within one TLS connection (renegotiation is not allowed). A refusal
+// is kept too, so a connection presenting a chain that fails costs its verification once, not once
+// per request.
 import type { TLSSocket } from 'node:tls';
 import { BundleSet, type Bundle } from '../bundle/index.js';
 import type { Clock } from '../clock.js';
@@ -28,30 +30,42 @@ export function peerChainDer(socket: unknown): Buffer[] | undefined {
   return chain.length === 0 ? undefined : chain;
 }
 
+/** How long a refusal is kept for a connection (a certificate not yet valid may become valid). */
+const REFUSAL_KEPT_MS = 60_000;
+
 /** A verifier with a per-connection cache; one per listener. */
 export function createPeerVerifier(
   ownBundle: () => Bundle,
   now: Clock,
 ): (socket: unknown) => PeerCheck {
-  const verified = new WeakMap<object, PeerSvid & { readonly bundle: Bundle }>();
+  const checked = new WeakMap<
+    object,
+    { readonly check: PeerCheck; readonly bundle: Bundle; readonly atMs: number }
+  >();
   return (socket) => {
     const own = ownBundle();
     const nowMs = now();
     const key = typeof socket === 'object' && socket !== null ? socket : undefined;
-    const cached = key === undefined ? undefined : verified.get(key);
-    if (cached !== undefined && cached.bundle === own && nowMs < cached.expiresAt.getTime()) {
-      return { kind: 'verified', spiffeId: cached.spiffeId, expiresAt: cached.expiresAt };
+    const cached = key === undefined ? undefined : checked.get(key);
+    if (cached !== undefined && cached.bundle === own) {
+      const { check } = cached;
+      const fresh =
+        check.kind === 'verified'
+          ? nowMs < check.expiresAt.getTime()
+          : nowMs - cached.atMs < REFUSAL_KEPT_MS;
+      if (fresh) return check;
     }
     const chain = peerChainDer(socket);
     if (chain === undefined) return { kind: 'absent' };
+    let check: PeerCheck;
     try {
       const result = verifyX509Svid(chain, new BundleSet([own]), { now: new Date(nowMs) });
-      const peer = { spiffeId: result.spiffeId, expiresAt: result.expiresAt };
-      if (key !== undefined) verified.set(key, { ...peer, bundle: own });
-      return { kind: 'verified', ...peer };
+      check = { kind: 'verified', spiffeId: result.spiffeId, expiresAt: result.expiresAt };
     } catch (error) {
       if (!isBrokerError(error)) throw error;
-      return { kind: 'refused', code: error.code, message: error.message };
+      check = { kind: 'refused', code: error.code, message: error.message };
     }
+    if (key !== undefined) checked.set(key, { check, bundle: own, atMs: nowMs });
+    return check;
   };
 }
