@@ -15,7 +15,7 @@ export function adminNameOfActor(actor: string): string {
 /**
  * The admins above `name` in the added-by chain, nearest first. `root` and mTLS admins from
  * `adminIds` are not stored, so none are above them; an admin stored before `addedBy` was
- * recorded has none either (documented: such records count as unrelated).
+ * recorded is placed by its `createdBy` (the actor that added it), a record with neither by none.
  */
 async function addersOf(store: Pick<AccessStore, 'getAccess'>, name: string): Promise<string[]> {
   const chain: string[] = [];
@@ -23,7 +23,9 @@ async function addersOf(store: Pick<AccessStore, 'getAccess'>, name: string): Pr
   while (chain.length < MAX_CHAIN) {
     const found = await store.getAccess('admin', current);
     const record = found === undefined ? undefined : adminFromValue(found.value);
-    const adder = record?.addedBy ?? null;
+    // Records stored before addedBy was kept name their creator in createdBy (the same actor).
+    const createdBy = record?.createdBy ?? '';
+    const adder = record?.addedBy ?? (createdBy === '' ? null : adminNameOfActor(createdBy));
     if (adder === null || adder === name || chain.includes(adder)) break;
     chain.push(adder);
     current = adder;

@@ -272,7 +272,7 @@ describe('two-person rule: no approval beside an identity one made (issue 19)', 
     expect((await approve(t, 'chain.test', bob)).status).toBe(200);
   });
 
-  it('an admin stored before addedBy was recorded counts as unrelated', async () => {
+  it('an admin stored before addedBy was recorded is placed by its createdBy; with neither, it counts as unrelated', async () => {
     t = await createTestAdminApp({ requiredApprovals: 2 });
     const alice = await addAdmin(t, 'alice');
     const old = await t.call<Added>('POST', '/v1/admin/admins', { name: 'old' }, alice);
@@ -281,6 +281,11 @@ describe('two-person rule: no approval beside an identity one made (issue 19)', 
     await t.store.putAccess('admin', 'old', before, stored!.version);
     await createPending(t, 'old.test');
     expect((await approve(t, 'old.test', alice)).status).toBe(200);
+    // createdBy says alice added old: still related.
+    refusedAsRelated(await approve(t, 'old.test', old.body.token));
+    const again = await t.store.getAccess('admin', 'old');
+    const { createdBy: _unknown, ...bare } = again!.value;
+    await t.store.putAccess('admin', 'old', bare, again!.version);
     expect((await approve(t, 'old.test', old.body.token)).status).toBe(200);
   });
 });
