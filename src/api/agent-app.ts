@@ -28,7 +28,7 @@ import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
 import { jwtSvidRequest, x509SvidRequest } from './entry-svid.js';
 import { errorHandler, notFoundHandler } from './http-errors.js';
 import { jsonText } from './json-text.js';
-import { createPeerVerifier } from './peer-svid.js';
+import { createPeerVerifier, type PeerVerifier } from './peer-svid.js';
 import { requestIdMiddleware } from './request-id.js';
 import { serveWatch } from './sse-watch.js';
 import { parseJsonBody, requestTargetCheck } from './validate.js';
@@ -251,10 +251,8 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
   });
 }
 
-type PeerCheck = ReturnType<typeof createPeerVerifier>;
-
 /** mTLS with an X509-SVID of our trust domain that a current entry grants; sets `agent`. */
-function agentCheck(deps: AgentDeps, checkPeer: PeerCheck): MiddlewareHandler<Env> {
+function agentCheck(deps: AgentDeps, checkPeer: PeerVerifier): MiddlewareHandler<Env> {
   return async function requireAgent(c, next) {
     const peer = checkPeer(c.env?.incoming?.socket);
     if (peer.kind === 'absent') {
@@ -438,8 +436,9 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   bundleRoutes(agent, deps, requireAgent, hub);
   validateRoute(agent, deps, requireAgent);
   app.route('/v1/agent', agent);
-  // Node watch streams share this app's stream caps, jitter and batched fan-out.
-  app.route('/v1/agent/node', createNodeApp({ ...deps, watch: hub.watch }));
+  // Node watch streams share this app's stream caps, jitter and batched fan-out; node routes share
+  // its per-connection peer check (each connection's chain is verified once for both).
+  app.route('/v1/agent/node', createNodeApp({ ...deps, watch: hub.watch }, checkPeer));
   return app;
 }
 

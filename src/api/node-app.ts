@@ -12,7 +12,7 @@ import { bundleMap, bundlesWith } from './agent-bundles.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
 import { jwtSvidRequest, x509SvidRequest } from './entry-svid.js';
 import { jsonText } from './json-text.js';
-import { createPeerVerifier } from './peer-svid.js';
+import { createPeerVerifier, type PeerVerifier } from './peer-svid.js';
 import { parseJsonBody } from './validate.js';
 import { serveWatch, type WatchSpec } from './sse-watch.js';
 import { watchAgentKey } from './watch-limits.js';
@@ -131,8 +131,7 @@ function entriesState(entries: readonly Entry[]): { revision: string; entries: u
 }
 
 /** Only callers holding an SVID of a node entry pass (401 without a valid SVID, 403 otherwise). */
-function requireNode(deps: NodeDeps): MiddlewareHandler<Env> {
-  const checkPeer = createPeerVerifier(() => deps.ca.localBundle(), deps.now);
+function requireNode(deps: NodeDeps, checkPeer: PeerVerifier): MiddlewareHandler<Env> {
   return async (c, next) => {
     const peer = checkPeer(c.env?.incoming?.socket);
     if (peer.kind === 'absent') {
@@ -273,9 +272,13 @@ async function issueJwt(
   };
 }
 
-export function createNodeApp(deps: NodeDeps): Hono<Env> {
+/** `checkPeer`: the agent app's, when mounted under it; else one of its own. */
+export function createNodeApp(
+  deps: NodeDeps,
+  checkPeer: PeerVerifier = createPeerVerifier(() => deps.ca.localBundle(), deps.now),
+): Hono<Env> {
   const app = new Hono<Env>();
-  const node = requireNode(deps);
+  const node = requireNode(deps, checkPeer);
   app.get('/entries', node, async (c) =>
     c.json(entriesState(await childrenOf(deps, c.get('node')))),
   );

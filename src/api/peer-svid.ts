@@ -33,11 +33,11 @@ export function peerChainDer(socket: unknown): Buffer[] | undefined {
 /** How long a refusal is kept for a connection (a certificate not yet valid may become valid). */
 const REFUSAL_KEPT_MS = 60_000;
 
-/** A verifier with a per-connection cache; one per listener. */
-export function createPeerVerifier(
-  ownBundle: () => Bundle,
-  now: Clock,
-): (socket: unknown) => PeerCheck {
+/** Checks the client certificate of a connection (a TLS socket). */
+export type PeerVerifier = (socket: unknown) => PeerCheck;
+
+/** A verifier with a per-connection cache; one per listener, shared by the listener's apps. */
+export function createPeerVerifier(ownBundle: () => Bundle, now: Clock): PeerVerifier {
   const checked = new WeakMap<
     object,
     { readonly check: PeerCheck; readonly bundle: Bundle; readonly atMs: number }
