@@ -14,54 +14,68 @@ export interface EnrolmentDeps {
   readonly logger: Pick<Logger, 'warn'>;
 }
 
-/** Enrols with a join token; a refused token counts against `source` (429 once past its limit). */
-export async function enrolCounted(
-  deps: EnrolmentDeps,
-  limiter: FailedAuthLimiter,
-  source: string,
-  joinToken: string,
-): ReturnType<Registration['enrol']> {
-  try {
-    return await deps.registration.enrol(joinToken);
-  } catch (error) {
-    if (!isBrokerError(error) || error.code !== 'ERR_REGISTRATION_TOKEN_INVALID') throw error;
-    const retryMs = limiter.fail(source);
-    deps.logger.warn('agent enrolment refused: join token not valid', {
-      source,
-      limited: retryMs > 0,
-    });
-    throw retryMs > 0 ? rateLimited(retryMs) : error;
-  }
+/** Refusals of one enrolment step that count against the source, and how the log names them. */
+interface CountedRefusal {
+  readonly codes: ReadonlySet<string>;
+  readonly what: string;
 }
 
-/** CSR refusals that cost a signature check or a key import; each counts like a refused token. */
-const COUNTED_CSR_CODES: ReadonlySet<string> = new Set([
-  'ERR_CA_CSR_INVALID',
-  'ERR_CA_CSR_SIGNATURE',
-  'ERR_CA_KEY_UNSUPPORTED',
-]);
+const TOKEN_REFUSED: CountedRefusal = {
+  codes: new Set(['ERR_REGISTRATION_TOKEN_INVALID']),
+  what: 'join token not valid',
+};
+
+/** CSR refusals that cost a signature check or a key import. */
+const CSR_REFUSED: CountedRefusal = {
+  codes: new Set(['ERR_CA_CSR_INVALID', 'ERR_CA_CSR_SIGNATURE', 'ERR_CA_KEY_UNSUPPORTED']),
+  what: 'csr not accepted',
+};
 
 /**
- * The CSR's proof of possession, checked before a join token is spent; a refused CSR counts against
- * `source` like a refused token (429 once past its limit), so a caller without a token cannot have
- * us check signatures without end.
+ * Runs one step of an enrolment; a `refusal` counts against `source` and is logged, and once the
+ * source is past its limit it becomes 429. Anything else is rethrown as it is.
  */
-export async function checkCsrCounted(
+async function counted<T>(
   deps: EnrolmentDeps,
   limiter: FailedAuthLimiter,
   source: string,
-  der: Buffer,
-): Promise<CheckedCsr> {
+  refusal: CountedRefusal,
+  step: () => Promise<T>,
+): Promise<T> {
   try {
-    return await deps.ca.checkCsr(der);
+    return await step();
   } catch (error) {
-    if (!isBrokerError(error) || !COUNTED_CSR_CODES.has(error.code)) throw error;
+    if (!isBrokerError(error) || !refusal.codes.has(error.code)) throw error;
     const retryMs = limiter.fail(source);
-    deps.logger.warn('agent enrolment refused: csr not accepted', {
+    deps.logger.warn(`agent enrolment refused: ${refusal.what}`, {
       source,
       code: error.code,
       limited: retryMs > 0,
     });
     throw retryMs > 0 ? rateLimited(retryMs) : error;
   }
+}
+
+/** Enrols with a join token; a refused token counts against `source` (429 once past its limit). */
+export function enrolCounted(
+  deps: EnrolmentDeps,
+  limiter: FailedAuthLimiter,
+  source: string,
+  joinToken: string,
+): ReturnType<Registration['enrol']> {
+  return counted(deps, limiter, source, TOKEN_REFUSED, () => deps.registration.enrol(joinToken));
+}
+
+/**
+ * The CSR's proof of possession, checked before a join token is spent; a refused CSR counts against
+ * `source` like a refused token (429 once past its limit), so a caller without a token cannot have
+ * us check signatures without end.
+ */
+export function checkCsrCounted(
+  deps: EnrolmentDeps,
+  limiter: FailedAuthLimiter,
+  source: string,
+  der: Buffer,
+): Promise<CheckedCsr> {
+  return counted(deps, limiter, source, CSR_REFUSED, () => deps.ca.checkCsr(der));
 }
