@@ -1,6 +1,13 @@
 // Validation and canonical form of JWK public key parameters (BUNDLE-10, BUNDLE-13, BUNDLE-30):
 // EC P-256/384/521, RSA (2048..8192 bits), OKP Ed25519. Private to the bundle room.
 import type { JsonWebKey, KeyObject } from 'node:crypto';
+import {
+  bitLength,
+  MAX_RSA_BITS,
+  MIN_RSA_BITS,
+  rsaExponentAccepted,
+  stripLeadingZeros,
+} from '../encoding/index.js';
 import { decodeStrictBase64Url } from './base64.js';
 import type { JsonObject } from './json.js';
 
@@ -14,15 +21,9 @@ const EC_COORDINATE_BYTES: Readonly<Record<string, number>> = {
   'P-521': 66,
 };
 
-export const MIN_RSA_BITS = 2048;
-/**
- * BUNDLE-13 (policy): larger RSA keys are ignored. One verification with a 16,384-bit key costs
- * about 2 ms of CPU; Go's crypto/tls refuses peer RSA keys over 8,192 bits for the same reason, and
- * our CA takes none larger (src/ca/subject-key.ts).
- */
-export const MAX_RSA_BITS = 8192;
-/** Go's crypto/rsa refuses exponents above 2^31-1 and below 2; even exponents are never valid. */
-const MAX_RSA_EXPONENT = 0x7fffffff;
+// BUNDLE-13 (policy): RSA keys outside MIN_RSA_BITS..MAX_RSA_BITS, or with an exponent Go's
+// crypto/rsa would refuse, are not taken (src/encoding/rsa-key.ts, shared with the CA's CSR rules).
+export { MAX_RSA_BITS, MIN_RSA_BITS };
 
 /** Canonical public parameters, in the member order we publish them. */
 export type PublicKeyParams =
@@ -36,17 +37,6 @@ export type KeyParamsCheck =
 
 function invalid(detail: string): KeyParamsCheck {
   return { ok: false, reason: 'invalid-key', detail };
-}
-
-function stripLeadingZeros(bytes: Buffer): Buffer {
-  let i = 0;
-  while (i < bytes.length - 1 && bytes[i] === 0) i++;
-  return bytes.subarray(i);
-}
-
-function bitLength(bytes: Buffer): number {
-  const first = bytes[0] ?? 0;
-  return first === 0 ? 0 : (bytes.length - 1) * 8 + (32 - Math.clz32(first));
 }
 
 /**
@@ -93,10 +83,7 @@ export function checkKeyParams(entry: JsonObject, kty: string): KeyParamsCheck {
         return { ok: false, reason: 'weak-key', detail: `rsa modulus of ${bits} bits` };
       }
       if (eBytes.length > 4) return invalid('rsa exponent too large');
-      const exponent = eBytes.readUIntBE(0, eBytes.length);
-      if (exponent < 3 || exponent > MAX_RSA_EXPONENT || exponent % 2 === 0) {
-        return invalid('rsa exponent out of range');
-      }
+      if (!rsaExponentAccepted(eBytes)) return invalid('rsa exponent out of range');
       return {
         ok: true,
         params: { kty: 'RSA', n: nBytes.toString('base64url'), e: eBytes.toString('base64url') },

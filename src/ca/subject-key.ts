@@ -3,13 +3,18 @@
 import { createPublicKey, hash, KeyObject, webcrypto } from 'node:crypto';
 import { CaError } from '../errors.js';
 import {
+  bitLength,
   bitStringBytes,
   children,
   content,
   DerError,
   expectTlv,
+  MAX_RSA_BITS,
+  MIN_RSA_BITS,
   oidText,
   readTlv,
+  rsaExponentAccepted,
+  stripLeadingZeros,
 } from '../encoding/index.js';
 
 export type SubjectKeyFamily = 'ec' | 'rsa' | 'ed25519';
@@ -35,18 +40,9 @@ const CURVES: Readonly<Record<string, { name: 'P-256' | 'P-384' | 'P-521'; bytes
   '1.3.132.0.34': { name: 'P-384', bytes: 48 },
   '1.3.132.0.35': { name: 'P-521', bytes: 66 },
 };
-const MIN_RSA_BITS = 2048;
-const MAX_RSA_BITS = 8192;
-const MAX_RSA_EXPONENT = 0x7fffffff;
 
 function unsupported(message: string): CaError {
   return new CaError('ERR_CA_KEY_UNSUPPORTED', message);
-}
-
-function stripLeadingZeros(bytes: Buffer): Buffer {
-  let i = 0;
-  while (i < bytes.length - 1 && bytes[i] === 0) i++;
-  return bytes.subarray(i);
 }
 
 /**
@@ -92,7 +88,7 @@ export function parseSubjectKey(spkiDer: Buffer): SubjectKey {
       }
       const modulus = stripLeadingZeros(content(keyBits, n));
       const exponent = stripLeadingZeros(content(keyBits, e));
-      const bitsLength = (modulus.length - 1) * 8 + (32 - Math.clz32(modulus[0] ?? 0));
+      const bitsLength = bitLength(modulus);
       if (bitsLength < MIN_RSA_BITS || bitsLength > MAX_RSA_BITS) {
         throw unsupported(
           `rsa key of ${bitsLength} bits not accepted; ${MIN_RSA_BITS}..${MAX_RSA_BITS}`,
@@ -100,9 +96,7 @@ export function parseSubjectKey(spkiDer: Buffer): SubjectKey {
       }
       // An odd exponent from 3 to 2^31-1, as Go's crypto/rsa takes: a peer using Go could not
       // verify with any other, and a huge one makes every check of it slow.
-      const exponentValue =
-        exponent.length === 0 || exponent.length > 4 ? 0 : exponent.readUIntBE(0, exponent.length);
-      if (exponentValue < 3 || exponentValue > MAX_RSA_EXPONENT || exponentValue % 2 === 0) {
+      if (!rsaExponentAccepted(exponent)) {
         throw unsupported('rsa public exponent not accepted (an odd number from 3 to 2^31-1)');
       }
       return {

@@ -1,5 +1,5 @@
 // Public surface of the encoding room: the low-level mechanics every room above shares (the DER
-// reader and writer, their one error class, the OID printer, PEM, sha256). Imports only errors.
+// reader and writer, their one error class, the OID printer, PEM, sha256, the RSA key rules). Imports only errors.
 export { DerError } from './der-error.js';
 export {
   certificatePem,
@@ -12,6 +12,14 @@ export {
   readPemBlocks,
 } from './pem.js';
 export type { PemBlock, ReadPemOptions } from './pem.js';
+export {
+  bitLength,
+  MAX_RSA_BITS,
+  MAX_RSA_EXPONENT,
+  MIN_RSA_BITS,
+  rsaExponentAccepted,
+  stripLeadingZeros,
+} from './rsa-key.js';
 export { sha256Hex } from './sha256.js';
 export {
   bitStringBytes,

@@ -1,6 +1,7 @@
 // JWS signatures of JWT-SVIDs with node:crypto directly (BUNDLE-34): the allowed algorithms, which
 // bundle keys fit them (JWT-3, JWT-17) and the signature check itself (JWT-18).
 import { constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { MIN_RSA_BITS } from '../encoding/index.js';
 
 export interface AlgSpec {
   readonly hash: 'sha256' | 'sha384' | 'sha512';
@@ -21,8 +22,6 @@ export const ALGS = new Map<string, AlgSpec>([
   ['ES384', { hash: 'sha384', family: 'ec', curve: 'secp384r1', signatureLength: 96 }],
   ['ES512', { hash: 'sha512', family: 'ec', curve: 'secp521r1', signatureLength: 132 }],
 ]);
-
-const MIN_RSA_BITS = 2048;
 
 // Key description per KeyObject: 'ec:<curve>', 'rsa:<bits>', 'rsa-pss:<bits>' or the key type.
 const keyKinds = new WeakMap<KeyObject, { type: string; curve?: string; bits?: number }>();
