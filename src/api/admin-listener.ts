@@ -22,7 +22,8 @@ import type { BundleEndpoint, OwnBundleServing } from './bundle-endpoint-listene
 import { listenerLimitsFromConfig, LISTENERS, serveApp, type AppListener } from './listeners.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { OwnSvidKeeperDeps } from './own-svid-keeper.js';
-import { createPeerVerifier } from './peer-svid.js';
+import { createPeerRefusalGate, type PeerRefusalGate } from './peer-refusals.js';
+import { caPeerVerifier } from './peer-svid.js';
 import type { StopOrder } from './teardown.js';
 
 /** The per-address limit of failed logins (429) and their aggregated `admin.login_failed` events. */
@@ -91,10 +92,13 @@ export interface AdminApiDeps {
 }
 
 /** mTLS admins (adminApi.tls): client SVIDs checked against the published bundle, IDs from adminIds. */
-function adminPeer(deps: AdminApiDeps): NonNullable<AdminDeps['adminPeer']> {
+function adminPeer(
+  deps: AdminApiDeps,
+  refusals: PeerRefusalGate,
+): NonNullable<AdminDeps['adminPeer']> {
   const { adminIds } = deps.config.adminApi;
   return {
-    check: createPeerVerifier(() => deps.issuer.localBundle(), deps.nowMs),
+    check: caPeerVerifier({ ca: deps.issuer, now: deps.nowMs, peerRefused: refusals.refused }),
     adminIds: new Set(adminIds.map((id) => (typeof id === 'string' ? id : id.id))),
     names: new Map(
       adminIds.flatMap((id) =>
@@ -139,7 +143,12 @@ function access(
 export function startAdminApi(deps: AdminApiDeps): Promise<AppListener> {
   const { config, issuer, bundleEndpoint, nowMs } = deps;
   const endpoint = config.bundleEndpoint;
-  const peer = config.adminApi.tls ? adminPeer(deps) : undefined;
+  const refusals = createPeerRefusalGate({
+    now: nowMs,
+    logger: deps.logger,
+    listener: LISTENERS.admin.name,
+  });
+  const peer = config.adminApi.tls ? adminPeer(deps, refusals) : undefined;
   const app = createAdminApp({
     ca: issuer,
     federation: deps.federation,
@@ -182,5 +191,7 @@ export function startAdminApi(deps: AdminApiDeps): Promise<AppListener> {
     listener: LISTENERS.admin,
     tlsId: config.adminApi.tls ? deps.spiffeId : undefined,
     limits: listenerLimitsFromConfig(config.adminApi.limits),
+    admits: refusals.admits,
+    ...(peer === undefined ? {} : { onHandshake: peer.check }),
   });
 }

@@ -28,7 +28,7 @@ import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
 import { jwtSvidRequest, x509SvidRequest } from './entry-svid.js';
 import { errorHandler, notFoundHandler } from './http-errors.js';
 import { jsonText } from './json-text.js';
-import { createPeerVerifier, type PeerVerifier } from './peer-svid.js';
+import { caPeerVerifier, type PeerVerifier } from './peer-svid.js';
 import { requestIdMiddleware } from './request-id.js';
 import { serveWatch } from './sse-watch.js';
 import { parseJsonBody, requestTargetCheck } from './validate.js';
@@ -80,6 +80,11 @@ export interface AgentDeps {
    * once, before its CSR is checked, until the window ends.
    */
   readonly enrolLimiter?: FailedAuthLimiter;
+  /**
+   * The client certificate check, shared with the listener (which runs it after each handshake);
+   * by default one of the app's own (caPeerVerifier).
+   */
+  readonly peerVerifier?: PeerVerifier;
 }
 
 /** What the mTLS check found: the caller's SVID and the entry that grants it. */
@@ -419,7 +424,7 @@ export function createAgentApp(deps: AgentDeps): Hono<Env> {
   // legitimately, and serialising them cut renewals from about 4,100/s to 1,900/s
   // (bench/agent-renewals.ts); the bundle endpoint has its own thread. Every connection, an
   // agent's too, holds at most MAX_REQUESTS_PER_CONNECTION requests at once.
-  const checkPeer = createPeerVerifier(() => deps.ca.localBundle(), deps.now);
+  const checkPeer = deps.peerVerifier ?? caPeerVerifier(deps);
   app.use('*', connectionTurns({ appliesTo: (socket) => checkPeer(socket).kind !== 'verified' }));
   app.use('*', bodyLimit(AGENT_BODY_LIMITS));
   app.onError(errorHandler(deps.logger));

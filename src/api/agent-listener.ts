@@ -11,6 +11,8 @@ import type { SpiffeId } from '../spiffeid/index.js';
 import { createAgentApp, type AgentDeps } from './agent-app.js';
 import { listenerLimitsFromConfig, LISTENERS, serveApp, type AppListener } from './listeners.js';
 import { requestMetrics, type BrokerMetrics } from './metrics.js';
+import { createPeerRefusalGate } from './peer-refusals.js';
+import { caPeerVerifier } from './peer-svid.js';
 import type { OwnSvidKeeperDeps } from './own-svid-keeper.js';
 import type { StopOrder } from './teardown.js';
 import { createWatchLimiter } from './watch-limits.js';
@@ -37,6 +39,17 @@ export async function startAgentApi(
   deps: AgentApiDeps,
 ): Promise<{ listener: AppListener; publicUrl: string }> {
   const { config } = deps;
+  const refusals = createPeerRefusalGate({
+    now: deps.nowMs,
+    logger: deps.logger,
+    listener: LISTENERS.agent.name,
+  });
+  // One check per connection, shared by the listener (after the handshake) and the app.
+  const peerVerifier = caPeerVerifier({
+    ca: deps.issuer,
+    now: deps.nowMs,
+    peerRefused: refusals.refused,
+  });
   const app = createAgentApp({
     ca: deps.issuer,
     registration: deps.registration,
@@ -46,6 +59,7 @@ export async function startAgentApi(
     now: deps.nowMs,
     serverSpiffeId: () => deps.spiffeId.toString(),
     signal: deps.teardown.signal,
+    peerVerifier,
     middleware: [requestMetrics(deps.metrics, 'agent')],
     watch: createWatchLimiter({
       maxStreamsPerAgent: config.watch.maxStreamsPerAgent,
@@ -60,6 +74,8 @@ export async function startAgentApi(
     listener: LISTENERS.agent,
     tlsId: deps.spiffeId,
     limits: listenerLimitsFromConfig(config.limits),
+    admits: refusals.admits,
+    onHandshake: peerVerifier,
   });
   // Issue 18: agents are told the public URL (agentApi.url); the listener's address otherwise.
   return { listener, publicUrl: config.url ?? listener.url };

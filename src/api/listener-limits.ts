@@ -50,6 +50,8 @@ export interface ConnectionGate {
   refusedPerAddress(): number;
   /** Connections open now from `address`. */
   openFrom(address: string): number;
+  /** Connections closed on accept because `admits` refused their address. */
+  refusedByAdmits(): number;
 }
 
 /** The TCP socket under a request's socket (a TLSSocket keeps it as `_parent`). */
@@ -62,16 +64,22 @@ function rawSocketOf(socket: Socket): Socket {
  * connection on accept, before any TLS work), a per-remote-address cap checked before the TLS or
  * HTTP layer sees the socket, and the idle timeout: a connection whose first request has not begun
  * within it is closed (Node's own socket timeout does not fire on such a connection while its
- * header-timeout checker runs), and afterwards one with no traffic either way. Call it right after
+ * header-timeout checker runs), and afterwards one with no traffic either way. `admits` may refuse
+ * an address outright (closed on accept, like a connection over its cap). Call it right after
  * creating the server.
  */
-export function applyConnectionLimits(server: Server, limits: ListenerLimits): ConnectionGate {
+export function applyConnectionLimits(
+  server: Server,
+  limits: ListenerLimits,
+  admits: (address: string) => boolean = () => true,
+): ConnectionGate {
   server.maxConnections = limits.maxConnections;
   // node:http sets this on every connection socket (after the handshake on TLS listeners).
   (server as Server & { timeout?: number }).timeout = limits.idleTimeoutMs;
   const open = new Map<string, number>();
   const firstRequest = new WeakMap<Socket, NodeJS.Timeout>();
   let refused = 0;
+  let refusedByAdmits = 0;
   server.on('request', (req: { socket: Socket }) => {
     const raw = rawSocketOf(req.socket);
     const timer = firstRequest.get(raw);
@@ -84,6 +92,11 @@ export function applyConnectionLimits(server: Server, limits: ListenerLimits): C
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? '';
+    if (!admits(address)) {
+      refusedByAdmits += 1;
+      socket.destroy();
+      return;
+    }
     const count = open.get(address) ?? 0;
     if (count >= limits.maxConnectionsPerAddress) {
       refused += 1;
@@ -105,5 +118,6 @@ export function applyConnectionLimits(server: Server, limits: ListenerLimits): C
   return {
     refusedPerAddress: () => refused,
     openFrom: (address) => open.get(address) ?? 0,
+    refusedByAdmits: () => refusedByAdmits,
   };
 }

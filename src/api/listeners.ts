@@ -3,6 +3,7 @@
 // init flag, and the URL a local client reaches the listener at.
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { serve, type ServerType } from '@hono/node-server';
 import type { ListenerLimitsConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
@@ -115,6 +116,13 @@ export interface AppListenerOptions {
    * enrolment has none yet); plain HTTP when absent.
    */
   readonly identity?: ListenerIdentity;
+  /** Refuses an address's new connections on accept while false (peer-refusals.ts). */
+  readonly admits?: (address: string) => boolean;
+  /**
+   * Called with each TLS connection once its handshake is done, before any request: the client
+   * certificate check runs here, so a client that never sends a request is counted too.
+   */
+  readonly onHandshake?: (socket: TLSSocket) => void;
 }
 
 /** A bound app listener. */
@@ -161,7 +169,11 @@ export async function listenApp(options: AppListenerOptions): Promise<AppListene
           () => resolveServer(created),
         );
         // Before the first accept: serve() only starts listening here.
-        applyConnectionLimits(created, limits);
+        applyConnectionLimits(created, limits, options.admits);
+        const onHandshake = options.onHandshake;
+        if (identity !== undefined && onHandshake !== undefined) {
+          created.on('secureConnection', (socket: TLSSocket) => onHandshake(socket));
+        }
         created.once('error', reject);
       }),
   );

@@ -12,7 +12,7 @@ import { bundleMap, bundlesWith } from './agent-bundles.js';
 import { csrDer, MAX_CSR_TEXT } from './csr-body.js';
 import { jwtSvidRequest, x509SvidRequest } from './entry-svid.js';
 import { jsonText } from './json-text.js';
-import { createPeerVerifier, type PeerVerifier } from './peer-svid.js';
+import { caPeerVerifier, type PeerVerifier } from './peer-svid.js';
 import { parseJsonBody } from './validate.js';
 import { serveWatch, type WatchSpec } from './sse-watch.js';
 import { watchAgentKey } from './watch-limits.js';
@@ -275,7 +275,7 @@ async function issueJwt(
 /** `checkPeer`: the agent app's, when mounted under it; else one of its own. */
 export function createNodeApp(
   deps: NodeDeps,
-  checkPeer: PeerVerifier = createPeerVerifier(() => deps.ca.localBundle(), deps.now),
+  checkPeer: PeerVerifier = caPeerVerifier(deps),
 ): Hono<Env> {
   const app = new Hono<Env>();
   const node = requireNode(deps, checkPeer);

@@ -129,41 +129,58 @@ describe('one peer-chain walk, one cap (X509-20)', () => {
     );
   });
 
+  // With an upstream CA our SVIDs reach the bundle through intermediates their holder sends, and
+  // the whole chain is read; without one only the leaf is (it must be signed by a bundle authority).
   it.each([
-    ['short chain (leaf + 2 intermediates)', false, 'verified'],
-    [`leaf + ${MAX_PRESENTED_CERTIFICATES} intermediates`, true, 'ERR_SVID_CHAIN_TOO_LONG'],
-  ])('X509-20 our listeners’ client-certificate check, %s', async (_name, long, expected) => {
-    const verify = createPeerVerifier(
-      () => bundleOf(TD, [root]),
-      () => Date.now(),
-    );
-    const server = tls.createServer({
-      ...identityOf(clientLeaf),
-      requestCert: true,
-      rejectUnauthorized: false,
-    });
-    server.listen(0, HOST);
-    await once(server, 'listening');
-    const checked = once(server, 'secureConnection').then(([socket]) => {
-      const check = verify(socket);
-      (socket as tls.TLSSocket).destroy();
-      return check.kind === 'refused' ? check.code : check.kind;
-    });
-    const presented = identityOf(long ? longLeaf : shortLeaf, long ? longChain : shortChain);
-    const client = tls.connect({
-      host: HOST,
-      port: (server.address() as AddressInfo).port,
-      ...presented,
-      rejectUnauthorized: false,
-    });
-    client.on('error', () => undefined);
-    try {
-      expect(await checked).toBe(expected);
-    } finally {
-      client.destroy();
-      server.close();
-    }
-  });
+    ['short chain (leaf + 2 intermediates), upstream CA', false, true, 'verified'],
+    [
+      `leaf + ${MAX_PRESENTED_CERTIFICATES} intermediates, upstream CA`,
+      true,
+      true,
+      'ERR_SVID_CHAIN_TOO_LONG',
+    ],
+    [
+      'short chain (leaf + 2 intermediates), no upstream CA',
+      false,
+      false,
+      'ERR_SVID_CHAIN_UNTRUSTED',
+    ],
+  ])(
+    'X509-20 our listeners’ client-certificate check, %s',
+    async (_name, long, upstream, expected) => {
+      const verify = createPeerVerifier(
+        () => bundleOf(TD, [root]),
+        () => Date.now(),
+        { intermediates: upstream },
+      );
+      const server = tls.createServer({
+        ...identityOf(clientLeaf),
+        requestCert: true,
+        rejectUnauthorized: false,
+      });
+      server.listen(0, HOST);
+      await once(server, 'listening');
+      const checked = once(server, 'secureConnection').then(([socket]) => {
+        const check = verify(socket);
+        (socket as tls.TLSSocket).destroy();
+        return check.kind === 'refused' ? check.code : check.kind;
+      });
+      const presented = identityOf(long ? longLeaf : shortLeaf, long ? longChain : shortChain);
+      const client = tls.connect({
+        host: HOST,
+        port: (server.address() as AddressInfo).port,
+        ...presented,
+        rejectUnauthorized: false,
+      });
+      client.on('error', () => undefined);
+      try {
+        expect(await checked).toBe(expected);
+      } finally {
+        client.destroy();
+        server.close();
+      }
+    },
+  );
 });
 
 describe('the fetch and mTLS clocks are milliseconds (Clock)', () => {
