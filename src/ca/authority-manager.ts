@@ -9,18 +9,22 @@ import {
   createJwtAuthority,
   createX509Authority,
   type AuthorityFactoryDeps,
+  type NewAuthority,
 } from './authority-factory.js';
 import type { BundlePublisher } from './bundle-publisher.js';
 import { notFound, type AuthorityJournal } from './journal.js';
+import { keyName } from './persistence.js';
 import {
   activationLeadMs,
   planRotation,
   type RotationAction,
   type RotationConfig,
   type RotationPlan,
+  type RotationRecorder,
+  type RotationStep,
 } from './rotation.js';
 
-export type AppliedRotation = RotationPlan & { readonly applied: readonly RotationAction[] };
+export type AppliedRotation = RotationPlan & { readonly applied: readonly RotationStep[] };
 
 export interface AuthorityManagerDeps extends AuthorityFactoryDeps {
   readonly journal: AuthorityJournal;
@@ -57,8 +61,9 @@ export class AuthorityManager {
   prepare(kind: AuthorityKind, t: () => number): Promise<AuthorityMetadata> {
     return this.exclusive(async () => {
       if (!isAuthorityKind(kind)) throw new TypeError('kind must be "x509" or "jwt"');
+      refuseSecondPrepared(this.deps.journal, kind);
       const at = t();
-      const record = await this.doPrepare(kind, at);
+      const record = this.addPrepared(await this.createAuthority(kind, at));
       await this.afterMutation(at);
       return toMetadata(record);
     });
@@ -125,23 +130,93 @@ export class AuthorityManager {
     });
   }
 
-  /** Plans the rotation at `t` and applies the due actions. */
-  rotate(t: () => number): Promise<AppliedRotation> {
+  /**
+   * Plans the rotation at `t` and applies the due actions. New authorities are made first, then
+   * `record` (when given) must accept every step before any applies: a rejection applies none and
+   * deletes the new keys. Planning, recording and applying share one exclusive turn, so the steps
+   * applied are the steps recorded (no other change runs in between). As before the record hook,
+   * an authority that cannot be made stops the rotation there: the steps before it still apply.
+   */
+  rotate(t: () => number, record?: RotationRecorder): Promise<AppliedRotation> {
     return this.exclusive(async () => {
       const at = t();
       const { journal, rotationConfig } = this.deps;
       const plan = planRotation(journal.authorities(), rotationConfig, new Date(at));
-      const applied: RotationAction[] = [];
+      const made = new Map<RotationStep, NewAuthority>();
       try {
-        for (const action of plan.actions) {
-          await this.applyAction(action, at);
-          applied.push(action);
-        }
+        const { steps, failure } = await this.stepsOf(plan.actions, at, made);
+        if (record !== undefined && steps.length > 0) await record(steps);
+        const applied = await this.applySteps(steps, made, at);
+        if (failure !== undefined) throw failure.error;
+        return { ...plan, applied };
       } finally {
-        await this.afterMutation(at);
+        await this.deleteUnusedKeys(made.values());
       }
-      return { ...plan, applied };
     });
+  }
+
+  /** The plan's steps, each prepare with the authority made for it (kept in `made`), in order. */
+  private async stepsOf(
+    actions: readonly RotationAction[],
+    at: number,
+    made: Map<RotationStep, NewAuthority>,
+  ): Promise<{ steps: RotationStep[]; failure?: { error: unknown } }> {
+    const steps: RotationStep[] = [];
+    for (const action of actions) {
+      if (action.type !== 'prepare') {
+        steps.push(action);
+        continue;
+      }
+      let created: NewAuthority;
+      try {
+        created = await this.createAuthority(action.kind, at);
+      } catch (error) {
+        return { steps, failure: { error } };
+      }
+      const step = {
+        ...action,
+        id: created.record.id,
+        notAfter: new Date(created.record.notAfter),
+      };
+      made.set(step, created);
+      steps.push(step);
+    }
+    return { steps };
+  }
+
+  /** Keys of authorities made for steps that did not apply (never published, never signed). */
+  private async deleteUnusedKeys(made: Iterable<NewAuthority>): Promise<void> {
+    const { journal, persistence, logger } = this.deps;
+    for (const { record } of made) {
+      if (journal.get(record.kind, record.id) === record) continue;
+      try {
+        await persistence.deleteKey(keyName(record.kind, record.id));
+      } catch (error) {
+        // Left for the next start, which deletes key files no authority refers to.
+        logger.warn('ca: could not delete the key of an authority never added', {
+          authorityId: record.id,
+          error: String(error),
+        });
+      }
+    }
+  }
+
+  /** Applies the steps in order; the bundle and state are written even if one fails. */
+  private async applySteps(
+    steps: readonly RotationStep[],
+    made: Map<RotationStep, NewAuthority>,
+    at: number,
+  ): Promise<RotationStep[]> {
+    const applied: RotationStep[] = [];
+    try {
+      for (const step of steps) {
+        this.applyStep(step, made.get(step), at);
+        applied.push(step);
+      }
+    } finally {
+      await this.afterMutation(at);
+    }
+    return applied;
   }
 
   /** Persists exact FED-51 expiries; nothing changes afterwards. */
@@ -153,27 +228,27 @@ export class AuthorityManager {
     });
   }
 
-  private async doPrepare(kind: AuthorityKind, t: number): Promise<AuthorityRecord> {
+  /** A new authority of `kind` (its key on disk), not yet in the journal: nothing publishes it. */
+  private createAuthority(kind: AuthorityKind, t: number): Promise<NewAuthority> {
+    const { journal } = this.deps;
+    return kind === 'x509'
+      ? createX509Authority(this.deps, t)
+      : createJwtAuthority(this.deps, t, (kid) => journal.has('jwt', kid));
+  }
+
+  /** Adds a new authority to the journal: published with the next bundle build. */
+  private addPrepared({ record, secret }: NewAuthority): AuthorityRecord {
     const { journal, logger } = this.deps;
-    if (journal.newestPrepared(kind) !== undefined) {
-      throw new CaError('ERR_CA_AUTHORITY_STATE', `a ${kind} authority is already prepared`);
-    }
-    if (kind === 'x509') {
-      const { record, secret } = await createX509Authority(this.deps, t);
-      journal.add(record, secret);
+    refuseSecondPrepared(journal, record.kind);
+    journal.add(record, secret);
+    if (record.kind === 'x509') {
       logger.info('ca: prepared x509 authority (published)', {
         authorityId: record.id,
         upstream: !!this.deps.upstream,
       });
     } else {
-      const { record, secret } = await createJwtAuthority(this.deps, t, (kid) =>
-        journal.has('jwt', kid),
-      );
-      journal.add(record, secret);
       logger.info('ca: prepared jwt signing key (published)', { kid: record.id });
     }
-    const record = journal.newestPrepared(kind);
-    if (record === undefined) throw new Error('prepared authority vanished');
     return record;
   }
 
@@ -216,11 +291,12 @@ export class AuthorityManager {
     });
   }
 
-  private async applyAction(action: RotationAction, t: number): Promise<void> {
+  private applyStep(action: RotationStep, created: NewAuthority | undefined, t: number): void {
     const { journal, logger } = this.deps;
     switch (action.type) {
       case 'prepare': {
-        const record = await this.doPrepare(action.kind, t);
+        if (created === undefined) throw new Error('no authority was made for this prepare step');
+        const record = this.addPrepared(created);
         if (action.activate) this.doActivate(record, t, true);
         return;
       }
@@ -263,5 +339,12 @@ export class AuthorityManager {
         }
       }
     });
+  }
+}
+
+/** One prepared authority per kind at a time. */
+function refuseSecondPrepared(journal: AuthorityJournal, kind: AuthorityKind): void {
+  if (journal.newestPrepared(kind) !== undefined) {
+    throw new CaError('ERR_CA_AUTHORITY_STATE', `a ${kind} authority is already prepared`);
   }
 }

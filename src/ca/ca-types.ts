@@ -9,7 +9,7 @@ import type { AuthorityKind, AuthorityMetadata } from './authority.js';
 import type { EcdsaChecker } from './native-ecdsa.js';
 import type { ResolvedCaOptions } from './options.js';
 import type { CaPersistence } from './persistence.js';
-import type { RotationAction, RotationConfig, RotationPlan } from './rotation.js';
+import type { RotationConfig, RotationPlan, RotationRecorder, RotationStep } from './rotation.js';
 
 /** Structured logger; fields never carry key material. */
 export type CaLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
@@ -93,6 +93,14 @@ export interface ActivateOptions {
   readonly force?: boolean;
 }
 
+export interface RotateOptions {
+  /**
+   * Makes the due steps durable before any applies (the broker: their audit events); when it
+   * rejects, nothing changes and rotate rejects with its error. Not called when nothing is due.
+   */
+  readonly record?: RotationRecorder;
+}
+
 export interface Ca {
   readonly trustDomain: TrustDomain;
   readonly options: ResolvedCaOptions;
@@ -124,7 +132,10 @@ export interface Ca {
   taint(kind: AuthorityKind, id: string): Promise<AuthorityMetadata>;
   revoke(kind: AuthorityKind, id: string): Promise<AuthorityMetadata>;
   /** Plans the rotation at `atMs` (default: deps.now()) and applies the due actions. */
-  rotate(atMs?: number): Promise<RotationPlan & { readonly applied: readonly RotationAction[] }>;
+  rotate(
+    atMs?: number,
+    options?: RotateOptions,
+  ): Promise<RotationPlan & { readonly applied: readonly RotationStep[] }>;
   /** Persists exact FED-51 expiries; the CA signs nothing afterwards. */
   close(): Promise<void>;
   toJSON(): unknown;

@@ -82,14 +82,19 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
     ecdsa: ecdsaCheckerOf(deps.ecdsa, logger),
     requestsInFlight: deps.requestsInFlight,
   });
-  const rotate: Ca['rotate'] = (atMs) =>
-    manager.rotate(() => {
+  const rotate: Ca['rotate'] = (atMs, options = {}) => {
+    const { record } = options;
+    if (record !== undefined && typeof record !== 'function') {
+      throw new TypeError('rotate options.record must be a function');
+    }
+    return manager.rotate(() => {
       if (atMs === undefined) return now();
       if (typeof atMs !== 'number' || !Number.isFinite(atMs)) {
         throw new TypeError('rotate(atMs) takes milliseconds since the epoch');
       }
       return atMs;
-    });
+    }, record);
+  };
 
   const ca: Ca = {
     trustDomain,

@@ -12,6 +12,7 @@ export type {
   IssuedX509Svid,
   JwtSvidRequest,
   OwnSvid,
+  RotateOptions,
   X509SvidRequest,
 } from './ca-types.js';
 export {
@@ -34,7 +35,13 @@ export {
   planRotation,
   removableAt,
 } from './rotation.js';
-export type { RotationAction, RotationConfig, RotationPlan } from './rotation.js';
+export type {
+  RotationAction,
+  RotationConfig,
+  RotationPlan,
+  RotationRecorder,
+  RotationStep,
+} from './rotation.js';
 export { createRotator } from './rotator.js';
 export type { Rotator, RotatorDeps, RotatorOptions } from './rotator.js';
 export { decodeCaState, encodeCaState } from './persistence.js';

@@ -43,6 +43,23 @@ export type RotationAction =
       readonly reason: 'signed-material-expired' | 'expired';
     };
 
+/**
+ * A rotation action as it is about to be applied: a prepare names the authority made for it (its
+ * key and certificate exist, but it is not in the bundle and signs nothing until the step applies).
+ */
+export type RotationStep =
+  | (Extract<RotationAction, { readonly type: 'prepare' }> & {
+      readonly id: string;
+      readonly notAfter: Date;
+    })
+  | Exclude<RotationAction, { readonly type: 'prepare' }>;
+
+/**
+ * Makes a rotation's steps durable (the broker appends audit events) before any of them applies;
+ * when it rejects, none applies and the rotation fails with its error.
+ */
+export type RotationRecorder = (steps: readonly RotationStep[]) => Promise<void>;
+
 export interface RotationPlan {
   readonly actions: readonly RotationAction[];
   /** When the plan may change next (without outside events); undefined when nothing is pending. */

@@ -1,13 +1,21 @@
 // The rotator: applies the due rotation actions (rotation.ts) on `tick(atMs)`, and `run(signal)`
 // loops until aborted, sleeping until the plan's next check, bounded between min and max intervals.
+// With `record` (the broker's audit), the steps of a tick are recorded before any applies.
 import type { Clock } from '../clock.js';
+import { isBrokerError } from '../errors.js';
 import type { Ca, CaLogger } from './ca-types.js';
-import type { RotationAction, RotationPlan } from './rotation.js';
+import type { RotationPlan, RotationRecorder, RotationStep } from './rotation.js';
 
 export interface RotatorDeps {
   readonly ca: Pick<Ca, 'rotate'>;
   readonly now: Clock;
   readonly logger?: CaLogger;
+  /**
+   * Makes each tick's steps durable before any applies (ca.rotate's `record`). When it rejects,
+   * nothing applies, a warning is logged and the tick is retried after the minimum interval,
+   * doubling on each further failure up to the maximum.
+   */
+  readonly record?: RotationRecorder;
 }
 
 export interface RotatorOptions {
@@ -18,7 +26,7 @@ export interface RotatorOptions {
 }
 
 export interface Rotator {
-  tick(atMs?: number): Promise<RotationPlan & { readonly applied: readonly RotationAction[] }>;
+  tick(atMs?: number): Promise<RotationPlan & { readonly applied: readonly RotationStep[] }>;
   run(signal: AbortSignal): Promise<void>;
 }
 
@@ -40,6 +48,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+const stepFields = (step: RotationStep): Record<string, unknown> => ({
+  ...('id' in step ? { authorityId: step.id } : {}),
+  reason: step.reason,
+});
+
 export function createRotator(deps: RotatorDeps, options: RotatorOptions = {}): Rotator {
   const maxIntervalMs = options.maxIntervalMs ?? 60_000;
   const minIntervalMs = options.minIntervalMs ?? 1_000;
@@ -47,14 +60,30 @@ export function createRotator(deps: RotatorDeps, options: RotatorOptions = {}): 
     throw new TypeError('need 0 < minIntervalMs <= maxIntervalMs');
   }
   const logger = deps.logger;
+  /** Errors the record hook threw: run() retries those sooner than other failures. */
+  const notRecorded = new WeakSet<object>();
+  const given = deps.record;
+  const record: RotationRecorder | undefined =
+    given === undefined
+      ? undefined
+      : async (steps) => {
+          try {
+            await given(steps);
+          } catch (error) {
+            if (typeof error === 'object' && error !== null) notRecorded.add(error);
+            logger?.warn('ca rotation not applied: its record failed; retrying', {
+              error: String(error),
+              ...(isBrokerError(error) ? { code: error.code } : {}),
+              steps: steps.map((s) => `${s.type} ${s.kind}`).join(', '),
+            });
+            throw error;
+          }
+        };
 
   const tick: Rotator['tick'] = async (atMs = deps.now()) => {
-    const result = await deps.ca.rotate(atMs);
-    for (const action of result.applied) {
-      logger?.info(`ca rotation: ${action.type} ${action.kind}`, {
-        ...('id' in action ? { authorityId: action.id } : {}),
-        reason: action.reason,
-      });
+    const result = await deps.ca.rotate(atMs, record === undefined ? undefined : { record });
+    for (const step of result.applied) {
+      logger?.info(`ca rotation: ${step.type} ${step.kind}`, stepFields(step));
     }
     return result;
   };
@@ -62,15 +91,23 @@ export function createRotator(deps: RotatorDeps, options: RotatorOptions = {}): 
   return {
     tick,
     async run(signal) {
+      let retryMs = minIntervalMs;
       while (!signal.aborted) {
         let delay = maxIntervalMs;
         try {
           const plan = await tick();
+          retryMs = minIntervalMs;
           if (plan.nextCheckAt !== undefined) {
             delay = plan.nextCheckAt.getTime() - deps.now();
           }
         } catch (error) {
-          logger?.error('ca rotation failed; retrying', { error: String(error) });
+          if (typeof error === 'object' && error !== null && notRecorded.has(error)) {
+            // Already logged as a warning; nothing changed, so try again soon.
+            delay = retryMs;
+            retryMs = Math.min(maxIntervalMs, retryMs * 2);
+          } else {
+            logger?.error('ca rotation failed; retrying', { error: String(error) });
+          }
         }
         await sleep(Math.min(maxIntervalMs, Math.max(minIntervalMs, delay)), signal);
       }

@@ -2,7 +2,13 @@
 // of the X.509 authority and the JWT key, issuing at every step; every still-valid SVID issued so far
 // verifies against the published bundle at every instant, and spiffe_sequence only grows (FED-50..55).
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createRotator, type IssuedJwtSvid, type IssuedX509Svid } from '../../src/ca/index.js';
+import {
+  createRotator,
+  type Ca,
+  type IssuedJwtSvid,
+  type IssuedX509Svid,
+} from '../../src/ca/index.js';
+import { StoreError } from '../../src/errors.js';
 import { validateJwtSvid, verifyX509Svid } from '../../src/svid/index.js';
 import { newEcKey, openCa, opensslVerify, removeTempDirs, testClock, TD } from './support.js';
 
@@ -253,5 +259,55 @@ describe('createRotator', () => {
     expect(() =>
       createRotator({ ca: fakeCa, now: () => Date.now() }, { minIntervalMs: 0 }),
     ).toThrow(TypeError);
+  });
+
+  it('a tick whose record fails applies nothing, warns, and is retried from the minimum interval', async () => {
+    const t0 = Date.now();
+    const callsAtMs: number[] = [];
+    const recorded: string[][] = [];
+    const step = {
+      type: 'activate',
+      kind: 'x509',
+      id: 'next',
+      reason: 'lead-time-passed',
+    } as const;
+    const fakeCa: Pick<Ca, 'rotate'> = {
+      rotate: async (_atMs, options) => {
+        callsAtMs.push(Date.now() - t0);
+        // As the CA does: the steps are recorded before any applies; a rejection applies none.
+        await options?.record?.([step]);
+        return { actions: [step], applied: [step], nextCheckAt: undefined };
+      },
+    };
+    const warnings: unknown[] = [];
+    const errors: string[] = [];
+    const rotator = createRotator(
+      {
+        ca: fakeCa,
+        now: () => Date.now(),
+        logger: {
+          info() {},
+          warn: (_m, fields) => warnings.push(fields),
+          error: (m) => errors.push(m),
+        },
+        record: async (steps) => {
+          recorded.push(steps.map((s) => `${s.type} ${s.kind} ${s.id}`));
+          if (recorded.length <= 3) throw new StoreError('ERR_STORE_UNAVAILABLE', 'disk full');
+        },
+      },
+      { minIntervalMs: 5, maxIntervalMs: 40 },
+    );
+    const controller = new AbortController();
+    const running = rotator.run(controller.signal);
+    await vi.advanceTimersByTimeAsync(100);
+    controller.abort();
+    await running;
+    // Failed records wait 5, 10, 20 ms (doubling, at most 40); a success with nothing pending, 40.
+    expect(callsAtMs).toEqual([0, 5, 15, 35, 75]);
+    expect(recorded).toHaveLength(5);
+    expect(recorded[0]).toEqual(['activate x509 next']);
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', steps: 'activate x509' });
+    expect(errors).toEqual([]);
   });
 });
