@@ -11,7 +11,9 @@ import {
   createFailedLogins,
   instrumentCa,
   instrumentStore,
+  BROKER_ACTOR,
   KeptOwnSvids,
+  recordRotationSteps,
   serveOwnBundle,
   startAdminApi,
   startAgentApi,
@@ -165,7 +167,13 @@ async function startParts(w: Wiring, closeStore: StopStep): Promise<Broker> {
     nowMs,
     logger,
   });
-  const rotator = createRotator({ ca: ownCa, now: nowMs, logger });
+  // Each step is audited before it applies; while the audit log cannot be written nothing rotates.
+  const rotator = createRotator({
+    ca: ownCa,
+    now: nowMs,
+    logger,
+    record: recordRotationSteps(audit),
+  });
   teardown.inBackground((signal) => rotator.run(signal));
   const listening = { ownSvids, teardown, metrics: w.metrics, logger, nowMs };
   const bundleEndpoint = await startBundleEndpoint({
@@ -392,7 +400,7 @@ async function auditCreatedAuthorities(
     if (authority.createdAt.getTime() < sinceMs) continue;
     await audit({
       type: 'authority.prepared',
-      actor: 'broker',
+      actor: BROKER_ACTOR,
       details: {
         kind: authority.kind,
         id: authority.id,

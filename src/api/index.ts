@@ -31,6 +31,7 @@ export {
   requestMetrics,
 } from './metrics.js';
 export type { BrokerMetrics } from './metrics.js';
+export { recordRotationSteps, rotationAuditEvents, BROKER_ACTOR } from './rotation-audit.js';
 // The admin API's JSON responses as types (z.output of the documented schemas): the CLI imports them.
 export type {
   AcceptedInviteResponse,

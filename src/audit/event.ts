@@ -22,6 +22,8 @@ export const AUDIT_EVENT_TYPES = [
   'authority.tainted',
   'authority.revoked',
   'authority.retired',
+  /** The CA's rotator took an authority out of the bundle (expired, or all it signed expired). */
+  'authority.removed',
   'svid.issued',
   'token.created',
   'token.used',
