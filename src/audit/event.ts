@@ -35,6 +35,8 @@ export const AUDIT_EVENT_TYPES = [
   'admin.added',
   'admin.removed',
   'admin.rotated',
+  /** Written before an admin or console change runs: who asked for what (README: Audit). */
+  'admin.requested',
   'console.signed_in',
   'invite.created',
   'invite.accepted',

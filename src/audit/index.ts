@@ -18,6 +18,7 @@ export type {
   ChainCheck,
 } from './event.js';
 export { chainTrimmedEvent, createAuditRecorder } from './trail.js';
+export { runAsAdminRequest } from './request-scope.js';
 export type { AuditRecorder } from './trail.js';
 export { checkTrims, verifyStoredAudit } from './verify.js';
 export type { AuditVerification, TrimSummary } from './verify.js';

@@ -3,6 +3,7 @@
 import { StoreError, isBrokerError } from '../errors.js';
 import type { AuditLog, AuditTrimBuilder } from '../store/index.js';
 import { chainEvent, type AuditEvent, type AuditEventInput } from './event.js';
+import { withAdminRequestId } from './request-scope.js';
 import type { Clock } from '../clock.js';
 
 /** The store's `audit.trimmed` builder: the trim facts, chained and hashed like any event. */
@@ -29,14 +30,17 @@ export const chainTrimmedEvent: AuditTrimBuilder = (previous, id, trim) => {
 export type AuditRecorder = (event: AuditEventInput) => Promise<AuditEvent>;
 
 /**
- * The one way events are written. Fail closed: whatever stops the append (a stalled Redis, a full
+ * The one way events are written; one written while an admin change runs carries its request id
+ * (request-scope.ts). Fail closed: whatever stops the append (a stalled Redis, a full
  * disk, a lost race) reaches the caller as ERR_STORE_UNAVAILABLE, never a silent success.
  */
 export function createAuditRecorder(deps: {
   readonly store: Pick<AuditLog, 'appendAudit'>;
   readonly now: Clock;
 }): AuditRecorder {
-  return async (event) => {
+  return async (input) => {
+    // Written during an admin change: the id of its `admin.requested` event pairs them.
+    const event = withAdminRequestId(input);
     try {
       return await deps.store.appendAudit((previous, id) => {
         const { id: _id, ...draft } = chainEvent(previous, event, deps.now(), id);
