@@ -10,6 +10,7 @@ import { bodyLimit } from './body-limit.js';
 import { connectionTurns } from './connection-turns.js';
 import { errorHandler, notFoundHandler } from './http-errors.js';
 import { createBrokerMetrics, registerStateCollectors, requestMetrics } from './metrics.js';
+import { recordAdminRequest } from './request-audit.js';
 import { requestIdMiddleware } from './request-id.js';
 import { ADMIN_PREFIX, createRouteTable, type AdminEnv, type RouteTable } from './routes.js';
 import { MAX_JSON_BODY_BYTES, requestTargetCheck } from './validate.js';
@@ -57,7 +58,8 @@ function defaultFailedLogins(deps: AdminDeps): FailedLogins {
 
 /**
  * Everything under /v1/admin: the admin token on every path, unknown ones included (refused before
- * the 404), then the resources in the order the OpenAPI document lists them.
+ * the 404), each change recorded (`admin.requested`) before its handler runs, then the resources in
+ * the order the OpenAPI document lists them.
  */
 function createV1AdminApp(
   deps: AdminDeps,
@@ -66,6 +68,7 @@ function createV1AdminApp(
 ): Hono<AdminEnv> {
   const admin = new Hono<AdminEnv>();
   admin.use('*', authenticate);
+  admin.use('*', recordAdminRequest({ audit: deps.audit, actorOf: (c) => c.var.actor }));
   admin.route('/', createAuthoritiesApp(deps, table));
   admin.route('/', createSvidsApp(deps, table));
   admin.route('/', createBundlesApp(deps, table));

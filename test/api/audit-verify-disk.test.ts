@@ -83,10 +83,11 @@ async function verifyBoth(): Promise<{
 describe('audit verify reads the stored segments (issue 15 #10)', () => {
   it('the untouched log verifies through the API and the command', async () => {
     const { api, command } = await verifyBoth();
-    // Two authority.prepared events from the first start (issue 18), then the three entries.
-    expect(api).toMatchObject({ ok: true, checked: 5 });
+    // Two authority.prepared events from the first start (issue 18), then the three entries, each
+    // an admin.requested and its entry.created.
+    expect(api).toMatchObject({ ok: true, checked: 8 });
     expect(command.code, command.stderr).toBe(0);
-    expect(command.stdout).toMatch(/^audit chain intact: 5 events, head 5:[0-9a-f]{64}\n$/);
+    expect(command.stdout).toMatch(/^audit chain intact: 8 events, head 8:[0-9a-f]{64}\n$/);
   });
 
   it.each([

@@ -226,7 +226,11 @@ describe('console and admin API share each change and its checks (issue 19 item 
     const events = await t.store.listAudit({ limit: 50, actor: 'admin:alice' });
     const deleted = events.find((e) => e.type === 'entry.deleted');
     // The API's event carries the SPIFFE ID; the console's copy of the code did not.
-    expect(deleted?.data).toEqual({ id: entry?.id, spiffeId: 'spiffe://home.test/web' });
+    expect(deleted?.data).toEqual({
+      id: entry?.id,
+      spiffeId: 'spiffe://home.test/web',
+      requestId: expect.any(String),
+    });
     expect(events.map((e) => e.type)).toEqual(
       expect.arrayContaining(['entry.created', 'entry.deleted', 'authority.prepared']),
     );

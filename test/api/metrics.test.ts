@@ -154,7 +154,8 @@ describe('GET /metrics (admin app in process)', () => {
     }
     const families = await scrape();
     const appended = (await t.store.listAudit({ limit: 10_000 })).length - auditedBefore;
-    expect(appended).toBe(3);
+    // Each create: its admin.requested, then its entry.created.
+    expect(appended).toBe(6);
     expect(countOf(families)).toBe(before + appended);
     expect(families.get(name)?.type).toBe('histogram');
     expect(sampleValue(families, `${name}_bucket`, { le: '+Inf' })).toBe(countOf(families));

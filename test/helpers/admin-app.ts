@@ -23,11 +23,12 @@ import {
 } from '../../src/api/metrics.js';
 import type { AdminEnv } from '../../src/api/routes.js';
 import {
-  chainEvent,
+  createAuditRecorder,
   createFailedLoginAggregator,
   type AuditEventInput,
 } from '../../src/audit/index.js';
 import { createCa, type Ca } from '../../src/ca/index.js';
+import { StoreError } from '../../src/errors.js';
 import { createFederation, type Federation } from '../../src/federation/index.js';
 import { silentLogger } from '../../src/log.js';
 import { createRegistration, type Registration } from '../../src/registration/index.js';
@@ -43,6 +44,10 @@ export interface TestAdminApp {
   readonly registration: Registration;
   readonly metrics: BrokerMetrics;
   readonly access: { readonly admins: AdminDirectory; readonly sessions: Sessions };
+  /** The temp directory holding the store and the CA's keys and state. */
+  readonly dir: string;
+  /** While on, every audit append fails as with a stalled store (ERR_STORE_UNAVAILABLE). */
+  failAuditAppends(on: boolean): void;
   /** app.request() with the admin token (or `token`, or none with null); JSON bodies parsed. */
   call<T = Record<string, unknown>>(
     method: string,
@@ -89,16 +94,24 @@ export async function createTestAdminApp(
     ),
     metrics,
   );
+  let auditFails = false;
+  // The broker's own recorder (src/main.ts), over the store or, when told, over an unwritable log.
+  const record = createAuditRecorder({
+    store: {
+      appendAudit: (build) =>
+        auditFails
+          ? Promise.reject(new StoreError('ERR_STORE_UNAVAILABLE', 'audit log not writable'))
+          : store.appendAudit(build),
+    },
+    now: nowMs,
+  });
   const audit = async (event: {
     type: string;
     actor: string;
     trustDomain?: string;
     details?: Record<string, unknown>;
   }): Promise<void> => {
-    await store.appendAudit((previous, id) => {
-      const { id: _id, ...draft } = chainEvent(previous, event as AuditEventInput, nowMs(), id);
-      return draft;
-    });
+    await record(event as AuditEventInput);
   };
   const federation = createFederation({
     store,
@@ -170,6 +183,10 @@ export async function createTestAdminApp(
     registration,
     metrics,
     access,
+    dir,
+    failAuditAppends(on) {
+      auditFails = on;
+    },
     async call(method, path, body, token = ADMIN_TOKEN) {
       const response = await app.request(path, {
         method,

@@ -13,6 +13,7 @@ import type { Store } from '../../store/index.js';
 import { checkRole } from '../auth.js';
 import { readLimitedBody } from '../body-limit.js';
 import { statusForCode } from '../http-errors.js';
+import { recordAdminRequest } from '../request-audit.js';
 import { CONSOLE_CSS, CONSOLE_JS, page, render, securityHeaders, type Html } from './layout.js';
 import {
   agentChanges,
@@ -217,6 +218,16 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
     deleteCookie(c, CONSOLE_COOKIE, { path: '/console' });
     return c.redirect('/console/login', 303);
   });
+  // Every change below is recorded (`admin.requested`) before it runs. Sign-in (its own
+  // `console.signed_in`) and sign-out (ends only the caller's session, and must work while the
+  // audit log cannot be written) are above, so they are not.
+  app.use(
+    '*',
+    recordAdminRequest({
+      audit: deps.audit,
+      actorOf: (c) => (c as Context<ConsoleEnv>).var.session.principal.actor,
+    }),
+  );
 
   overviewRoutes(app, deps);
   federationRoutes(app, deps);
