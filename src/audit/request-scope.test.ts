@@ -45,6 +45,24 @@ describe('admin request scope', () => {
     expect(ids).toEqual(['a', 'b', 'c']);
   });
 
+  it('a request that settles while another runs leaves the other its id (the scope stays enabled)', async () => {
+    let releaseLong = (): void => undefined;
+    const longGate = new Promise<void>((resolve) => {
+      releaseLong = resolve;
+    });
+    const long = runAsAdminRequest('long', async () => {
+      await longGate;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return currentAdminRequestId();
+    });
+    expect(await runAsAdminRequest('short', async () => currentAdminRequestId())).toBe('short');
+    releaseLong();
+    expect(await long).toBe('long');
+    // All settled: the scope is disabled, and a new request enables it again.
+    expect(currentAdminRequestId()).toBeUndefined();
+    expect(await runAsAdminRequest('again', async () => currentAdminRequestId())).toBe('again');
+  });
+
   it('a failing request still closes its scope and rethrows', async () => {
     await expect(
       runAsAdminRequest('req-4', () => Promise.reject(new Error('refused'))),
