@@ -1,16 +1,24 @@
 // Writes the agent's X509-SVID, key and bundles as PEM files for workloads that read files (like
-// spiffe-helper); backs `fedbroker agent run`. Every file is replaced atomically (temp + rename).
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+// spiffe-helper); backs `fedbroker agent run`. Each write is one version, swapped in atomically
+// (version-dir.ts): the public names are symlinks through `.svid-current`.
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BundleSet, marshalPem } from '../bundle/index.js';
-import { AgentError } from '../errors.js';
 import { TrustDomain } from '../spiffeid/index.js';
+import {
+  fileError,
+  publishVersion,
+  readCurrentVersion,
+  removeStale,
+  snapshotRegularFiles,
+  type VersionFile,
+} from './version-dir.js';
 
 export const SVID_FILE = 'svid.pem';
 export const SVID_KEY_FILE = 'svid_key.pem';
 export const BUNDLE_FILE = 'bundle.pem';
 export const FEDERATED_DIR = 'federated';
+export { CURRENT_LINK as SVID_CURRENT_LINK } from './version-dir.js';
 
 export interface SvidFiles {
   /** DER certificates, leaf first, then intermediates (X509-7). */
@@ -47,37 +55,50 @@ function checkFiles(files: SvidFiles): void {
   }
 }
 
-/** Writes `content` to a temporary file beside `path` (fsync'd), returning the temporary path. */
-async function writeTemp(path: string, content: string, mode: number): Promise<string> {
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temp, 'wx', mode);
-  try {
-    await handle.writeFile(content);
-    // umask may have narrowed the mode at creation; set it exactly (0600 for the key).
-    await handle.chmod(mode);
-    await handle.sync();
-  } finally {
-    await handle.close();
+const modeOf = (name: string): number => (name === SVID_KEY_FILE ? 0o600 : 0o644);
+
+/** The files of one version: bundles, then the key and the certificate chain. */
+function versionFiles(files: SvidFiles): VersionFile[] {
+  const own = files.bundles.get(files.ownTrustDomain);
+  const plan: VersionFile[] = [
+    {
+      name: BUNDLE_FILE,
+      content: marshalPem(own?.x509Authorities.map((a) => a.der) ?? []),
+      mode: modeOf(BUNDLE_FILE),
+    },
+  ];
+  for (const bundle of files.bundles) {
+    if (bundle.trustDomain.name === files.ownTrustDomain.name) continue;
+    // Trust domain names are [a-z0-9._-] (ID-*), so `<td>.pem` is always a plain file name.
+    plan.push({
+      name: `${FEDERATED_DIR}/${bundle.trustDomain.name}.pem`,
+      content: marshalPem(bundle.x509Authorities.map((a) => a.der)),
+      mode: 0o644,
+    });
   }
-  return temp;
+  plan.push({ name: SVID_KEY_FILE, content: files.privateKeyPem, mode: modeOf(SVID_KEY_FILE) });
+  plan.push({ name: SVID_FILE, content: marshalPem(files.chainDer), mode: modeOf(SVID_FILE) });
+  return plan;
 }
 
-function fileError(action: string, path: string, cause: unknown): AgentError {
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  return new AgentError(
-    'ERR_AGENT_FILE_WRITE',
-    `cannot ${action} ${JSON.stringify(path)}${code === undefined ? '' : ` (${code})`}`,
-    { cause, context: { path } },
-  );
+async function listPemFiles(path: string): Promise<string[]> {
+  try {
+    return (await readdir(path)).filter((entry) => entry.endsWith('.pem'));
+  } catch (cause) {
+    throw fileError('list', path, cause);
+  }
 }
 
 /**
- * Writes into `dir`: `svid.pem` (leaf + intermediates), `svid_key.pem` (mode 0600), `bundle.pem`
- * (X.509 authorities of the own trust domain) and `federated/<td>.pem` per other trust domain of
- * the set (an empty file when that bundle has no X.509 authority, FED-35), then removes
- * `federated/*.pem` files of trust domains no longer in the set. Each file is replaced atomically
- * by rename; bundles are renamed first, so a new CA is in place before an SVID it signed, and the
- * key just before the certificate. Throws AgentError ERR_AGENT_FILE_WRITE on I/O failure.
+ * Writes into `dir` one version of: `svid.pem` (leaf + intermediates), `svid_key.pem` (mode 0600),
+ * `bundle.pem` (X.509 authorities of the own trust domain) and `federated/<td>.pem` per other trust
+ * domain of the set (an empty file when that bundle has no X.509 authority, FED-35), all in a new
+ * hidden directory that `.svid-current` is then swapped to; the public names are symlinks through
+ * `.svid-current`. `federated/*.pem` entries of trust domains no longer in the set are removed
+ * after the swap; public names that are still regular files (an older writer) are first published
+ * as they are, so they become links without mixing versions. One writer per directory: a write
+ * removes version directories it did not make. Throws AgentError ERR_AGENT_FILE_WRITE on I/O
+ * failure; a failure before the swap leaves the previous version current and complete.
  */
 export async function writeSvidFiles(dir: string, files: SvidFiles): Promise<WrittenSvidFiles> {
   if (typeof dir !== 'string' || dir === '') throw new TypeError('dir must be a non-empty path');
@@ -88,63 +109,23 @@ export async function writeSvidFiles(dir: string, files: SvidFiles): Promise<Wri
   } catch (cause) {
     throw fileError('create', federatedDir, cause);
   }
+  await removeStale(dir, [FEDERATED_DIR], await readCurrentVersion(dir));
 
-  const ownName = files.ownTrustDomain.name;
-  const own = files.bundles.get(files.ownTrustDomain);
-  const plan: { path: string; content: string; mode: number }[] = [
-    {
-      path: join(dir, BUNDLE_FILE),
-      content: marshalPem(own?.x509Authorities.map((a) => a.der) ?? []),
-      mode: 0o644,
-    },
-  ];
-  const keep = new Set<string>();
-  for (const bundle of files.bundles) {
-    if (bundle.trustDomain.name === ownName) continue;
-    // Trust domain names are [a-z0-9._-] (ID-*), so `<td>.pem` is always a plain file name.
-    const name = `${bundle.trustDomain.name}.pem`;
-    keep.add(name);
-    plan.push({
-      path: join(federatedDir, name),
-      content: marshalPem(bundle.x509Authorities.map((a) => a.der)),
-      mode: 0o644,
-    });
-  }
-  plan.push({ path: join(dir, SVID_KEY_FILE), content: files.privateKeyPem, mode: 0o600 });
-  plan.push({ path: join(dir, SVID_FILE), content: marshalPem(files.chainDer), mode: 0o644 });
+  const federatedNow = (await listPemFiles(federatedDir)).map((f) => `${FEDERATED_DIR}/${f}`);
+  const adopted = await snapshotRegularFiles(
+    dir,
+    [BUNDLE_FILE, ...federatedNow, SVID_KEY_FILE, SVID_FILE],
+    modeOf,
+  );
+  if (adopted !== undefined) await publishVersion(dir, adopted);
 
-  // Write every temporary file before the first rename, so an I/O error changes nothing.
-  const temps: string[] = [];
-  try {
-    for (const item of plan) {
-      try {
-        temps.push(await writeTemp(item.path, item.content, item.mode));
-      } catch (cause) {
-        throw fileError('write', item.path, cause);
-      }
-    }
-    for (let i = 0; i < plan.length; i++) {
-      const item = plan[i] as (typeof plan)[number];
-      try {
-        await rename(temps[i] as string, item.path);
-      } catch (cause) {
-        throw fileError('replace', item.path, cause);
-      }
-      temps[i] = '';
-    }
-  } finally {
-    await Promise.all(temps.filter((t) => t !== '').map((t) => rm(t, { force: true })));
-  }
+  const plan = versionFiles(files);
+  await publishVersion(dir, plan);
 
+  const keep = new Set(plan.map((file) => file.name));
   const removed: string[] = [];
-  let entries: string[];
-  try {
-    entries = await readdir(federatedDir);
-  } catch (cause) {
-    throw fileError('list', federatedDir, cause);
-  }
-  for (const entry of entries) {
-    if (!entry.endsWith('.pem') || keep.has(entry)) continue;
+  for (const entry of await listPemFiles(federatedDir)) {
+    if (keep.has(`${FEDERATED_DIR}/${entry}`)) continue;
     const path = join(federatedDir, entry);
     try {
       await rm(path, { force: true });
@@ -153,5 +134,5 @@ export async function writeSvidFiles(dir: string, files: SvidFiles): Promise<Wri
     }
     removed.push(path);
   }
-  return { written: plan.map((item) => item.path), removed };
+  return { written: plan.map((file) => join(dir, file.name)), removed };
 }

@@ -18,7 +18,14 @@ export {
   tlsServerOptions,
 } from './tls.js';
 export type { MtlsClientOptions, MtlsConnectOptions, MtlsOptions } from './tls.js';
-export { BUNDLE_FILE, FEDERATED_DIR, SVID_FILE, SVID_KEY_FILE, writeSvidFiles } from './files.js';
+export {
+  BUNDLE_FILE,
+  FEDERATED_DIR,
+  SVID_CURRENT_LINK,
+  SVID_FILE,
+  SVID_KEY_FILE,
+  writeSvidFiles,
+} from './files.js';
 export type { SvidFiles, WrittenSvidFiles } from './files.js';
 export { createAgent } from './client.js';
 export type {

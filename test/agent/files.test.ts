@@ -1,6 +1,19 @@
 // writeSvidFiles: spiffe-helper-style PEM files (svid.pem, svid_key.pem 0600, bundle.pem,
-// federated/<td>.pem) replaced atomically, with federated files of departed partners removed.
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+// federated/<td>.pem) as symlinks through `.svid-current` into one version directory, swapped
+// atomically; federated files of departed partners removed; files of the old layout migrated;
+// directories left by a crash removed.
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,13 +81,46 @@ describe('writeSvidFiles', () => {
     ).toEqual([shipCa.der]);
     expect(result.written).toHaveLength(5);
     expect(result.removed).toEqual([]);
-    // Atomic replacement leaves no temporary files behind.
-    expect((await readdir(dir)).sort()).toEqual([
-      'bundle.pem',
-      'federated',
-      'svid.pem',
-      'svid_key.pem',
+  });
+
+  it('layout: the public names are symlinks through .svid-current into the one version directory', async () => {
+    const dir = join(root, 'layout');
+    await writeSvidFiles(dir, files);
+    await writeSvidFiles(dir, files);
+    const current = await readlink(join(dir, '.svid-current'));
+    expect(current).toMatch(/^\.svid-\d+-[0-9a-f]{12}$/);
+    // The previous version is gone and no temporary entry is left behind.
+    expect((await readdir(dir)).sort()).toEqual(
+      ['.svid-current', current, 'bundle.pem', 'federated', 'svid.pem', 'svid_key.pem'].sort(),
+    );
+    for (const name of ['svid.pem', 'svid_key.pem', 'bundle.pem']) {
+      expect((await lstat(join(dir, name))).isSymbolicLink()).toBe(true);
+      expect(await readlink(join(dir, name))).toBe(`.svid-current/${name}`);
+    }
+    expect(await readlink(join(dir, 'federated', 'shipping.example.pem'))).toBe(
+      '../.svid-current/federated/shipping.example.pem',
+    );
+    expect((await readdir(join(dir, current, 'federated'))).sort()).toEqual([
+      'rail.example.pem',
+      'shipping.example.pem',
     ]);
+    // The version is readable by others like the files it replaced; the key by its owner only.
+    expect(await mode(join(dir, current))).toBe(0o755);
+    expect(await mode(join(dir, current, 'svid.pem'))).toBe(0o644);
+    expect(await mode(join(dir, current, 'svid_key.pem'))).toBe(0o600);
+  });
+
+  it('modes are exact whatever the umask: key 0600, version directory 0755', async () => {
+    const dir = join(root, 'umask');
+    const before = process.umask(0);
+    try {
+      await writeSvidFiles(dir, files);
+    } finally {
+      process.umask(before);
+    }
+    expect(await mode(join(dir, 'svid_key.pem'))).toBe(0o600);
+    expect(await mode(join(dir, 'svid.pem'))).toBe(0o644);
+    expect(await mode(join(dir, await readlink(join(dir, '.svid-current'))))).toBe(0o755);
   });
 
   it('FED-60: removes the file of a partner that left the set, keeps unrelated files', async () => {
@@ -92,12 +138,55 @@ describe('writeSvidFiles', () => {
     ]);
   });
 
-  it('replaces a key file that had a wider mode with a 0600 one', async () => {
+  it('migration: regular files of the old layout become links, the key 0600, departed partners removed', async () => {
     const dir = join(root, 'third');
-    await writeSvidFiles(dir, files);
-    await writeFile(join(dir, 'svid_key.pem'), 'old', { mode: 0o644 });
-    await writeSvidFiles(dir, files);
+    await mkdir(join(dir, 'federated'), { recursive: true });
+    await writeFile(join(dir, 'svid.pem'), 'old chain', { mode: 0o644 });
+    await writeFile(join(dir, 'svid_key.pem'), 'old key', { mode: 0o644 });
+    await writeFile(join(dir, 'bundle.pem'), 'old bundle', { mode: 0o644 });
+    await writeFile(join(dir, 'federated', 'shipping.example.pem'), 'old', { mode: 0o644 });
+    await writeFile(join(dir, 'federated', 'gone.example.pem'), 'old', { mode: 0o644 });
+    const result = await writeSvidFiles(dir, files);
+    for (const name of ['svid.pem', 'svid_key.pem', 'bundle.pem', 'federated/rail.example.pem']) {
+      expect((await lstat(join(dir, name))).isSymbolicLink()).toBe(true);
+    }
+    expect(await readFile(join(dir, 'svid_key.pem'), 'utf8')).toBe(files.privateKeyPem);
     expect(await mode(join(dir, 'svid_key.pem'))).toBe(0o600);
+    expect(parsePemCertificates(await readFile(join(dir, 'svid.pem')))).toEqual(files.chainDer);
+    expect(result.removed).toEqual([join(dir, 'federated', 'gone.example.pem')]);
+    // The snapshot of the old files, published first, is gone: one version directory remains.
+    expect((await readdir(dir)).filter((e) => e.startsWith('.svid-')).sort()).toEqual(
+      ['.svid-current', await readlink(join(dir, '.svid-current'))].sort(),
+    );
+  });
+
+  it('a crashed write: stale version directories and temporary links are removed, other entries kept', async () => {
+    const dir = join(root, 'stale');
+    await writeSvidFiles(dir, files);
+    const stale = '.svid-1700000000000-0123456789ab';
+    await mkdir(join(dir, stale, 'federated'), { recursive: true });
+    await writeFile(join(dir, stale, 'svid_key.pem'), 'a key', { mode: 0o600 });
+    await symlink(stale, join(dir, '.svid-current.0123456789ab.tmp'));
+    await writeFile(join(dir, 'svid.pem.ba9876543210.tmp'), 'old writer temp');
+    await writeFile(join(dir, 'federated', 'rail.example.pem.ba9876543210.tmp'), 'temp');
+    await mkdir(join(dir, '.svid-notes'));
+    await writeSvidFiles(dir, files);
+    const current = await readlink(join(dir, '.svid-current'));
+    expect((await readdir(dir)).sort()).toEqual(
+      [
+        '.svid-current',
+        '.svid-notes',
+        current,
+        'bundle.pem',
+        'federated',
+        'svid.pem',
+        'svid_key.pem',
+      ].sort(),
+    );
+    expect((await readdir(join(dir, 'federated'))).sort()).toEqual([
+      'rail.example.pem',
+      'shipping.example.pem',
+    ]);
   });
 
   it('FED-35: a partner bundle without X.509 authorities gives an empty file', async () => {

@@ -1,5 +1,6 @@
 // `fedbroker agent run`: enrols with a join token and keeps svid.pem, svid_key.pem, bundle.pem and
-// federated/<td>.pem current in a directory, for workloads in any language (like spiffe-helper).
+// federated/<td>.pem current in a directory, for workloads in any language (like spiffe-helper);
+// each write is one version directory swapped in whole (symlinks through DIR/.svid-current).
 import { resolve } from 'node:path';
 import { createAgent, writeSvidFiles, type Agent } from '../../agent/index.js';
 import { CliError } from '../../errors.js';
@@ -34,7 +35,8 @@ export const agentRunCommand: CommandSpec = {
     'join-token-file': 'a file holding the join token (or set FEDBROKER_JOIN_TOKEN)',
     bundle: "the broker's bundle file, to trust it the first time",
     'bundle-digest': 'the bundle sha256 token generate printed, instead of --bundle',
-    write: 'directory for svid.pem, svid_key.pem, bundle.pem and federated/<td>.pem',
+    write:
+      'directory for svid.pem, svid_key.pem, bundle.pem and federated/<td>.pem (symlinks into DIR/.svid-current, swapped whole on each change)',
     once: 'write the files once and exit (no renewal)',
   },
   example:
