@@ -6,18 +6,17 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { csrPem, newKeyAndCsr } from '../../src/agent/index.js';
 import { createAgentApp, type AgentDeps } from '../../src/api/agent-app.js';
-import { type Bundle, marshalBundle, parseBundle } from '../../src/bundle/index.js';
+import { type Bundle, parseBundle } from '../../src/bundle/index.js';
 import type { Entry } from '../../src/registration/index.js';
 import type { Broker } from '../../src/main.js';
 import { parseTrustDomain } from '../../src/spiffeid/index.js';
-import { startTestBroker } from '../helpers/broker.js';
+import { approvePartner, startTestBroker } from '../helpers/broker.js';
 import { testClock } from '../helpers/clock.js';
 import { bundleOf, createCa, createJwtKey, type TestJwtKey } from '../helpers/pki.js';
 
 export const TD = 'agents.test';
 export const PARTNER = 'partner.test';
 export const OTHER = 'other.test';
-const UNREACHABLE = 'https://127.0.0.1:9/bundle';
 export const HEARTBEAT_MS = 150;
 
 export type AgentApp = ReturnType<typeof createAgentApp>;
@@ -197,14 +196,7 @@ export async function createEntry(
 
 /** A partner relationship, approved, with `bundle` forced in (no network fetch). */
 export async function addPartner(trustDomain: string, bundle: Bundle): Promise<void> {
-  await broker.federation.create(
-    { trustDomain, url: UNREACHABLE, profile: 'https_web' },
-    { actor: 'test' },
-  );
-  await broker.federation.transition(trustDomain, 'approve', { actor: 'test' });
-  await broker.federation.forceBundle(trustDomain, marshalBundle(bundle).toString('utf8'), {
-    actor: 'test',
-  });
+  await approvePartner(broker, trustDomain, bundle);
 }
 
 /** The bundles of a /bundles body (or watch event), re-parsed per trust domain key. */

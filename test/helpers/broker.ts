@@ -1,7 +1,9 @@
-// Starts real brokers in process on 127.0.0.1 with ephemeral ports, temp data dirs and an injectable clock.
+// Starts real brokers in process on 127.0.0.1 with ephemeral ports, temp data dirs and an injectable clock;
+// calls their admin API and sets up approved partners without a network fetch.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { marshalBundle, type Bundle } from '../../src/bundle/index.js';
 import { parseConfig, type LoadedConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startBroker, type Broker } from '../../src/main.js';
@@ -85,4 +87,20 @@ export async function admin<T = Record<string, unknown>>(
     // not JSON (PEM, bundle text)
   }
   return { status: response.status, body: parsed as T };
+}
+
+/** A partner relationship on `broker`, approved, with `bundle` forced in (its URL is never fetched). */
+export async function approvePartner(
+  broker: Broker,
+  trustDomain: string,
+  bundle: Bundle,
+): Promise<void> {
+  await broker.federation.create(
+    { trustDomain, url: 'https://127.0.0.1:9/bundle', profile: 'https_web' },
+    { actor: 'test' },
+  );
+  await broker.federation.transition(trustDomain, 'approve', { actor: 'test' });
+  await broker.federation.forceBundle(trustDomain, marshalBundle(bundle).toString('utf8'), {
+    actor: 'test',
+  });
 }
