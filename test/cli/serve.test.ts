@@ -1,7 +1,16 @@
 // Drives the real built `fedbroker` (issue 4 CLI): init → serve → x509/jwt mint → openssl and our
 // verifiers accept → localauthority → clean SIGTERM → restart on the same data dir keeps the CA.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +35,21 @@ function openssl(args: string[]): Promise<{ code: number; out: string }> {
   });
 }
 
+/** `fedbroker x509 mint` of the planner's SVID into `out`. */
+function mintInto(out: string, extra: readonly string[] = []): ReturnType<typeof runBuilt> {
+  return runBuilt([
+    'x509',
+    'mint',
+    '--config',
+    config,
+    '--spiffe-id',
+    'spiffe://logistics.example/agents/planner',
+    ...extra,
+    '--write',
+    out,
+  ]);
+}
+
 beforeAll(async () => {
   await buildCli();
   const adminPort = await freePort();
@@ -41,18 +65,7 @@ afterAll(async () => {
 describe('fedbroker against a running broker', () => {
   it('x509 mint writes an SVID that openssl verify -x509_strict and fedbroker svid verify accept', async () => {
     const out = join(dir, 'svid');
-    const minted = await runBuilt([
-      'x509',
-      'mint',
-      '--config',
-      config,
-      '--spiffe-id',
-      'spiffe://logistics.example/agents/planner',
-      '--ttl',
-      '30m',
-      '--write',
-      out,
-    ]);
+    const minted = await mintInto(out, ['--ttl', '30m']);
     expect(minted.code, minted.stderr).toBe(0);
     expect(statSync(join(out, 'svid_key.pem')).mode & 0o777).toBe(0o600);
     const verified = await openssl([
@@ -76,6 +89,20 @@ describe('fedbroker against a running broker', () => {
     expect(text.out).toContain('URI:spiffe://logistics.example/agents/planner');
     expect(text.out).toMatch(/X509v3 Basic Constraints: critical\s+CA:FALSE/);
     expect(text.out).toMatch(/X509v3 Key Usage: critical\s+Digital Signature\n/);
+  });
+
+  it('x509 mint over an older, wider key file replaces it: 0600, a link into one version, paired', async () => {
+    const out = join(dir, 'svid-old');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'svid_key.pem'), 'an older key\n');
+    chmodSync(join(out, 'svid_key.pem'), 0o644);
+    const minted = await mintInto(out);
+    expect(minted.code, minted.stderr).toBe(0);
+    expect(lstatSync(join(out, 'svid_key.pem')).isSymbolicLink()).toBe(true);
+    expect(statSync(join(out, 'svid_key.pem')).mode & 0o777).toBe(0o600);
+    const key = createPrivateKey(readFileSync(join(out, 'svid_key.pem')));
+    const cert = new X509Certificate(readFileSync(join(out, 'svid.pem')));
+    expect(cert.checkPrivateKey(key)).toBe(true);
   });
 
   it('X509-2 refuses to mint an SVID outside our trust domain', async () => {

@@ -1,6 +1,6 @@
 // Commands that talk to a running broker's admin API (address and token from --config FILE).
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type {
   AuditVerificationResponse,
@@ -21,7 +21,13 @@ import {
   requireString,
   stringList,
 } from '../args.js';
-import { createCsrDer, csrPem } from '../../agent/index.js';
+import { createCsrDer, csrPem, writeSvidFiles } from '../../agent/index.js';
+import {
+  Bundle,
+  BundleSet,
+  parsePemAuthorities,
+  parsePemCertificates,
+} from '../../bundle/index.js';
 import type { AdminClient } from '../client.js';
 import type { CommandSpec } from '../io.js';
 import { auditListCommand } from './audit-list.js';
@@ -125,7 +131,8 @@ export const x509MintCommand: CommandSpec = {
     'spiffe-id': 'the SPIFFE ID to put in the certificate (in our trust domain)',
     ttl: 'lifetime (default ca.x509SvidTtl, at most ca.maxX509SvidTtl)',
     dns: 'a DNS name to add as a SAN (repeat for more)',
-    write: 'directory to write svid.pem, svid_key.pem (0600) and bundle.pem into',
+    write:
+      'directory to write svid.pem, svid_key.pem (0600) and bundle.pem into (as agent run --write: links into one version directory, swapped whole)',
   },
   example:
     'fedbroker x509 mint --spiffe-id spiffe://logistics.example/billing --write ./svid --config /etc/fedbroker/broker.yaml',
@@ -154,12 +161,20 @@ export const x509MintCommand: CommandSpec = {
         ...(dnsNames.length === 0 ? {} : { dnsNames }),
       },
     );
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(dir, 'svid.pem'), result.chainPem);
-    writeFileSync(join(dir, 'svid_key.pem'), privateKey.export({ format: 'pem', type: 'pkcs8' }), {
-      mode: 0o600,
+    // As `agent run --write` writes them: one version directory swapped in whole, the key 0600 from
+    // its creation (a key file left wider by an older writer is replaced, not rewritten in place).
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const trustDomain = parseSpiffeId(result.spiffeId).trustDomain;
+    const own = new Bundle({
+      trustDomain,
+      x509Authorities: parsePemAuthorities(result.bundlePem),
     });
-    writeFileSync(join(dir, 'bundle.pem'), result.bundlePem);
+    await writeSvidFiles(dir, {
+      chainDer: parsePemCertificates(result.chainPem),
+      privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      bundles: new BundleSet([own]),
+      ownTrustDomain: trustDomain,
+    });
     if (flag(args, 'json'))
       return (printJson(io, { spiffeId: result.spiffeId, notAfter: result.notAfter, dir }), 0);
     io.stdout(
