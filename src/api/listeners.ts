@@ -1,6 +1,7 @@
 // Binding the broker's HTTP listeners: a Hono app served over plain HTTP or over TLS with a certificate
 // swapped without restart, an OS refusal turned into ERR_CONFIG_LISTEN naming the config key and
 // init flag, and the URL a local client reaches the listener at.
+import { constants } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -162,6 +163,9 @@ export async function listenApp(options: AppListenerOptions): Promise<AppListene
                     requestCert: true,
                     rejectUnauthorized: false,
                     minVersion: 'TLSv1.2' as const,
+                    // The client certificate checked after the handshake stays the connection's:
+                    // no TLS 1.2 renegotiation (a second chain, never counted, src/api/peer-svid.ts).
+                    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
                     ...serverLimitOptions(limits),
                   },
                 }),

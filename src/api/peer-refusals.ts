@@ -6,18 +6,53 @@
 // one). Nothing in node bounds the chain, so the address pays instead: past
 // REFUSED_PEERS_PER_ADDRESS refusals in a window, its new connections are closed on accept, before
 // any TLS work, until the window ends.
+//
+// Only an address's own refusals block it. The table is bounded (MAX_TRACKED_ADDRESSES, the oldest
+// window dropped first); an address it has no room for is never judged by others' counts, so a
+// stranger with many addresses cannot get honest agents (never refused, never in the table) closed.
+// IPv6 addresses count per /64, the block one host is usually given.
 import type { Logger } from '../log.js';
-import { createFailedAuthLimiter } from './auth-limit.js';
 
 /** Refused client certificates an address may present per window before its connections are closed. */
 export const REFUSED_PEERS_PER_ADDRESS = 20;
 export const REFUSED_PEERS_WINDOW_MS = 60_000;
+/** Addresses (IPv4, or IPv6 /64 prefixes) counted at once. */
+export const MAX_TRACKED_ADDRESSES = 4096;
 
 export interface PeerRefusalGate {
   /** Counts a refused client certificate against the connection's address (for the peer verifier). */
   refused(socket: unknown, code: string): void;
   /** False while `address` is past its limit: the listener closes its new connections on accept. */
   admits(address: string): boolean;
+  /** Addresses counted now (at most MAX_TRACKED_ADDRESSES). */
+  size(): number;
+}
+
+/** The eight 16-bit groups of an IPv6 address in node's text form, or undefined if it is not one. */
+function ipv6Groups(address: string): string[] | undefined {
+  const halves = address.split('::');
+  if (halves.length > 2) return undefined;
+  const head = halves[0] === '' ? [] : (halves[0] as string).split(':');
+  const tail = halves.length === 1 || halves[1] === '' ? [] : (halves[1] as string).split(':');
+  const missing = 8 - head.length - tail.length;
+  if (missing < 0 || (halves.length === 1 && missing !== 0)) return undefined;
+  return [...head, ...Array<string>(missing).fill('0'), ...tail];
+}
+
+/**
+ * What refusals are counted under: an IPv4 address as it is (an IPv4-mapped IPv6 address as the
+ * IPv4 one), an IPv6 address as its /64 prefix.
+ */
+export function refusalKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped !== null) return mapped[1] as string;
+  if (!address.includes(':')) return address;
+  const groups = ipv6Groups(address.split('%')[0] as string);
+  if (groups === undefined) return address;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 export function createPeerRefusalGate(deps: {
@@ -26,24 +61,43 @@ export function createPeerRefusalGate(deps: {
   /** The listener's name, for the log line. */
   readonly listener: string;
 }): PeerRefusalGate {
-  const limiter = createFailedAuthLimiter({
-    now: deps.now,
-    limit: REFUSED_PEERS_PER_ADDRESS,
-    windowMs: REFUSED_PEERS_WINDOW_MS,
-  });
+  /** Insertion order is window-start order: a window that restarts is deleted and set again. */
+  const windows = new Map<string, { startMs: number; count: number }>();
+  const running = (key: string, nowMs: number): { startMs: number; count: number } | undefined => {
+    const entry = windows.get(key);
+    if (entry === undefined || nowMs - entry.startMs < REFUSED_PEERS_WINDOW_MS) return entry;
+    windows.delete(key);
+    return undefined;
+  };
+  const blockedFor = (key: string, nowMs: number): number => {
+    const entry = running(key, nowMs);
+    if (entry === undefined || entry.count < REFUSED_PEERS_PER_ADDRESS) return 0;
+    return entry.startMs + REFUSED_PEERS_WINDOW_MS - nowMs;
+  };
   return {
     refused(socket, code) {
       const address = (socket as { remoteAddress?: unknown } | undefined)?.remoteAddress;
       if (typeof address !== 'string') return;
-      const wasBlocked = limiter.retryAfter(address) > 0;
-      limiter.fail(address);
-      const blockedMs = limiter.retryAfter(address);
+      const key = refusalKey(address);
+      const nowMs = deps.now();
+      const wasBlocked = blockedFor(key, nowMs) > 0;
+      let entry = running(key, nowMs);
+      if (entry === undefined) {
+        // Room for it: the oldest window goes, running or not (only its own address loses count).
+        while (windows.size >= MAX_TRACKED_ADDRESSES) {
+          windows.delete(windows.keys().next().value as string);
+        }
+        entry = { startMs: nowMs, count: 0 };
+        windows.set(key, entry);
+      }
+      entry.count += 1;
+      const blockedMs = blockedFor(key, nowMs);
       // Once per window: a blocked address opens no new connection to be refused on.
       if (blockedMs > 0 && !wasBlocked) {
         deps.logger.warn(
           `${deps.listener}: too many refused client certificates from one address`,
           {
-            address,
+            address: key,
             code,
             limit: REFUSED_PEERS_PER_ADDRESS,
             retryAfterSeconds: Math.ceil(blockedMs / 1000),
@@ -51,6 +105,7 @@ export function createPeerRefusalGate(deps: {
         );
       }
     },
-    admits: (address) => limiter.retryAfter(address) === 0,
+    admits: (address) => blockedFor(refusalKey(address), deps.now()) === 0,
+    size: () => windows.size,
   };
 }

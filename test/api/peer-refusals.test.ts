@@ -122,4 +122,30 @@ describe('refused client certificates close their address on accept (agent API)'
     expect(await handshakeOnly(url, '127.0.0.24', stranger)).toBe(false);
     expect(await oneRequest(url, '127.0.0.24', '/v1/agent/bundle')).toBe('closed');
   });
+
+  it('refuses TLS 1.2 renegotiation: the certificate checked after the handshake stays the one', async () => {
+    const target = new URL(broker.agentApiUrl);
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = connect({
+        host: target.hostname,
+        port: Number(target.port),
+        rejectUnauthorized: false,
+        maxVersion: 'TLSv1.2',
+      });
+      const timer = setTimeout(() => socket.destroy(), 10_000);
+      socket.on('error', () => undefined);
+      socket.resume();
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve('refused');
+      });
+      socket.once('secureConnect', () => {
+        socket.renegotiate({ rejectUnauthorized: false }, (error) => {
+          resolve(error === null || error === undefined ? 'renegotiated' : 'refused');
+          socket.destroy();
+        });
+      });
+    });
+    expect(outcome).toBe('refused');
+  });
 });
