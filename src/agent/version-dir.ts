@@ -15,6 +15,7 @@ import {
   symlink,
 } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
+import { constants } from 'node:fs';
 import { AgentError } from '../errors.js';
 
 /** The symlink naming the current version directory, relative to the output directory. */
@@ -217,13 +218,16 @@ export async function snapshotRegularFiles(
   const kinds = await Promise.all(names.map((n) => lstat(join(dir, n)).catch(() => undefined)));
   if (!kinds.some((stat) => stat?.isFile() === true)) return undefined;
   const files: VersionFile[] = [];
-  for (const name of names) {
+  for (const [i, name] of names.entries()) {
+    // Regular files only, read without following a link: a name that is a link (ours, or one
+    // pointing anywhere else) is not adopted, so nothing outside `dir` is copied into a version.
+    if (kinds[i]?.isFile() !== true) continue;
     const path = join(dir, name);
     const content = await attempt('read', path, async () => {
       try {
-        return await readFile(path);
+        return await readFile(path, { flag: constants.O_RDONLY | constants.O_NOFOLLOW });
       } catch (error) {
-        if (errnoOf(error) === 'ENOENT') return undefined;
+        if (errnoOf(error) === 'ENOENT' || errnoOf(error) === 'ELOOP') return undefined;
         throw error;
       }
     });
