@@ -333,7 +333,8 @@ async function update(
     details: {
       from: { url: relationship.url, profile: relationship.profile, state: relationship.state },
       to: { url: next.url, profile: next.profile, state: next.state },
-      approvalsCleared: next.state === 'pending' && next !== changed,
+      // How many approvals the change cleared (0 when it kept the state), as on returned_to_pending.
+      approvalsCleared: next === changed ? 0 : approvalsOf(relationship).length,
       reason: context.reason ?? '',
     },
   });

@@ -113,7 +113,7 @@ describe('two-person rule after approval: trust changes need approval again (iss
       details: expect.objectContaining({
         from: expect.objectContaining({ state: 'active' }),
         to: expect.objectContaining({ state: 'pending', url: 'https://attacker.invalid/b' }),
-        approvalsCleared: true,
+        approvalsCleared: 2,
       }),
     });
 
@@ -158,6 +158,11 @@ describe('two-person rule after approval: trust changes need approval again (iss
     expect(changed.body.relationship).toMatchObject({ state: 'pending', approvals: { count: 0 } });
     const aliceOnly = await t.call<One>('POST', `${PATH}/approve`, {}, alice);
     expect(aliceOnly.body.relationship.state).toBe('pending');
+    // Each relationship.updated event counts the approvals it cleared: none, none, both, Bob's.
+    const cleared = (await auditOf(t))
+      .filter((e) => e.type === 'relationship.updated')
+      .map((e) => (e.details as { approvalsCleared?: unknown }).approvalsCleared);
+    expect(cleared).toEqual([0, 0, 2, 1]);
   });
 
   it('a forced bundle (FED-33) is stored, but the relationship is pending until two admins approve it', async () => {
