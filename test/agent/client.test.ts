@@ -9,7 +9,7 @@ import { isBrokerError } from '../../src/errors.js';
 import type { Broker } from '../../src/main.js';
 import { parseTrustDomain } from '../../src/spiffeid/index.js';
 import { verifyX509Svid } from '../../src/svid/index.js';
-import { startTestBroker } from '../helpers/broker.js';
+import { approvePartner, startTestBroker } from '../helpers/broker.js';
 import { bundleOf, createCa, createJwtKey, type TestJwtKey } from '../helpers/pki.js';
 
 const PARTNER = 'shipping.test';
@@ -167,16 +167,7 @@ describe('agent SDK createAgent against a real broker', () => {
     const agent = agents[0] as Agent;
     const solo = agents.find((a) => a.spiffeId.toString().endsWith('/solo')) as Agent;
     const partnerCa = await createCa({ trustDomain: PARTNER });
-    await broker.federation.create(
-      { trustDomain: PARTNER, url: 'https://127.0.0.1:9/bundle', profile: 'https_web' },
-      { actor: 'test' },
-    );
-    await broker.federation.transition(PARTNER, 'approve', { actor: 'test' });
-    await broker.federation.forceBundle(
-      PARTNER,
-      marshalBundle(bundleOf(PARTNER, [partnerCa], [partnerKey])).toString('utf8'),
-      { actor: 'test' },
-    );
+    await approvePartner(broker, PARTNER, bundleOf(PARTNER, [partnerCa], [partnerKey]));
     // The partner bundle arrives on the watch stream.
     await untilUpdated(agent, () => agent.bundles().has(parseTrustDomain(PARTNER)));
     expect(agent.bundles().size).toBe(2);

@@ -1,7 +1,6 @@
 // Issue 15 #10: `audit verify` reads what is stored, not the store's memory. A segment of a running
 // broker's file store edited on disk (line checksum fixed up, as an attacker would) is named by the
 // admin API and by the `fedbroker audit verify` command at once, without a restart.
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import type { AuditEvent } from '../../src/audit/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startBroker, type Broker } from '../../src/main.js';
 import { ADMIN_TOKEN, admin, testConfig } from '../helpers/broker.js';
+import { lineChecksum } from '../helpers/audit-tamper.js';
 import { cli } from '../helpers/cli.js';
 
 interface Verified {
@@ -42,9 +42,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await broker?.stop();
 });
-
-const lineChecksum = (body: string): string =>
-  createHash('sha256').update(body, 'utf8').digest('hex').slice(0, 16);
 
 /** Rewrites event `id` in its segment file with `change`; `fixChecksum` as an attacker would. */
 function editOnDisk(

@@ -1,6 +1,5 @@
 // Node issuance fails closed: when the audit append rejects, no SVID is handed out (503
 // ERR_STORE_UNAVAILABLE). Through app.request() with a simulated TLS socket carrying a REAL chain.
-import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeyAndCsr } from '../../src/agent/csr.js';
 import { createAgentApp, type AgentDeps } from '../../src/api/agent-app.js';
@@ -8,31 +7,13 @@ import { StoreError } from '../../src/errors.js';
 import type { Broker } from '../../src/main.js';
 import { parseSpiffeId } from '../../src/spiffeid/index.js';
 import { startTestBroker } from '../helpers/broker.js';
+import { socketFor } from './agent-app-fixture.js';
 
 const TD = 'audit-node.test';
 let broker: Broker;
 let controller: AbortController;
 let nodeChain: Buffer[];
 let entryId: string;
-
-interface DetailedCert {
-  raw: Buffer;
-  fingerprint256: string;
-  issuerCertificate?: DetailedCert;
-}
-
-/** Node's detailed peer certificate object for a chain as sent, leaf first. */
-function socketFor(chain: readonly Buffer[]): { getPeerCertificate(): unknown } {
-  const nodes: DetailedCert[] = chain.map((der) => ({
-    raw: der,
-    fingerprint256: new X509Certificate(der).fingerprint256,
-  }));
-  nodes.forEach((node, index) => {
-    const next = nodes[index + 1];
-    if (next !== undefined) node.issuerCertificate = next;
-  });
-  return { getPeerCertificate: () => nodes[0] };
-}
 
 function deps(audit: AgentDeps['audit']): AgentDeps {
   return {
