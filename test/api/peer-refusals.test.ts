@@ -149,3 +149,28 @@ describe('refused client certificates close their address on accept (agent API)'
     expect(outcome).toBe('refused');
   });
 });
+
+describe('refused client certificates close their address on accept (admin API with tls)', () => {
+  let broker: Broker;
+  let stranger: TestCert;
+
+  beforeAll(async () => {
+    broker = await startTestBroker({
+      trustDomain: 'refusals-admin.test',
+      extra: { adminApi: { listen: '127.0.0.1:0', tls: true } },
+    });
+    const theirs = await createCa({ trustDomain: 'test.example' });
+    stranger = await createLeaf(theirs, { spiffeIds: ['spiffe://test.example/admin'] });
+  });
+  afterAll(() => broker?.stop());
+
+  it(`closes an address after ${REFUSED_PEERS_PER_ADDRESS} refused handshakes; others are served`, async () => {
+    const url = broker.adminUrl;
+    for (let i = 0; i < REFUSED_PEERS_PER_ADDRESS; i++) {
+      expect(await handshakeOnly(url, '127.0.0.31', stranger)).toBe(true);
+    }
+    expect(await handshakeOnly(url, '127.0.0.31', stranger)).toBe(false);
+    expect(await oneRequest(url, '127.0.0.31', '/healthz')).toBe('closed');
+    expect(await oneRequest(url, '127.0.0.32', '/healthz')).toBe(200);
+  });
+});
