@@ -176,7 +176,15 @@ export async function listenApp(options: AppListenerOptions): Promise<AppListene
         applyConnectionLimits(created, limits, options.admits);
         const onHandshake = options.onHandshake;
         if (identity !== undefined && onHandshake !== undefined) {
-          created.on('secureConnection', (socket: TLSSocket) => onHandshake(socket));
+          created.on('secureConnection', (socket: TLSSocket) => {
+            // A check that throws (a stranger's input no check foresaw) closes this connection,
+            // never the process.
+            try {
+              onHandshake(socket);
+            } catch {
+              socket.destroy();
+            }
+          });
         }
         created.once('error', reject);
       }),

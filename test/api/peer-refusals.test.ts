@@ -6,6 +6,9 @@
 import { connect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REFUSED_PEERS_PER_ADDRESS, REFUSED_PEERS_WINDOW_MS } from '../../src/api/peer-refusals.js';
+import { Hono } from 'hono';
+import { listenApp, LISTENERS } from '../../src/api/listeners.js';
+import { DEFAULT_LISTENER_LIMITS } from '../../src/api/listener-limits.js';
 import type { Broker } from '../../src/main.js';
 import { startTestBroker } from '../helpers/broker.js';
 import { testClock } from '../helpers/clock.js';
@@ -172,5 +175,35 @@ describe('refused client certificates close their address on accept (admin API w
     expect(await handshakeOnly(url, '127.0.0.31', stranger)).toBe(false);
     expect(await oneRequest(url, '127.0.0.31', '/healthz')).toBe('closed');
     expect(await oneRequest(url, '127.0.0.32', '/healthz')).toBe(200);
+  });
+});
+
+describe('a handshake check that throws', () => {
+  it('closes that connection only; the listener goes on serving', async () => {
+    const ca = await createCa({ trustDomain: 'throws.test' });
+    const server = await createLeaf(ca, { spiffeIds: ['spiffe://throws.test/server'] });
+    const app = new Hono().get('/', (c) => c.text('ok'));
+    let calls = 0;
+    const listener = await listenApp({
+      fetch: app.fetch,
+      listen: '127.0.0.1:0',
+      listener: LISTENERS.agent,
+      limits: DEFAULT_LISTENER_LIMITS,
+      identity: {
+        cert: server.pem,
+        key: server.nodePrivateKey().export({ format: 'pem', type: 'pkcs8' }).toString(),
+      },
+      onHandshake: () => {
+        calls += 1;
+        if (calls === 1) throw new TypeError('a check no input was foreseen for');
+      },
+    });
+    try {
+      expect(await oneRequest(listener.url, '127.0.0.41', '/')).not.toBe(200);
+      expect(await oneRequest(listener.url, '127.0.0.41', '/')).toBe(200);
+      expect(calls).toBe(2);
+    } finally {
+      await listener.close();
+    }
   });
 });
