@@ -31,6 +31,14 @@ export interface CaDeps {
    * the only issuance in flight, so the other requests' work runs beside it.
    */
   readonly requestsInFlight?: () => number;
+  /**
+   * The record hook of the rotation createCa applies at start (RotateOptions.record): the steps due
+   * then (a bootstrap, or an activation, retirement or removal that fell due while the CA was not
+   * running) are made durable before any applies. When it rejects, createCa rejects with its error
+   * and nothing is applied (the keys made for the steps are deleted). Later rotations take their
+   * own hook (ca.rotate's options, the rotator's deps).
+   */
+  readonly record?: RotationRecorder;
 }
 
 /**

@@ -40,7 +40,10 @@ function checkedClock(deps: CaDeps): () => number {
   };
 }
 
-/** Creates (or reopens) the CA on `<dataDir>/ca/`, then applies any rotation due now. */
+/**
+ * Creates (or reopens) the CA on `<dataDir>/ca/`, then applies any rotation due now, each step
+ * recorded by `deps.record` (when given) before any applies.
+ */
 export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
   const now = checkedClock(deps);
   const config = resolveCaOptions(options);
@@ -130,6 +133,13 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
     },
   };
 
-  await rotate();
+  // The steps due at start (a bootstrap, or what fell due while the broker was down) go through
+  // deps.record like the rotator's: a rejection applies none and createCa rejects with its error.
+  try {
+    await rotate(undefined, deps.record === undefined ? {} : { record: deps.record });
+  } catch (error) {
+    await issuer.close();
+    throw error;
+  }
   return Object.freeze(ca);
 }

@@ -3,7 +3,6 @@
 // (redis-server stopped) applies nothing; a later tick applies once the log takes the events.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { prepareAuthority } from '../../src/api/admin-actions.js';
 import { BROKER_ACTOR, recordRotationSteps } from '../../src/api/index.js';
@@ -13,24 +12,19 @@ import {
   type AuditEvent,
   type AuditEventInput,
 } from '../../src/audit/index.js';
-import { createRotator, type AuthorityKind, type Ca } from '../../src/ca/index.js';
+import { createRotator, type Ca } from '../../src/ca/index.js';
 import { silentLogger } from '../../src/log.js';
 import { createStore, type Store, type StoreOptions } from '../../src/store/index.js';
-import { openCa, removeTempDirs, tempDir, testClock, TD, type TestClock } from '../ca/support.js';
+import {
+  CA_OPTIONS,
+  CA_TTL_SECONDS,
+  idOf,
+  KINDS,
+  LEAD_SECONDS,
+  signers,
+} from '../ca/rotation-fixture.js';
+import { openCa, removeTempDirs, tempDir, testClock, type TestClock } from '../ca/support.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
-
-const HINT_SECONDS = 300;
-const LEAD_SECONDS = 5 * HINT_SECONDS;
-const CA_TTL_SECONDS = 24 * 3600;
-const CA_OPTIONS = {
-  caTtlSeconds: CA_TTL_SECONDS,
-  refreshHintSeconds: HINT_SECONDS,
-  x509SvidTtlSeconds: 3600,
-  maxX509SvidTtlSeconds: 4 * 3600,
-  jwtSvidTtlSeconds: 300,
-  maxJwtSvidTtlSeconds: 1800,
-};
-const KINDS: readonly AuthorityKind[] = ['x509', 'jwt'];
 
 interface World {
   readonly clock: TestClock;
@@ -91,22 +85,6 @@ const brief = (e: AuditEvent): Record<string, unknown> => ({
   actor: e.actor,
   ...e.data,
 });
-
-function idOf(ca: Ca, kind: AuthorityKind, state: string): string {
-  const found = ca.authorities(kind).find((a) => a.state === state);
-  if (found === undefined) throw new Error(`no ${state} ${kind} authority`);
-  return found.id;
-}
-
-/** The authority that signs an X509-SVID and a JWT-SVID issued now. */
-async function signers(ca: Ca): Promise<{ x509: string; jwt: string }> {
-  const x509 = await ca.issueX509Svid({
-    spiffeId: `spiffe://${TD}/workload`,
-    publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey,
-  });
-  const jwt = await ca.issueJwtSvid({ spiffeId: `spiffe://${TD}/workload`, audience: ['x'] });
-  return { x509: x509.authorityId, jwt: jwt.kid };
-}
 
 /** The CA's state as partners and workloads see it. */
 function published(w: World): unknown {
