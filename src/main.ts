@@ -11,7 +11,6 @@ import {
   createFailedLogins,
   instrumentCa,
   instrumentStore,
-  BROKER_ACTOR,
   KeptOwnSvids,
   recordRotationSteps,
   serveOwnBundle,
@@ -25,7 +24,13 @@ import {
 } from './api/index.js';
 import { areAdminsRelated } from './access/index.js';
 import { chainTrimmedEvent, createAuditRecorder, type AuditEventInput } from './audit/index.js';
-import { createCa, createRotator, createSharedLocalBundle, type Ca } from './ca/index.js';
+import {
+  createCa,
+  createRotator,
+  createSharedLocalBundle,
+  type Ca,
+  type RotationRecorder,
+} from './ca/index.js';
 import { systemClock, type Clock } from './clock.js';
 import {
   checkPermissions,
@@ -159,7 +164,10 @@ async function startParts(w: Wiring, closeStore: StopStep): Promise<Broker> {
   const { config, logger, nowMs, store, teardown, trustDomain } = w;
   const record = createAuditRecorder({ store, now: nowMs });
   const audit = auditSinkFor(record, logger);
-  const { ownCa, issuer, ownSvids } = await startCa(w, audit);
+  // Each step of the CA's rotations (at start and by the rotator) is audited before it applies:
+  // while the audit log cannot be written nothing rotates, and the broker does not start.
+  const recordSteps = recordRotationSteps(audit);
+  const { ownCa, issuer, ownSvids } = await startCa(w, recordSteps);
   const ownBundle = serveOwnBundle({
     issuer,
     config: config.bundleEndpoint,
@@ -167,13 +175,7 @@ async function startParts(w: Wiring, closeStore: StopStep): Promise<Broker> {
     nowMs,
     logger,
   });
-  // Each step is audited before it applies; while the audit log cannot be written nothing rotates.
-  const rotator = createRotator({
-    ca: ownCa,
-    now: nowMs,
-    logger,
-    record: recordRotationSteps(audit),
-  });
+  const rotator = createRotator({ ca: ownCa, now: nowMs, logger, record: recordSteps });
   teardown.inBackground((signal) => rotator.run(signal));
   const listening = { ownSvids, teardown, metrics: w.metrics, logger, nowMs };
   const bundleEndpoint = await startBundleEndpoint({
@@ -323,12 +325,13 @@ function auditSinkFor(record: ReturnType<typeof createAuditRecorder>, logger: Lo
  */
 async function startCa(
   w: Wiring,
-  audit: AuditSink,
+  record: RotationRecorder,
 ): Promise<{ ownCa: Ca; issuer: Ca; ownSvids: OwnSvidKeeperDeps }> {
   const { config, loaded, nowMs, logger } = w;
-  const startedAtMs = nowMs();
+  // The steps due at start (the first start's authorities, or what fell due while the broker was
+  // down) are recorded before they apply; a failed append fails the start with nothing applied.
   const ownCa = await createCa(
-    { now: nowMs, logger, requestsInFlight: () => w.metrics.requestsInFlight() },
+    { now: nowMs, logger, requestsInFlight: () => w.metrics.requestsInFlight(), record },
     {
       trustDomain: w.trustDomain,
       dataDir: loaded.dataDir,
@@ -352,7 +355,6 @@ async function startCa(
     },
   );
   w.teardown.first(() => ownCa.close());
-  await auditCreatedAuthorities(ownCa.authorities(), startedAtMs, audit);
 
   const publishedBundle = createSharedLocalBundle({
     ca: ownCa,
@@ -378,38 +380,6 @@ async function startCa(
     w.metrics,
   );
   return { ownCa, issuer, ownSvids: { issuer, nowMs, logger, signal: w.teardown.signal, kept } };
-}
-
-/**
- * Issue 18: the authorities the CA created while starting (the first start, or keys it had to make
- * anew) are audited as `authority.prepared` by actor `broker`, so `audit verify` right after the
- * first start covers them. A failed append fails start-up (fail closed).
- */
-async function auditCreatedAuthorities(
-  authorities: readonly {
-    id: string;
-    kind: string;
-    state: string;
-    createdAt: Date;
-    notAfter: Date;
-  }[],
-  sinceMs: number,
-  audit: AuditSink,
-): Promise<void> {
-  for (const authority of authorities) {
-    if (authority.createdAt.getTime() < sinceMs) continue;
-    await audit({
-      type: 'authority.prepared',
-      actor: BROKER_ACTOR,
-      details: {
-        kind: authority.kind,
-        id: authority.id,
-        state: authority.state,
-        notAfter: authority.notAfter.toISOString(),
-        reason: 'created by the CA at start',
-      },
-    });
-  }
 }
 
 // ---- federation and registration ---------------------------------------------------------------

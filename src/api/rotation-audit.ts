@@ -1,5 +1,6 @@
-// The audit events of the CA rotator's own steps, actor `broker` as for the authorities made at
-// start: recorded (durable) before any step of a tick applies, beside admin-actions.ts's admin changes.
+// The audit events of the CA's own rotation steps, actor `broker`: those due at start (createCa) and
+// the rotator's, recorded (durable) before any step of a rotation applies, beside admin-actions.ts's
+// admin changes.
 import type { RotationRecorder, RotationStep } from '../ca/index.js';
 import type { AuditFn } from './admin-actions.js';
 
@@ -40,7 +41,7 @@ export function rotationAuditEvents(step: RotationStep): RotationAuditEvent[] {
   }
 }
 
-/** The rotator's record hook: every event of every step appended, in order, before any applies. */
+/** createCa's and the rotator's record hook: each step's events, in order, before any applies. */
 export function recordRotationSteps(audit: AuditFn<RotationAuditType>): RotationRecorder {
   return async (steps) => {
     for (const step of steps) {
