@@ -10,22 +10,13 @@ import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../src/agent/index.js';
-import { isBrokerError } from '../../src/errors.js';
 import { closeServer, keyPemOf, listenLoopback } from '../helpers/agent.js';
 import { cli } from '../helpers/cli.js';
 import { createCa, createLeaf, pemOf, type TestCert } from '../helpers/pki.js';
+import { codeOf } from '../helpers/error-code.js';
 
 const TD = 'logistics.test';
 const AGENT_API_ID = `spiffe://${TD}/fedbroker/agent-api`;
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return isBrokerError(error) ? error.code : `not a broker error: ${String(error)}`;
-  }
-  return 'no error';
-}
 
 type Behaviour = (socket: Socket) => void;
 

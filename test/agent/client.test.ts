@@ -5,23 +5,14 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, type Agent } from '../../src/agent/index.js';
 import { bundleDigest, marshalBundle, marshalPem } from '../../src/bundle/index.js';
-import { isBrokerError } from '../../src/errors.js';
 import type { Broker } from '../../src/main.js';
 import { parseTrustDomain } from '../../src/spiffeid/index.js';
 import { verifyX509Svid } from '../../src/svid/index.js';
 import { approvePartner, startTestBroker } from '../helpers/broker.js';
 import { bundleOf, createCa, createJwtKey, type TestJwtKey } from '../helpers/pki.js';
+import { codeOf } from '../helpers/error-code.js';
 
 const PARTNER = 'shipping.test';
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return isBrokerError(error) ? error.code : `not a broker error: ${String(error)}`;
-  }
-  return 'no error';
-}
 
 /** Resolves once `check()` holds, re-checked on every update the agent reports (no polling). */
 function untilUpdated(agent: Agent, check: () => boolean): Promise<void> {

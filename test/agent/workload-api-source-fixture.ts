@@ -8,7 +8,6 @@ import {
   type AgentUpdate,
   type WorkloadApiSource,
 } from '../../src/agent/index.js';
-import { isBrokerError } from '../../src/errors.js';
 import {
   createCa,
   createJwtKey,
@@ -81,23 +80,7 @@ export async function source(
   return created;
 }
 
-export async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return isBrokerError(error) ? error.code : `not coded: ${String(error)}`;
-  }
-  return 'no error';
-}
-
-export function codeOfSync(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    return isBrokerError(error) ? error.code : `not coded: ${String(error)}`;
-  }
-  return 'no error';
-}
+export { codeOf, codeOfSync } from '../helpers/error-code.js';
 
 /** Resolves at the next onUpdate(`what`) after `action`. */
 async function nextUpdate(

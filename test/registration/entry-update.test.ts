@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isBrokerError } from '../../src/errors.js';
 import {
   createRegistration,
   type EntryInput,
@@ -22,6 +21,7 @@ const TD = 'logistics.example';
 const td = parseTrustDomain(TD);
 const reserved = [parseSpiffeId(`spiffe://${TD}/spiffe/bundle-endpoint`)];
 import { silentLogger as logger } from '../../src/log.js';
+import { codeOf } from '../helpers/error-code.js';
 const clock = testClock(Date.parse('2026-12-07T10:00:00Z'));
 
 function registration(store: Store, replicaId: string): Registration {
@@ -34,15 +34,6 @@ function registration(store: Store, replicaId: string): Registration {
     logger,
     replicaId,
   });
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return isBrokerError(error) ? error.code : `not a broker error: ${String(error)}`;
-  }
-  return 'no error';
 }
 
 let counter = 0;

@@ -6,24 +6,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isBrokerError } from '../../src/errors.js';
 import { createRegistration, entryView, type Registration } from '../../src/registration/index.js';
 import { parseSpiffeId, parseTrustDomain } from '../../src/spiffeid/index.js';
 import { createStore, type Store } from '../../src/store/index.js';
 import { requireRedisServer, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { codeOf } from '../helpers/error-code.js';
 
 const td = parseTrustDomain('td.example');
 const logger = { info() {}, warn() {}, error() {}, debug() {} };
 const clock = { now: Date.parse('2026-12-01T10:00:00Z') };
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return isBrokerError(error) ? error.code : `not a broker error: ${String(error)}`;
-  }
-  return 'no error';
-}
 
 function contract(name: string, open: () => Promise<{ store: Store; close: () => Promise<void> }>) {
   describe(`node and workload entries on ${name}`, () => {

@@ -10,6 +10,7 @@ import { parseSpiffeId, parseTrustDomain } from '../../src/spiffeid/index.js';
 import { createStore, type Store } from '../../src/store/index.js';
 import { testClock, type TestClock } from '../helpers/clock.js';
 import { requireRedisServer, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { codeOf } from '../helpers/error-code.js';
 
 const td = parseTrustDomain('logistics.example');
 const reserved = [parseSpiffeId('spiffe://logistics.example/spiffe/bundle-endpoint')];
@@ -19,15 +20,6 @@ const logger = {
   error: () => undefined,
   debug: () => undefined,
 };
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return isBrokerError(error) ? error.code : `not a broker error: ${String(error)}`;
-  }
-  return 'no error';
-}
 
 function registration(store: Store, clock: TestClock, replicaId = 'r1'): Registration {
   return createRegistration({
