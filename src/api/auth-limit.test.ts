@@ -47,6 +47,23 @@ describe('failed-auth limiter', () => {
     expect(limiter.retryAfter('10.0.0.4')).toBe(60_000);
   });
 
+  it("whenFull 'drop-oldest': a full table drops its oldest window; an address is judged only by its own", () => {
+    const limiter = createFailedAuthLimiter({
+      now: () => 0,
+      limit: 1,
+      windowMs: 60_000,
+      maxAddresses: 2,
+      whenFull: 'drop-oldest',
+    });
+    limiter.fail('10.0.0.1');
+    limiter.fail('10.0.0.2');
+    limiter.fail('10.0.0.3'); // drops 10.0.0.1's running window
+    expect(limiter.size()).toBe(2);
+    expect(limiter.retryAfter('10.0.0.4')).toBe(0);
+    expect(limiter.retryAfter('10.0.0.1')).toBe(0);
+    expect(limiter.retryAfter('10.0.0.3')).toBe(60_000);
+  });
+
   it('never tracks more than maxAddresses (+1 shared overflow entry), and overflow is limited too', () => {
     let now = 0;
     const limiter = createFailedAuthLimiter({

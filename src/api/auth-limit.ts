@@ -13,6 +13,13 @@ export interface FailedAuthLimiterOptions {
   readonly limit?: number;
   readonly windowMs?: number;
   readonly maxAddresses?: number;
+  /**
+   * What a full table does with a new address. `share` (default): it is counted, and judged, by one
+   * overflow entry, so many addresses cannot escape the limit. `drop-oldest`: the oldest window
+   * goes, running or not, so an address is only ever judged by its own count (a limit that closes
+   * an address must not close others for a stranger's failures).
+   */
+  readonly whenFull?: 'share' | 'drop-oldest';
 }
 
 export interface FailedAuthLimiter {
@@ -34,6 +41,7 @@ export function createFailedAuthLimiter(options: FailedAuthLimiterOptions): Fail
   const limit = options.limit ?? DEFAULT_FAILED_AUTH_LIMIT;
   const windowMs = options.windowMs ?? DEFAULT_FAILED_AUTH_WINDOW_MS;
   const maxAddresses = options.maxAddresses ?? DEFAULT_FAILED_AUTH_ADDRESSES;
+  const share = options.whenFull !== 'drop-oldest';
   /** Insertion order is window-start order: a window that restarts is deleted and set again. */
   const windows = new Map<string, { startMs: number; count: number }>();
 
@@ -41,13 +49,14 @@ export function createFailedAuthLimiter(options: FailedAuthLimiterOptions): Fail
     const found = windows.get(address);
     if (found !== undefined && now - found.startMs < windowMs) return found;
     if (found !== undefined) windows.delete(address);
-    // Make room by dropping the oldest windows once they are over; never one still running.
+    // Make room by dropping the oldest windows once they are over; one still running only when
+    // the table does not share an overflow entry.
     while (windows.size >= maxAddresses) {
       const [oldestKey, oldest] = windows.entries().next().value as [
         string,
         { startMs: number; count: number },
       ];
-      if (now - oldest.startMs < windowMs) {
+      if (share && now - oldest.startMs < windowMs) {
         return address === OVERFLOW ? fresh(OVERFLOW, now) : entryFor(OVERFLOW, now);
       }
       windows.delete(oldestKey);
@@ -71,7 +80,8 @@ export function createFailedAuthLimiter(options: FailedAuthLimiterOptions): Fail
       const now = options.now();
       // An address the full table has no room for is judged by the shared overflow entry, as fail() would.
       const entry =
-        windows.get(address) ?? (windows.size >= maxAddresses ? windows.get(OVERFLOW) : undefined);
+        windows.get(address) ??
+        (share && windows.size >= maxAddresses ? windows.get(OVERFLOW) : undefined);
       if (entry === undefined || now - entry.startMs >= windowMs || entry.count < limit) return 0;
       return Math.max(1, entry.startMs + windowMs - now);
     },

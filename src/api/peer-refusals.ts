@@ -7,11 +7,13 @@
 // REFUSED_PEERS_PER_ADDRESS refusals in a window, its new connections are closed on accept, before
 // any TLS work, until the window ends.
 //
-// Only an address's own refusals block it. The table is bounded (MAX_TRACKED_ADDRESSES, the oldest
-// window dropped first); an address it has no room for is never judged by others' counts, so a
+// Only an address's own refusals block it. The table is the failed-login limiter's, bounded
+// (MAX_TRACKED_ADDRESSES) but dropping its oldest window when full instead of sharing an overflow
+// entry: an address is never judged by others' counts, so a
 // stranger with many addresses cannot get honest agents (never refused, never in the table) closed.
 // IPv6 addresses count per /64, the block one host is usually given.
 import type { Logger } from '../log.js';
+import { createFailedAuthLimiter } from './auth-limit.js';
 
 /** Refused client certificates an address may present per window before its connections are closed. */
 export const REFUSED_PEERS_PER_ADDRESS = 20;
@@ -61,37 +63,21 @@ export function createPeerRefusalGate(deps: {
   /** The listener's name, for the log line. */
   readonly listener: string;
 }): PeerRefusalGate {
-  /** Insertion order is window-start order: a window that restarts is deleted and set again. */
-  const windows = new Map<string, { startMs: number; count: number }>();
-  const running = (key: string, nowMs: number): { startMs: number; count: number } | undefined => {
-    const entry = windows.get(key);
-    if (entry === undefined || nowMs - entry.startMs < REFUSED_PEERS_WINDOW_MS) return entry;
-    windows.delete(key);
-    return undefined;
-  };
-  const blockedFor = (key: string, nowMs: number): number => {
-    const entry = running(key, nowMs);
-    if (entry === undefined || entry.count < REFUSED_PEERS_PER_ADDRESS) return 0;
-    return entry.startMs + REFUSED_PEERS_WINDOW_MS - nowMs;
-  };
+  const limiter = createFailedAuthLimiter({
+    now: deps.now,
+    limit: REFUSED_PEERS_PER_ADDRESS,
+    windowMs: REFUSED_PEERS_WINDOW_MS,
+    maxAddresses: MAX_TRACKED_ADDRESSES,
+    whenFull: 'drop-oldest',
+  });
   return {
     refused(socket, code) {
       const address = (socket as { remoteAddress?: unknown } | undefined)?.remoteAddress;
       if (typeof address !== 'string') return;
       const key = refusalKey(address);
-      const nowMs = deps.now();
-      const wasBlocked = blockedFor(key, nowMs) > 0;
-      let entry = running(key, nowMs);
-      if (entry === undefined) {
-        // Room for it: the oldest window goes, running or not (only its own address loses count).
-        while (windows.size >= MAX_TRACKED_ADDRESSES) {
-          windows.delete(windows.keys().next().value as string);
-        }
-        entry = { startMs: nowMs, count: 0 };
-        windows.set(key, entry);
-      }
-      entry.count += 1;
-      const blockedMs = blockedFor(key, nowMs);
+      const wasBlocked = limiter.retryAfter(key) > 0;
+      limiter.fail(key);
+      const blockedMs = limiter.retryAfter(key);
       // Once per window: a blocked address opens no new connection to be refused on.
       if (blockedMs > 0 && !wasBlocked) {
         deps.logger.warn(
@@ -105,7 +91,7 @@ export function createPeerRefusalGate(deps: {
         );
       }
     },
-    admits: (address) => blockedFor(refusalKey(address), deps.now()) === 0,
-    size: () => windows.size,
+    admits: (address) => limiter.retryAfter(refusalKey(address)) === 0,
+    size: () => limiter.size(),
   };
 }
