@@ -7,9 +7,13 @@
  * For a busy CA a batch may also carry each request's TBSCertificate: the addon signs it with the CA's
  * EC key (ECDSA_sign on an EC_KEY made once from PKCS#8 DER, freed with its handle) only where the
  * check passed, so the check and the signature leave the main thread in one work item.
+ * A CA may give its batches to threads of its own (createLanes) instead of the libuv thread pool:
+ * exactly as many as it has cores to spare, working through one queue, so the checks never crowd
+ * the event loop off its core nor wait behind the file writes the pool also runs.
  * Built by `npm ci` (binding.gyp, nodedir /usr, nothing downloaded); src/ca/native-ecdsa.ts falls
  * back to node:crypto when it is missing. */
 #define OPENSSL_SUPPRESS_DEPRECATED
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -128,6 +132,12 @@ typedef struct {
   job_t *jobs;
 } batch_t;
 
+/* The CA's own signing threads (below); a batch goes to them or to the libuv pool. */
+typedef struct lanes lanes_t;
+enum { KIND_VERIFY = 0, KIND_SIGN = 1 };
+static lanes_t *lanes_of(napi_env env, napi_value value, int *bad);
+static int lanes_give(napi_env env, lanes_t *lanes, int kind, void *batch);
+
 static void batch_free(batch_t *batch) {
   for (size_t i = 0; i < batch->count; i++) free(batch->jobs[i].bytes);
   free(batch->jobs);
@@ -174,38 +184,54 @@ static void batch_execute(napi_env env, void *data) {
   for (size_t i = 0; i < batch->count; i++) batch->jobs[i].result = run_check(&batch->jobs[i]);
 }
 
+/* Rejects a batch's promise: it was cancelled, or its answer could not be made (the environment is
+ * going away, or memory ran out). If even that fails, nothing is left to answer. */
+static void reject_batch(napi_env env, napi_deferred deferred, const char *message) {
+  napi_value text, error;
+  if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text) == napi_ok &&
+      napi_create_error(env, NULL, text, &error) == napi_ok) {
+    napi_reject_deferred(env, deferred, error);
+  }
+}
+
 static void batch_complete(napi_env env, napi_status status, void *data) {
   batch_t *batch = data;
-  napi_value results;
-  if (status == napi_ok) {
-    napi_value buffer;
-    void *out = NULL;
-    napi_create_arraybuffer(env, batch->count, &out, &buffer);
-    for (size_t i = 0; i < batch->count; i++) ((signed char *)out)[i] = (signed char)batch->jobs[i].result;
-    napi_create_typedarray(env, napi_int8_array, batch->count, buffer, 0, &results);
-    napi_resolve_deferred(env, batch->deferred, results);
+  napi_value results, buffer;
+  void *out = NULL;
+  if (status != napi_ok) {
+    reject_batch(env, batch->deferred, "the ecdsa batch was cancelled");
+  } else if (napi_create_arraybuffer(env, batch->count, &out, &buffer) != napi_ok ||
+             (out == NULL && batch->count > 0) ||
+             napi_create_typedarray(env, napi_int8_array, batch->count, buffer, 0, &results) !=
+                 napi_ok) {
+    reject_batch(env, batch->deferred, "the ecdsa batch's answer could not be made");
   } else {
-    napi_value message, error;
-    napi_create_string_utf8(env, "the ecdsa batch was cancelled", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, batch->deferred, error);
+    for (size_t i = 0; i < batch->count; i++) ((signed char *)out)[i] = (signed char)batch->jobs[i].result;
+    napi_resolve_deferred(env, batch->deferred, results);
   }
-  napi_delete_async_work(env, batch->work);
+  if (batch->work != NULL) napi_delete_async_work(env, batch->work);
   batch_free(batch);
 }
 
-/* verifyBatch(curves: Uint8Array, hashes: Uint8Array, points, datas, signatures: Uint8Array[])
- * -> Promise<Int8Array>: the checks run on the libuv thread pool, one work item per batch. */
+static const char *const LANES_CLOSED = "the signing threads are closed";
+
+/* verifyBatch(curves: Uint8Array, hashes: Uint8Array, points, datas, signatures: Uint8Array[],
+ * lanes?) -> Promise<Int8Array>: the checks run on the libuv thread pool, one work item per batch,
+ * or on `lanes` (createLanes) when given. */
 static napi_value verify_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   const unsigned char *curves, *hashes;
   size_t count = 0, hash_count = 0;
-  const char *usage = "verifyBatch(curves, hashes, points, datas, signatures) takes two Uint8Arrays "
-                      "and three arrays of Uint8Arrays of the same length";
+  int bad_lanes = 0;
+  lanes_t *lanes = NULL;
+  const char *usage = "verifyBatch(curves, hashes, points, datas, signatures, lanes?) takes two "
+                      "Uint8Arrays, three arrays of Uint8Arrays of the same length and optionally "
+                      "a handle from createLanes";
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
       !bytes_of(env, argv[0], &curves, &count, 4096) ||
-      !bytes_of(env, argv[1], &hashes, &hash_count, 4096) || hash_count != count) {
+      !bytes_of(env, argv[1], &hashes, &hash_count, 4096) || hash_count != count ||
+      (argc > 5 && ((lanes = lanes_of(env, argv[5], &bad_lanes)), bad_lanes))) {
     napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
@@ -225,6 +251,13 @@ static napi_value verify_batch(napi_env env, napi_callback_info info) {
   }
   napi_value promise, name;
   napi_create_promise(env, &batch->deferred, &promise);
+  if (lanes != NULL) {
+    if (!lanes_give(env, lanes, KIND_VERIFY, batch)) {
+      reject_batch(env, batch->deferred, LANES_CLOSED);
+      batch_free(batch);
+    }
+    return promise;
+  }
   napi_create_string_utf8(env, "fedbroker:ecdsa-verify", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, batch_execute, batch_complete, batch, &batch->work);
   napi_queue_async_work(env, batch->work);
@@ -313,7 +346,8 @@ static void sign_batch_free(napi_env env, sign_batch_t *batch) {
     free(batch->jobs[i].signature);
   }
   free(batch->jobs);
-  if (batch->key_ref != NULL) napi_delete_reference(env, batch->key_ref);
+  /* Without an env (the environment is going away) the reference goes with it. */
+  if (env != NULL && batch->key_ref != NULL) napi_delete_reference(env, batch->key_ref);
   free(batch);
 }
 
@@ -338,53 +372,57 @@ static void sign_batch_execute(napi_env env, void *data) {
   }
 }
 
+/* The answers of a signing batch as an array, or NULL when it could not be made. */
+static napi_value sign_results(napi_env env, sign_batch_t *batch) {
+  napi_value results;
+  if (napi_create_array_with_length(env, batch->count, &results) != napi_ok) return NULL;
+  for (size_t i = 0; i < batch->count; i++) {
+    sign_job_t *job = &batch->jobs[i];
+    napi_value item;
+    void *out = NULL;
+    napi_status made = job->check.result == RESULT_VALID
+                           ? napi_create_buffer_copy(env, job->signature_length, job->signature,
+                                                     &out, &item)
+                           : napi_create_int32(env, job->check.result, &item);
+    if (made != napi_ok || napi_set_element(env, results, (uint32_t)i, item) != napi_ok) return NULL;
+  }
+  return results;
+}
+
 static void sign_batch_complete(napi_env env, napi_status status, void *data) {
   sign_batch_t *batch = data;
-  if (status == napi_ok) {
-    napi_value results;
-    napi_create_array_with_length(env, batch->count, &results);
-    for (size_t i = 0; i < batch->count; i++) {
-      sign_job_t *job = &batch->jobs[i];
-      napi_value item;
-      if (job->check.result == RESULT_VALID) {
-        void *out = NULL;
-        napi_create_buffer_copy(env, job->signature_length, job->signature, &out, &item);
-      } else {
-        napi_create_int32(env, job->check.result, &item);
-      }
-      napi_set_element(env, results, (uint32_t)i, item);
-    }
-    napi_resolve_deferred(env, batch->deferred, results);
-  } else {
-    napi_value message, error;
-    napi_create_string_utf8(env, "the ecdsa batch was cancelled", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, batch->deferred, error);
-  }
-  napi_delete_async_work(env, batch->work);
+  napi_value results = status == napi_ok ? sign_results(env, batch) : NULL;
+  if (status != napi_ok) reject_batch(env, batch->deferred, "the ecdsa batch was cancelled");
+  else if (results == NULL) reject_batch(env, batch->deferred, "the ecdsa batch's answer could not be made");
+  else napi_resolve_deferred(env, batch->deferred, results);
+  if (batch->work != NULL) napi_delete_async_work(env, batch->work);
   sign_batch_free(env, batch);
 }
 
-/* verifyThenSignBatch(key, curves, hashes, points, datas, signatures, signHashes, tbsList)
- * -> Promise<Array<Buffer | number>>: per request the CA's signature over its TBSCertificate when
- * the CSR check passes, else the check's result (0 does not verify, -1 not a point of the curve,
+/* verifyThenSignBatch(key, curves, hashes, points, datas, signatures, signHashes, tbsList, lanes?)
+ * -> Promise<Array<Buffer | number>>, on the libuv pool or on `lanes` when given: per request the
+ * CA's signature over its TBSCertificate when the CSR check passes, else the check's result (0 does not verify, -1 not a point of the curve,
  * -2 signing failed). Every request of a batch is signed with the same key. */
 static napi_value verify_then_sign_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 9;
+  napi_value argv[9];
   const unsigned char *curves, *hashes, *sign_hashes;
   size_t count = 0, hash_count = 0, sign_hash_count = 0;
   signing_key_t *handle = NULL;
   napi_valuetype key_type = napi_undefined;
+  int bad_lanes = 0;
+  lanes_t *lanes = NULL;
   const char *usage = "verifyThenSignBatch(key, curves, hashes, points, datas, signatures, "
-                      "signHashes, tbsList) takes a signing key, three Uint8Arrays and four arrays "
-                      "of Uint8Arrays of the same length";
+                      "signHashes, tbsList, lanes?) takes a signing key, three Uint8Arrays, four "
+                      "arrays of Uint8Arrays of the same length and optionally a handle from "
+                      "createLanes";
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8 ||
       napi_typeof(env, argv[0], &key_type) != napi_ok || key_type != napi_external ||
       napi_get_value_external(env, argv[0], (void **)&handle) != napi_ok || handle == NULL ||
       !bytes_of(env, argv[1], &curves, &count, 4096) ||
       !bytes_of(env, argv[2], &hashes, &hash_count, 4096) || hash_count != count ||
-      !bytes_of(env, argv[6], &sign_hashes, &sign_hash_count, 4096) || sign_hash_count != count) {
+      !bytes_of(env, argv[6], &sign_hashes, &sign_hash_count, 4096) || sign_hash_count != count ||
+      (argc > 8 && ((lanes = lanes_of(env, argv[8], &bad_lanes)), bad_lanes))) {
     napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
@@ -421,11 +459,225 @@ static napi_value verify_then_sign_batch(napi_env env, napi_callback_info info) 
     return NULL;
   }
   napi_create_promise(env, &batch->deferred, &promise);
+  if (lanes != NULL) {
+    if (!lanes_give(env, lanes, KIND_SIGN, batch)) {
+      reject_batch(env, batch->deferred, LANES_CLOSED);
+      sign_batch_free(env, batch);
+    }
+    return promise;
+  }
   napi_create_string_utf8(env, "fedbroker:ecdsa-verify-sign", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, sign_batch_execute, sign_batch_complete, batch,
                          &batch->work);
   napi_queue_async_work(env, batch->work);
   return promise;
+}
+
+/* ---- Lanes: a CA's own signing threads (createLanes). Batches wait in one FIFO queue; each
+ * thread takes the oldest, runs it as a pool work item would, and hands it back to the main thread
+ * through a thread-safe function, whose call runs the same completion. The queue keeps the threads
+ * busy while work is waiting (a batch never waits for the main thread to hand over the next one),
+ * and their number is the CA's to choose (ca.csrCheckWorkers). */
+
+typedef struct queued {
+  struct queued *next;
+  int kind;
+  void *batch;
+} queued_t;
+
+struct lanes {
+  pthread_mutex_t mutex;
+  pthread_cond_t wake;
+  queued_t *head, *tail;
+  int closing; /* under mutex: threads finish the queue, then exit */
+  /* Main thread only: */
+  int stopped;        /* threads joined and the thread-safe function released */
+  int hook_added;     /* the environment cleanup hook is registered */
+  int refs;           /* the JavaScript handle and the thread-safe function */
+  size_t pending;     /* batches given and not yet answered: keeps the event loop alive */
+  size_t thread_count;
+  pthread_t *threads;
+  napi_threadsafe_function tsfn;
+};
+
+static void lanes_cleanup(void *arg);
+
+static void *lane_main(void *arg) {
+  lanes_t *lanes = arg;
+  for (;;) {
+    pthread_mutex_lock(&lanes->mutex);
+    while (lanes->head == NULL && !lanes->closing) pthread_cond_wait(&lanes->wake, &lanes->mutex);
+    queued_t *item = lanes->head;
+    if (item != NULL) {
+      lanes->head = item->next;
+      if (lanes->head == NULL) lanes->tail = NULL;
+    }
+    pthread_mutex_unlock(&lanes->mutex);
+    if (item == NULL) return NULL; /* closing, and nothing left */
+    if (item->kind == KIND_VERIFY) batch_execute(NULL, item->batch);
+    else sign_batch_execute(NULL, item->batch);
+    /* Fails only while the environment is torn down; the batch then goes with the process. */
+    napi_call_threadsafe_function(lanes->tsfn, item, napi_tsfn_blocking);
+  }
+}
+
+static void lanes_unref(napi_env env, lanes_t *lanes) {
+  if (--lanes->refs > 0) return;
+  if (lanes->hook_added) napi_remove_env_cleanup_hook(env, lanes_cleanup, lanes);
+  pthread_mutex_destroy(&lanes->mutex);
+  pthread_cond_destroy(&lanes->wake);
+  free(lanes->threads);
+  free(lanes);
+}
+
+/* On the main thread: the batch's completion, as after a pool work item. */
+static void lane_done(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)js_cb;
+  lanes_t *lanes = context;
+  queued_t *item = data;
+  if (env == NULL) { /* the environment is going away: nothing to answer */
+    if (item->kind == KIND_VERIFY) batch_free(item->batch);
+    else sign_batch_free(NULL, item->batch);
+    free(item);
+    return;
+  }
+  if (item->kind == KIND_VERIFY) batch_complete(env, napi_ok, item->batch);
+  else sign_batch_complete(env, napi_ok, item->batch);
+  free(item);
+  if (--lanes->pending == 0 && !lanes->stopped) napi_unref_threadsafe_function(env, lanes->tsfn);
+}
+
+static void lanes_tsfn_gone(napi_env env, void *data, void *hint) {
+  (void)hint;
+  lanes_unref(env, data);
+}
+
+/* Idempotent, main thread: the threads finish what is queued and exit; then the thread-safe
+ * function is released (its queue of finished batches is still answered). */
+static void lanes_stop(lanes_t *lanes) {
+  if (lanes->stopped) return;
+  lanes->stopped = 1;
+  pthread_mutex_lock(&lanes->mutex);
+  lanes->closing = 1;
+  pthread_cond_broadcast(&lanes->wake);
+  pthread_mutex_unlock(&lanes->mutex);
+  for (size_t i = 0; i < lanes->thread_count; i++) pthread_join(lanes->threads[i], NULL);
+  napi_release_threadsafe_function(lanes->tsfn, napi_tsfn_release);
+}
+
+static void lanes_cleanup(void *arg) {
+  lanes_t *lanes = arg;
+  lanes->hook_added = 0; /* the environment drops its hooks as it runs them */
+  lanes_stop(lanes);
+}
+
+static void lanes_handle_gone(napi_env env, void *data, void *hint) {
+  (void)hint;
+  lanes_stop(data);
+  lanes_unref(env, data);
+}
+
+/* Queues a batch on `lanes`; 0 when the lanes are closed or memory runs out. */
+static int lanes_give(napi_env env, lanes_t *lanes, int kind, void *batch) {
+  if (lanes->stopped) return 0;
+  queued_t *item = malloc(sizeof *item);
+  if (item == NULL) return 0;
+  item->next = NULL;
+  item->kind = kind;
+  item->batch = batch;
+  if (lanes->pending++ == 0) napi_ref_threadsafe_function(env, lanes->tsfn);
+  pthread_mutex_lock(&lanes->mutex);
+  if (lanes->tail == NULL) lanes->head = item;
+  else lanes->tail->next = item;
+  lanes->tail = item;
+  pthread_cond_signal(&lanes->wake);
+  pthread_mutex_unlock(&lanes->mutex);
+  return 1;
+}
+
+/* The lanes of argument `value`: NULL when it is undefined (the libuv pool), `bad` set when it is
+ * anything but a lanes handle. */
+static lanes_t *lanes_of(napi_env env, napi_value value, int *bad) {
+  napi_valuetype type = napi_undefined;
+  void *data = NULL;
+  *bad = 0;
+  if (napi_typeof(env, value, &type) != napi_ok || type == napi_undefined) return NULL;
+  if (type != napi_external || napi_get_value_external(env, value, &data) != napi_ok ||
+      data == NULL) {
+    *bad = 1;
+    return NULL;
+  }
+  return data;
+}
+
+/* createLanes(threads: 1..64) -> handle: that many signing threads of the caller's own. */
+static napi_value create_lanes(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], name, result;
+  double asked = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_double(env, argv[0], &asked) != napi_ok || !(asked >= 1 && asked <= 64) ||
+      asked != (double)(int32_t)asked) {
+    napi_throw_type_error(env, NULL, "createLanes(threads) takes a whole number from 1 to 64");
+    return NULL;
+  }
+  int32_t count = (int32_t)asked;
+  lanes_t *lanes = calloc(1, sizeof *lanes);
+  if (lanes == NULL || (lanes->threads = calloc((size_t)count, sizeof(pthread_t))) == NULL) {
+    free(lanes);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&lanes->mutex, NULL);
+  pthread_cond_init(&lanes->wake, NULL);
+  lanes->refs = 2;
+  napi_create_string_utf8(env, "fedbroker:ecdsa-lanes", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, lanes, lanes_tsfn_gone, lanes,
+                                      lane_done, &lanes->tsfn) != napi_ok) {
+    pthread_mutex_destroy(&lanes->mutex);
+    pthread_cond_destroy(&lanes->wake);
+    free(lanes->threads);
+    free(lanes);
+    napi_throw_error(env, NULL, "cannot make the signing threads' channel");
+    return NULL;
+  }
+  napi_unref_threadsafe_function(env, lanes->tsfn);
+  for (int32_t i = 0; i < count; i++) {
+    if (pthread_create(&lanes->threads[i], NULL, lane_main, lanes) != 0) {
+      lanes_stop(lanes); /* joins the threads started so far; the channel's release frees */
+      lanes_unref(env, lanes);
+      napi_throw_error(env, NULL, "cannot start the signing threads");
+      return NULL;
+    }
+    lanes->thread_count = (size_t)i + 1;
+#ifdef __linux__
+    pthread_setname_np(lanes->threads[i], "ecdsa-lane"); /* as ps and perf show it */
+#endif
+  }
+  napi_add_env_cleanup_hook(env, lanes_cleanup, lanes);
+  lanes->hook_added = 1;
+  if (napi_create_external(env, lanes, lanes_handle_gone, NULL, &result) != napi_ok) {
+    lanes_stop(lanes);
+    lanes_unref(env, lanes);
+    napi_throw_error(env, NULL, "cannot make a handle for the signing threads");
+    return NULL;
+  }
+  return result;
+}
+
+/* closeLanes(handle): the threads finish what is queued (answered as usual) and exit. */
+static napi_value close_lanes(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int bad = 0;
+  lanes_t *lanes = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      (lanes = lanes_of(env, argv[0], &bad)) == NULL) {
+    napi_throw_type_error(env, NULL, "closeLanes(handle) takes a handle from createLanes");
+    return NULL;
+  }
+  lanes_stop(lanes);
+  return NULL;
 }
 
 static void make_groups(void) {
@@ -446,6 +698,10 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_create_function(env, "verifyThenSignBatch", NAPI_AUTO_LENGTH, verify_then_sign_batch, NULL,
                        &fn);
   napi_set_named_property(env, exports, "verifyThenSignBatch", fn);
+  napi_create_function(env, "createLanes", NAPI_AUTO_LENGTH, create_lanes, NULL, &fn);
+  napi_set_named_property(env, exports, "createLanes", fn);
+  napi_create_function(env, "closeLanes", NAPI_AUTO_LENGTH, close_lanes, NULL, &fn);
+  napi_set_named_property(env, exports, "closeLanes", fn);
   return exports;
 }
 

@@ -27,7 +27,7 @@ import {
 import type { CsrCheckPool } from './csr-check-pool.js';
 import type { AuthorityJournal } from './journal.js';
 import { mintJwt, type JwtSigner } from './jwt-encoder.js';
-import type { EcdsaChecker } from './native-ecdsa.js';
+import type { EcdsaChecker, OwnThreadsChecker } from './native-ecdsa.js';
 import type { ResolvedCaOptions } from './options.js';
 import {
   checkAudience,
@@ -187,9 +187,32 @@ async function subjectOf(
   return [await verifyCsrSignature(csr, { busy, pool, ecdsa }), undefined];
 }
 
-export function createIssuer(deps: IssuerDeps): Issuer {
+/**
+ * The threads an issuer checks and signs on: the addon's batches on ca.csrCheckWorkers threads of
+ * this CA's own (native-ecdsa.ts), and as many CSR-check workers for keys the addon does not take.
+ */
+function issuerThreads(given: IssuerDeps): {
+  deps: IssuerDeps;
+  csrChecks: CsrCheckPool;
+  close(): Promise<void>;
+} {
+  const own: OwnThreadsChecker | undefined = given.ecdsa?.ownThreads?.(
+    given.config.csrCheckWorkers,
+  );
+  const csrChecks = createCsrCheckPool(given.config.csrCheckWorkers);
+  return {
+    deps: own === undefined ? given : { ...given, ecdsa: own },
+    csrChecks,
+    close: async () => {
+      own?.close();
+      await csrChecks.close();
+    },
+  };
+}
+
+export function createIssuer(given: IssuerDeps): Issuer {
+  const { deps, csrChecks, close } = issuerThreads(given);
   const { config, trustDomain, journal, now, ecdsa } = deps;
-  const csrChecks = createCsrCheckPool(config.csrCheckWorkers);
   const checked: CheckedCsrs = new WeakMap();
   let issuing = 0;
   let lastIssueMs = -Infinity;
@@ -301,6 +324,6 @@ export function createIssuer(deps: IssuerDeps): Issuer {
       return issueJwt(deps, request);
     },
     issueOwnSvid,
-    close: () => csrChecks.close(),
+    close,
   };
 }

@@ -4,8 +4,11 @@
 // both). One check runs on the calling thread; checks asked for in the same turn of the event loop
 // go to the libuv thread pool together, one work item per batch. A busy CA also hands the leaf's
 // TBSCertificate over with the check, and the addon signs it with the CA's EC key (held in the
-// addon's memory) only if the check passes. Without the addon (not built, not Linux) the CA keeps its
-// node:crypto path; `loadEcdsaChecker` says which is in use.
+// addon's memory) only if the check passes. A CA runs its batches on threads of its own
+// (`ownThreads`, as many as ca.csrCheckWorkers) rather than the libuv pool: the pool's four threads
+// on a two-core machine crowd the event loop off its core, and its file writes (the audit log) wait
+// behind the checks. Without the addon (not built, not Linux) the CA keeps its node:crypto path;
+// `loadEcdsaChecker` says which is in use.
 import type { KeyObject } from 'node:crypto';
 import { addonPath, requireAddon } from '../native.js';
 import type { HashName } from './key-type.js';
@@ -57,6 +60,22 @@ export interface EcdsaChecker {
   ): Promise<CheckedSignature>;
   /** Since the checker was made: thread-pool batches and the checks they carried. */
   traffic(): { readonly batches: number; readonly checks: number };
+  /**
+   * A checker for one CA whose batches run on `threads` threads of its own, taking them in order
+   * from one queue, instead of the libuv thread pool. A checker without it (a test's wrapper) is
+   * used as it is.
+   */
+  ownThreads?(threads: number): OwnThreadsChecker;
+}
+
+/** A checker on threads of its own; `close` lets them answer what they hold, then ends them. */
+export interface OwnThreadsChecker extends EcdsaChecker {
+  close(): void;
+}
+
+/** The addon's handle on a set of its threads (made by `createLanes`); opaque here. */
+interface Lanes {
+  readonly __lanes: unique symbol;
 }
 
 interface Addon {
@@ -67,6 +86,7 @@ interface Addon {
     points: Uint8Array[],
     datas: Uint8Array[],
     signatures: Uint8Array[],
+    lanes?: Lanes,
   ): Promise<Int8Array>;
   signingKey(pkcs8Der: Uint8Array): EcdsaSigningKey;
   verifyThenSignBatch(
@@ -78,7 +98,10 @@ interface Addon {
     signatures: Uint8Array[],
     signHashes: Uint8Array,
     tbsList: Uint8Array[],
+    lanes?: Lanes,
   ): Promise<(Buffer | number)[]>;
+  createLanes(threads: number): Lanes;
+  closeLanes(lanes: Lanes): void;
 }
 
 const CURVE_INDEX: Readonly<Record<EcCurve, number>> = { 'P-256': 0, 'P-384': 1, 'P-521': 2 };
@@ -193,7 +216,8 @@ function checkedSignatureOf(value: Buffer | number | undefined): CheckedSignatur
   return { verdict: value === -1 ? -1 : 0 };
 }
 
-function createChecker(addon: Addon): EcdsaChecker {
+/** The addon's checker; its batches go to `lanes` when given, else to the libuv thread pool. */
+function createChecker(addon: Addon, lanes?: Lanes): EcdsaChecker {
   let batches = 0;
   let checks = 0;
   const counted = (size: number): void => {
@@ -202,7 +226,14 @@ function createChecker(addon: Addon): EcdsaChecker {
   };
   const verifying = createBatcher<Pending<EcdsaVerdict>, EcdsaVerdict>(async (batch) => {
     const c = columns(batch);
-    const verdicts = await addon.verifyBatch(c.curves, c.hashes, c.points, c.datas, c.signatures);
+    const verdicts = await addon.verifyBatch(
+      c.curves,
+      c.hashes,
+      c.points,
+      c.datas,
+      c.signatures,
+      lanes,
+    );
     return Array.from(verdicts, verdictOf);
   }, counted);
   const signing = createBatcher<SignPending, CheckedSignature>(async (batch) => {
@@ -216,6 +247,7 @@ function createChecker(addon: Addon): EcdsaChecker {
       c.signatures,
       Uint8Array.from(batch, (item) => item.signHash),
       batch.map((item) => item.tbs),
+      lanes,
     );
     return results.map(checkedSignatureOf);
   }, counted);
@@ -262,6 +294,10 @@ function createChecker(addon: Addon): EcdsaChecker {
       });
     },
     traffic: () => ({ batches, checks }),
+    ownThreads(threads) {
+      const own = addon.createLanes(threads);
+      return { ...createChecker(addon, own), close: () => addon.closeLanes(own) };
+    },
   };
 }
 
@@ -285,7 +321,15 @@ export function loadEcdsaChecker(path: string = addonPath('ecverify')): LoadedEc
   let result: LoadedEcdsaChecker;
   try {
     const addon = requireAddon(path) as Partial<Addon>;
-    for (const name of ['verify', 'verifyBatch', 'signingKey', 'verifyThenSignBatch'] as const) {
+    const names = [
+      'verify',
+      'verifyBatch',
+      'signingKey',
+      'verifyThenSignBatch',
+      'createLanes',
+      'closeLanes',
+    ] as const;
+    for (const name of names) {
       if (typeof addon[name] !== 'function') throw new Error(`${name} is not exported`);
     }
     const checker = createChecker(addon as Addon);

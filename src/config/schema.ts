@@ -33,7 +33,8 @@ const listenAddress = z
   );
 
 /**
- * `ca.csrCheckWorkers` when the config leaves it out: one fewer than the cores, at least 1. The
+ * `ca.csrCheckWorkers` when the config leaves it out: one fewer than the cores, at least 1: the
+ * CA's signing threads on the ecverify addon, or its CSR-check workers without it. The
  * event loop serves TLS, HTTP, signing and the audit log; with a worker per core, the checks take
  * its CPU away while requests wait for it (bench/agent-renewals.ts on 2 cores: API renewals about
  * 5% faster with 1 worker than with 2).

@@ -9,15 +9,11 @@ import {
   type CsrCheckPool,
   type CsrCheckVerdict,
 } from '../../src/ca/csr-check-pool.js';
+import { uncompressedPoint } from '../helpers/ec-point.js';
 
 function ecJob(valid: boolean, payload?: Buffer): CsrCheckJob {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = publicKey.export({ format: 'jwk' });
-  const point = Buffer.concat([
-    Buffer.from([4]),
-    Buffer.from(jwk.x as string, 'base64url'),
-    Buffer.from(jwk.y as string, 'base64url'),
-  ]);
+  const point = uncompressedPoint(publicKey);
   const data = payload ?? Buffer.from(`certificationRequestInfo ${Math.random()}`);
   const signature = sign('sha256', data, privateKey);
   return {
