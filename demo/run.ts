@@ -6,7 +6,7 @@ import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as https from 'node:https';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -23,6 +23,8 @@ import {
   type WorkloadApiSource,
   type X509Source,
 } from '../src/agent/index.js';
+// Ports below the ephemeral range, so nothing running beside the demo takes one before a broker binds it.
+import { freePorts } from '../test/helpers/free-port.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 /** The built CLI; tests point this at their own build (`FEDBROKER_CLI=.test-output/dist/cli/main.js`). */
@@ -130,24 +132,6 @@ async function waitUntil(check: () => boolean | Promise<boolean>, what: string):
     await new Promise((done) => setTimeout(done, 50));
   }
   return Date.now() - start;
-}
-
-/** `count` distinct free loopback ports (all held open at once, so none is handed out twice). */
-async function freePorts(count: number): Promise<number[]> {
-  const held: Server[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      await new Promise<void>((done, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => done());
-      });
-      held.push(server);
-    }
-    return held.map((server) => (server.address() as AddressInfo).port);
-  } finally {
-    await Promise.all(held.map((s) => new Promise<void>((done) => s.close(() => done()))));
-  }
 }
 
 interface CliResult {

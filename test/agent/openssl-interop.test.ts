@@ -2,7 +2,6 @@
 // `openssl s_client` against a guarded SDK server, and an SDK client talks to `openssl s_server`.
 // Child processes are async (never *Sync against in-process servers), bounded, killed in finally.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
@@ -22,6 +21,7 @@ import { BundleSet } from '../../src/bundle/index.js';
 import { AgentError } from '../../src/errors.js';
 import { parseSpiffeId, parseTrustDomain } from '../../src/spiffeid/index.js';
 import { closeServer, listenLoopback, svidOf, within } from '../helpers/agent.js';
+import { freePort } from '../helpers/free-port.js';
 import { bundleOf, createCa, createLeaf, type TestCert } from '../helpers/pki.js';
 import {
   hasOpenssl,
@@ -66,14 +66,6 @@ const run = (args: string[]): OpensslRun => runOpenssl(args);
 const waitFor = (check: () => boolean, label: string, ms = WAIT_MS): Promise<void> =>
   waitUntil(check, label, ms);
 const stop = (proc: OpensslRun): Promise<void> => stopOpenssl(proc, WAIT_MS);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe.skipIf(!hasOpenssl)('openssl interop with writeSvidFiles files', () => {
   it('X509-7 / FED-30: openssl s_client with svid.pem + federated/<td>.pem talks to a guarded SDK server', async () => {

@@ -12,11 +12,12 @@ import {
   readFileSync,
   writeFileSync,
 } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_CLI, buildCli } from '../helpers/built-cli.js';
+import { freePort } from '../helpers/free-port.js';
 import { hasOpenssl } from '../helpers/openssl.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -51,17 +52,6 @@ function walkthroughSteps(): { side: 'logistics' | 'shipping'; command: string }
   return steps;
 }
 
-function freePortOn(host: string): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, host, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
-
 function canConnect(host: string, port: number): Promise<boolean> {
   return new Promise((done) => {
     const socket = connect({ host, port }, () => (socket.destroy(), done(true)));
@@ -83,10 +73,10 @@ async function makeSide(name: 'logistics' | 'shipping', host: string): Promise<S
     dir,
     env: {},
     ports: {
-      bundle: await freePortOn(host),
-      agent: await freePortOn(host),
-      admin: await freePortOn('127.0.0.1'),
-      app: await freePortOn(host),
+      bundle: await freePort(host),
+      agent: await freePort(host),
+      admin: await freePort('127.0.0.1'),
+      app: await freePort(host),
     },
     printed: new Map(),
   };

@@ -1,8 +1,9 @@
 // Starts real redis-server processes (from PATH) on free loopback ports for the store tests:
 // a standalone server that can be stopped and restarted on the same port, a Sentinel and a small cluster.
+import { freePort } from './free-port.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -31,18 +32,7 @@ export function requireRedisServer(): void {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './free-port.js';
 
 /** Sends one inline command and returns the first reply line (no client library involved). */
 export function rawCommand(port: number, command: string, timeoutMs = 1000): Promise<string> {
@@ -113,7 +103,7 @@ export interface RedisServerOptions {
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   requireRedisServer();
   const dir = await mkdtemp(join(tmpdir(), 'fedbroker-redis-'));
-  const port = await freePort();
+  const port = await freePort(HOST);
   let child: ChildProcess | undefined;
   let exitInfo: string | undefined;
   let output = '';
