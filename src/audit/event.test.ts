@@ -11,6 +11,7 @@ import {
   parseAuditAnchor,
   type AuditEvent,
 } from './index.js';
+import { parseSpiffeId } from '../spiffeid/index.js';
 
 function buildChain(length: number): AuditEvent[] {
   const events: AuditEvent[] = [];
@@ -160,6 +161,30 @@ describe('audit chain', () => {
       7,
     );
     expect(event.hash).toBe('fc36ff8d131bbe33fc44d344b4330834d901dae56d0d2a7f2033eaab6f3e25bf');
+  });
+
+  it('hashes the details as they are stored: values with toJSON (Date, SpiffeId) verify after a JSON round trip', () => {
+    const event = chainEvent(
+      undefined,
+      {
+        type: 'entry.updated',
+        actor: 'admin:root',
+        details: {
+          at: new Date(0),
+          spiffeId: parseSpiffeId('spiffe://a.test/agent'),
+          nested: [{ when: new Date(1000), skip: undefined, fn: () => 1 }],
+        },
+      },
+      1000,
+    );
+    const stored = JSON.parse(JSON.stringify(event)) as AuditEvent;
+    expect(stored.data).toEqual({
+      at: '1970-01-01T00:00:00.000Z',
+      spiffeId: 'spiffe://a.test/agent',
+      nested: [{ when: '1970-01-01T00:00:01.000Z' }],
+    });
+    expect(event.data).toEqual(stored.data);
+    expect(checkChain([stored])).toMatchObject({ ok: true, checked: 1 });
   });
 
   it('canonical JSON matches the reference form on random nested values', () => {

@@ -119,10 +119,22 @@ export function chainEvent(
     type: input.type,
     actor: input.actor,
     trustDomain: input.trustDomain ?? null,
-    data: { ...(input.details ?? {}) },
+    data: jsonData(input.details),
     previousHash: previous?.hash ?? null,
   };
   return { ...body, hash: hashEvent(body) };
+}
+
+/**
+ * The details as they will be stored (a JSON round trip: a value's toJSON, a Date's ISO text, a
+ * SpiffeId's string; members JSON leaves out are left out), so the hash covers what is stored and
+ * the chain verifies after a read. A bigint becomes its decimal text, as canonicalJson writes it.
+ */
+function jsonData(details: AuditEventInput['details']): Record<string, unknown> {
+  const text = JSON.stringify(details ?? {}, (_key, value: unknown) =>
+    typeof value === 'bigint' ? value.toString() : value,
+  );
+  return JSON.parse(text) as Record<string, unknown>;
 }
 
 export interface ChainCheck {
