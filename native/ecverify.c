@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#define NAPI_VERSION 8 /* type tags (Node 20 has 9) */
 #include <node_api.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
@@ -131,6 +132,11 @@ typedef struct {
   size_t count;
   job_t *jobs;
 } batch_t;
+
+/* The two kinds of handle JavaScript holds, told apart by a tag (an external is otherwise any
+ * pointer): a CA signing key, and a set of signing threads. */
+static const napi_type_tag KEY_TAG = {0x6665646b65790001ULL, 0x9c1e0f4b7a2d3e51ULL};
+static const napi_type_tag LANES_TAG = {0x6665646c616e0001ULL, 0x4d8b2a61c03f7e92ULL};
 
 /* The CA's own signing threads (below); a batch goes to them or to the libuv pool. */
 typedef struct lanes lanes_t;
@@ -318,6 +324,10 @@ static napi_value signing_key(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "cannot make a signing key handle");
     return NULL;
   }
+  if (napi_type_tag_object(env, result, &KEY_TAG) != napi_ok) {
+    napi_throw_error(env, NULL, "cannot make a signing key handle");
+    return NULL; /* the external is collected with its key */
+  }
   return result;
 }
 
@@ -410,6 +420,7 @@ static napi_value verify_then_sign_batch(napi_env env, napi_callback_info info) 
   size_t count = 0, hash_count = 0, sign_hash_count = 0;
   signing_key_t *handle = NULL;
   napi_valuetype key_type = napi_undefined;
+  bool key_tagged = false;
   int bad_lanes = 0;
   lanes_t *lanes = NULL;
   const char *usage = "verifyThenSignBatch(key, curves, hashes, points, datas, signatures, "
@@ -418,6 +429,7 @@ static napi_value verify_then_sign_batch(napi_env env, napi_callback_info info) 
                       "createLanes";
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8 ||
       napi_typeof(env, argv[0], &key_type) != napi_ok || key_type != napi_external ||
+      napi_check_object_type_tag(env, argv[0], &KEY_TAG, &key_tagged) != napi_ok || !key_tagged ||
       napi_get_value_external(env, argv[0], (void **)&handle) != napi_ok || handle == NULL ||
       !bytes_of(env, argv[1], &curves, &count, 4096) ||
       !bytes_of(env, argv[2], &hashes, &hash_count, 4096) || hash_count != count ||
@@ -477,7 +489,9 @@ static napi_value verify_then_sign_batch(napi_env env, napi_callback_info info) 
  * thread takes the oldest, runs it as a pool work item would, and hands it back to the main thread
  * through a thread-safe function, whose call runs the same completion. The queue keeps the threads
  * busy while work is waiting (a batch never waits for the main thread to hand over the next one),
- * and their number is the CA's to choose (ca.csrCheckWorkers). */
+ * and their number is the CA's to choose (ca.csrCheckWorkers). The threads are joined on close
+ * (after the batch each holds; the queued rest is refused), when the environment goes away (a
+ * worker thread), when the handle is collected, and at exit (before OpenSSL's own cleanup). */
 
 typedef struct queued {
   struct queued *next;
@@ -489,8 +503,12 @@ struct lanes {
   pthread_mutex_t mutex;
   pthread_cond_t wake;
   queued_t *head, *tail;
-  int closing; /* under mutex: threads finish the queue, then exit */
-  /* Main thread only: */
+  int closing; /* under mutex: threads exit once the queue is empty... */
+  int abandon; /* ...or, with this too, after the batch in hand (the rest stays queued) */
+  /* Under live_mutex: */
+  struct lanes *next_live; /* the list of lanes whose threads have not been joined */
+  int joined;              /* the threads are joined (by lanes_stop or at exit) */
+  /* The environment's thread only: */
   int stopped;        /* threads joined and the thread-safe function released */
   int hook_added;     /* the environment cleanup hook is registered */
   int refs;           /* the JavaScript handle and the thread-safe function */
@@ -502,18 +520,50 @@ struct lanes {
 
 static void lanes_cleanup(void *arg);
 
+/* Every lanes not yet joined, for the exit handler. */
+static pthread_mutex_t live_mutex = PTHREAD_MUTEX_INITIALIZER;
+static lanes_t *live;
+
+/* Under live_mutex: the threads stop (after the batch in hand, with `abandon`) and are joined. */
+static void lanes_join_locked(lanes_t *lanes, int abandon) {
+  if (lanes->joined) return;
+  pthread_mutex_lock(&lanes->mutex);
+  lanes->closing = 1;
+  if (abandon) lanes->abandon = 1;
+  pthread_cond_broadcast(&lanes->wake);
+  pthread_mutex_unlock(&lanes->mutex);
+  for (size_t i = 0; i < lanes->thread_count; i++) pthread_join(lanes->threads[i], NULL);
+  lanes->joined = 1;
+  for (lanes_t **at = &live; *at != NULL; at = &(*at)->next_live) {
+    if (*at == lanes) {
+      *at = lanes->next_live;
+      break;
+    }
+  }
+}
+
+/* exit() (process.exit, or an uncaught exception) runs no environment cleanup hook, but it does run
+ * OpenSSL's own atexit cleanup, which frees locks a busy lane thread would still take (a crash on
+ * the way out). Registered after OpenSSL's, this runs first: each thread finishes the batch in hand
+ * and is joined; what is queued is not answered (the process is ending). */
+static void lanes_at_exit(void) {
+  pthread_mutex_lock(&live_mutex);
+  while (live != NULL) lanes_join_locked(live, 1);
+  pthread_mutex_unlock(&live_mutex);
+}
+
 static void *lane_main(void *arg) {
   lanes_t *lanes = arg;
   for (;;) {
     pthread_mutex_lock(&lanes->mutex);
     while (lanes->head == NULL && !lanes->closing) pthread_cond_wait(&lanes->wake, &lanes->mutex);
-    queued_t *item = lanes->head;
+    queued_t *item = lanes->abandon ? NULL : lanes->head;
     if (item != NULL) {
       lanes->head = item->next;
       if (lanes->head == NULL) lanes->tail = NULL;
     }
     pthread_mutex_unlock(&lanes->mutex);
-    if (item == NULL) return NULL; /* closing, and nothing left */
+    if (item == NULL) return NULL; /* closing, and nothing left (or the rest abandoned) */
     if (item->kind == KIND_VERIFY) batch_execute(NULL, item->batch);
     else sign_batch_execute(NULL, item->batch);
     /* Fails only while the environment is torn down; the batch then goes with the process. */
@@ -530,15 +580,20 @@ static void lanes_unref(napi_env env, lanes_t *lanes) {
   free(lanes);
 }
 
+/* Frees a queued batch unanswered (without an env: its key reference goes with the environment). */
+static void queued_free(napi_env env, queued_t *item) {
+  if (item->kind == KIND_VERIFY) batch_free(item->batch);
+  else sign_batch_free(env, item->batch);
+  free(item);
+}
+
 /* On the main thread: the batch's completion, as after a pool work item. */
 static void lane_done(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)js_cb;
   lanes_t *lanes = context;
   queued_t *item = data;
   if (env == NULL) { /* the environment is going away: nothing to answer */
-    if (item->kind == KIND_VERIFY) batch_free(item->batch);
-    else sign_batch_free(NULL, item->batch);
-    free(item);
+    queued_free(NULL, item);
     return;
   }
   if (item->kind == KIND_VERIFY) batch_complete(env, napi_ok, item->batch);
@@ -552,28 +607,44 @@ static void lanes_tsfn_gone(napi_env env, void *data, void *hint) {
   lanes_unref(env, data);
 }
 
-/* Idempotent, main thread: the threads finish what is queued and exit; then the thread-safe
- * function is released (its queue of finished batches is still answered). */
-static void lanes_stop(lanes_t *lanes) {
+/* How lanes_stop treats the batches still queued: worked off (the handle was collected, its
+ * promises may still be awaited), refused with LANES_CLOSED (closeLanes: the CA falls back to its
+ * main thread), or freed unanswered (the environment is going away). */
+enum { STOP_DRAIN, STOP_REFUSE, STOP_DROP };
+
+/* Idempotent, on the environment's thread: the threads stop and are joined (they finish the batch
+ * in hand; with STOP_DRAIN the whole queue), the rest of the queue is treated as `mode` says, then
+ * the thread-safe function is released (finished batches it holds are still answered). */
+static void lanes_stop(napi_env env, lanes_t *lanes, int mode) {
   if (lanes->stopped) return;
   lanes->stopped = 1;
-  pthread_mutex_lock(&lanes->mutex);
-  lanes->closing = 1;
-  pthread_cond_broadcast(&lanes->wake);
-  pthread_mutex_unlock(&lanes->mutex);
-  for (size_t i = 0; i < lanes->thread_count; i++) pthread_join(lanes->threads[i], NULL);
+  pthread_mutex_lock(&live_mutex);
+  lanes_join_locked(lanes, mode != STOP_DRAIN);
+  pthread_mutex_unlock(&live_mutex);
+  queued_t *item = lanes->head; /* the threads are gone: nothing else touches the queue */
+  lanes->head = lanes->tail = NULL;
+  while (item != NULL) {
+    queued_t *next = item->next;
+    if (mode == STOP_REFUSE) {
+      reject_batch(env, item->kind == KIND_VERIFY ? ((batch_t *)item->batch)->deferred
+                                                  : ((sign_batch_t *)item->batch)->deferred,
+                   LANES_CLOSED);
+    }
+    queued_free(mode == STOP_DROP ? NULL : env, item);
+    item = next;
+  }
   napi_release_threadsafe_function(lanes->tsfn, napi_tsfn_release);
 }
 
 static void lanes_cleanup(void *arg) {
   lanes_t *lanes = arg;
   lanes->hook_added = 0; /* the environment drops its hooks as it runs them */
-  lanes_stop(lanes);
+  lanes_stop(NULL, lanes, STOP_DROP);
 }
 
 static void lanes_handle_gone(napi_env env, void *data, void *hint) {
   (void)hint;
-  lanes_stop(data);
+  lanes_stop(env, data, STOP_DRAIN);
   lanes_unref(env, data);
 }
 
@@ -602,8 +673,9 @@ static lanes_t *lanes_of(napi_env env, napi_value value, int *bad) {
   void *data = NULL;
   *bad = 0;
   if (napi_typeof(env, value, &type) != napi_ok || type == napi_undefined) return NULL;
-  if (type != napi_external || napi_get_value_external(env, value, &data) != napi_ok ||
-      data == NULL) {
+  bool tagged = false;
+  if (type != napi_external || napi_check_object_type_tag(env, value, &LANES_TAG, &tagged) != napi_ok ||
+      !tagged || napi_get_value_external(env, value, &data) != napi_ok || data == NULL) {
     *bad = 1;
     return NULL;
   }
@@ -642,9 +714,13 @@ static napi_value create_lanes(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_unref_threadsafe_function(env, lanes->tsfn);
+  pthread_mutex_lock(&live_mutex); /* before any thread runs: the exit handler must see them */
+  lanes->next_live = live;
+  live = lanes;
+  pthread_mutex_unlock(&live_mutex);
   for (int32_t i = 0; i < count; i++) {
     if (pthread_create(&lanes->threads[i], NULL, lane_main, lanes) != 0) {
-      lanes_stop(lanes); /* joins the threads started so far; the channel's release frees */
+      lanes_stop(env, lanes, STOP_DROP); /* joins the threads started so far */
       lanes_unref(env, lanes);
       napi_throw_error(env, NULL, "cannot start the signing threads");
       return NULL;
@@ -656,8 +732,9 @@ static napi_value create_lanes(napi_env env, napi_callback_info info) {
   }
   napi_add_env_cleanup_hook(env, lanes_cleanup, lanes);
   lanes->hook_added = 1;
-  if (napi_create_external(env, lanes, lanes_handle_gone, NULL, &result) != napi_ok) {
-    lanes_stop(lanes);
+  if (napi_create_external(env, lanes, lanes_handle_gone, NULL, &result) != napi_ok ||
+      napi_type_tag_object(env, result, &LANES_TAG) != napi_ok) {
+    lanes_stop(env, lanes, STOP_DROP);
     lanes_unref(env, lanes);
     napi_throw_error(env, NULL, "cannot make a handle for the signing threads");
     return NULL;
@@ -665,7 +742,8 @@ static napi_value create_lanes(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* closeLanes(handle): the threads finish what is queued (answered as usual) and exit. */
+/* closeLanes(handle): each thread finishes the batch in hand (answered as usual) and exits; the
+ * batches still queued are refused with LANES_CLOSED, so closing never waits for a long queue. */
 static napi_value close_lanes(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -676,12 +754,14 @@ static napi_value close_lanes(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "closeLanes(handle) takes a handle from createLanes");
     return NULL;
   }
-  lanes_stop(lanes);
+  lanes_stop(env, lanes, STOP_REFUSE);
   return NULL;
 }
 
 static void make_groups(void) {
   for (int i = 0; i < 3; i++) groups[i] = EC_GROUP_new_by_curve_name(CURVE_NIDS[i]);
+  /* Node set up OpenSSL (and its atexit cleanup) before any addon loads: this runs before it. */
+  atexit(lanes_at_exit);
 }
 
 static napi_value init(napi_env env, napi_value exports) {

@@ -84,6 +84,7 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
     isClosed: () => manager.closed,
     ecdsa: ecdsaCheckerOf(deps.ecdsa, logger),
     requestsInFlight: deps.requestsInFlight,
+    logger,
   });
   const rotate: Ca['rotate'] = (atMs, options = {}) => {
     const { record } = options;

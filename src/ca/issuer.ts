@@ -9,6 +9,7 @@ import type { SpiffeId, TrustDomain } from '../spiffeid/index.js';
 import { floorSecond } from './authority-record.js';
 import { NOT_BEFORE_BACKDATE_MS } from './authority-factory.js';
 import type {
+  CaLogger,
   CheckedCsr,
   IssuedJwtSvid,
   IssuedX509Svid,
@@ -58,6 +59,8 @@ export interface IssuerDeps {
   readonly ecdsa: EcdsaChecker | undefined;
   /** Requests the process is serving, this issuance's own included (CaDeps.requestsInFlight). */
   readonly requestsInFlight: (() => number) | undefined;
+  /** Told when the CA's signing threads cannot start (its batches then use the libuv pool). */
+  readonly logger?: Pick<CaLogger, 'warn'> | undefined;
 }
 
 export interface Issuer {
@@ -196,9 +199,16 @@ function issuerThreads(given: IssuerDeps): {
   csrChecks: CsrCheckPool;
   close(): Promise<void>;
 } {
-  const own: OwnThreadsChecker | undefined = given.ecdsa?.ownThreads?.(
-    given.config.csrCheckWorkers,
-  );
+  let own: OwnThreadsChecker | undefined;
+  try {
+    own = given.ecdsa?.ownThreads?.(given.config.csrCheckWorkers);
+  } catch (error) {
+    // A thread or memory limit: the CA still issues, its batches on the libuv pool as before.
+    given.logger?.warn('ca: the signing threads cannot start; checks use the thread pool', {
+      threads: given.config.csrCheckWorkers,
+      error: String(error),
+    });
+  }
   const csrChecks = createCsrCheckPool(given.config.csrCheckWorkers);
   return {
     deps: own === undefined ? given : { ...given, ecdsa: own },

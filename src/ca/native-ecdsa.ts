@@ -68,7 +68,11 @@ export interface EcdsaChecker {
   ownThreads?(threads: number): OwnThreadsChecker;
 }
 
-/** A checker on threads of its own; `close` lets them answer what they hold, then ends them. */
+/**
+ * A checker on threads of its own. `close` lets each thread answer the batch it holds and ends
+ * them; batches still queued are refused ("the signing threads are closed"), so the CA checks and
+ * signs those on its main thread (csr.ts) and closing never waits for a long queue.
+ */
 export interface OwnThreadsChecker extends EcdsaChecker {
   close(): void;
 }
