@@ -11,7 +11,8 @@
 // but it does share the machine's cores, as a real agent on the same host would). Both figures get
 // a warm-up, then ROUNDS alternating windows (in-process, then API) so that a change of load on the
 // machine hits both; every round is printed and the ratio is taken of the medians. The CPU time
-// each side spent per operation (all threads of the process) shows where the time goes, and the
+// each side spent per operation (all threads of the process, then split into the event loop, the
+// CA's signing threads and the rest, from /proc on Linux) shows where the time goes, and the
 // broker's audit-append histogram how much of a renewal's time in flight is the durable audit write.
 // Loopback only; about 40 s. Run: npx tsx bench/agent-renewals.ts
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +29,8 @@ import {
   median,
   startBenchBroker,
   startClient,
+  threadCpuNs,
+  threadCpuPerOp,
   type ClientProcess,
 } from './_client-process.js';
 import type { RoundResult } from './_renewal-client.js';
@@ -49,6 +52,8 @@ interface Figure {
   readonly brokerCpuMicros: number;
   /** Client process CPU per renewal (API rounds only). */
   readonly clientCpuMicros?: number;
+  /** This process's CPU per operation by thread (event loop, signing threads, other), Linux. */
+  readonly threads: string;
 }
 
 async function main(): Promise<void> {
@@ -85,8 +90,13 @@ async function main(): Promise<void> {
     closeSoloCa = () => soloCa.close();
     const issuing = inProcessIssuing(soloCa, svid.spiffeId.toString(), csrs, IN_FLIGHT);
     const inProcessRound = async (windowMs: number): Promise<Figure> => {
-      const { rate, cpuMicros } = await issuing(windowMs);
-      return { rate, brokerCpuMicros: cpuMicros };
+      const before = threadCpuNs();
+      const { rate, cpuMicros, ops } = await issuing(windowMs);
+      return {
+        rate,
+        brokerCpuMicros: cpuMicros,
+        threads: threadCpuPerOp(before, threadCpuNs(), ops),
+      };
     };
 
     // Through the agent API, from a child process that stays connected across rounds.
@@ -103,8 +113,10 @@ async function main(): Promise<void> {
 
     const apiRound = async (windowMs: number): Promise<Figure & { result: RoundResult }> => {
       const cpu0 = process.cpuUsage();
+      const threads0 = threadCpuNs();
       const result = await started.round(windowMs);
       const cpu = process.cpuUsage(cpu0);
+      const threads = threadCpuPerOp(threads0, threadCpuNs(), result.ok);
       if (result.failed > 0) {
         throw new Error(`${result.failed} renewals failed; first: ${result.firstError}`);
       }
@@ -114,6 +126,7 @@ async function main(): Promise<void> {
         // overestimate of its CPU per renewal.
         brokerCpuMicros: (cpu.user + cpu.system) / result.ok,
         clientCpuMicros: result.cpuMicros / result.ok,
+        threads,
         result,
       };
     };
@@ -168,6 +181,13 @@ async function main(): Promise<void> {
         `${String(i + 1).padStart(5)}  ${fmt(a.rate).padStart(13)} (${fmt(a.brokerCpuMicros).padStart(4)})` +
           `        ${fmt(b.rate).padStart(12)} (${fmt(b.brokerCpuMicros)} + ${fmt(b.clientCpuMicros ?? 0)})` +
           `   ratio ${(b.rate / a.rate).toFixed(2)}`,
+      );
+    }
+    console.log('CPU us per operation by thread of the bench process (Linux /proc):');
+    for (let i = 0; i < ROUNDS; i++) {
+      console.log(
+        `${String(i + 1).padStart(5)}  in-process: ${(inProcess[i] as Figure).threads}` +
+          `;  API (broker): ${(overApi[i] as Figure).threads}`,
       );
     }
     console.log(
