@@ -134,9 +134,11 @@ typedef struct {
 } batch_t;
 
 /* The two kinds of handle JavaScript holds, told apart by a tag (an external is otherwise any
- * pointer): a CA signing key, and a set of signing threads. */
-static const napi_type_tag KEY_TAG = {0x6665646b65790001ULL, 0x9c1e0f4b7a2d3e51ULL};
-static const napi_type_tag LANES_TAG = {0x6665646c616e0001ULL, 0x4d8b2a61c03f7e92ULL};
+ * pointer): a CA signing key, and a set of signing threads. The second word is this copy of the
+ * addon's own (set in make_groups from an address in it): a handle made by another copy loaded
+ * from another path, whose threads are on another exit list, is refused too. */
+static napi_type_tag KEY_TAG = {0x6665646b65790001ULL, 0};
+static napi_type_tag LANES_TAG = {0x6665646c616e0001ULL, 0};
 
 /* The CA's own signing threads (below); a batch goes to them or to the libuv pool. */
 typedef struct lanes lanes_t;
@@ -506,7 +508,7 @@ struct lanes {
   int closing; /* under mutex: threads exit once the queue is empty... */
   int abandon; /* ...or, with this too, after the batch in hand (the rest stays queued) */
   /* Under live_mutex: */
-  struct lanes *next_live; /* the list of lanes whose threads have not been joined */
+  struct lanes *next_live; /* the list of lanes whose threads nobody has begun to join */
   int joined;              /* the threads are joined (by lanes_stop or at exit) */
   /* The environment's thread only: */
   int stopped;        /* threads joined and the thread-safe function released */
@@ -520,35 +522,52 @@ struct lanes {
 
 static void lanes_cleanup(void *arg);
 
-/* Every lanes not yet joined, for the exit handler. */
+/* Lanes whose threads nobody has begun to join (this copy of the addon's), for the exit handler;
+ * and the joins lanes_stop is making outside the lock (it never holds the lock while it waits for a
+ * thread, so one environment's close does not stall another's). */
 static pthread_mutex_t live_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t live_joined = PTHREAD_COND_INITIALIZER;
 static lanes_t *live;
+static size_t joins_in_progress;
 
-/* Under live_mutex: the threads stop (after the batch in hand, with `abandon`) and are joined. */
-static void lanes_join_locked(lanes_t *lanes, int abandon) {
-  if (lanes->joined) return;
+/* Under live_mutex: takes `lanes` off the live list; 0 when it was not there (someone else joins). */
+static int live_claim_locked(lanes_t *lanes) {
+  for (lanes_t **at = &live; *at != NULL; at = &(*at)->next_live) {
+    if (*at == lanes) {
+      *at = lanes->next_live;
+      lanes->next_live = NULL;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The threads stop (after the batch in hand, with `abandon`; else once the queue is empty) and are
+ * joined. Only by whoever claimed the lanes. */
+static void lanes_join(lanes_t *lanes, int abandon) {
   pthread_mutex_lock(&lanes->mutex);
   lanes->closing = 1;
   if (abandon) lanes->abandon = 1;
   pthread_cond_broadcast(&lanes->wake);
   pthread_mutex_unlock(&lanes->mutex);
   for (size_t i = 0; i < lanes->thread_count; i++) pthread_join(lanes->threads[i], NULL);
-  lanes->joined = 1;
-  for (lanes_t **at = &live; *at != NULL; at = &(*at)->next_live) {
-    if (*at == lanes) {
-      *at = lanes->next_live;
-      break;
-    }
-  }
 }
 
 /* exit() (process.exit, or an uncaught exception) runs no environment cleanup hook, but it does run
  * OpenSSL's own atexit cleanup, which frees locks a busy lane thread would still take (a crash on
  * the way out). Registered after OpenSSL's, this runs first: each thread finishes the batch in hand
- * and is joined; what is queued is not answered (the process is ending). */
+ * and is joined, and joins already under way are waited for; what is queued is not answered (the
+ * process is ending). */
 static void lanes_at_exit(void) {
   pthread_mutex_lock(&live_mutex);
-  while (live != NULL) lanes_join_locked(live, 1);
+  while (live != NULL) {
+    lanes_t *lanes = live;
+    live = lanes->next_live;
+    lanes->next_live = NULL;
+    lanes_join(lanes, 1);
+    lanes->joined = 1;
+  }
+  while (joins_in_progress > 0) pthread_cond_wait(&live_joined, &live_mutex);
   pthread_mutex_unlock(&live_mutex);
 }
 
@@ -619,8 +638,20 @@ static void lanes_stop(napi_env env, lanes_t *lanes, int mode) {
   if (lanes->stopped) return;
   lanes->stopped = 1;
   pthread_mutex_lock(&live_mutex);
-  lanes_join_locked(lanes, mode != STOP_DRAIN);
+  int mine = live_claim_locked(lanes);
+  if (mine) joins_in_progress += 1;
+  else { /* the exit handler claimed it: wait until its threads are gone */
+    while (!lanes->joined) pthread_cond_wait(&live_joined, &live_mutex);
+  }
   pthread_mutex_unlock(&live_mutex);
+  if (mine) {
+    lanes_join(lanes, mode != STOP_DRAIN);
+    pthread_mutex_lock(&live_mutex);
+    lanes->joined = 1;
+    joins_in_progress -= 1;
+    pthread_cond_broadcast(&live_joined);
+    pthread_mutex_unlock(&live_mutex);
+  }
   queued_t *item = lanes->head; /* the threads are gone: nothing else touches the queue */
   lanes->head = lanes->tail = NULL;
   while (item != NULL) {
@@ -732,10 +763,14 @@ static napi_value create_lanes(napi_env env, napi_callback_info info) {
   }
   napi_add_env_cleanup_hook(env, lanes_cleanup, lanes);
   lanes->hook_added = 1;
-  if (napi_create_external(env, lanes, lanes_handle_gone, NULL, &result) != napi_ok ||
-      napi_type_tag_object(env, result, &LANES_TAG) != napi_ok) {
+  if (napi_create_external(env, lanes, lanes_handle_gone, NULL, &result) != napi_ok) {
     lanes_stop(env, lanes, STOP_DROP);
     lanes_unref(env, lanes);
+    napi_throw_error(env, NULL, "cannot make a handle for the signing threads");
+    return NULL;
+  }
+  if (napi_type_tag_object(env, result, &LANES_TAG) != napi_ok) {
+    lanes_stop(env, lanes, STOP_DROP); /* the handle's finalizer drops its reference */
     napi_throw_error(env, NULL, "cannot make a handle for the signing threads");
     return NULL;
   }
@@ -760,6 +795,8 @@ static napi_value close_lanes(napi_env env, napi_callback_info info) {
 
 static void make_groups(void) {
   for (int i = 0; i < 3; i++) groups[i] = EC_GROUP_new_by_curve_name(CURVE_NIDS[i]);
+  KEY_TAG.upper = 0x9c1e0f4b7a2d3e51ULL ^ (uint64_t)(uintptr_t)&live;
+  LANES_TAG.upper = 0x4d8b2a61c03f7e92ULL ^ (uint64_t)(uintptr_t)&live;
   /* Node set up OpenSSL (and its atexit cleanup) before any addon loads: this runs before it. */
   atexit(lanes_at_exit);
 }

@@ -5,7 +5,8 @@
 // away (a worker thread) taking them with it. Proof of possession (X509-8) is unchanged.
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCa } from '../../src/ca/index.js';
 import {
@@ -294,6 +295,69 @@ describe.skipIf(checker === undefined || !linux)('the CA signing threads (ecveri
       }
     },
   );
+
+  it('refuses a handle made by another copy of the addon (another path), and exits cleanly', () => {
+    const copies = tempDir('ecverify-copies-');
+    copyFileSync(addonPath('ecverify'), join(copies, 'a.node'));
+    copyFileSync(addonPath('ecverify'), join(copies, 'b.node'));
+    const script = `
+      const a = require(${JSON.stringify(join(copies, 'a.node'))});
+      const b = require(${JSON.stringify(join(copies, 'b.node'))});
+      const lanes = a.createLanes(1);
+      const none = new Uint8Array(0);
+      const results = [];
+      for (const attempt of [() => b.verifyBatch(none, none, [], [], [], lanes), () => b.closeLanes(lanes)]) {
+        try { attempt(); results.push('accepted'); } catch (e) { results.push(e.constructor.name); }
+      }
+      console.log(results.join(' '));
+    `;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('TypeError TypeError');
+    expect(run.status).toBe(0);
+  });
+
+  it("one environment's close, waiting for its thread's batch, does not hold up another's lanes", () => {
+    const [valid] = checks(1);
+    const { check } = valid as { check: EcdsaCheck };
+    const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+    const path = JSON.stringify(addonPath('ecverify'));
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const addon = require(${path});
+      const body = \`
+        const { parentPort } = require('node:worker_threads');
+        const addon = require(${path});
+        const lanes = addon.createLanes(1);
+        const n = 4096; // one long batch: the thread holds it while close waits
+        const of = (h) => Buffer.from(h, 'hex');
+        addon.verifyBatch(new Uint8Array(n), new Uint8Array(n), Array(n).fill(of('${hex(check.point)}')),
+          Array(n).fill(of('${hex(check.data)}')), Array(n).fill(of('${hex(check.signature)}')), lanes)
+          .catch(() => {});
+        setTimeout(() => {
+          parentPort.postMessage({ closing: true });
+          addon.closeLanes(lanes);
+          parentPort.postMessage({ closedAt: Date.now() });
+        }, 10);
+      \`;
+      let mineDoneAt;
+      const worker = new Worker(body, { eval: true });
+      worker.on('message', (message) => {
+        if (message.closing) {
+          // The worker's thread is inside its close now (or about to be): make and close lanes here.
+          const mine = addon.createLanes(1);
+          addon.closeLanes(mine);
+          mineDoneAt = Date.now();
+        } else {
+          console.log(mineDoneAt < message.closedAt ? 'not held up' : 'held up');
+          worker.terminate();
+        }
+      });
+    `;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('not held up');
+  });
 
   it('refuses arguments that are not what it takes, with a TypeError', () => {
     const script = `
