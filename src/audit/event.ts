@@ -131,9 +131,14 @@ export function chainEvent(
  * the chain verifies after a read. A bigint becomes its decimal text, as canonicalJson writes it.
  */
 function jsonData(details: AuditEventInput['details']): Record<string, unknown> {
-  const text = JSON.stringify(details ?? {}, (_key, value: unknown) =>
-    typeof value === 'bigint' ? value.toString() : value,
-  );
+  let text: string;
+  try {
+    text = JSON.stringify(details ?? {}); // a replacer would slow every event down for a rare bigint
+  } catch {
+    text = JSON.stringify(details, (_key, value: unknown) =>
+      typeof value === 'bigint' ? value.toString() : value,
+    );
+  }
   return JSON.parse(text) as Record<string, unknown>;
 }
 
