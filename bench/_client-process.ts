@@ -3,7 +3,7 @@
 // driven round by round, the CA's in-process rate they compare with, and the median and number
 // formats they print.
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -103,42 +103,4 @@ export async function startClient(dir: string, spec: object): Promise<ClientProc
       if (child.connected) child.send({ cmd: 'exit' });
     },
   };
-}
-
-/** CPU nanoseconds so far of this process's threads, by kind (Linux /proc schedstat; else empty). */
-export function threadCpuNs(): Map<'event loop' | 'signing threads' | 'other threads', number> {
-  const byKind = new Map<'event loop' | 'signing threads' | 'other threads', number>();
-  let tids: string[];
-  try {
-    tids = readdirSync('/proc/self/task');
-  } catch {
-    return byKind;
-  }
-  for (const tid of tids) {
-    try {
-      const ns = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-      const kind =
-        tid === String(process.pid)
-          ? 'event loop'
-          : name === 'ecdsa-lane'
-            ? 'signing threads'
-            : 'other threads';
-      byKind.set(kind, (byKind.get(kind) ?? 0) + ns);
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return byKind;
-}
-
-/** Per operation, in µs: the CPU each kind of thread spent between two `threadCpuNs` readings. */
-export function threadCpuPerOp(
-  before: ReturnType<typeof threadCpuNs>,
-  after: ReturnType<typeof threadCpuNs>,
-  ops: number,
-): string {
-  return [...after]
-    .map(([kind, ns]) => `${kind} ${fmt((ns - (before.get(kind) ?? 0)) / 1000 / ops)}`)
-    .join(', ');
 }

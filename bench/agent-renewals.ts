@@ -29,10 +29,9 @@ import {
   median,
   startBenchBroker,
   startClient,
-  threadCpuNs,
-  threadCpuPerOp,
   type ClientProcess,
 } from './_client-process.js';
+import { threadCpuNs, threadCpuPerOp } from './_thread-cpu.js';
 import type { RoundResult } from './_renewal-client.js';
 
 const WINDOW_MS = 4000;
