@@ -1,4 +1,4 @@
-// The CA's own signing threads on the ecverify addon (native-ecdsa.ts `ownThreads`, native/ecverify.c
+// The CA's own signing threads on the ecverify addon (native-ecdsa.ts `ownThreads`, native/lanes.c
 // createLanes): exactly as many threads as asked (ca.csrCheckWorkers, one fewer than the cores in a
 // broker, so the event loop keeps a core), the same answers as the thread pool, every batch answered
 // before they close, nothing that keeps the process alive when idle, and an environment that goes
