@@ -45,3 +45,31 @@ export function threadCpuPerOp(
     )
     .join(', ');
 }
+
+/** The machine's CPU time so far (all cores, /proc/stat in clock ticks): idle and total; Linux. */
+export function machineCpuTicks(): { idle: number; total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8')
+      .split('\n', 1)[0]
+      ?.trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    if (fields === undefined || fields.length < 5) return undefined;
+    return {
+      idle: (fields[3] as number) + (fields[4] as number),
+      total: fields.reduce((sum, n) => sum + n, 0),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The share of the machine's CPU time left idle (idle and I/O wait) between two readings, in %. */
+export function idleShare(
+  before: ReturnType<typeof machineCpuTicks>,
+  after: ReturnType<typeof machineCpuTicks>,
+): string {
+  if (before === undefined || after === undefined || after.total === before.total) return '?';
+  return ((100 * (after.idle - before.idle)) / (after.total - before.total)).toFixed(0);
+}

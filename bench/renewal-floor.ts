@@ -6,9 +6,13 @@
 //   +ca             the CSR read from the JSON body and issued by the CA (requestsInFlight counted)
 //   +audit          and the svid.issued record appended durably (file store, O_DSYNC group commit)
 //   hono+ca+audit   the same, through a Hono app on @hono/node-server (the broker's stack)
-// beside the CA's in-process rate at the same 32 in flight, in the same run. The broker's own figure
-// (bench/agent-renewals.ts) adds mTLS peer checks, entry lookup, validation, limits and metrics.
-// Loopback only; about 60 s. Run: npx tsx bench/renewal-floor.ts
+// beside the in-process rate of a CA on its own (its default signing threads, one per core) at the
+// same 32 in flight, in the same run: the reference bench/agent-renewals.ts divides by. The server's
+// CA has the broker's default signing threads (ca.csrCheckWorkers, one fewer than the cores), as the
+// broker's would; its own in-process rate is printed too. Each mode's row gives the share of the
+// machine's CPU left idle: waits (the durable write) that no other work filled. The broker's own
+// figure (bench/agent-renewals.ts) adds mTLS peer checks, entry lookup, validation, limits, metrics.
+// Loopback only; about 70 s. Run: npx tsx bench/renewal-floor.ts
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
@@ -20,6 +24,7 @@ import { csrPem, newKeyAndCsr } from '../src/agent/csr.js';
 import { chainTrimmedEvent, createAuditRecorder } from '../src/audit/index.js';
 import { marshalPem } from '../src/bundle/index.js';
 import { createCa, type Ca } from '../src/ca/index.js';
+import { defaultCsrCheckWorkers } from '../src/config/index.js';
 import { createFileStore } from '../src/store/index.js';
 import {
   fmt,
@@ -28,6 +33,7 @@ import {
   startClient,
   type ClientProcess,
 } from './_client-process.js';
+import { idleShare, machineCpuTicks } from './_thread-cpu.js';
 
 const MODES = ['tls+http', '+ca', '+audit', 'hono+ca+audit'] as const;
 type Mode = (typeof MODES)[number];
@@ -64,9 +70,19 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'renewal-floor-'));
   let inFlight = 0;
   let mode: Mode = 'tls+http';
+  // The server's CA, with the broker's default signing threads (src/main.ts).
   const ca: Ca = await createCa(
     { now: () => Date.now(), requestsInFlight: () => inFlight },
-    { trustDomain: 'bench.example', dataDir: join(dir, 'ca') },
+    {
+      trustDomain: 'bench.example',
+      dataDir: join(dir, 'ca'),
+      csrCheckWorkers: defaultCsrCheckWorkers(),
+    },
+  );
+  // The reference: a CA on its own with its defaults, as bench/agent-renewals.ts measures it.
+  const soloCa: Ca = await createCa(
+    { now: () => Date.now() },
+    { trustDomain: 'bench.example', dataDir: join(dir, 'solo-ca') },
   );
   const store = await createFileStore(
     { dir: join(dir, 'state') },
@@ -156,19 +172,23 @@ async function main(): Promise<void> {
       depth: DEPTH,
     });
     client = started;
+    const idle = new Map<Mode, string[]>(MODES.map((m) => [m, []]));
     const apiRound = async (windowMs: number): Promise<number> => {
+      const machine0 = machineCpuTicks();
       const result = await started.round(windowMs);
+      idle.get(mode)?.push(idleShare(machine0, machineCpuTicks()));
       if (result.failed > 0) {
         throw new Error(`${result.failed} renewals failed (${mode}); first: ${result.firstError}`);
       }
       return result.ok / result.seconds;
     };
-    const issuing = inProcessIssuing(ca, SPIFFE_ID, csrs, IN_FLIGHT);
-    const inProcessRound = async (windowMs: number): Promise<number> =>
-      (await issuing(windowMs)).rate;
+    const soloIssuing = inProcessIssuing(soloCa, SPIFFE_ID, csrs, IN_FLIGHT);
+    const servedIssuing = inProcessIssuing(ca, SPIFFE_ID, csrs, IN_FLIGHT);
 
-    await inProcessRound(WARM_MS);
+    await soloIssuing(WARM_MS);
+    await servedIssuing(WARM_MS);
     const inProcess: number[] = [];
+    const servedInProcess: number[] = [];
     const rates = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
     for (const m of MODES) {
       mode = m;
@@ -176,12 +196,15 @@ async function main(): Promise<void> {
     }
     // Rounds alternate over the modes, so that a change of load on the machine hits them all.
     for (let round = 0; round < ROUNDS; round++) {
-      inProcess.push(await inProcessRound(WINDOW_MS));
+      inProcess.push((await soloIssuing(WINDOW_MS)).rate);
+      servedInProcess.push((await servedIssuing(WINDOW_MS)).rate);
       for (const m of MODES) {
         mode = m;
         rates.get(m)?.push(await apiRound(WINDOW_MS));
       }
     }
+    // The warm-up rounds' idle shares are not reported.
+    for (const shares of idle.values()) shares.splice(0, shares.length - ROUNDS);
     server.close();
     const reference = median(inProcess);
     console.log(
@@ -191,18 +214,28 @@ async function main(): Promise<void> {
       `${IN_FLIGHT} in flight: ${CONNECTIONS} mTLS keep-alive connections x ${DEPTH} pipelined renewals, client in a child process`,
     );
     console.log(
-      `in-process ca.issueX509Svid (${IN_FLIGHT} concurrent)   ${fmt(reference).padStart(7)} /s  (rounds ${inProcess.map(fmt).join(', ')})`,
+      `in-process ca.issueX509Svid, a CA on its own (signing threads: ${soloCa.options.csrCheckWorkers}, ${IN_FLIGHT} concurrent): ` +
+        `${fmt(reference)} /s  (rounds ${inProcess.map(fmt).join(', ')})`,
+    );
+    console.log(
+      `in-process ca.issueX509Svid, the server's CA (signing threads: ${ca.options.csrCheckWorkers}, the broker's default): ` +
+        `${fmt(median(servedInProcess))} /s  (rounds ${servedInProcess.map(fmt).join(', ')})`,
+    );
+    console.log(
+      `renewals over HTTPS (the server's CA), ratio to the CA on its own, machine idle %:`,
     );
     for (const m of MODES) {
       const values = rates.get(m) ?? [];
       console.log(
-        `renewals over HTTPS, ${m.padEnd(14)}        ${fmt(median(values)).padStart(7)} /s  ` +
-          `${(median(values) / reference).toFixed(2)} of in-process  (rounds ${values.map(fmt).join(', ')})`,
+        `  ${m.padEnd(14)}  ${fmt(median(values)).padStart(7)} /s  ` +
+          `${(median(values) / reference).toFixed(2)}  (rounds ${values.map(fmt).join(', ')}; ` +
+          `idle ${(idle.get(m) ?? []).join(', ')} %)`,
       );
     }
   } finally {
     client?.close();
     await ca.close();
+    await soloCa.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
