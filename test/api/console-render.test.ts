@@ -2,7 +2,7 @@
 // partner-supplied value stays escaped; and an in-process form post (no content-length) signs in.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { esc } from '../../src/api/console/layout.js';
-import { federationPage, sessionView } from '../../src/api/console/pages.js';
+import { relationshipsTable, sessionView, sortRelationships } from '../../src/api/console/pages.js';
 import { createTestAdminApp, type TestAdminApp } from '../helpers/admin-app.js';
 import { ADMIN_TOKEN } from '../helpers/broker.js';
 
@@ -32,7 +32,11 @@ describe('console rows', () => {
 
   it('escapes the URL, actor and CSRF value in a pending row; no raw markup gets through', async () => {
     const body = String(
-      await federationPage(await t.federation.list(), sessionView('"><b>csrf', true), Date.now()),
+      await relationshipsTable(
+        sortRelationships(await t.federation.list()),
+        sessionView('"><b>csrf', true),
+        Date.now(),
+      ),
     );
     expect(body).toContain('data-trust-domain="hostile.test"');
     expect(body).not.toContain('<script>');

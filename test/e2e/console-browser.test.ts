@@ -187,6 +187,34 @@ describe('console in Chromium (issue 19)', () => {
     await shot('hostile-text');
   });
 
+  it('filters the Federation list by trust-domain text and by state; hostile filter text stays text', async () => {
+    await signIn(tokens['alice'] ?? '');
+    await page.goto(`${home.adminUrl}/console/federation`);
+    const shown = async (): Promise<string[]> =>
+      page
+        .locator('[data-testid=relationship-row]')
+        .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-trust-domain') ?? ''));
+    expect((await shown()).sort()).toEqual(['hostile.test', PARTNER]);
+    await page.fill('[data-testid=federation-q]', 'HOSTILE');
+    await clickTo('form[action="/console/federation"] button', '/console/federation');
+    expect(new URL(page.url()).searchParams.get('q')).toBe('HOSTILE');
+    expect(await shown()).toEqual(['hostile.test']);
+    expect(await page.locator('[data-testid=federation-q]').inputValue()).toBe('hostile');
+    await page.fill('[data-testid=federation-q]', '');
+    await page.selectOption('[data-testid=federation-state]', 'active');
+    await clickTo('form[action="/console/federation"] button', '/console/federation');
+    expect(await shown()).toEqual([PARTNER]);
+    await shot('federation-filtered');
+    await page.fill('[data-testid=federation-q]', HOSTILE.slice(0, 200));
+    await clickTo('form[action="/console/federation"] button', '/console/federation');
+    expect(await shown()).toEqual([]);
+    expect(await page.evaluate(() => (globalThis as { __xss?: unknown }).__xss)).toBeUndefined();
+    expect(await page.locator('main script, main img').count()).toBe(0);
+    expect(await page.locator('[data-testid=federation-q]').inputValue()).toBe(
+      HOSTILE.slice(0, 200).toLowerCase(),
+    );
+  });
+
   it('refuses a change without the CSRF token, or from another origin (ERR_API_CSRF)', async () => {
     await signIn(tokens['alice'] ?? '');
     await page.goto(`${home.adminUrl}/console/federation`);

@@ -25,12 +25,11 @@ import {
   authorityConfirmPage,
   authoritiesTable,
   deleteConfirmPage,
-  federationPage,
   relationshipPage,
   sessionView,
-  sortRelationships,
   type SessionView,
 } from './pages.js';
+import { federationListPage, overviewList, parseFederationQuery } from './federation-list.js';
 
 const AUDIT_PAGE = 50;
 
@@ -50,13 +49,10 @@ export const reasonOf = (c: Context<ConsoleEnv>, required: boolean): string | un
 export function overviewRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
   app.get('/', async (c) => {
     const nowMs = deps.now();
-    const list = sortRelationships(await deps.federation.list());
+    const list = await deps.federation.list();
     const byState = new Map<string, number>();
     for (const v of list)
       byState.set(v.relationship.state, (byState.get(v.relationship.state) ?? 0) + 1);
-    const troubled = list.filter(
-      (v) => v.relationship.state === 'active' && (v.status.stale || v.status.lastError !== null),
-    );
     const local = deps.ca.localBundle();
     const recent = await deps.store.listAudit({ limit: 10, direction: 'backward' });
     return framed(
@@ -73,13 +69,9 @@ export function overviewRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
           </p>
         </div>
         <h2>Pending approvals</h2>
-        ${federationPage(
-          list.filter((v) => v.relationship.state === 'pending'),
-          view(c),
-          nowMs,
-        )}
+        ${overviewList(list, view(c), nowMs, 'pending')}
         <h2>Stale or failing partners</h2>
-        ${troubled.length === 0 ? html`<p>none</p>` : federationPage(troubled, view(c), nowMs)}
+        ${overviewList(list, view(c), nowMs, 'troubled')}
         <h2>Authorities</h2>
         ${authoritiesTable(deps.ca.authorities(), nowMs)}
         <h2>Last audit events</h2>
@@ -90,9 +82,12 @@ export function overviewRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
 
 /** Federation: the list, one relationship, and its lifecycle changes. */
 export function federationRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
-  app.get('/federation', async (c) =>
-    framed(c, 'Federation', federationPage(await deps.federation.list(), view(c), deps.now())),
-  );
+  app.get('/federation', async (c) => {
+    // Checked before the list is read: a bad filter is a 400 whatever the store holds.
+    const query = parseFederationQuery(c.req.query());
+    const list = await deps.federation.list();
+    return framed(c, 'Federation', federationListPage(list, view(c), deps.now(), query));
+  });
   app.get('/federation/:td', async (c) => {
     const td = c.req.param('td');
     const v = await deps.federation.get(td);

@@ -131,16 +131,15 @@ const FEDERATION_HEAD =
   '<th>last success</th><th>last error</th><th>next refresh</th><th>sequence</th>' +
   '<th>approvals</th><th>actions</th></tr></thead><tbody>';
 
-export function federationPage(
-  list: readonly RelationshipView[],
+/** The bundle-age chart and the table of `rows`, in the order given (federation-list.ts pages them). */
+export function relationshipsTable(
+  rows: readonly RelationshipView[],
   s: SessionView,
   nowMs: number,
 ): Html {
-  const sorted = sortRelationships(list);
-  const rows: string[] = [];
-  for (const v of sorted) rows.push(relationshipRowText(v, s));
-  return html`<p>${sorted.length} relationships; pending ones first.</p>
-    ${timelineSvg(sorted, nowMs)}${raw(`${FEDERATION_HEAD}${rows.join('')}</tbody></table>`)}`;
+  const cells: string[] = [];
+  for (const v of rows) cells.push(relationshipRowText(v, s));
+  return html`${timelineSvg(rows, nowMs)}${raw(`${FEDERATION_HEAD}${cells.join('')}</tbody></table>`)}`;
 }
 
 export interface HistoryItem {
