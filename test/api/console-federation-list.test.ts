@@ -7,10 +7,12 @@ import {
   FEDERATION_PAGE_ROWS,
   OVERVIEW_ROWS,
   federationHref,
+  federationListPage,
   isTroubled,
   parseFederationQuery,
   selectRelationships,
 } from '../../src/api/console/federation-list.js';
+import { sessionView } from '../../src/api/console/pages.js';
 import type { RelationshipView } from '../../src/federation/index.js';
 import { createTestAdminApp, type TestAdminApp } from '../helpers/admin-app.js';
 import { ADMIN_TOKEN } from '../helpers/broker.js';
@@ -125,6 +127,12 @@ describe('console Federation list in pages', () => {
     expect(none.body).toContain(`none of ${PARTNERS} relationships match`);
   });
 
+  it('counts the filter text as typed: 200 characters that lowercase longer are not too long', async () => {
+    const dotted = await get(`/console/federation?q=${encodeURIComponent('İ'.repeat(200))}`);
+    expect(dotted.status).toBe(200);
+    expect(dotted.body).toContain(`none of ${PARTNERS} relationships match`);
+  });
+
   it('escapes the filter text wherever the page repeats it', async () => {
     const hostile = await get(`/console/federation?q=${encodeURIComponent(HOSTILE)}`);
     expect(hostile.status).toBe(200);
@@ -154,6 +162,10 @@ describe('console Federation list in pages', () => {
     expect(more).toBe('/console/federation?state=pending');
     expect(overview.body).toContain(`All ${PARTNERS - REJECTED} (${OVERVIEW_ROWS} shown)`);
     expect(linkOf(overview.body, 'overview-more-troubled')).toBeUndefined();
+    // By state in the list's order, whatever order the store keeps (the rejected were made first).
+    expect(overview.body).toContain(
+      `<span class="state-pending">${PARTNERS - REJECTED} pending</span> <span class="state-rejected">${REJECTED} rejected</span>`,
+    );
   });
 });
 
@@ -193,6 +205,17 @@ describe('selecting relationships', () => {
     });
     expect(selected.rows).toEqual([stale]);
     expect(selected).toMatchObject({ matching: 1, page: 1, pages: 1 });
+  });
+
+  it('no relationships at all is said so, without "match"', () => {
+    const page = String(
+      federationListPage([], sessionView('csrf', true), 0, { text: '', show: undefined, page: 1 }),
+    );
+    expect(page).toContain('<p data-testid="federation-summary">0 relationships.</p>');
+    const filtered = String(
+      federationListPage([], sessionView('csrf', true), 0, { text: 'x', show: undefined, page: 1 }),
+    );
+    expect(filtered).toContain('none of 0 relationships match');
   });
 
   it('an empty selection is page 1 of 1', () => {

@@ -27,6 +27,7 @@ import {
   deleteConfirmPage,
   relationshipPage,
   sessionView,
+  sortRelationships,
   type SessionView,
 } from './pages.js';
 import { federationListPage, overviewList, parseFederationQuery } from './federation-list.js';
@@ -49,7 +50,8 @@ export const reasonOf = (c: Context<ConsoleEnv>, required: boolean): string | un
 export function overviewRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
   app.get('/', async (c) => {
     const nowMs = deps.now();
-    const list = await deps.federation.list();
+    // Sorted, so that the counts by state read pending, active, suspended, rejected.
+    const list = sortRelationships(await deps.federation.list());
     const byState = new Map<string, number>();
     for (const v of list)
       byState.set(v.relationship.state, (byState.get(v.relationship.state) ?? 0) + 1);

@@ -33,8 +33,10 @@ function invalid(message: string): ApiError {
 
 /** The list's query string (`q`, `state`, `page`), checked: a bad value is ERR_API_VALIDATION. */
 export function parseFederationQuery(query: Readonly<Record<string, string>>): FederationQuery {
-  const text = (query['q'] ?? '').trim().toLowerCase();
-  if (text.length > MAX_TEXT) throw invalid(`q is at most ${MAX_TEXT} characters`);
+  const given = (query['q'] ?? '').trim();
+  // Counted as typed: lowercasing may lengthen a string ('İ' becomes two code units).
+  if (given.length > MAX_TEXT) throw invalid(`q is at most ${MAX_TEXT} characters`);
+  const text = given.toLowerCase();
   const state = query['state'] ?? '';
   if (state !== '' && !(FEDERATION_SHOW as readonly string[]).includes(state)) {
     throw invalid(`state must be one of ${FEDERATION_SHOW.join(', ')}`);
@@ -156,7 +158,11 @@ export function federationListPage(
       ? ''
       : `; ${first}–${last} shown (page ${selected.page} of ${selected.pages})`;
   const summary =
-    selected.matching === 0 ? `none of ${total} match` : `${count}${range}, pending first.`;
+    selected.matching > 0
+      ? `${count}${range}, pending first.`
+      : filtered
+        ? `none of ${total} match`
+        : `${total}.`;
   return html`${filterForm(query)}
     <p data-testid="federation-summary">${summary}</p>
     ${relationshipsTable(selected.rows, s, nowMs)}${raw(pager(query, selected))}`;
