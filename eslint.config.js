@@ -124,7 +124,10 @@ function compositionRootRule() {
   ];
 }
 
-/** Type-aware rules: a promise nobody awaits hides its rejection (and an unhandled one ends the process). */
+/**
+ * Type-aware rules (src, tests, the demo, the benches): a promise nobody awaits hides its rejection
+ * (and an unhandled one ends the process).
+ */
 const PROMISE_RULES = {
   '@typescript-eslint/no-floating-promises': 'error',
   '@typescript-eslint/no-misused-promises': 'error',
@@ -165,7 +168,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/**/*.ts', 'test/**/*.ts'],
+    files: ['src/**/*.ts', 'test/**/*.ts', 'demo/**/*.ts', 'bench/**/*.ts'],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
