@@ -12,7 +12,8 @@
 // a warm-up, then ROUNDS alternating windows (in-process, then API) so that a change of load on the
 // machine hits both; every round is printed and the ratio is taken of the medians. The CPU time
 // each side spent per operation (all threads of the process, then split into the event loop, the
-// CA's signing threads and the rest, from /proc on Linux) shows where the time goes, and the
+// CA's signing threads and the rest, from /proc on Linux) shows where the time goes; the machine's
+// idle share shows the CPU nobody used (while renewals wait, e.g. for the durable write); and the
 // broker's audit-append histogram how much of a renewal's time in flight is the durable audit write.
 // Loopback only; about 40 s. Run: npx tsx bench/agent-renewals.ts
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,7 +32,7 @@ import {
   startClient,
   type ClientProcess,
 } from './_client-process.js';
-import { threadCpuNs, threadCpuPerOp } from './_thread-cpu.js';
+import { idleShare, machineCpuTicks, threadCpuNs, threadCpuPerOp } from './_thread-cpu.js';
 import type { RoundResult } from './_renewal-client.js';
 
 const WINDOW_MS = 4000;
@@ -53,6 +54,8 @@ interface Figure {
   readonly clientCpuMicros?: number;
   /** This process's CPU per operation by thread (event loop, signing threads, other), Linux. */
   readonly threads: string;
+  /** Share of the machine's CPU left idle during the round, in % (Linux /proc/stat). */
+  readonly idle: string;
 }
 
 async function main(): Promise<void> {
@@ -90,11 +93,13 @@ async function main(): Promise<void> {
     const issuing = inProcessIssuing(soloCa, svid.spiffeId.toString(), csrs, IN_FLIGHT);
     const inProcessRound = async (windowMs: number): Promise<Figure> => {
       const before = threadCpuNs();
+      const machine0 = machineCpuTicks();
       const { rate, cpuMicros, ops } = await issuing(windowMs);
       return {
         rate,
         brokerCpuMicros: cpuMicros,
         threads: threadCpuPerOp(before, threadCpuNs(), ops),
+        idle: idleShare(machine0, machineCpuTicks()),
       };
     };
 
@@ -113,6 +118,7 @@ async function main(): Promise<void> {
     const apiRound = async (windowMs: number): Promise<Figure & { result: RoundResult }> => {
       const cpu0 = process.cpuUsage();
       const threads0 = threadCpuNs();
+      const machine0 = machineCpuTicks();
       const result = await started.round(windowMs);
       const cpu = process.cpuUsage(cpu0);
       const threads = threadCpuPerOp(threads0, threadCpuNs(), result.ok);
@@ -126,6 +132,7 @@ async function main(): Promise<void> {
         brokerCpuMicros: (cpu.user + cpu.system) / result.ok,
         clientCpuMicros: result.cpuMicros / result.ok,
         threads,
+        idle: idleShare(machine0, machineCpuTicks()),
         result,
       };
     };
@@ -182,11 +189,13 @@ async function main(): Promise<void> {
           `   ratio ${(b.rate / a.rate).toFixed(2)}`,
       );
     }
-    console.log('CPU us per operation by thread of the bench process (Linux /proc):');
+    console.log(
+      'CPU us per operation by thread of the bench process, and the machine left idle (Linux /proc):',
+    );
     for (let i = 0; i < ROUNDS; i++) {
       console.log(
-        `${String(i + 1).padStart(5)}  in-process: ${(inProcess[i] as Figure).threads}` +
-          `;  API (broker): ${(overApi[i] as Figure).threads}`,
+        `${String(i + 1).padStart(5)}  in-process: ${(inProcess[i] as Figure).threads}; machine idle ${(inProcess[i] as Figure).idle} %` +
+          `;  API (broker): ${(overApi[i] as Figure).threads}; machine idle ${(overApi[i] as Figure).idle} %`,
       );
     }
     console.log(
