@@ -204,7 +204,7 @@ describe('selecting relationships', () => {
       page: 1,
     });
     expect(selected.rows).toEqual([stale]);
-    expect(selected).toMatchObject({ matching: 1, page: 1, pages: 1 });
+    expect(selected).toMatchObject({ total: 1, page: 1, pages: 1 });
   });
 
   it('no relationships at all is said so, without "match"', () => {
@@ -221,7 +221,7 @@ describe('selecting relationships', () => {
   it('an empty selection is page 1 of 1', () => {
     expect(selectRelationships([], { text: '', show: undefined, page: 5 })).toEqual({
       rows: [],
-      matching: 0,
+      total: 0,
       page: 1,
       pages: 1,
     });

@@ -6,7 +6,6 @@ import { verifyStoredAudit } from '../../audit/index.js';
 import type { AuthorityKind } from '../../ca/index.js';
 import { ApiError } from '../../errors.js';
 import type { TransitionAction } from '../../federation/index.js';
-import { entryView } from '../../registration/index.js';
 import {
   changeAuthority,
   createEntry,
@@ -18,7 +17,7 @@ import {
 import { createEntryBody } from '../admin/entries.js';
 import { parseValue } from '../validate.js';
 import type { ConsoleDeps, ConsoleEnv } from './console-app.js';
-import { actionForm, iso, page, render, type Html } from './layout.js';
+import { iso, page, render, type Html } from './layout.js';
 import {
   auditRows,
   authoritiesPage,
@@ -30,6 +29,7 @@ import {
   sortRelationships,
   type SessionView,
 } from './pages.js';
+import { agentsPage, parseAgentsQuery } from './agents-page.js';
 import { federationListPage, overviewList, parseFederationQuery } from './federation-list.js';
 
 const AUDIT_PAGE = 50;
@@ -175,81 +175,17 @@ export function authorityRoutes(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void 
   }
 }
 
-/** Agents: entries and unused join tokens. */
+/** Agents: entries and unused join tokens, in pages (agents-page.ts). */
 export function agentPages(app: Hono<ConsoleEnv>, deps: ConsoleDeps): void {
   app.get('/agents', async (c) => {
     const registration = deps.registration;
     if (registration === undefined)
       return framed(c, 'Agents', html`<p>registration is not enabled</p>`);
+    // Checked before anything is read: a bad page or filter is a 400 whatever the store holds.
+    const query = parseAgentsQuery(c.req.query());
     const entries = await registration.listEntries();
     const tokens = await registration.listTokens();
-    const s = view(c);
-    return framed(
-      c,
-      'Agents',
-      html`<h2>Entries</h2>
-        <table>
-          <thead>
-            <tr>
-              <th>id</th>
-              <th>SPIFFE ID</th>
-              <th>federates with</th>
-              <th>created</th>
-              <th></th>
-            </tr>
-          </thead>
-          <tbody>
-            ${entries.map((e) => {
-              const v = entryView(e);
-              return html`<tr data-testid="entry-row">
-                <td><code>${e.id}</code></td>
-                <td>${String(v['spiffeId'])}</td>
-                <td>${e.federatesWith.join(', ') || '-'}</td>
-                <td>${iso(e.createdAtMs)} by ${e.createdBy}</td>
-                <td>
-                  ${s.canChange ? html`${actionForm(`/console/agents/entries/${encodeURIComponent(e.id)}/token`, s.csrf, 'Join token', { testId: 'generate-token' })} ${actionForm(`/console/agents/entries/${encodeURIComponent(e.id)}/delete`, s.csrf, 'Delete', { testId: 'delete-entry' })}` : ''}
-                </td>
-              </tr>`;
-            })}
-          </tbody>
-        </table>
-        ${
-          s.canChange
-            ? html`<form method="post" action="/console/agents/entries" class="box">
-                <input type="hidden" name="csrf" value="${s.csrf}" /><label
-                  >SPIFFE ID <input type="text" name="spiffeId" data-testid="entry-spiffe-id"
-                /></label>
-                <button data-testid="create-entry">Create entry</button>
-              </form>`
-            : ''
-        }
-        <h2>Unused join tokens</h2>
-        <table>
-          <thead>
-            <tr>
-              <th>token id</th>
-              <th>entry</th>
-              <th>expires</th>
-              <th>by</th>
-              <th></th>
-            </tr>
-          </thead>
-          <tbody>
-            ${tokens.map(
-              (t) =>
-                html`<tr>
-                  <td><code>${t.tokenId}</code></td>
-                  <td><code>${t.entryId}</code></td>
-                  <td>${iso(t.expiresAtMs)}</td>
-                  <td>${t.createdBy}</td>
-                  <td>
-                    ${s.canChange ? actionForm(`/console/agents/tokens/${encodeURIComponent(t.tokenId)}/revoke`, s.csrf, 'Revoke', { testId: 'revoke-token' }) : ''}
-                  </td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>`,
-    );
+    return framed(c, 'Agents', agentsPage(entries, tokens, view(c), query));
   });
 }
 

@@ -6,10 +6,11 @@ import { html, raw } from 'hono/html';
 import { ApiError } from '../../errors.js';
 import type { RelationshipView } from '../../federation/index.js';
 import { esc, type Html } from './layout.js';
+import { PAGE_ROWS, pageOf, pagerLinks, parsePage, rangeText, type Page } from './paging.js';
 import { relationshipsTable, sortRelationships, type SessionView } from './pages.js';
 
 /** Rows on one page of the Federation list. */
-export const FEDERATION_PAGE_ROWS = 200;
+export const FEDERATION_PAGE_ROWS = PAGE_ROWS;
 /** Rows of each list on the Overview (pending, troubled), with a link to the rest. */
 export const OVERVIEW_ROWS = 20;
 
@@ -26,8 +27,6 @@ export interface FederationQuery {
 
 /** Longest filter text (a trust domain name is at most 255 characters). */
 const MAX_TEXT = 255;
-/** A page number: 1 to 999,999, no leading zero. */
-const PAGE = /^[1-9][0-9]{0,5}$/;
 
 function invalid(message: string): ApiError {
   return new ApiError('ERR_API_VALIDATION', message);
@@ -43,14 +42,10 @@ export function parseFederationQuery(query: Readonly<Record<string, string>>): F
   if (state !== '' && !(FEDERATION_SHOW as readonly string[]).includes(state)) {
     throw invalid(`state must be one of ${FEDERATION_SHOW.join(', ')}`);
   }
-  const page = query['page'] ?? '1';
-  if (!PAGE.test(page)) {
-    throw invalid('page must be a whole number from 1');
-  }
   return {
     text,
     show: state === '' ? undefined : (state as FederationShow),
-    page: Number(page),
+    page: parsePage(query['page'] ?? '1', 'page'),
   };
 }
 
@@ -67,29 +62,13 @@ function shows(view: RelationshipView, query: FederationQuery): boolean {
   return query.show === 'troubled' ? isTroubled(view) : view.relationship.state === query.show;
 }
 
-export interface FederationSelection {
-  /** This page's rows, pending first. */
-  readonly rows: readonly RelationshipView[];
-  /** Relationships that match the filter, on every page. */
-  readonly matching: number;
-  readonly page: number;
-  readonly pages: number;
-}
-
+/** One page of the relationships that match `query`, pending first. */
 export function selectRelationships(
   list: readonly RelationshipView[],
   query: FederationQuery,
   perPage: number = FEDERATION_PAGE_ROWS,
-): FederationSelection {
-  const matching = sortRelationships(list.filter((view) => shows(view, query)));
-  const pages = Math.max(1, Math.ceil(matching.length / perPage));
-  const page = Math.min(query.page, pages);
-  return {
-    rows: matching.slice((page - 1) * perPage, page * perPage),
-    matching: matching.length,
-    page,
-    pages,
-  };
+): Page<RelationshipView> {
+  return pageOf(sortRelationships(list.filter((view) => shows(view, query))), query.page, perPage);
 }
 
 /** The list's address for `query` at `page` (defaults left out). */
@@ -125,21 +104,6 @@ function filterForm(query: FederationQuery): Html {
   </form>`;
 }
 
-function pager(query: FederationQuery, selected: FederationSelection): string {
-  const links: string[] = [];
-  if (selected.page > 1) {
-    links.push(
-      `<a href="${esc(federationHref(query, selected.page - 1))}" data-testid="previous-page">Previous page</a>`,
-    );
-  }
-  if (selected.page < selected.pages) {
-    links.push(
-      `<a href="${esc(federationHref(query, selected.page + 1))}" data-testid="next-page">Next page</a>`,
-    );
-  }
-  return links.length === 0 ? '' : `<p>${links.join(' · ')}</p>`;
-}
-
 /** The Federation page: filter form, one page of rows, and links to the pages beside it. */
 export function federationListPage(
   list: readonly RelationshipView[],
@@ -148,26 +112,21 @@ export function federationListPage(
   query: FederationQuery,
 ): Html {
   const selected = selectRelationships(list, query);
-  const first = (selected.page - 1) * FEDERATION_PAGE_ROWS + 1;
-  const last = first + selected.rows.length - 1;
   const filtered = query.text !== '' || query.show !== undefined;
   const total = `${list.length} relationship${list.length === 1 ? '' : 's'}`;
   const count = filtered
-    ? `${selected.matching} of ${total} ${selected.matching === 1 ? 'matches' : 'match'}`
+    ? `${selected.total} of ${total} ${selected.total === 1 ? 'matches' : 'match'}`
     : total;
-  const range =
-    selected.pages === 1
-      ? ''
-      : `; ${first}–${last} shown (page ${selected.page} of ${selected.pages})`;
   const summary =
-    selected.matching > 0
-      ? `${count}${range}, pending first.`
+    selected.total > 0
+      ? `${count}${rangeText(selected)}, pending first.`
       : filtered
         ? `none of ${total} match`
         : `${total}.`;
+  const pager = pagerLinks(selected, (page) => federationHref(query, page));
   return html`${filterForm(query)}
     <p data-testid="federation-summary">${summary}</p>
-    ${relationshipsTable(selected.rows, s, nowMs)}${raw(pager(query, selected))}`;
+    ${relationshipsTable(selected.rows, s, nowMs)}${raw(pager)}`;
 }
 
 /** An Overview list: its first OVERVIEW_ROWS rows and a link to all of them on the Federation page. */
@@ -178,11 +137,11 @@ export function overviewList(
   show: 'pending' | 'troubled',
 ): Html {
   const selected = selectRelationships(list, { text: '', show, page: 1 }, OVERVIEW_ROWS);
-  if (selected.matching === 0) return html`<p>none</p>`;
+  if (selected.total === 0) return html`<p>none</p>`;
   const more =
-    selected.matching > selected.rows.length
+    selected.total > selected.rows.length
       ? `<p><a href="${esc(federationHref({ text: '', show }))}" data-testid="overview-more-${show}">` +
-        `All ${selected.matching} (${selected.rows.length} shown)</a></p>`
+        `All ${selected.total} (${selected.rows.length} shown)</a></p>`
       : '';
   return html`${relationshipsTable(selected.rows, s, nowMs)}${raw(more)}`;
 }
