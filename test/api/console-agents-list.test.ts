@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentsHref, parseAgentsQuery } from '../../src/api/console/agents-page.js';
 import { PAGE_ROWS, pageOf, parsePage } from '../../src/api/console/paging.js';
 import { createTestAdminApp, type TestAdminApp } from '../helpers/admin-app.js';
-import { ADMIN_TOKEN } from '../helpers/broker.js';
+import { linkOf, signedInConsole, type ConsoleClient } from '../helpers/console-client.js';
 
 /** More than one page of entries; tokens: two pages and a bit, all for one entry. */
 const ENTRIES = PAGE_ROWS + 30;
@@ -13,19 +13,13 @@ const TOKENS = 2 * PAGE_ROWS + 5;
 const HOSTILE = `"><script>x</script>`;
 
 let t: TestAdminApp;
-let cookie = '';
+let client: ConsoleClient;
 let tokenEntry = '';
 
-async function get(path: string): Promise<{ status: number; body: string }> {
-  const response = await t.app.request(`http://render${path}`, { headers: { cookie } });
-  return { status: response.status, body: await response.text() };
-}
+const get = (path: string): ReturnType<ConsoleClient['get']> => client.get(path);
 
 const count = (body: string, testid: string): number =>
   body.split(`data-testid="${testid}"`).length - 1;
-
-const linkOf = (body: string, testid: string): string | undefined =>
-  new RegExp(`<a href="([^"]+)" data-testid="${testid}"`).exec(body)?.[1]?.replaceAll('&amp;', '&');
 
 const summaryOf = (body: string, testid: string): string =>
   (new RegExp(`data-testid="${testid}">([^<]*)<`).exec(body)?.[1] ?? '').trim();
@@ -42,12 +36,7 @@ beforeAll(async () => {
   for (let i = 0; i < TOKENS; i++) {
     await t.registration.createToken(tokenEntry, { actor: 'admin:test' });
   }
-  const login = await t.app.request('http://render/console/login', {
-    method: 'POST',
-    headers: { origin: 'http://render', 'content-type': 'application/x-www-form-urlencoded' },
-    body: `token=${ADMIN_TOKEN}`,
-  });
-  cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  client = await signedInConsole(t);
 }, 60_000);
 afterAll(async () => t?.close());
 

@@ -15,7 +15,7 @@ import {
 import { sessionView } from '../../src/api/console/pages.js';
 import type { RelationshipView } from '../../src/federation/index.js';
 import { createTestAdminApp, type TestAdminApp } from '../helpers/admin-app.js';
-import { ADMIN_TOKEN } from '../helpers/broker.js';
+import { linkOf, signedInConsole, type ConsoleClient } from '../helpers/console-client.js';
 
 /** More than two pages: the last one partly filled. */
 const PARTNERS = 2 * FEDERATION_PAGE_ROWS + 50;
@@ -24,24 +24,16 @@ const REJECTED = 7;
 const HOSTILE = `"><script>x</script>`;
 
 let t: TestAdminApp;
-let cookie = '';
+let client: ConsoleClient;
 
 const name = (i: number): string => `p${String(i).padStart(4, '0')}.list.test`;
 
-async function get(path: string): Promise<{ status: number; body: string }> {
-  const response = await t.app.request(`http://render${path}`, { headers: { cookie } });
-  return { status: response.status, body: await response.text() };
-}
+const get = (path: string): ReturnType<ConsoleClient['get']> => client.get(path);
 
 const rowsOf = (body: string): string[] =>
   [...body.matchAll(/data-testid="relationship-row" data-trust-domain="([^"]+)"/g)].map(
     (m) => m[1] as string,
   );
-
-const linkOf = (body: string, testid: string): string | undefined => {
-  const found = new RegExp(`<a href="([^"]+)" data-testid="${testid}"`).exec(body)?.[1];
-  return found?.replaceAll('&amp;', '&');
-};
 
 beforeAll(async () => {
   t = await createTestAdminApp({ trustDomain: 'render.test' });
@@ -54,12 +46,7 @@ beforeAll(async () => {
   for (let i = 0; i < REJECTED; i++) {
     await t.federation.transition(name(i), 'reject', { actor: 'admin:test', reason: 'no' });
   }
-  const login = await t.app.request('http://render/console/login', {
-    method: 'POST',
-    headers: { origin: 'http://render', 'content-type': 'application/x-www-form-urlencoded' },
-    body: `token=${ADMIN_TOKEN}`,
-  });
-  cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  client = await signedInConsole(t);
 }, 60_000);
 afterAll(async () => t?.close());
 
