@@ -91,14 +91,22 @@ export async function createJoinToken(
 
 export async function listJoinTokens(deps: JoinTokenDeps): Promise<TokenView[]> {
   const records = await deps.store.listTokens(deps.now());
-  return records
-    .map((record) => ({
-      tokenId: record.hash.slice(0, 16),
-      entryId: typeof record.data['entryId'] === 'string' ? record.data['entryId'] : '',
-      expiresAtMs: record.expiresAt,
-      createdBy: typeof record.data['createdBy'] === 'string' ? record.data['createdBy'] : '',
-    }))
-    .sort((a, b) => a.expiresAtMs - b.expiresAtMs);
+  return (
+    records
+      .map((record) => ({
+        tokenId: record.hash.slice(0, 16),
+        entryId: typeof record.data['entryId'] === 'string' ? record.data['entryId'] : '',
+        expiresAtMs: record.expiresAt,
+        createdBy: typeof record.data['createdBy'] === 'string' ? record.data['createdBy'] : '',
+      }))
+      // Soonest to expire first; the id breaks ties, so that pages of the list (the console's) hold
+      // the same tokens whatever order the store keeps.
+      .sort(
+        (a, b) =>
+          a.expiresAtMs - b.expiresAtMs ||
+          (a.tokenId < b.tokenId ? -1 : a.tokenId > b.tokenId ? 1 : 0),
+      )
+  );
 }
 
 /** Revokes an unused token by its id; says which entry it was for (null if the record lacks it). */

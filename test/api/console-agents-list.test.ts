@@ -82,6 +82,25 @@ describe('console Agents page in pages', () => {
     );
   });
 
+  it('lists join tokens of one expiry in token-id order, so that each page holds the same ones', async () => {
+    const tokens = await t.registration.listTokens();
+    const byExpiry = new Map<number, string[]>();
+    for (const x of tokens)
+      byExpiry.set(x.expiresAtMs, [...(byExpiry.get(x.expiresAtMs) ?? []), x.tokenId]);
+    const shared = [...byExpiry.values()].filter((ids) => ids.length > 1);
+    // 405 tokens made in a tight loop: many share a millisecond of expiry.
+    expect(shared.length).toBeGreaterThan(10);
+    for (const ids of shared) expect(ids).toEqual([...ids].sort());
+  });
+
+  it('an empty page value is page 1, on both lists', async () => {
+    const agents = await get('/console/agents?entries=&tokens=');
+    expect(agents.status).toBe(200);
+    expect(summaryOf(agents.body, 'entries-summary')).toContain('(page 1 of 2)');
+    const federation = await get('/console/federation?page=');
+    expect(federation.status).toBe(200);
+  });
+
   it('escapes the filter text', async () => {
     const hostile = await get(`/console/agents?q=${encodeURIComponent(HOSTILE)}`);
     expect(hostile.status).toBe(200);

@@ -45,7 +45,7 @@ export function parseFederationQuery(query: Readonly<Record<string, string>>): F
   return {
     text,
     show: state === '' ? undefined : (state as FederationShow),
-    page: parsePage(query['page'] ?? '1', 'page'),
+    page: parsePage(query['page'], 'page'),
   };
 }
 
