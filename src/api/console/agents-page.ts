@@ -2,10 +2,9 @@
 // PAGE_ROWS and filtered by one text. Neither list has a cap: an orchestrator that hands each
 // short-lived agent its own join token can hold thousands of them at once.
 import { html, raw } from 'hono/html';
-import { ApiError } from '../../errors.js';
-import { entryView, type Entry, type TokenView } from '../../registration/index.js';
+import { idPatternText, type Entry, type TokenView } from '../../registration/index.js';
 import { actionForm, iso, type Html } from './layout.js';
-import { pageOf, pagerLinks, parsePage, rangeText, type Page } from './paging.js';
+import { countText, pageOf, pagerLinks, parseFilterText, parsePage } from './paging.js';
 import type { SessionView } from './pages.js';
 
 export interface AgentsQuery {
@@ -20,12 +19,8 @@ const MAX_TEXT = 2048;
 
 /** The page's query string (`q`, `entries`, `tokens`), checked: bad values are ERR_API_VALIDATION. */
 export function parseAgentsQuery(query: Readonly<Record<string, string>>): AgentsQuery {
-  const given = (query['q'] ?? '').trim();
-  if (given.length > MAX_TEXT) {
-    throw new ApiError('ERR_API_VALIDATION', `q is at most ${MAX_TEXT} characters`);
-  }
   return {
-    text: given.toLowerCase(),
+    text: parseFilterText(query['q'], MAX_TEXT),
     entriesPage: parsePage(query['entries'], 'entries'),
     tokensPage: parsePage(query['tokens'], 'tokens'),
   };
@@ -45,31 +40,19 @@ function has(text: string, ...values: readonly string[]): boolean {
   return text === '' || values.some((value) => value.toLowerCase().includes(text));
 }
 
-function countText(
-  page: Page<unknown>,
-  all: number,
-  [one, many]: readonly [string, string],
-  text: string,
-): string {
-  const total = `${all} ${all === 1 ? one : many}`;
-  if (text === '') return `${total}${rangeText(page)}.`;
-  if (page.total === 0) return `none of ${total} match.`;
-  return `${page.total} of ${total} ${page.total === 1 ? 'matches' : 'match'}${rangeText(page)}.`;
-}
-
 function entryRows(rows: readonly Entry[], s: SessionView): Html {
-  return html`${rows.map((e) => {
-    const v = entryView(e);
-    return html`<tr data-testid="entry-row">
-      <td><code>${e.id}</code></td>
-      <td>${String(v['spiffeId'])}</td>
-      <td>${e.federatesWith.join(', ') || '-'}</td>
-      <td>${iso(e.createdAtMs)} by ${e.createdBy}</td>
-      <td>
-        ${s.canChange ? html`${actionForm(`/console/agents/entries/${encodeURIComponent(e.id)}/token`, s.csrf, 'Join token', { testId: 'generate-token' })} ${actionForm(`/console/agents/entries/${encodeURIComponent(e.id)}/delete`, s.csrf, 'Delete', { testId: 'delete-entry' })}` : ''}
-      </td>
-    </tr>`;
-  })}`;
+  return html`${rows.map(
+    (e) =>
+      html`<tr data-testid="entry-row">
+        <td><code>${e.id}</code></td>
+        <td>${idPatternText(e.pattern)}</td>
+        <td>${e.federatesWith.join(', ') || '-'}</td>
+        <td>${iso(e.createdAtMs)} by ${e.createdBy}</td>
+        <td>
+          ${s.canChange ? html`${actionForm(`/console/agents/entries/${encodeURIComponent(e.id)}/token`, s.csrf, 'Join token', { testId: 'generate-token' })} ${actionForm(`/console/agents/entries/${encodeURIComponent(e.id)}/delete`, s.csrf, 'Delete', { testId: 'delete-entry' })}` : ''}
+        </td>
+      </tr>`,
+  )}`;
 }
 
 function tokenRows(rows: readonly TokenView[], s: SessionView): Html {
@@ -106,7 +89,7 @@ export function agentsPage(
 ): Html {
   const text = query.text;
   const entryPage = pageOf(
-    entries.filter((e) => has(text, e.id, String(entryView(e)['spiffeId']))),
+    entries.filter((e) => has(text, e.id, idPatternText(e.pattern))),
     query.entriesPage,
   );
   const tokenPage = pageOf(
@@ -132,7 +115,7 @@ export function agentsPage(
     </form>
     <h2>Entries</h2>
     <p data-testid="entries-summary">
-      ${countText(entryPage, entries.length, ['entry', 'entries'], text)}
+      ${countText(entryPage, entries.length, ['entry', 'entries'], text !== '')}.
     </p>
     <table>
       <thead>
@@ -151,7 +134,7 @@ export function agentsPage(
     ${raw(entriesPager)} ${createEntryForm(s)}
     <h2>Unused join tokens</h2>
     <p data-testid="tokens-summary">
-      ${countText(tokenPage, tokens.length, ['token', 'tokens'], text)}
+      ${countText(tokenPage, tokens.length, ['token', 'tokens'], text !== '')}.
     </p>
     <table>
       <thead>

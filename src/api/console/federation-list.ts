@@ -6,7 +6,15 @@ import { html, raw } from 'hono/html';
 import { ApiError } from '../../errors.js';
 import type { RelationshipView } from '../../federation/index.js';
 import { esc, type Html } from './layout.js';
-import { PAGE_ROWS, pageOf, pagerLinks, parsePage, rangeText, type Page } from './paging.js';
+import {
+  PAGE_ROWS,
+  countText,
+  pageOf,
+  pagerLinks,
+  parseFilterText,
+  parsePage,
+  type Page,
+} from './paging.js';
 import { relationshipsTable, sortRelationships, type SessionView } from './pages.js';
 
 /** Rows on one page of the Federation list. */
@@ -28,22 +36,14 @@ export interface FederationQuery {
 /** Longest filter text (a trust domain name is at most 255 characters). */
 const MAX_TEXT = 255;
 
-function invalid(message: string): ApiError {
-  return new ApiError('ERR_API_VALIDATION', message);
-}
-
 /** The list's query string (`q`, `state`, `page`), checked: a bad value is ERR_API_VALIDATION. */
 export function parseFederationQuery(query: Readonly<Record<string, string>>): FederationQuery {
-  const given = (query['q'] ?? '').trim();
-  // Counted as typed: lowercasing may lengthen a string ('İ' becomes two code units).
-  if (given.length > MAX_TEXT) throw invalid(`q is at most ${MAX_TEXT} characters`);
-  const text = given.toLowerCase();
   const state = query['state'] ?? '';
   if (state !== '' && !(FEDERATION_SHOW as readonly string[]).includes(state)) {
-    throw invalid(`state must be one of ${FEDERATION_SHOW.join(', ')}`);
+    throw new ApiError('ERR_API_VALIDATION', `state must be one of ${FEDERATION_SHOW.join(', ')}`);
   }
   return {
-    text,
+    text: parseFilterText(query['q'], MAX_TEXT),
     show: state === '' ? undefined : (state as FederationShow),
     page: parsePage(query['page'], 'page'),
   };
@@ -113,16 +113,8 @@ export function federationListPage(
 ): Html {
   const selected = selectRelationships(list, query);
   const filtered = query.text !== '' || query.show !== undefined;
-  const total = `${list.length} relationship${list.length === 1 ? '' : 's'}`;
-  const count = filtered
-    ? `${selected.total} of ${total} ${selected.total === 1 ? 'matches' : 'match'}`
-    : total;
-  const summary =
-    selected.total > 0
-      ? `${count}${rangeText(selected)}, pending first.`
-      : filtered
-        ? `none of ${total} match`
-        : `${total}.`;
+  const count = countText(selected, list.length, ['relationship', 'relationships'], filtered);
+  const summary = selected.total > 0 ? `${count}, pending first.` : filtered ? count : `${count}.`;
   const pager = pagerLinks(selected, (page) => federationHref(query, page));
   return html`${filterForm(query)}
     <p data-testid="federation-summary">${summary}</p>

@@ -1,5 +1,6 @@
 // Long console tables in pages (the Federation list, the Agents page's entries and join tokens): a
-// page number read from the query string, one page of rows, and the links to the pages beside it.
+// page number and a filter text read from the query string, one page of rows, the sentence that
+// counts them, and the links to the pages beside it.
 import { ApiError } from '../../errors.js';
 import { esc } from './layout.js';
 
@@ -15,6 +16,19 @@ export function parsePage(value: string | undefined, name: string): number {
     throw new ApiError('ERR_API_VALIDATION', `${name} must be a whole number from 1`);
   }
   return Number(value);
+}
+
+/**
+ * The filter text in `value` (absent is ''), trimmed and lowercased; longer than `max` is
+ * ERR_API_VALIDATION. Counted as typed: lowercasing may lengthen a string ('İ' becomes two code
+ * units).
+ */
+export function parseFilterText(value: string | undefined, max: number): string {
+  const given = (value ?? '').trim();
+  if (given.length > max) {
+    throw new ApiError('ERR_API_VALIDATION', `q is at most ${max} characters`);
+  }
+  return given.toLowerCase();
 }
 
 export interface Page<T> {
@@ -38,11 +52,29 @@ export function pageOf<T>(items: readonly T[], page: number, perPage = PAGE_ROWS
 }
 
 /** "; a–b shown (page p of P)" when there is more than one page, else ''. */
-export function rangeText(selected: Page<unknown>, perPage = PAGE_ROWS): string {
+function rangeText(selected: Page<unknown>, perPage = PAGE_ROWS): string {
   if (selected.pages === 1) return '';
   const first = (selected.page - 1) * perPage + 1;
   const last = first + selected.rows.length - 1;
   return `; ${first}–${last} shown (page ${selected.page} of ${selected.pages})`;
+}
+
+/**
+ * How many rows there are and which are shown, without a final stop: `N nouns` (unfiltered) or
+ * `M of N nouns match` (filtered), then the range when there is more than one page; `none of N
+ * nouns match` when a filter leaves nothing.
+ */
+export function countText(
+  selected: Page<unknown>,
+  all: number,
+  [one, many]: readonly [string, string],
+  filtered: boolean,
+): string {
+  const total = `${all} ${all === 1 ? one : many}`;
+  if (!filtered) return `${total}${rangeText(selected)}`;
+  if (selected.total === 0) return `none of ${total} match`;
+  const verb = selected.total === 1 ? 'matches' : 'match';
+  return `${selected.total} of ${total} ${verb}${rangeText(selected)}`;
 }
 
 /**
