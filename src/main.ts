@@ -413,7 +413,13 @@ async function startFederation(w: Wiring, audit: AuditSink): Promise<Federation>
     // bundle.changed/refused event failing is logged and the refresh goes on (as before).
     audit: (event) =>
       event.type.startsWith('bundle.') && event.type !== 'bundle.forced'
-        ? audit(event).catch(() => undefined)
+        ? audit(event).catch((error: unknown) => {
+            logger.error('audit: partner bundle event not written', {
+              type: event.type,
+              trustDomain: event.trustDomain,
+              error: (error as Error).message,
+            });
+          })
         : audit(event),
     logger,
     onRefreshed: countBundleFetches(w.metrics),

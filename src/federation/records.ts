@@ -32,10 +32,15 @@ export interface RelationshipRecords {
   read(trustDomain: string): Promise<VersionedRelationship>;
   /** The stored relationship, if any. */
   find(trustDomain: string): Promise<Relationship | undefined>;
-  /** The relationship now stored for the trust domain, if any, and whether it is still `relationship`. */
-  current(
-    relationship: Relationship,
-  ): Promise<{ current: Relationship | undefined; same: boolean }>;
+  /**
+   * The relationship now stored for the trust domain, if any; whether it is still `relationship`
+   * (not deleted and created again); and its compare-and-set version (which any change moves).
+   */
+  current(relationship: Relationship): Promise<{
+    current: Relationship | undefined;
+    same: boolean;
+    version: number | undefined;
+  }>;
   /** The refresh status (the initial one when none is stored). */
   status(trustDomain: string): Promise<RefreshStatus>;
   /** Every relationship with its status. */
@@ -63,9 +68,14 @@ export function createRelationshipRecords(store: RecordsStore, now: Clock): Rela
     },
     find,
     async current(relationship) {
-      const current = await find(relationship.trustDomain);
+      const found = await store.getRelationship(relationship.trustDomain);
+      const current = found === undefined ? undefined : relationshipFrom(found.value);
       // Deleted and created again: a new record with its own creation time.
-      return { current, same: current?.createdAtMs === relationship.createdAtMs };
+      return {
+        current,
+        same: current?.createdAtMs === relationship.createdAtMs,
+        version: found?.version,
+      };
     },
     status,
     /**

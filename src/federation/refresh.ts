@@ -40,7 +40,7 @@ export interface RefreshDeps {
     'getBundle' | 'putBundle' | 'deleteBundle' | 'putRefreshStatus' | 'deleteRefreshStatus'
   >;
   readonly records: RelationshipRecords;
-  readonly view: Pick<TrustView, 'reload'>;
+  readonly view: Pick<TrustView, 'reload' | 'digestOf'>;
   readonly notifications: Pick<Notifications, 'bundleChanged' | 'followBundle'>;
   readonly now: Clock;
   readonly random: () => number;
@@ -123,6 +123,18 @@ function goneDuringRefresh(trustDomain: string): FederationError {
   );
 }
 
+/**
+ * FED-3, FED-24: the relationship was changed (its endpoint, profile, trust anchors, state) while
+ * its bundle was being fetched under the settings read at the start: the result is not kept.
+ */
+function changedDuringRefresh(trustDomain: string): FederationError {
+  return new FederationError(
+    'ERR_FEDERATION_RELATIONSHIP_CHANGED',
+    `relationship "${trustDomain}" was changed during its refresh; the bundle fetched under its previous settings was discarded`,
+    { context: { changed: true } },
+  );
+}
+
 function errorSummary(error: unknown): { code: string; message: string } {
   if (isBrokerError(error)) return { code: error.code, message: error.message };
   return { code: 'ERR_FEDERATION_FETCH_NETWORK', message: 'unexpected failure' };
@@ -133,6 +145,8 @@ interface Attempt {
   readonly trustDomain: string;
   readonly td: TrustDomain;
   readonly relationship: Relationship;
+  /** The relationship's store version when the refresh read it: any change to it moves it. */
+  readonly version: number;
   readonly previous: RefreshStatus;
   readonly startedAtMs: number;
   readonly context: ActorContext | undefined;
@@ -144,7 +158,7 @@ async function refreshOnce(
   trustDomain: string,
   context: ActorContext | undefined,
 ): Promise<RefreshOutcome> {
-  const { relationship } = await deps.records.read(trustDomain);
+  const { relationship, version } = await deps.records.read(trustDomain);
   if (!isTrusted(relationship)) {
     throw new FederationError(
       'ERR_FEDERATION_TRANSITION',
@@ -157,6 +171,7 @@ async function refreshOnce(
     trustDomain,
     td,
     relationship,
+    version,
     previous,
     startedAtMs: deps.now(),
     context,
@@ -216,7 +231,11 @@ async function keepFetched(
   const { log } = fetched;
   // FED-60: a relationship deleted (or deleted and re-created) while the fetch was in flight
   // gets nothing stored: no bundle, no status, nothing that a re-created one would inherit.
-  if (!(await records.current(relationship)).same) throw goneDuringRefresh(trustDomain);
+  // FED-3, FED-24: one changed meanwhile (endpoint, profile, trust anchors, state) gets nothing
+  // stored either: the fetch answered its old settings, and the change's "fetch now" must stand.
+  const before = await records.current(relationship);
+  if (!before.same) throw goneDuringRefresh(trustDomain);
+  if (before.version !== attempt.version) throw changedDuringRefresh(trustDomain);
   const update = await applyBundle(store, {
     trustDomain: td,
     body: fetched.body,
@@ -237,6 +256,11 @@ async function keepFetched(
     else await deps.view.reload(trustDomain);
     throw goneDuringRefresh(trustDomain);
   }
+  // Changed between the check and our writes: what we stored passed every check under the settings
+  // read at the check; our status must not push back the next fetch under the new ones.
+  if (after.version !== attempt.version) {
+    await store.putRefreshStatus(trustDomain, { ...status, nextRefreshAtMs: deps.now() });
+  }
   logger.info('partner bundle fetched', {
     trustDomain,
     outcome: update.outcome,
@@ -248,6 +272,7 @@ async function keepFetched(
       trustDomain,
     });
   }
+  await followStored(deps, trustDomain, update);
   if (update.outcome !== 'unchanged') {
     await deps.audit({
       type: 'bundle.changed',
@@ -262,10 +287,31 @@ async function keepFetched(
         empty: update.bundle.isEmpty,
       },
     });
-    await deps.view.reload(trustDomain, { digest: update.stored.digest, bundle: update.bundle });
-    await deps.notifications.bundleChanged(trustDomain);
   }
   return update;
+}
+
+/**
+ * FED-31, FED-34: the trust view follows the stored bundle, before the change is audited (a stored
+ * bundle must be loaded even when its event cannot be written). A bundle found unchanged is loaded
+ * too when this replica's view is behind the store, as after a reload or a notification that was
+ * lost: otherwise nothing would repair it, and a CA the partner removed would stay trusted here.
+ * Either way the other replicas are told, as they may have missed the same notification.
+ */
+async function followStored(
+  deps: RefreshDeps,
+  trustDomain: string,
+  update: BundleUpdate,
+): Promise<void> {
+  if (update.outcome === 'unchanged') {
+    if (deps.view.digestOf(trustDomain) === update.stored.digest) return;
+    deps.logger.warn('trust view was behind the stored partner bundle; reloaded', {
+      trustDomain,
+      sequence: update.stored.sequence,
+    });
+  }
+  await deps.view.reload(trustDomain, { digest: update.stored.digest, bundle: update.bundle });
+  await deps.notifications.bundleChanged(trustDomain);
 }
 
 /** FED-41: a failed refresh keeps the last good bundle; the failure goes to status, log and audit. */
@@ -285,6 +331,13 @@ async function recordFailure(
   if (isBrokerError(error) && error.context?.['gone'] === true) {
     // FED-60: the relationship is gone; it gets no status record back.
     logger.info('relationship deleted during its refresh; fetched bundle discarded', {
+      trustDomain,
+    });
+    return { ok: false, error: summary, log };
+  }
+  if (isBrokerError(error) && error.context?.['changed'] === true) {
+    // Its status is the change's (due at once); the next refresh fetches under the new settings.
+    logger.info('relationship changed during its refresh; fetched bundle discarded', {
       trustDomain,
     });
     return { ok: false, error: summary, log };

@@ -32,7 +32,16 @@ export interface FederationDeps {
   readonly requiredApprovals?: number;
   /** Two-person rule: whether two actors are the same admin or one added the other. */
   readonly areRelated?: ApprovalRelation;
+  /**
+   * How often `start` re-reads every relationship and bundle into the trust view without a
+   * notification (default 30 s): pub/sub between replicas may lose a message (a subscriber
+   * reconnecting), and a lost one must not leave a replica trusting a CA a partner removed.
+   */
+  readonly reloadIntervalMs?: number;
 }
+
+/** Default of FederationDeps.reloadIntervalMs. */
+export const DEFAULT_RELOAD_INTERVAL_MS = 30_000;
 
 /** Everything the broker does with federation; callers that need less take a Pick of one piece. */
 export interface Federation
@@ -46,7 +55,10 @@ export interface Federation
   reload(): Promise<void>;
   /** Called after the trust view changed (for agent watch streams). */
   onChange(listener: () => void): () => void;
-  /** Subscribes to store notifications so other replicas' changes show up promptly. */
+  /**
+   * Subscribes to store notifications so other replicas' changes show up promptly, and re-reads
+   * everything every `reloadIntervalMs` (FED-34) until `signal` aborts.
+   */
   start(signal: AbortSignal): Promise<void>;
 }
 
@@ -126,7 +138,30 @@ export function createFederation(deps: FederationDeps): Federation {
     async start(signal) {
       const stop = await notifications.followRelationships();
       await reload();
-      signal.addEventListener('abort', stop, { once: true });
+      // One reload at a time: a slow store makes the next tick skip rather than pile up.
+      let reloading = false;
+      const timer = setInterval(() => {
+        if (reloading) return;
+        reloading = true;
+        void reload()
+          .catch((error: unknown) => {
+            deps.logger.warn('periodic trust view reload failed; keeping the current view', {
+              error: (error as Error).message,
+            });
+          })
+          .finally(() => {
+            reloading = false;
+          });
+      }, deps.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS);
+      timer.unref();
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearInterval(timer);
+          stop();
+        },
+        { once: true },
+      );
     },
   };
 }

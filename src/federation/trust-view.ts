@@ -31,6 +31,8 @@ export interface TrustView extends BundleSource {
   reload(trustDomain: string, known?: TrustedEntry): Promise<void>;
   /** The trust domains in the view now. */
   trustDomains(): string[];
+  /** The digest of the stored bytes the view holds for `trustDomain`; undefined when it holds none. */
+  digestOf(trustDomain: string): string | undefined;
 }
 
 export interface TrustViewDeps {
@@ -89,6 +91,7 @@ export function createTrustView(deps: TrustViewDeps): TrustView {
       return run;
     },
     trustDomains: () => [...trusted.keys()],
+    digestOf: (trustDomain) => trusted.get(trustDomain)?.digest,
   };
 }
 

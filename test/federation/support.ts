@@ -349,6 +349,9 @@ export interface HarnessOptions {
   readonly ownTrustDomain?: string;
   /** Shared clock (several federations on one store). */
   readonly clock?: { ms: number };
+  /** The audit sink (default: records every event in `audit`). */
+  readonly audit?: AuditSink;
+  readonly reloadIntervalMs?: number;
 }
 
 export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -364,9 +367,11 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     info: (message, fields = {}) => logs.push({ level: 'info', message, fields }),
     warn: (message, fields = {}) => logs.push({ level: 'warn', message, fields }),
   };
-  const sink: AuditSink = async (event) => {
-    audit.push(event);
-  };
+  const sink: AuditSink =
+    options.audit ??
+    (async (event) => {
+      audit.push(event);
+    });
   const federation = createFederation({
     store,
     ownTrustDomain: parseTrustDomain(options.ownTrustDomain ?? 'us.test'),
@@ -375,6 +380,9 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     audit: sink,
     logger,
     fetchOptions: options.fetchOptions ?? { totalTimeoutMs: 10_000, connectTimeoutMs: 5_000 },
+    ...(options.reloadIntervalMs === undefined
+      ? {}
+      : { reloadIntervalMs: options.reloadIntervalMs }),
   });
   return {
     federation,
