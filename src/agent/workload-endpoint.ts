@@ -21,11 +21,24 @@ function invalid(address: string, why: string): AgentError {
   );
 }
 
-/** A canonical absolute socket path: no empty, `.` or `..` segments, no NUL. */
+/** ASCII control characters (C0 and DEL): never part of a URI (Go's url.Parse refuses them too). */
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
+
+/** A canonical absolute socket path: no empty, `.` or `..` segments, no control character. */
 function checkSocketPath(address: string, path: string): string {
   if (!path.startsWith('/')) throw invalid(address, 'a unix socket path must be absolute');
-  if (path.includes('\u0000')) throw invalid(address, 'the path holds a NUL byte');
+  if (hasControl(path)) throw invalid(address, 'the path holds a control character');
   if (path.length > 4096) throw invalid(address, 'the path is too long');
+  const segments = path.slice(1).split('/');
+  if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    throw invalid(address, 'the path has an empty, "." or ".." segment');
+  }
   return path;
 }
 
@@ -54,26 +67,52 @@ function parseUnix(address: string, rest: string): WorkloadEndpoint {
   return { kind: 'unix', address, target: `unix://${socket}` };
 }
 
+/** The port of a tcp address: decimal digits, 1 to 65535. */
+function portOf(address: string, text: string): number {
+  if (text === '') throw invalid(address, 'a tcp address needs a port');
+  const port = /^[0-9]{1,5}$/.test(text) ? Number(text) : 0;
+  if (port < 1 || port > 65535) throw invalid(address, 'the port must be 1 to 65535');
+  return port;
+}
+
+/**
+ * `tcp://` + IP literal + `:` + port, scanned by hand: the WHATWG URL class strips tabs and
+ * newlines and hides an empty userinfo (`tcp://@127.0.0.1:8081`), both of which are refused here.
+ */
 function parseTcp(address: string, rest: string): WorkloadEndpoint {
   if (!rest.startsWith('//')) throw invalid(address, 'a tcp address needs //host:port');
-  let url: URL;
-  try {
-    url = new URL(address);
-  } catch {
-    throw invalid(address, 'not a URI');
+  const authority = rest.slice(2);
+  const end = authority.search(/[/?#]/);
+  if (end !== -1) {
+    throw invalid(
+      address,
+      authority[end] === '/' ? 'a tcp address has no path' : 'no query or fragment is allowed',
+    );
   }
-  if (url.username !== '' || url.password !== '') throw invalid(address, 'no userinfo allowed');
-  if ((url.pathname !== '' && url.pathname !== '/') || rest.replace(/^\/\/[^/]*/, '') !== '') {
-    throw invalid(address, 'a tcp address has no path');
+  if (authority.includes('@')) throw invalid(address, 'no userinfo allowed');
+  let host: string;
+  let portText: string;
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    const after = close === -1 ? '' : authority.slice(close + 1);
+    if (close === -1 || (after !== '' && !after.startsWith(':'))) {
+      throw invalid(address, 'a bracketed host must be an IPv6 address followed by :port');
+    }
+    host = authority.slice(1, close);
+    portText = after.slice(1);
+    if (isIP(host) !== 6 || host.includes('%')) {
+      throw invalid(address, 'the bracketed host must be an IPv6 address (no zone)');
+    }
+  } else {
+    const colon = authority.lastIndexOf(':');
+    host = colon === -1 ? authority : authority.slice(0, colon);
+    portText = colon === -1 ? '' : authority.slice(colon + 1);
+    if (isIP(host) !== 4) {
+      throw invalid(address, 'the host must be an IP address (IPv6 in brackets), not a name');
+    }
   }
-  if (url.search !== '' || url.hash !== '' || address.includes('?') || address.includes('#')) {
-    throw invalid(address, 'no query or fragment is allowed');
-  }
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const family = isIP(host);
-  if (family === 0) throw invalid(address, 'the host must be an IP address, not a name');
-  if (url.port === '') throw invalid(address, 'a tcp address needs a port');
-  const target = family === 4 ? `ipv4:${host}:${url.port}` : `ipv6:[${host}]:${url.port}`;
+  const port = portOf(address, portText);
+  const target = host.includes(':') ? `ipv6:[${host}]:${port}` : `ipv4:${host}:${port}`;
   return { kind: 'tcp', address, target };
 }
 
@@ -85,6 +124,7 @@ export function parseWorkloadEndpoint(address: unknown): WorkloadEndpoint {
       `no workload API address: pass { socket } or set ${ENDPOINT_SOCKET_ENV} (WAPI-17)`,
     );
   }
+  if (hasControl(address)) throw invalid(address, 'it holds a control character');
   const colon = address.indexOf(':');
   const scheme = colon === -1 ? '' : address.slice(0, colon);
   const rest = address.slice(colon + 1);
