@@ -5,6 +5,7 @@ import { AgentError } from '../errors.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
 import type { AgentLogger, AgentUpdate, JwtSvid } from './client.js';
 import { grpc, securityMetadata, type WorkloadApiGrpcClient } from './workload-api-client.js';
+import { createAuthorityCache } from './workload-api-bounds.js';
 import { parseJwtBundlesResponse } from './workload-api-messages.js';
 import { runStream, type BackoffOptions, type StreamEnd } from './workload-api-stream.js';
 
@@ -154,6 +155,7 @@ export function followJwtBundles(
     emit: (what: AgentUpdate) => void;
   },
 ): JwtBundleFollower {
+  const cache = createAuthorityCache();
   let bundles: BundleSet | undefined;
   let fatal: AgentError | undefined;
   let stopped = false;
@@ -167,15 +169,18 @@ export function followJwtBundles(
       open: () => client.FetchJWTBundles({}, securityMetadata()),
       onMessage(message) {
         try {
-          bundles = parseJwtBundlesResponse(message);
+          bundles = parseJwtBundlesResponse(message, cache);
         } catch (error) {
+          cache.rollback();
           options.logger.warn('discarded a FetchJWTBundles message', {
             error: (error as Error).message,
           });
-          return;
+          return false;
         }
+        cache.commit();
         wake();
         options.emit('bundles');
+        return true;
       },
       onDenied: () => undefined,
       onFatal(end) {

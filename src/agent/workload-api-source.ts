@@ -18,6 +18,7 @@ import {
   followJwtBundles,
   workloadApiError,
 } from './workload-api-jwt.js';
+import { createAuthorityCache } from './workload-api-bounds.js';
 import {
   mergeBundleSets,
   parseX509SvidResponse,
@@ -96,6 +97,7 @@ function followX509(
   },
 ): X509Follower {
   const { logger, emit } = options;
+  const cache = createAuthorityCache();
   let state: X509State = { svids: [], bundles: new BundleSet() };
   let settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
   const ready = new Promise<void>((resolve, reject) => {
@@ -106,18 +108,21 @@ function followX509(
       open: () => client.FetchX509SVID({}, securityMetadata()),
       onMessage(message) {
         try {
-          state = parseX509SvidResponse(message, new Date(options.now()));
+          state = parseX509SvidResponse(message, new Date(options.now()), cache);
         } catch (error) {
           // WAPI-9 / CTS WA-2: a bad message is dropped; the previous state keeps being served.
+          cache.rollback();
           logger.warn('discarded a FetchX509SVID message', {
             code: isBrokerError(error) ? error.code : undefined,
             error: (error as Error).message,
           });
-          return;
+          return false;
         }
+        cache.commit();
         settle?.resolve();
         emit('svid');
         emit('bundles');
+        return true;
       },
       onDenied(end) {
         // No identity for this caller (any more): stop presenting the old one (CTS WA-4).

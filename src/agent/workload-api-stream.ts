@@ -1,5 +1,5 @@
 // Keeps one Workload API server stream open (WAPI-19): reconnects at once after a stream that
-// delivered state ends, backs off (capped, jittered) while calls fail with Unavailable or
+// delivered accepted state ends, backs off (capped, jittered) while calls fail with Unavailable or
 // PermissionDenied, and stops for good on InvalidArgument or Unimplemented (WAPI-6).
 import { grpc } from './workload-api-client.js';
 
@@ -19,8 +19,8 @@ export interface StreamEnd {
 export interface StreamHooks {
   /** Opens a new call (the caller adds the security header). */
   open(): grpc.ClientReadableStream<unknown>;
-  /** Each message; a throw discards that message only (the stream stays open). */
-  onMessage(message: unknown): void;
+  /** Each message; returns whether it was accepted (a discarded one leaves the stream open). */
+  onMessage(message: unknown): boolean;
   /** PermissionDenied: the caller has no identity (any more); retried with backoff (WAPI-6). */
   onDenied(end: StreamEnd): void;
   /** InvalidArgument or Unimplemented: reported, never retried (WAPI-6). */
@@ -63,8 +63,9 @@ export function runStream(
     const current = hooks.open();
     call = current;
     current.on('data', (message: unknown) => {
-      delivered = true;
-      hooks.onMessage(message);
+      // Only accepted state resets the backoff: a server answering each call with one message the
+      // client discards (WAPI-9) and then Unavailable must not hold the retry delay at its floor.
+      if (hooks.onMessage(message)) delivered = true;
     });
     // A listener for 'error' keeps grpc-js from throwing; the outcome is read from 'status'.
     current.on('error', () => undefined);
