@@ -48,6 +48,9 @@ function lifetimeOf(
   }
 }
 
+/** JWT-SVIDs in one FetchJWTSVID answer (as many as X509-SVIDs in one FetchX509SVID message). */
+const MAX_JWT_SVIDS = 256;
+
 function badResponse(message: string, cause?: unknown): AgentError {
   return new AgentError(
     'ERR_AGENT_WORKLOAD_API_RESPONSE',
@@ -64,6 +67,9 @@ function parseJwtSvidResponse(
   const svids = (response as { svids?: unknown } | undefined)?.svids;
   if (!Array.isArray(svids) || svids.length === 0) {
     throw badResponse('FetchJWTSVID returned no svids (WAPI-15)');
+  }
+  if (svids.length > MAX_JWT_SVIDS) {
+    throw badResponse(`FetchJWTSVID returned more than ${MAX_JWT_SVIDS} svids`);
   }
   return svids.map((raw: unknown, index) => {
     const { spiffe_id: id, svid } = (raw ?? {}) as { spiffe_id?: unknown; svid?: unknown };
@@ -84,16 +90,42 @@ function parseJwtSvidResponse(
 }
 
 export interface JwtSvidFetcher {
-  fetch(audience: string | readonly string[], request?: { spiffeId?: string }): Promise<JwtSvid[]>;
+  /** `fresh`: call the server even when a cached answer is still good (go-spiffe never caches). */
+  fetch(
+    audience: string | readonly string[],
+    request?: { spiffeId?: string },
+    fresh?: boolean,
+  ): Promise<JwtSvid[]>;
+  /** Forgets every cached answer (the caller's identity was withdrawn, or the source closed). */
   clear(): void;
 }
 
-/** FetchJWTSVID, reusing an answer until half the shortest lifetime in it has passed. */
+/** When an answer is refetched: at half the shortest lifetime among its tokens. */
+function refreshAtOf(svids: readonly JwtSvid[], fetchedAtMs: number): number {
+  let refreshAtMs = Infinity;
+  for (const svid of svids) {
+    const { expiresAtMs, issuedAtMs } = lifetimeOf(svid.token, fetchedAtMs);
+    refreshAtMs = Math.min(refreshAtMs, issuedAtMs + (expiresAtMs - issuedAtMs) / 2);
+  }
+  return refreshAtMs;
+}
+
+/**
+ * FetchJWTSVID, reusing an answer until half the shortest lifetime in it has passed unless `fresh`.
+ * A PermissionDenied answer drops every cached answer: no token of a withdrawn identity is handed
+ * out from the cache afterwards (CTS JF-4).
+ */
 export function createJwtSvidFetcher(
   client: WorkloadApiGrpcClient,
   options: { now: () => number; requestTimeoutMs: number; isClosed: () => boolean },
 ): JwtSvidFetcher {
   const cache = new Map<string, { svids: JwtSvid[]; refreshAtMs: number }>();
+  // Bumped by every clear, so an answer that was in flight then is not cached afterwards.
+  let generation = 0;
+  const clear = (): void => {
+    generation += 1;
+    cache.clear();
+  };
   const call = (audience: string[], spiffeId: string | undefined): Promise<JwtSvid[]> =>
     new Promise((resolve, reject) => {
       client.FetchJWTSVID(
@@ -102,6 +134,7 @@ export function createJwtSvidFetcher(
         { deadline: Date.now() + options.requestTimeoutMs },
         (error, response) => {
           if (error !== null) {
+            if (error.code === grpc.status.PERMISSION_DENIED) clear();
             reject(workloadApiError('refused FetchJWTSVID', error));
             return;
           }
@@ -114,7 +147,7 @@ export function createJwtSvidFetcher(
       );
     });
   return {
-    async fetch(audience, request = {}) {
+    async fetch(audience, request = {}, fresh = false) {
       if (options.isClosed()) throw closedError();
       const list = audienceList(audience);
       const wanted =
@@ -123,19 +156,18 @@ export function createJwtSvidFetcher(
           : parseSpiffeId(request.spiffeId).toString();
       const key = `${wanted ?? ''}\n${[...list].sort().join('\n')}`;
       const cached = cache.get(key);
-      if (cached !== undefined && options.now() < cached.refreshAtMs) return cached.svids;
+      if (!fresh && cached !== undefined && options.now() < cached.refreshAtMs) {
+        return cached.svids;
+      }
       const fetchedAtMs = options.now();
+      const startedIn = generation;
       const svids = await call(list, wanted);
-      const refreshAtMs = Math.min(
-        ...svids.map((svid) => {
-          const { expiresAtMs, issuedAtMs } = lifetimeOf(svid.token, fetchedAtMs);
-          return issuedAtMs + (expiresAtMs - issuedAtMs) / 2;
-        }),
-      );
-      if (!options.isClosed()) cache.set(key, { svids, refreshAtMs });
+      if (!options.isClosed() && startedIn === generation) {
+        cache.set(key, { svids, refreshAtMs: refreshAtOf(svids, fetchedAtMs) });
+      }
       return svids;
     },
-    clear: () => cache.clear(),
+    clear,
   };
 }
 
@@ -146,13 +178,18 @@ export interface JwtBundleFollower {
   stop(): void;
 }
 
-/** Follows FetchJWTBundles (complete state per message, WAPI-8); bad messages are discarded. */
+/**
+ * Follows FetchJWTBundles (complete state per message, WAPI-8); bad messages are discarded. A stop
+ * for good (InvalidArgument, Unimplemented: WAPI-6) is logged and reported through `onStopped`; the
+ * last bundles stay current.
+ */
 export function followJwtBundles(
   client: WorkloadApiGrpcClient,
   options: {
     logger: AgentLogger;
     backoff: BackoffOptions | undefined;
     emit: (what: AgentUpdate) => void;
+    onStopped: (error: AgentError) => void;
   },
 ): JwtBundleFollower {
   const cache = createAuthorityCache();
@@ -185,7 +222,11 @@ export function followJwtBundles(
       onDenied: () => undefined,
       onFatal(end) {
         fatal = workloadApiError('refused FetchJWTBundles', end);
+        options.logger.warn('workload API stream stopped (not retried, WAPI-6)', {
+          error: fatal.message,
+        });
         wake();
+        options.onStopped(fatal);
       },
       onRetry: () => undefined,
     },

@@ -73,11 +73,34 @@ export interface WorkloadApiSource extends X509Source {
   validateJwtSvid(token: string, audience: string): Promise<ValidatedJwtSvid>;
   /** Called after the SVIDs or bundles changed; returns the unsubscribe. */
   onUpdate(listener: (what: AgentUpdate) => void): () => void;
+  /**
+   * Why the source no longer follows the Workload API: the first stream the server ended with
+   * InvalidArgument or Unimplemented (never retried, WAPI-6), as ERR_AGENT_WORKLOAD_API; undefined
+   * while every stream is followed. The last SVIDs and bundles are still served (as go-spiffe).
+   */
+  stopped(): AgentError | undefined;
+  /** Called with the error each time a stream stops for good; returns the unsubscribe. */
+  onStopped(listener: (error: AgentError) => void): () => void;
   close(): Promise<void>;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 const noLogger: AgentLogger = { info() {}, warn() {} };
+
+/** Calls every listener; one that throws is logged and the others still run. */
+function notifyAll<T>(
+  listeners: ReadonlySet<(value: T) => void>,
+  value: T,
+  logger: AgentLogger,
+): void {
+  for (const listener of listeners) {
+    try {
+      listener(value);
+    } catch (error) {
+      logger.warn('workload API source listener failed', { error: (error as Error).message });
+    }
+  }
+}
 
 interface X509Follower {
   state(): X509State;
@@ -94,6 +117,8 @@ function followX509(
     now: () => number;
     backoff: BackoffOptions | undefined;
     emit: (what: AgentUpdate) => void;
+    onDenied: () => void;
+    onStopped: (error: AgentError) => void;
   },
 ): X509Follower {
   const { logger, emit } = options;
@@ -130,12 +155,14 @@ function followX509(
           state = { svids: [], bundles: state.bundles };
           emit('svid');
         }
+        options.onDenied();
         logger.warn('workload API denied FetchX509SVID; retrying', { details: end.details });
       },
       onFatal(end) {
         const error = workloadApiError('refused FetchX509SVID', end);
         logger.warn('workload API stream stopped (not retried, WAPI-6)', { error: error.message });
         settle?.reject(error);
+        options.onStopped(error);
       },
       onRetry(end, delayMs) {
         logger.info('workload API FetchX509SVID stream ended; reconnecting', {
@@ -176,27 +203,29 @@ export async function createWorkloadApiSource(
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const client = createWorkloadApiGrpcClient(endpoint.target);
   const listeners = new Set<(what: AgentUpdate) => void>();
+  const stopListeners = new Set<(error: AgentError) => void>();
   let merged: BundleSet | undefined;
+  let stoppedBy: AgentError | undefined;
   let closed = false;
 
   const emit = (what: AgentUpdate): void => {
     merged = undefined;
-    for (const listener of listeners) {
-      try {
-        listener(what);
-      } catch (error) {
-        logger.warn('workload API source update listener failed', {
-          error: (error as Error).message,
-        });
-      }
-    }
+    notifyAll(listeners, what, logger);
   };
-  const x509 = followX509(client, { logger, now, backoff: options.backoff, emit });
+  const onStopped = (error: AgentError): void => {
+    if (closed) return;
+    stoppedBy ??= error;
+    notifyAll(stopListeners, error, logger);
+  };
+  const jwt = createJwtSvidFetcher(client, { now, requestTimeoutMs, isClosed: () => closed });
+  const backoff = options.backoff;
+  // A caller denied its X509-SVIDs (CTS WA-4) gets no cached JWT-SVID either.
+  const onDenied = (): void => jwt.clear();
+  const x509 = followX509(client, { logger, now, backoff, emit, onDenied, onStopped });
   const jwtBundles =
     options.jwtBundles === false
       ? undefined
-      : followJwtBundles(client, { logger, backoff: options.backoff, emit });
-  const jwt = createJwtSvidFetcher(client, { now, requestTimeoutMs, isClosed: () => closed });
+      : followJwtBundles(client, { logger, backoff, emit, onStopped });
 
   const stopAll = (): void => {
     if (closed) return;
@@ -217,9 +246,10 @@ export async function createWorkloadApiSource(
     throw error;
   }
   return sourceOver(
-    { endpoint, x509, jwtBundles, jwt, listeners, now, requestTimeoutMs },
+    { endpoint, x509, jwtBundles, jwt, listeners, stopListeners, now, requestTimeoutMs },
     {
       isClosed: () => closed,
+      stopped: () => stoppedBy,
       merged: () =>
         (merged ??= mergeBundleSets(
           x509.state().bundles,
@@ -241,10 +271,16 @@ function sourceOver(
     jwtBundles: ReturnType<typeof followJwtBundles> | undefined;
     jwt: ReturnType<typeof createJwtSvidFetcher>;
     listeners: Set<(what: AgentUpdate) => void>;
+    stopListeners: Set<(error: AgentError) => void>;
     now: () => number;
     requestTimeoutMs: number;
   },
-  control: { isClosed: () => boolean; merged: () => BundleSet; close: () => void },
+  control: {
+    isClosed: () => boolean;
+    stopped: () => AgentError | undefined;
+    merged: () => BundleSet;
+    close: () => void;
+  },
 ): WorkloadApiSource {
   const { x509, jwtBundles, jwt, now } = parts;
   const valid = (svid: WorkloadX509Svid): boolean => now() < svid.expiresAt.getTime();
@@ -266,7 +302,8 @@ function sourceOver(
     bundles: () => control.merged(),
     x509Bundles: () => x509.state().bundles,
     jwtBundles: () => jwtBundles?.current() ?? new BundleSet(),
-    jwtSvids: (audience, request) => jwt.fetch(audience, request),
+    // Always asks the server, as go-spiffe does: a denial is never hidden by a cached answer (JF-4).
+    jwtSvids: (audience, request) => jwt.fetch(audience, request, true),
     async jwtSvid(audience, request) {
       const first = (await jwt.fetch(audience, request))[0];
       if (first === undefined) {
@@ -288,6 +325,11 @@ function sourceOver(
     onUpdate(listener) {
       parts.listeners.add(listener);
       return () => parts.listeners.delete(listener);
+    },
+    stopped: () => control.stopped(),
+    onStopped(listener) {
+      parts.stopListeners.add(listener);
+      return () => parts.stopListeners.delete(listener);
     },
     async close() {
       control.close();

@@ -1,9 +1,11 @@
 // The conformance-suite harness (test/conformance/harness.ts, HARNESS_CONTRACT v1) as a real
 // process against the mock Workload API on a Unix socket: readiness lines, the X.509 port (peer ID
-// line, refusals), and the control port (JWT validate / fetch, x509 dial, info, unsupported).
+// line, refusals), and the control port (JWT validate / fetch with CTS JF-4, x509 dial, info,
+// unsupported).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
 import { SignJWT, importJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeServer, listenLoopback } from '../helpers/agent.js';
@@ -169,6 +171,28 @@ describe('conformance harness (HARNESS_CONTRACT v1)', () => {
     });
     expect((await post('/v1/other', {})).status).toBe(501);
     expect(server.calls.some((call) => call.method === 'ValidateJWTSVID')).toBe(false);
+  });
+
+  it('JF-4 as the catalogue runs it: a fetch after a good one, answered PermissionDenied, is an error', async () => {
+    const audience = ['conformance'];
+    const jwtCalls = () => server.calls.filter((call) => call.method === 'FetchJWTSVID').length;
+    // A real token (5 minutes): the SDK would reuse it until half its lifetime if it cached.
+    const issued = await sign(jwtKey, `spiffe://${TD}/harness`);
+    server.onJwtSvid(() => ({
+      svids: [{ spiffe_id: `spiffe://${TD}/harness`, svid: issued, hint: '' }],
+    }));
+    const good = await post('/v1/jwt/fetch', { audience, spiffe_id: '' });
+    expect(good.json).toMatchObject({ status: 'ok', svids: [{ token: issued }] });
+    const before = jwtCalls();
+    server.failAlways('FetchJWTSVID', { code: grpc.status.PERMISSION_DENIED });
+    try {
+      const denied = await post('/v1/jwt/fetch', { audience, spiffe_id: '' });
+      expect([denied.status, denied.json['status']]).toEqual([500, 'error']);
+      expect(denied.json['svids']).toBeUndefined();
+      expect(jwtCalls()).toBe(before + 1);
+    } finally {
+      server.failAlways('FetchJWTSVID', undefined);
+    }
   });
 
   it('control port: x509 dial authenticates the server as an X509-SVID of its trust domain', async () => {

@@ -1,5 +1,5 @@
 // Using a Workload API source (createWorkloadApiSource against a mock server on a real Unix socket):
-// JWT-SVIDs (JF-1..4), local JWT validation (JB-*), per-trust-domain peer checks in the SDK mTLS
+// JWT-SVIDs (JF-1..4, and no cached token after a denial), local JWT validation (JB-*), per-trust-domain peer checks in the SDK mTLS
 // helpers (WAPI-14, XF-1/2) and the presented chain and own trust bundle (XS-2/4/5).
 import { once } from 'node:events';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -24,12 +24,23 @@ import {
   jwtKey,
   mock,
   nextBundles,
+  nextSvid,
   source,
   token,
   useWorkloadApiSourceWorld,
 } from './workload-api-source-fixture.js';
 
 useWorkloadApiSourceWorld();
+
+/** A source whose Workload API answers FetchJWTSVID with one real 5-minute token for A. */
+async function sourceIssuingToken() {
+  const server = await mock();
+  server.push('FetchX509SVID', x509Response([a]));
+  const issued = await token(jwtKey, a.spiffeId);
+  server.onJwtSvid(() => ({ svids: [{ spiffe_id: a.spiffeId, svid: issued, hint: '' }] }));
+  const src = await source(server, { jwtBundles: false });
+  return { server, src, issued };
+}
 
 describe('JWT-SVIDs and JWT bundles', () => {
   it('JF-1..3: audiences and spiffe_id pass through unchanged; the answer is reused until half-life', async () => {
@@ -47,7 +58,32 @@ describe('JWT-SVIDs and JWT bundles', () => {
     expect(calls[0]?.request).toMatchObject({ audience: ['x', 'y'], spiffe_id: b.spiffeId });
   });
 
-  it('JF-4: PermissionDenied is an error, not a stale token; an empty answer is refused', async () => {
+  it('JF-4 (catalogue method): after a good fetch, PermissionDenied is an error, not the cached token', async () => {
+    const { server, src, issued } = await sourceIssuingToken();
+    const jwtCalls = () => server.calls.filter((call) => call.method === 'FetchJWTSVID').length;
+    expect((await src.jwtSvids(['conformance']))[0]?.token).toBe(issued);
+    // jwtSvid() reuses an answer until half its lifetime; it saw this one already.
+    expect((await src.jwtSvid(['conformance'])).token).toBe(issued);
+    expect(jwtCalls()).toBe(1);
+    server.failAlways('FetchJWTSVID', { code: grpc.status.PERMISSION_DENIED });
+    // The call the conformance harness makes always reaches the server (go-spiffe caches nothing).
+    expect(await codeOf(src.jwtSvids(['conformance']))).toBe('ERR_AGENT_WORKLOAD_API');
+    expect(jwtCalls()).toBe(2);
+    // The denial dropped the cached answer: jwtSvid() asks the server too, and is refused.
+    expect(await codeOf(src.jwtSvid(['conformance']))).toBe('ERR_AGENT_WORKLOAD_API');
+    expect(jwtCalls()).toBe(3);
+  });
+
+  it('WA-4: a caller denied its X509-SVIDs gets no cached JWT-SVID either', async () => {
+    const { server, src, issued } = await sourceIssuingToken();
+    expect((await src.jwtSvid('conformance')).token).toBe(issued);
+    server.failAlways('FetchX509SVID', { code: grpc.status.PERMISSION_DENIED });
+    server.failAlways('FetchJWTSVID', { code: grpc.status.PERMISSION_DENIED });
+    await nextSvid(src, () => server.endStreams({ code: grpc.status.PERMISSION_DENIED }));
+    expect(await codeOf(src.jwtSvid('conformance'))).toBe('ERR_AGENT_WORKLOAD_API');
+  });
+
+  it('a first-call PermissionDenied is an error; an empty answer is refused', async () => {
     const server = await mock();
     server.push('FetchX509SVID', x509Response([a]));
     const src = await source(server, { jwtBundles: false });
