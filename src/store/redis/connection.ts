@@ -42,6 +42,8 @@ export function waitForReady(client: Client, timeoutMs: number): Promise<void> {
 export interface ConnectionSettings {
   /** Per-command bound (ioredis `commandTimeout`). */
   readonly commandTimeoutMs: number;
+  /** Unanswered commands on one connection past which a call is refused at once. */
+  readonly maxCommandsInFlight: number;
   /** How long a new connection may take to become ready. */
   readonly connectTimeoutMs: number;
   readonly logger: StoreLogger | undefined;
@@ -85,9 +87,21 @@ export class RedisConnection {
     if (connection instanceof Cluster) connection.on('node error', () => undefined);
   }
 
+  /** Commands sent and not answered yet, on the busiest connection (a cluster has one per node). */
+  private commandsInFlight(): number {
+    const client = this.client;
+    if (!(client instanceof Cluster)) return client.commandQueue.length;
+    return Math.max(0, ...client.nodes('all').map((node) => node.commandQueue.length));
+  }
+
   /** Runs Redis work with errors mapped and a hard deadline: a caller never sees ioredis errors. */
   async call<T>(what: string, work: () => Promise<T>): Promise<T> {
     if (this.closed) throw unavailable('store is closed');
+    if (this.commandsInFlight() >= this.settings.maxCommandsInFlight) {
+      throw unavailable(
+        `redis has ${this.settings.maxCommandsInFlight} commands unanswered; refused (${what})`,
+      );
+    }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
