@@ -1,6 +1,7 @@
 // Enrolment (POST /v1/agent/attest) is open to anyone: what a caller without a valid join token
-// can make it do is counted per source address as it happens. A refused token and a refused CSR
-// (whose check runs before the token is looked at) both count; past the limit the address gets 429.
+// can make it do is counted per source address as it happens. A refused token, a token lookup the
+// store could not answer (503: it still cost a store call) and a refused CSR (whose check runs before
+// the token is looked at) all count; past the limit the address gets 429.
 import type { Ca, CheckedCsr } from '../ca/index.js';
 import { isBrokerError } from '../errors.js';
 import type { Registration } from '../registration/index.js';
@@ -14,22 +15,25 @@ export interface EnrolmentDeps {
   readonly logger: Pick<Logger, 'warn'>;
 }
 
-/** Refusals of one enrolment step that count against the source, and how the log names them. */
-interface CountedRefusal {
-  readonly codes: ReadonlySet<string>;
-  readonly what: string;
-}
+/** Failures of one enrolment step that count against the source: code -> how the log names it. */
+type CountedRefusal = ReadonlyMap<string, string>;
 
-const TOKEN_REFUSED: CountedRefusal = {
-  codes: new Set(['ERR_REGISTRATION_TOKEN_INVALID']),
-  what: 'join token not valid',
-};
+/**
+ * A refused token, and a lookup the store could not answer: without the latter, a caller with
+ * bogus tokens could keep a stalled store's connection busy without ever being limited.
+ */
+const TOKEN_REFUSED: CountedRefusal = new Map([
+  ['ERR_REGISTRATION_TOKEN_INVALID', 'join token not valid'],
+  ['ERR_STORE_UNAVAILABLE', 'store unavailable'],
+]);
 
 /** CSR refusals that cost a signature check or a key import. */
-const CSR_REFUSED: CountedRefusal = {
-  codes: new Set(['ERR_CA_CSR_INVALID', 'ERR_CA_CSR_SIGNATURE', 'ERR_CA_KEY_UNSUPPORTED']),
-  what: 'csr not accepted',
-};
+const CSR_REFUSED: CountedRefusal = new Map(
+  ['ERR_CA_CSR_INVALID', 'ERR_CA_CSR_SIGNATURE', 'ERR_CA_KEY_UNSUPPORTED'].map((code) => [
+    code,
+    'csr not accepted',
+  ]),
+);
 
 /**
  * Runs one step of an enrolment; a `refusal` counts against `source` and is logged, and once the
@@ -45,9 +49,11 @@ async function counted<T>(
   try {
     return await step();
   } catch (error) {
-    if (!isBrokerError(error) || !refusal.codes.has(error.code)) throw error;
+    if (!isBrokerError(error)) throw error;
+    const what = refusal.get(error.code);
+    if (what === undefined) throw error;
     const retryMs = limiter.fail(source);
-    deps.logger.warn(`agent enrolment refused: ${refusal.what}`, {
+    deps.logger.warn(`agent enrolment refused: ${what}`, {
       source,
       code: error.code,
       limited: retryMs > 0,
@@ -56,7 +62,10 @@ async function counted<T>(
   }
 }
 
-/** Enrols with a join token; a refused token counts against `source` (429 once past its limit). */
+/**
+ * Enrols with a join token; a refused token, or one the store could not look up, counts against
+ * `source` (429 once past its limit).
+ */
 export function enrolCounted(
   deps: EnrolmentDeps,
   limiter: FailedAuthLimiter,

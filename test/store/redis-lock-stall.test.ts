@@ -2,11 +2,11 @@
 // never takes effect once the server runs again, for the store alone and for entry creation through a
 // real broker's admin API (no false 409 ERR_REGISTRATION_ENTRY_EXISTS afterwards).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Broker } from '../../src/main.js';
 import { createRedisStore, type Store } from '../../src/store/index.js';
-import { admin, startTestBroker } from '../helpers/broker.js';
+import { admin } from '../helpers/broker.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { rejection } from './contract.js';
+import { resumeAndDrain, useBrokerOn } from './redis-stall-kit.js';
 
 const COMMAND_TIMEOUT_MS = 300;
 
@@ -34,22 +34,6 @@ async function open(prefix: string, commandTimeoutMs = COMMAND_TIMEOUT_MS): Prom
   return store;
 }
 
-/** Lets the stalled server run again and waits until every command queued meanwhile has run. */
-async function resumeAndDrain(store: Store): Promise<void> {
-  server.resume();
-  for (let i = 0; i < 100; i++) {
-    if (
-      await store.ping().then(
-        () => true,
-        () => false,
-      )
-    )
-      return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('redis did not answer after SIGCONT');
-}
-
 describe('store locks during a redis stall (issue 15 finding 9)', () => {
   it('an acquire that timed out during a SIGSTOP stall never holds the lock after SIGCONT', async () => {
     const store = await open('stall-a:');
@@ -61,7 +45,7 @@ describe('store locks during a redis stall (issue 15 finding 9)', () => {
       const error = await rejection(store.acquireLock('create', 'timed-out-owner', 10_000));
       expect(error.code).toBe('ERR_STORE_UNAVAILABLE');
     } finally {
-      await resumeAndDrain(store);
+      await resumeAndDrain(server, store);
     }
     expect(await store.lockHolder('create')).toBeUndefined();
     expect(await store.acquireLock('create', 'next-owner', 1000)).toBe(true);
@@ -77,21 +61,10 @@ describe('store locks during a redis stall (issue 15 finding 9)', () => {
 });
 
 describe('entry creation on a real broker after a redis stall (issue 15 finding 9)', () => {
-  let broker: Broker;
-
-  beforeAll(async () => {
-    broker = await startTestBroker({
-      trustDomain: 'stall.example',
-      store: { kind: 'redis', url: server.url, keyPrefix: 'stall-broker:', commandTimeout: '1s' },
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    server.resume();
-    await broker.stop();
-  });
+  const getBroker = useBrokerOn(() => server, 'stall.example', 'stall-broker:');
 
   it('a create that failed during the stall leaves no lock: the next create answers 201', async () => {
+    const broker = getBroker();
     server.pause();
     let during: { status: number; body: Record<string, unknown> };
     try {
@@ -99,7 +72,7 @@ describe('entry creation on a real broker after a redis stall (issue 15 finding 
         spiffeId: 'spiffe://stall.example/workload/during-stall',
       });
     } finally {
-      await resumeAndDrain(broker.store);
+      await resumeAndDrain(server, broker.store);
     }
     expect(during.status).toBe(503);
     expect((during.body['error'] as { code: string }).code).toBe('ERR_STORE_UNAVAILABLE');

@@ -31,7 +31,7 @@ async function putBundle(
   const record = bundleRecordFromInput(input);
   const td = record.trustDomain;
   const reply = (await conn.call('put bundle', () =>
-    conn.run(
+    conn.runBeforeDeadline(
       PUT_BUNDLE,
       [keys.bundleCurrent(td), keys.bundleHistory(td)],
       [
@@ -77,7 +77,13 @@ export function redisBundleStore(
     deleteBundle: async (td) => {
       const current = keys.bundleCurrent(td);
       const history = keys.bundleHistory(td);
-      return (await conn.call('delete bundle', () => client.del(current, history))) > 0;
+      return (
+        Number(
+          await conn.call('delete bundle', () =>
+            conn.writeBeforeDeadline('DEL', [current, history]),
+          ),
+        ) > 0
+      );
     },
 
     listBundles: async () =>
@@ -101,7 +107,7 @@ export function redisBundleStore(
     putLocalBundle: async (input: LocalBundleInput) => {
       const record = localBundleRecordFromInput(input);
       const reply = (await conn.call('put local bundle', () =>
-        conn.run(
+        conn.runBeforeDeadline(
           PUT_LOCAL_BUNDLE,
           [keys.localBundle],
           [record.sequence, record.digest, JSON.stringify(record)],

@@ -18,6 +18,11 @@ export interface RedisStoreOptions {
   readonly commandTimeoutMs?: number;
   /** TCP connect bound, and how long creation waits for the first connection. Default 5000. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Commands sent and not yet answered on one connection past which a new call is refused at once
+   * with ERR_STORE_UNAVAILABLE (a stalled Redis cannot make them pile up without bound). Default 10000.
+   */
+  readonly maxCommandsInFlight?: number;
   readonly historyLimit?: number;
   readonly auditMaxLength?: number;
 }
@@ -72,11 +77,14 @@ export function buildClient(
     ...(options.password === undefined ? {} : { password: options.password }),
   };
   // Fail fast while Redis is down: no offline queue, bounded commands, and a command in flight when
-  // the connection drops fails at once instead of being re-sent later behind the caller's back.
+  // the connection drops fails at once instead of being re-sent later behind the caller's back. A
+  // connection that hears nothing for two command timeouts while commands wait is dropped, so the
+  // commands a stalled server holds are let go and later calls fail at once until it answers again.
   const common: RedisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,
     commandTimeout: commandTimeoutMs,
+    socketTimeout: commandTimeoutMs * 2,
     connectTimeout: connectTimeoutMs,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,

@@ -5,7 +5,13 @@ import { Cluster } from 'ioredis';
 import { StoreError } from '../../errors.js';
 import type { StoreLogger } from '../store.js';
 import type { Built, Client } from './client.js';
-import type { Script } from './scripts.js';
+import {
+  CORRUPT_REPLY,
+  LATE_REPLY,
+  SERVER_TIME_MS,
+  WRITE_COMMAND,
+  type Script,
+} from './scripts.js';
 
 export function unavailable(message: string, cause?: unknown): StoreError {
   return new StoreError('ERR_STORE_UNAVAILABLE', message, {
@@ -13,13 +19,19 @@ export function unavailable(message: string, cause?: unknown): StoreError {
   });
 }
 
+/** A Lua error on stored data: a command in the script refused it (ERR ...) or Lua itself failed. */
+const SCRIPT_DATA_ERROR = /^ERR\b[\s\S]*user_script/;
+
 function mapError(what: string, error: unknown): Error {
   if (error instanceof StoreError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  if (message.startsWith('WRONGTYPE')) {
-    return new StoreError('ERR_STORE_CORRUPT', `redis key of ${what} holds the wrong type`, {
-      cause: error,
-    });
+  const corrupt = (text: string): StoreError =>
+    new StoreError('ERR_STORE_CORRUPT', `${text} (${what})`, { cause: error });
+  if (message.startsWith('WRONGTYPE')) return corrupt('redis key holds the wrong type');
+  if (message.startsWith(`${CORRUPT_REPLY} `)) return corrupt('stored record is damaged');
+  if (SCRIPT_DATA_ERROR.test(message)) return corrupt('redis script failed on the stored data');
+  if (message.startsWith(`${LATE_REPLY} `)) {
+    return unavailable(`redis refused a request that reached it after its deadline (${what})`);
   }
   return unavailable(`redis store unavailable (${what})`, error);
 }
@@ -42,6 +54,8 @@ export function waitForReady(client: Client, timeoutMs: number): Promise<void> {
 export interface ConnectionSettings {
   /** Per-command bound (ioredis `commandTimeout`). */
   readonly commandTimeoutMs: number;
+  /** Unanswered commands on one connection past which a call is refused at once. */
+  readonly maxCommandsInFlight: number;
   /** How long a new connection may take to become ready. */
   readonly connectTimeoutMs: number;
   readonly logger: StoreLogger | undefined;
@@ -85,9 +99,21 @@ export class RedisConnection {
     if (connection instanceof Cluster) connection.on('node error', () => undefined);
   }
 
+  /** Commands sent and not answered yet, on the busiest connection (a cluster has one per node). */
+  private commandsInFlight(): number {
+    const client = this.client;
+    if (!(client instanceof Cluster)) return client.commandQueue.length;
+    return Math.max(0, ...client.nodes('all').map((node) => node.commandQueue.length));
+  }
+
   /** Runs Redis work with errors mapped and a hard deadline: a caller never sees ioredis errors. */
   async call<T>(what: string, work: () => Promise<T>): Promise<T> {
     if (this.closed) throw unavailable('store is closed');
+    if (this.commandsInFlight() >= this.settings.maxCommandsInFlight) {
+      throw unavailable(
+        `redis has ${this.settings.maxCommandsInFlight} commands unanswered; refused (${what})`,
+      );
+    }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -102,6 +128,31 @@ export class RedisConnection {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Runs a write script (./scripts.ts DEADLINE) with a deadline on the server's own clock (no skew):
+   * its time now, plus the command timeout less a margin for the answer's way back. The script refuses
+   * to run after it, so a write its caller gave up on (ERR_STORE_UNAVAILABLE) never takes effect later.
+   */
+  async runBeforeDeadline(
+    s: Script,
+    scriptKeys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
+    const timeoutMs = this.settings.commandTimeoutMs;
+    const serverNowMs = Number(await this.run(SERVER_TIME_MS, scriptKeys.slice(0, 1), []));
+    const deadlineMs = serverNowMs + timeoutMs - Math.min(250, Math.floor(timeoutMs / 4));
+    return this.run(s, scriptKeys, [deadlineMs, ...args]);
+  }
+
+  /** A plain write command (SET, DEL) on `commandKeys`, under the same deadline as a write script. */
+  async writeBeforeDeadline(
+    command: 'SET' | 'DEL',
+    commandKeys: string[],
+    args: (string | number)[] = [],
+  ): Promise<unknown> {
+    return this.runBeforeDeadline(WRITE_COMMAND, commandKeys, [command, ...args]);
   }
 
   async run(s: Script, scriptKeys: string[], args: (string | number)[]): Promise<unknown> {

@@ -31,7 +31,7 @@ export function redisTokenStore(context: RedisContext, nowMs: Clock): TokenStore
       const key = keys.token(record.hash);
       const ttlMs = Math.max(1, record.expiresAt - nowMs()) + TOKEN_GC_GRACE_MS;
       const reply = await conn.call('put token', () =>
-        client.set(key, JSON.stringify(record), 'PX', ttlMs, 'NX'),
+        conn.writeBeforeDeadline('SET', [key], [JSON.stringify(record), 'PX', ttlMs, 'NX']),
       );
       if (reply !== 'OK') {
         throw new StoreError('ERR_STORE_CONFLICT', 'a token with this hash already exists');
@@ -40,14 +40,18 @@ export function redisTokenStore(context: RedisContext, nowMs: Clock): TokenStore
     consumeToken: async (hash, at) => {
       const key = keys.token(hash);
       checkTime('now', at);
-      const text = await conn.call('consume token', () => conn.run(CONSUME_TOKEN, [key], []));
+      const text = await conn.call('consume token', () =>
+        conn.runBeforeDeadline(CONSUME_TOKEN, [key], []),
+      );
       if (typeof text !== 'string') return undefined;
       const token = decodeToken(text);
       return token.expiresAt > at ? token : undefined;
     },
     deleteToken: async (hash) => {
       const key = keys.token(hash);
-      return (await conn.call('delete token', () => client.del(key))) > 0;
+      return (
+        Number(await conn.call('delete token', () => conn.writeBeforeDeadline('DEL', [key]))) > 0
+      );
     },
     listTokens: async (at) => {
       checkTime('now', at);
@@ -93,11 +97,15 @@ export function redisObjectStore(
     putRefreshStatus: async (td, status) => {
       const key = keys.refreshStatus(td);
       const json = encodeObject('refresh status', status);
-      await conn.call('put refresh status', () => client.set(key, json));
+      await conn.call('put refresh status', () => conn.writeBeforeDeadline('SET', [key], [json]));
     },
     deleteRefreshStatus: async (td) => {
       const key = keys.refreshStatus(td);
-      return (await conn.call('delete refresh status', () => client.del(key))) > 0;
+      return (
+        Number(
+          await conn.call('delete refresh status', () => conn.writeBeforeDeadline('DEL', [key])),
+        ) > 0
+      );
     },
     listRefreshStatuses: async () =>
       conn.call('list refresh statuses', async () =>
@@ -110,11 +118,19 @@ export function redisObjectStore(
     putReplicaAuthorities: async (replicaId, authorities) => {
       const key = keys.replicaAuthorities(replicaId);
       const json = encodeObject('replica authorities', authorities);
-      await conn.call('put replica authorities', () => client.set(key, json));
+      await conn.call('put replica authorities', () =>
+        conn.writeBeforeDeadline('SET', [key], [json]),
+      );
     },
     deleteReplicaAuthorities: async (replicaId) => {
       const key = keys.replicaAuthorities(replicaId);
-      return (await conn.call('delete replica authorities', () => client.del(key))) > 0;
+      return (
+        Number(
+          await conn.call('delete replica authorities', () =>
+            conn.writeBeforeDeadline('DEL', [key]),
+          ),
+        ) > 0
+      );
     },
     listReplicaAuthorities: async () =>
       conn.call('list replica authorities', async () =>

@@ -2,9 +2,8 @@
 // carries a deadline on the server's own clock so it never takes effect after its caller gave up.
 import { checkTtlMs } from '../records.js';
 import type { Locks } from '../store.js';
-import { unavailable } from './connection.js';
 import type { RedisContext } from './scan.js';
-import { ACQUIRE_LOCK, RELEASE_LOCK, RENEW_LOCK, SERVER_TIME_MS } from './scripts.js';
+import { ACQUIRE_LOCK, RELEASE_LOCK, RENEW_LOCK } from './scripts.js';
 
 /** Best effort, in the background: queued behind the failed acquire on the same connection. */
 function releaseAfterFailedAcquire({ conn }: RedisContext, key: string, owner: string): void {
@@ -25,15 +24,12 @@ export function redisLocks(context: RedisContext): Locks {
       const key = keys.lock(name);
       checkTtlMs(ttlMs);
       // A lock can never outlive its request: the acquire carries a deadline on the server's own
-      // clock (no skew), no later than the moment this call times out, and the script refuses to
-      // run after it; a failed call also releases, in case the answer was only lost on the way back.
+      // clock (RedisConnection.runBeforeDeadline) and the script refuses to run after it; a failed
+      // call also releases, in case the answer was only lost on the way back.
       try {
-        const answer = await conn.call('acquire lock', async () => {
-          const serverNowMs = Number(await conn.run(SERVER_TIME_MS, [key], []));
-          const deadlineMs = serverNowMs + conn.settings.commandTimeoutMs;
-          return conn.run(ACQUIRE_LOCK, [key], [owner, ttlMs, deadlineMs]);
-        });
-        if (answer === -1) throw unavailable('lock request reached redis after its deadline');
+        const answer = await conn.call('acquire lock', () =>
+          conn.runBeforeDeadline(ACQUIRE_LOCK, [key], [owner, ttlMs]),
+        );
         return answer === 1;
       } catch (error) {
         releaseAfterFailedAcquire(context, key, owner);
@@ -44,7 +40,9 @@ export function redisLocks(context: RedisContext): Locks {
       const key = keys.lock(name);
       checkTtlMs(ttlMs);
       return (
-        (await conn.call('renew lock', () => conn.run(RENEW_LOCK, [key], [owner, ttlMs]))) === 1
+        (await conn.call('renew lock', () =>
+          conn.runBeforeDeadline(RENEW_LOCK, [key], [owner, ttlMs]),
+        )) === 1
       );
     },
     releaseLock: async (name, owner) => {

@@ -37,6 +37,7 @@ export interface RedisStoreDeps {
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const DEFAULT_MAX_COMMANDS_IN_FLIGHT = 10_000;
 
 /**
  * Connects to Redis and returns the store. Waits up to `connectTimeoutMs` for the first connection
@@ -49,11 +50,13 @@ export async function createRedisStore(
   const keys = createStoreKeys(options.keyPrefix);
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const maxCommandsInFlight = options.maxCommandsInFlight ?? DEFAULT_MAX_COMMANDS_IN_FLIGHT;
   const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   const auditMax = options.auditMaxLength ?? DEFAULT_AUDIT_MAX_LENGTH;
   for (const [name, value] of Object.entries({
     commandTimeoutMs,
     connectTimeoutMs,
+    maxCommandsInFlight,
     historyLimit,
     auditMaxLength: auditMax,
   })) {
@@ -63,7 +66,12 @@ export async function createRedisStore(
   }
   const logger = deps.logger;
   const built = buildClient(options, commandTimeoutMs, connectTimeoutMs);
-  const conn = await connectRedis(built, { commandTimeoutMs, connectTimeoutMs, logger });
+  const conn = await connectRedis(built, {
+    commandTimeoutMs,
+    maxCommandsInFlight,
+    connectTimeoutMs,
+    logger,
+  });
   logger?.info('store: redis', { mode: conn.mode, target: conn.target, keyPrefix: keys.prefix });
 
   const context: RedisContext = { conn, keys };

@@ -18,7 +18,13 @@ function decodeVersioned(
   version: string | null,
   data: string | null,
 ): Versioned | undefined {
-  if (version === null || data === null) return undefined;
+  if (version === null && data === null) return undefined;
+  if (version === null || data === null) {
+    throw new StoreError(
+      'ERR_STORE_CORRUPT',
+      `stored ${what} has a version without data or data without a version`,
+    );
+  }
   const parsed = Number(version);
   if (!Number.isSafeInteger(parsed) || parsed < 1) {
     throw new StoreError('ERR_STORE_CORRUPT', `stored ${what} has an invalid version`);
@@ -61,7 +67,9 @@ async function putVersioned(
   checkExpectedVersion(expected, true);
   const json = encodeObject(what, value);
   const arg = expected === null ? 'absent' : String(expected);
-  const version = await conn.call(`put ${what}`, () => conn.run(PUT_VERSIONED, [key], [arg, json]));
+  const version = await conn.call(`put ${what}`, () =>
+    conn.runBeforeDeadline(PUT_VERSIONED, [key], [arg, json]),
+  );
   if (version === -1) throw conflictError(what, id, expected);
   return Number(version);
 }
@@ -75,7 +83,7 @@ async function deleteVersioned(
 ): Promise<boolean> {
   checkExpectedVersion(expected, false);
   const result = await conn.call(`delete ${what}`, () =>
-    conn.run(DELETE_VERSIONED, [key], [String(expected)]),
+    conn.runBeforeDeadline(DELETE_VERSIONED, [key], [String(expected)]),
   );
   if (result === -1) throw conflictError(what, id, expected);
   return result === 1;
