@@ -23,8 +23,8 @@ export interface Admission {
   /** The call's request message arrived: it no longer counts as receiving. */
   received(uid: number): void;
   releaseCall(uid: number, receiving: boolean): void;
-  /** Logs (throttled) that a connection of `uid` made no call in time and was closed. */
-  closedSilent(uid: number): void;
+  /** Logs (throttled like the refusals above) something done to `uid`'s caller. */
+  note(kind: string, uid: number): void;
   /** Calls in flight now, all uids; and of them, calls still receiving their request. */
   readonly calls: number;
   readonly receiving: number;
@@ -116,9 +116,7 @@ export function createAdmission(
       bump(calls, uid, -1);
       allCalls -= 1;
     },
-    closedSilent(uid) {
-      refused('connection closed (no call in time)', uid);
-    },
+    note: refused,
     get calls() {
       return allCalls;
     },

@@ -52,7 +52,7 @@ export function createConnectionTable(options: {
       // grpc-js reports the session socket's remoteAddress as call.getPeer(): our connection id.
       Object.defineProperty(socket, 'remoteAddress', { value: id, configurable: true });
       let firstCall: NodeJS.Timeout | undefined = setTimeout(() => {
-        admission.closedSilent(cred.uid);
+        admission.note('connection closed (no call in time)', cred.uid);
         socket.destroy();
       }, options.firstCallMs);
       firstCall.unref();

@@ -107,6 +107,7 @@ export interface WorkloadApiServer {
 async function attestCaller(
   options: Pick<WorkloadApiServerOptions, 'attestor' | 'source' | 'bootId'>,
   connection: Connection | undefined,
+  onHashRefused: (uid: number) => void,
 ): Promise<Caller> {
   const { attestor, source } = options;
   if (connection === undefined) throw new Refusal(grpc.status.PERMISSION_DENIED, NO_IDENTITY);
@@ -119,6 +120,11 @@ async function attestCaller(
     throw new Refusal(grpc.status.UNAVAILABLE, 'the node agent has no state from the broker yet');
   }
   const entries = matchEntries(state.entries, facts.selectors);
+  if (entries.length === 0 && facts.hashRefused === true) {
+    // An entry could match on the binary's sha256, but this uid started too many hashes lately.
+    onHashRefused(facts.uid);
+    throw new Refusal(grpc.status.RESOURCE_EXHAUSTED, 'too many binaries hashed; retry later');
+  }
   if (entries.length === 0) throw new Refusal(grpc.status.PERMISSION_DENIED, NO_IDENTITY);
   const matches = entries.map((entry) => ({
     entry,
@@ -209,7 +215,10 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
     if (connections.accept(socket)) injector.injectConnection(socket);
   }
 
-  const callerOf = (peer: string): Promise<Caller> => attestCaller(options, connections.get(peer));
+  const onHashRefused = (uid: number): void =>
+    admission.note('call refused (binary hashes per uid)', uid);
+  const callerOf = (peer: string): Promise<Caller> =>
+    attestCaller(options, connections.get(peer), onHashRefused);
 
   const hub = createStreamHub({ maxStreams: limits.maxStreams, now, callerOf });
   const handlers = workloadApiHandlers({
