@@ -7,6 +7,7 @@ import { createReadStream, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { join } from 'node:path';
 import { WorkloadError } from '../errors.js';
 import type { PeerCred } from './peercred.js';
+import { createGate } from './gate.js';
 import type { Clock } from '../clock.js';
 import type { WorkloadInfo } from './source.js';
 
@@ -119,32 +120,6 @@ async function hashFile(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-/** Runs at most `max` tasks at once; the others wait in order. */
-function createGate(max: number): {
-  run<T>(task: () => Promise<T>): Promise<T>;
-  stats(): { active: number; peakActive: number };
-} {
-  let active = 0;
-  let peakActive = 0;
-  const waiting: (() => void)[] = [];
-  return {
-    async run(task) {
-      if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
-      else active++;
-      peakActive = Math.max(peakActive, active);
-      try {
-        return await task();
-      } finally {
-        // The slot passes straight to the next waiter, so `active` never overshoots.
-        const next = waiting.shift();
-        if (next === undefined) active--;
-        else next();
-      }
-    },
-    stats: () => ({ active, peakActive }),
-  };
 }
 
 /** What /proc says about a process: its status, exe path (if visible) and cgroup. */

@@ -199,4 +199,30 @@ describe('Workload API limits per local user (review 10)', () => {
       { ids: ['spiffe://node.test/victim'] },
     ]);
   }, 60_000);
+
+  it('F6: FetchJWTSVID calls with distinct audiences reach the broker at most 16 at a time', async () => {
+    await start();
+    node.setEntries([{ spiffeId: 'spiffe://node.test/a', selectors: [`unix:uid:${UID}`] }]);
+    let inFlight = 0;
+    let peak = 0;
+    const sign = node.signJwt.bind(node);
+    node.signJwt = async (request) => {
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      try {
+        await sleep(50); // a broker round trip
+        return await sign(request);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    const c = client();
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        unaryCall<{ svids: unknown[] }>(c, 'FetchJWTSVID', { audience: [`aud-${i}`] }),
+      ),
+    );
+    expect(results.every((r) => r.svids.length === 1)).toBe(true);
+    expect(peak).toBe(16);
+  });
 });
