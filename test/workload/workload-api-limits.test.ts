@@ -149,6 +149,20 @@ describe('Workload API limits per local user (review 10)', () => {
     await until('silent connections closed', () => attacker.counts()!.open === 0, 10_000);
   }, 60_000);
 
+  it('F2: a connection without calls for idleMs is closed (grpc.max_connection_idle_ms)', async () => {
+    await start(undefined, { idleMs: 500 });
+    node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
+    const c = client();
+    await unaryCall(c, 'FetchJWTSVID', { audience: ['x'] });
+    expect(c.getChannel().getConnectivityState(false)).toBe(grpc.connectivityState.READY);
+    await until(
+      'the server to close the idle connection',
+      () => c.getChannel().getConnectivityState(false) !== grpc.connectivityState.READY,
+      5000,
+    );
+    await unaryCall(c, 'FetchJWTSVID', { audience: ['x'] }); // the client reconnects
+  });
+
   it('F3: a stream that is never read holds at most one waiting message, and a reader gets the latest state', async () => {
     await start();
     const partners = await Promise.all(
