@@ -7,11 +7,15 @@ import { createReadStream, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { join } from 'node:path';
 import { WorkloadError } from '../errors.js';
 import type { PeerCred } from './peercred.js';
+import { createGate } from './gate.js';
+import type { Clock } from '../clock.js';
 import type { WorkloadInfo } from './source.js';
 
 /** What the agent knows about a caller; `selectors` are `type:value` strings. */
 export interface WorkloadFacts extends WorkloadInfo {
   readonly selectors: ReadonlySet<string>;
+  /** The binary needed hashing but its uid's hash budget was spent: no unix:sha256 this call. */
+  readonly hashRefused?: true;
 }
 
 export interface AttestorOptions {
@@ -23,6 +27,14 @@ export interface AttestorOptions {
   readonly maxHashBytes?: number;
   /** Binaries hashed at once (other binaries wait; callers of the same one share). Default 2. */
   readonly maxConcurrentHashes?: number;
+  /**
+   * Hashes one uid may start at once (a cached hash costs nothing); then one more every
+   * hashIntervalMs. Defaults 8 and 15 s: a caller that touches its binary before every call
+   * makes the agent read at most 4 binaries a minute.
+   */
+  readonly hashBurstPerUid?: number;
+  readonly hashIntervalMs?: number;
+  readonly now?: Clock;
 }
 
 export interface AttestOptions {
@@ -51,6 +63,8 @@ export interface Attestor {
 
 export const DEFAULT_MAX_HASH_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_MAX_CONCURRENT_HASHES = 2;
+export const DEFAULT_HASH_BURST_PER_UID = 8;
+export const DEFAULT_HASH_INTERVAL_MS = 15_000;
 const HASH_CACHE_MAX = 1024;
 const CONTAINER_ID = /(?:^|[/-])([0-9a-f]{64})(?:\.scope)?$/;
 
@@ -106,32 +120,6 @@ async function hashFile(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-/** Runs at most `max` tasks at once; the others wait in order. */
-function createGate(max: number): {
-  run<T>(task: () => Promise<T>): Promise<T>;
-  stats(): { active: number; peakActive: number };
-} {
-  let active = 0;
-  let peakActive = 0;
-  const waiting: (() => void)[] = [];
-  return {
-    async run(task) {
-      if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
-      else active++;
-      peakActive = Math.max(peakActive, active);
-      try {
-        return await task();
-      } finally {
-        // The slot passes straight to the next waiter, so `active` never overshoots.
-        const next = waiting.shift();
-        if (next === undefined) active--;
-        else next();
-      }
-    },
-    stats: () => ({ active, peakActive }),
-  };
 }
 
 /** What /proc says about a process: its status, exe path (if visible) and cgroup. */
@@ -196,18 +184,50 @@ function selectorsOf(
   return selectors;
 }
 
+/** Per-uid token buckets: `take(uid)` is false when the uid's budget is spent. */
+function createBudget(
+  burst: number,
+  intervalMs: number,
+  now: Clock,
+): { take(uid: number): boolean } {
+  const buckets = new Map<number, { tokens: number; at: number }>();
+  return {
+    take(uid) {
+      const at = now();
+      const bucket = buckets.get(uid) ?? { tokens: burst, at };
+      const tokens = Math.min(burst, bucket.tokens + (at - bucket.at) / intervalMs);
+      if (tokens < 1) return false;
+      // Past 10,000 uids the buckets start over (each uid gets its burst again).
+      if (buckets.size >= 10_000) buckets.clear();
+      buckets.set(uid, { tokens: tokens - 1, at });
+      return true;
+    },
+  };
+}
+
+/** Returned by the hasher when the caller's uid may start no hash now. */
+const BUDGET_SPENT = Symbol('hash budget spent');
+
 /** sha256 of a process's running binary, cached by device, inode, size and mtime. */
 function createBinaryHasher(
   proc: string,
   options: AttestorOptions,
-): { hash(pid: number): Promise<string | undefined>; stats(): HashStats } {
+): {
+  hash(pid: number, uid: number): Promise<string | undefined | typeof BUDGET_SPENT>;
+  stats(): HashStats;
+} {
   const maxHashBytes = options.maxHashBytes ?? DEFAULT_MAX_HASH_BYTES;
   const gate = createGate(options.maxConcurrentHashes ?? DEFAULT_MAX_CONCURRENT_HASHES);
+  const budget = createBudget(
+    options.hashBurstPerUid ?? DEFAULT_HASH_BURST_PER_UID,
+    options.hashIntervalMs ?? DEFAULT_HASH_INTERVAL_MS,
+    options.now ?? Date.now,
+  );
   const hashes = new Map<string, string>();
   const hashing = new Map<string, Promise<string>>();
   let started = 0;
 
-  async function hash(pid: number): Promise<string | undefined> {
+  async function hash(pid: number, uid: number): Promise<string | undefined | typeof BUDGET_SPENT> {
     const exe = join(proc, String(pid), 'exe');
     const info = statSync(exe);
     if (info.size > maxHashBytes) return undefined;
@@ -216,9 +236,11 @@ function createBinaryHasher(
     if (cached !== undefined) return cached;
     // One hash per binary at a time: concurrent first calls share it (1,000 callers of a
     // 100 MB binary would otherwise read it 1,000 times); and only a few binaries at once, so
-    // callers with many distinct binaries cannot start many large reads together.
+    // callers with many distinct binaries cannot start many large reads together. Each uid
+    // may start only a few (a touch changes the key: review 10 F5).
     let pending = hashing.get(key);
     if (pending === undefined) {
+      if (!budget.take(uid)) return BUDGET_SPENT;
       pending = gate
         .run(() => {
           started++;
@@ -276,10 +298,13 @@ export function createAttestor(options: AttestorOptions = {}): Attestor {
     group = idNames(join(etc, 'group'), group);
     const selectors = selectorsOf(cred, view, passwd.map, group.map);
     let sha256: string | undefined;
+    let hashRefused = false;
     // The binary is read only when an entry could need its hash (a local user can make a
     // huge one); unreadable or over maxHashBytes, it gets no unix:sha256 selector.
     if (view.path !== undefined && attestOptions.hashWhen?.(selectors) === true) {
-      sha256 = await hasher.hash(cred.pid).catch(() => undefined);
+      const hashed = await hasher.hash(cred.pid, cred.uid).catch(() => undefined);
+      if (hashed === BUDGET_SPENT) hashRefused = true;
+      else sha256 = hashed;
     }
     // Everything above is about whatever process holds the pid now: it must still be the caller.
     if (startTime(cred.pid) !== expectedStart) {
@@ -296,6 +321,7 @@ export function createAttestor(options: AttestorOptions = {}): Attestor {
       startTime: expectedStart,
       ...(view.path === undefined ? {} : { path: view.path }),
       ...(sha256 === undefined ? {} : { sha256 }),
+      ...(hashRefused ? { hashRefused } : {}),
       selectors,
     };
   }

@@ -134,6 +134,9 @@ function validateJwt(deps: RpcDeps, call: Unary, callback: grpc.sendUnaryData<un
     if (typeof audience !== 'string' || audience === '') {
       throw new Refusal(grpc.status.INVALID_ARGUMENT, 'audience must be specified');
     }
+    if (audience.length > deps.maxAudienceLength) {
+      throw new Refusal(grpc.status.INVALID_ARGUMENT, 'the audience is too long');
+    }
     if (typeof svid !== 'string' || svid === '') {
       throw new Refusal(grpc.status.INVALID_ARGUMENT, 'svid must be specified');
     }

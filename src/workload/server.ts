@@ -9,10 +9,13 @@ import type { Attestor } from './attest.js';
 import { NO_IDENTITY, Refusal, type Caller } from './call-status.js';
 import { bundlesFor, jwtBundleJson, x509BundleDer } from './messages.js';
 import { instanceOf, isTemplateEntry, matchEntries, needsBinaryHash } from './node-state.js';
-import { socketFd, type PeerCred, type PeerCredReader } from './peercred.js';
+import type { PeerCredReader } from './peercred.js';
 import { workloadServiceDefinition } from './proto.js';
 import { workloadApiHandlers } from './rpcs.js';
 import { closeUnix, listenUnix } from './socket.js';
+import { createAdmission } from './admission.js';
+import { callGate } from './call-gate.js';
+import { createConnectionTable, type Connection } from './connections.js';
 import type { NodeSource, WorkloadInfo } from './source.js';
 import { createStreamHub } from './streams.js';
 import { createSvidCache, type SvidCache } from './svid-cache.js';
@@ -20,25 +23,62 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 
 export interface WorkloadApiLimits {
-  /** Largest request message (gRPC max_receive_message_length). */
+  /** Largest request message (gRPC max_receive_message_length): the largest valid request. */
   readonly maxMessageBytes: number;
   /** Most audience values in one FetchJWTSVID. */
   readonly maxAudiences: number;
   readonly maxAudienceLength: number;
   /** Open streams across all connections; more get RESOURCE_EXHAUSTED. */
   readonly maxStreams: number;
-  /** HTTP/2 concurrent streams of one connection. */
+  /** HTTP/2 concurrent streams of one connection (a client queues the rest). */
   readonly maxStreamsPerConnection: number;
   readonly maxConnections: number;
+  /** Connections of one uid, counted at accept; more are closed at once. */
+  readonly maxConnectionsPerUid: number;
+  /** Calls (streams and unary) in flight from one uid; more get RESOURCE_EXHAUSTED. */
+  readonly maxCallsPerUid: number;
+  /** Calls of one uid whose request message has not fully arrived (buffered by grpc-js). */
+  readonly maxReceivingPerUid: number;
+  /** The same across all uids. */
+  readonly maxReceiving: number;
+  /** A request message not complete this long after its headers is DEADLINE_EXCEEDED. */
+  readonly receiveMs: number;
+  /** A connection whose first call has not arrived this long after accept is closed. */
+  readonly firstCallMs: number;
+  /** A connection without calls this long is closed (grpc.max_connection_idle_ms). */
+  readonly idleMs: number;
 }
 
+/**
+ * The largest valid request is a ValidateJWTSVID: a token of up to MAX_JWT_SVID_LENGTH (65,536)
+ * characters and an audience of up to maxAudienceLength (1,024), with protobuf tags and lengths
+ * 66,567 bytes; a FetchJWTSVID (32 x 1,024 audience characters and a SPIFFE ID of up to 2,048)
+ * is about 35 KiB.
+ *
+ * Memory a local user can make the agent hold for request messages that never complete (grpc-js
+ * buffers each in full before any handler runs; a stream refused at its headers holds nothing):
+ * maxReceivingPerUid x maxMessageBytes = 128 x 66 KiB = 8.3 MiB of messages per uid, 33 MiB for
+ * all uids together (maxReceiving 512), each for at most receiveMs (then the call is refused and
+ * its buffer released). node:http2 and grpc-js hold about twice that: review 10's attacker (4,000
+ * streams of one uid, test/workload/workload-api-limits.test.ts) leaves 17-18 MiB of buffers
+ * after collection, so about 70 MiB for all uids. maxReceivingPerUid equals one connection's
+ * streams: a client that opens them all at once sends every request's headers before the first
+ * message, and is not refused for it.
+ */
 export const DEFAULT_WORKLOAD_API_LIMITS: WorkloadApiLimits = {
-  maxMessageBytes: 128 * 1024,
+  maxMessageBytes: 66 * 1024,
   maxAudiences: 32,
   maxAudienceLength: 1024,
   maxStreams: 4096,
-  maxStreamsPerConnection: 2048,
+  maxStreamsPerConnection: 128,
   maxConnections: 4096,
+  maxConnectionsPerUid: 128,
+  maxCallsPerUid: 1024,
+  maxReceivingPerUid: 128,
+  maxReceiving: 512,
+  receiveMs: 10_000,
+  firstCallMs: 10_000,
+  idleMs: 120_000,
 };
 
 export type WorkloadApiLogger = Pick<Logger, 'info' | 'warn'>;
@@ -63,15 +103,11 @@ export interface WorkloadApiServer {
   readonly cache: SvidCache;
 }
 
-interface Connection {
-  readonly cred: PeerCred;
-  readonly startTime: string;
-}
-
 /** Attests the call's process and finds its entries (WAPI-7); never from request content. */
 async function attestCaller(
   options: Pick<WorkloadApiServerOptions, 'attestor' | 'source' | 'bootId'>,
   connection: Connection | undefined,
+  onHashRefused: (uid: number) => void,
 ): Promise<Caller> {
   const { attestor, source } = options;
   if (connection === undefined) throw new Refusal(grpc.status.PERMISSION_DENIED, NO_IDENTITY);
@@ -84,6 +120,11 @@ async function attestCaller(
     throw new Refusal(grpc.status.UNAVAILABLE, 'the node agent has no state from the broker yet');
   }
   const entries = matchEntries(state.entries, facts.selectors);
+  if (entries.length === 0 && facts.hashRefused === true) {
+    // An entry could match on the binary's sha256, but this uid started too many hashes lately.
+    onHashRefused(facts.uid);
+    throw new Refusal(grpc.status.RESOURCE_EXHAUSTED, 'too many binaries hashed; retry later');
+  }
   if (entries.length === 0) throw new Refusal(grpc.status.PERMISSION_DENIED, NO_IDENTITY);
   const matches = entries.map((entry) => ({
     entry,
@@ -148,38 +189,36 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
   const limits = { ...DEFAULT_WORKLOAD_API_LIMITS, ...options.limits };
   const now = options.now ?? Date.now;
   const { source, attestor, logger } = options;
-  const connections = new Map<string, Connection>();
-  let nextConnection = 0;
   const cache = createSvidCache(source, () => source.state()?.bundles, { now });
   let netServer: NetServer | undefined;
+  const warn = logger?.warn.bind(logger);
+  const admission = createAdmission(limits, { now, ...(warn === undefined ? {} : { warn }) });
+  const connections = createConnectionTable({
+    peerCred: options.peerCred,
+    attestor,
+    admission,
+    firstCallMs: limits.firstCallMs,
+    ...(warn === undefined ? {} : { warn }),
+  });
 
   const grpcServer = new grpc.Server({
     'grpc.max_receive_message_length': limits.maxMessageBytes,
     'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
+    'grpc.max_connection_idle_ms': limits.idleMs,
+    interceptors: [
+      callGate({ admission, connectionOf: connections.get, receiveMs: limits.receiveMs }),
+    ],
   });
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
 
   function onConnection(socket: Socket): void {
-    let connection: Connection;
-    try {
-      const cred = options.peerCred(socketFd(socket));
-      connection = { cred, startTime: attestor.startTime(cred.pid) };
-    } catch (error) {
-      logger?.warn('refused a connection without peer credentials', {
-        error: (error as Error).message,
-      });
-      socket.destroy();
-      return;
-    }
-    const id = `wapi-connection-${++nextConnection}`;
-    // grpc-js reports the session socket's remoteAddress as call.getPeer(): our connection id.
-    Object.defineProperty(socket, 'remoteAddress', { value: id, configurable: true });
-    connections.set(id, connection);
-    socket.once('close', () => connections.delete(id));
-    injector.injectConnection(socket);
+    if (connections.accept(socket)) injector.injectConnection(socket);
   }
 
-  const callerOf = (peer: string): Promise<Caller> => attestCaller(options, connections.get(peer));
+  const onHashRefused = (uid: number): void =>
+    admission.note('call refused (binary hashes per uid)', uid);
+  const callerOf = (peer: string): Promise<Caller> =>
+    attestCaller(options, connections.get(peer), onHashRefused);
 
   const hub = createStreamHub({ maxStreams: limits.maxStreams, now, callerOf });
   const handlers = workloadApiHandlers({

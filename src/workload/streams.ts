@@ -1,6 +1,6 @@
 // The Workload API's server streams (WAPI-8): complete state on open and on every change, unchanged
-// state never re-sent, a timer for renewals and expiry, and a bound on open streams counted as
-// they open.
+// state never re-sent, at most one message waiting behind a write, a timer for renewals and
+// expiry, and a bound on open streams counted as they open.
 import * as grpc from '@grpc/grpc-js';
 import { checkHeader, failStream, statusOf, type Caller, type CallerOf } from './call-status.js';
 import type { Clock } from '../clock.js';
@@ -51,12 +51,30 @@ export function createStreamHub(options: {
     let last: string | undefined;
     let timer: NodeJS.Timeout | undefined;
     let chain: Promise<void> = Promise.resolve();
+    // WAPI-8: every message is the complete state, so while one is still being written (a client
+    // that does not read holds it back) only the latest waits; a newer one replaces it.
+    let writing = false;
+    let waiting: unknown;
+    const send = (message: unknown): void => {
+      if (writing) {
+        waiting = message;
+        return;
+      }
+      writing = true;
+      call.write(message, () => {
+        writing = false;
+        const next = waiting;
+        waiting = undefined;
+        if (next !== undefined && !ended) send(next);
+      });
+    };
     const end = (): void => {
       if (ended) return;
       ended = true;
       open -= 1;
       clearTimeout(timer);
       listeners.delete(push);
+      waiting = undefined;
     };
     const run = async (): Promise<void> => {
       if (ended) return;
@@ -66,7 +84,7 @@ export function createStreamHub(options: {
         if (ended) return;
         if (built.version !== last) {
           last = built.version;
-          call.write(built.message);
+          send(built.message);
         }
         clearTimeout(timer);
         if (built.nextMs !== undefined) {

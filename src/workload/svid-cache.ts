@@ -8,6 +8,7 @@ import type { BundleSet } from '../bundle/index.js';
 import { verifyX509Svid } from '../svid/index.js';
 import type { Clock } from '../clock.js';
 import { WorkloadError } from '../errors.js';
+import { createGate } from './gate.js';
 import { INSTANCE_PLACEHOLDER, type NodeEntry } from './node-state.js';
 import type { IssuedJwt, NodeSource, WorkloadInfo } from './source.js';
 
@@ -47,7 +48,11 @@ export interface SvidCacheOptions {
   readonly now?: Clock;
   /** Most cached SVIDs of each kind; the oldest goes first. Default 10,000. */
   readonly maxEntries?: number;
+  /** Broker signings (X.509 and JWT) in flight at once; the others wait in order. Default 16. */
+  readonly maxConcurrentSignings?: number;
 }
+
+export const DEFAULT_MAX_CONCURRENT_SIGNINGS = 16;
 
 export function expectedId(entry: NodeEntry, instance: string | undefined): string {
   return instance === undefined
@@ -131,6 +136,9 @@ export function createSvidCache(
   const jwts = new Map<string, CachedJwt>();
   const jwtPending = new Map<string, Promise<IssuedJwt>>();
   const signDeps: SignDeps = { source, bundles, now };
+  // Each new audience set is a new signing: without a bound, one caller's burst of distinct
+  // audiences became as many broker requests at once (review 10 F6).
+  const signing = createGate(options.maxConcurrentSignings ?? DEFAULT_MAX_CONCURRENT_SIGNINGS);
 
   return {
     get size() {
@@ -144,9 +152,9 @@ export function createSvidCache(
       if (cached !== undefined && at < cached.refreshAtMs) return cached;
       let pending = x509Pending.get(key);
       if (pending === undefined) {
-        pending = signX509(signDeps, entry, instance, workload).finally(() =>
-          x509Pending.delete(key),
-        );
+        pending = signing
+          .run(() => signX509(signDeps, entry, instance, workload))
+          .finally(() => x509Pending.delete(key));
         x509Pending.set(key, pending);
       }
       try {
@@ -168,14 +176,13 @@ export function createSvidCache(
       if (cached !== undefined && now() < cached.refreshAtMs) return cached.svid;
       let pending = jwtPending.get(key);
       if (pending === undefined) {
-        pending = source
-          .signJwt({
-            entryId: entry.id,
-            audience,
-            ...(instance === undefined ? {} : { instance }),
-            workload,
-          })
-          .finally(() => jwtPending.delete(key));
+        const request = {
+          entryId: entry.id,
+          audience,
+          ...(instance === undefined ? {} : { instance }),
+          workload,
+        };
+        pending = signing.run(() => source.signJwt(request)).finally(() => jwtPending.delete(key));
         jwtPending.set(key, pending);
       }
       try {

@@ -1,9 +1,18 @@
 // Kernel attestation from /proc: start-time parsing, container ids, a caller that exits or whose
 // pid now names another process is never given an identity (issue 17, pid reuse), and the binary
-// is hashed only when asked, within a size limit, a few binaries at a time (a /proc fixture).
+// is hashed only when asked, within a size limit, a few binaries at a time and a few per uid a
+// minute (a /proc fixture).
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -161,5 +170,35 @@ describe('hashing the caller binary (unix:sha256)', () => {
       fakes[1]!.sha256,
     ]);
     expect(one.hashStats()).toEqual({ started: 2, active: 0, peakActive: 1 });
+  });
+
+  it('starts at most hashBurstPerUid hashes of one uid, then one per hashIntervalMs; cached ones are free (review 10 F5)', async () => {
+    let now = 1_000_000;
+    const attestor = createAttestor({ procRoot: procRoot(), now: () => now });
+    const fake = fakeProcess(randomBytes(64 * 1024));
+    const touchedCall = async (): Promise<{ sha256?: string; hashRefused?: true }> => {
+      now += 1000;
+      utimesSync(fake.path, now / 1000, now / 1000); // a new mtime: a new cache key
+      return attestFake(attestor, fake.pid, () => true);
+    };
+    for (let i = 0; i < 8; i += 1) expect((await touchedCall()).sha256).toBe(fake.sha256);
+    const refused = await touchedCall();
+    expect(refused.sha256).toBeUndefined();
+    expect(refused.hashRefused).toBe(true);
+    expect([...(await attestFake(attestor, fake.pid, () => true)).selectors]).not.toContain(
+      `unix:sha256:${fake.sha256}`,
+    );
+    expect(attestor.hashStats().started).toBe(8);
+    // Another uid has its own budget.
+    const other = await attestor.attest({ pid: fake.pid, uid: 1001, gid: 1001 }, START, {
+      hashWhen: () => true,
+    });
+    expect(other.sha256).toBe(fake.sha256);
+    now += 15_000;
+    expect((await touchedCall()).sha256).toBe(fake.sha256);
+    // Cached now: no budget needed.
+    expect((await attestFake(attestor, fake.pid, () => true)).sha256).toBe(fake.sha256);
+    expect((await touchedCall()).hashRefused).toBe(true);
+    expect(attestor.hashStats().started).toBe(10);
   });
 });

@@ -241,7 +241,13 @@ describe('Workload API: outages and bounds', () => {
 
 describe('Workload API: 1,000 concurrent streams', () => {
   it('serves 1,000 open streams on one connection and releases every one when they end', async () => {
-    await start();
+    // Above the defaults for one connection (128 streams) and for requests arriving at once (128
+    // per uid, 512 in all): the hub's capacity is measured.
+    await start(undefined, {
+      maxStreamsPerConnection: 1000,
+      maxReceivingPerUid: 1000,
+      maxReceiving: 1000,
+    });
     node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
     const c = client();
     const streams = Array.from({ length: 1000 }, () => openStream(c, 'FetchX509Bundles'));

@@ -116,8 +116,13 @@ describe('Workload API over a real Unix socket', () => {
         .code;
     expect(await codeOf({ audience: [] })).toBe(grpc.status.INVALID_ARGUMENT);
     expect(await codeOf({ audience: [''] })).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(await codeOf({ audience: Array.from({ length: 10_000 }, (_, i) => `a${i}`) })).toBe(
+    expect(await codeOf({ audience: Array.from({ length: 33 }, (_, i) => `a${i}`) })).toBe(
       grpc.status.INVALID_ARGUMENT,
+    );
+    expect(await codeOf({ audience: ['x'.repeat(1025)] })).toBe(grpc.status.INVALID_ARGUMENT);
+    // Larger than the largest valid request (maxMessageBytes): refused before it is parsed.
+    expect(await codeOf({ audience: Array.from({ length: 10_000 }, (_, i) => `a${i}`) })).toBe(
+      grpc.status.RESOURCE_EXHAUSTED,
     );
     expect(await codeOf({ audience: ['x'], spiffe_id: 'spiffe://node.test/c' })).toBe(
       grpc.status.PERMISSION_DENIED,

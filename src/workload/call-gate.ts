@@ -1,0 +1,87 @@
+// The first step of every Workload API call, at its request headers (a grpc-js server
+// interceptor), before grpc-js reads a byte of the request message: the security header (WAPI-5),
+// then the caller uid's quotas; a request message that has not arrived within receiveMs is refused.
+import * as grpc from '@grpc/grpc-js';
+import type { Admission } from './admission.js';
+import { NO_IDENTITY, checkHeader, statusOf, type CallStatus } from './call-status.js';
+
+/** What the gate needs of an accepted connection. */
+export interface GateConnection {
+  readonly uid: number;
+  /** A call's request arrived: the connection is in use (ends its first-call deadline). */
+  called(): void;
+}
+
+export interface CallGateDeps {
+  readonly admission: Admission;
+  readonly connectionOf: (peer: string) => GateConnection | undefined;
+  readonly receiveMs: number;
+}
+
+export function callGate(deps: CallGateDeps): grpc.ServerInterceptor {
+  const { admission } = deps;
+  return (_method, call) => {
+    // none: not admitted; receiving: admitted, request message not complete; open; done.
+    let state: 'none' | 'receiving' | 'open' | 'done' = 'none';
+    let uid = -1;
+    let timer: NodeJS.Timeout | undefined;
+    const release = (): void => {
+      if (state === 'receiving' || state === 'open')
+        admission.releaseCall(uid, state === 'receiving');
+      state = 'done';
+      clearTimeout(timer);
+    };
+    const refuse = (status: CallStatus): void => {
+      release();
+      call.sendStatus({ ...status, metadata: new grpc.Metadata() });
+    };
+    const onReceiveMetadata = (
+      metadata: grpc.Metadata,
+      next: (metadata: grpc.Metadata) => void,
+    ): void => {
+      try {
+        checkHeader(metadata);
+      } catch (error) {
+        refuse(statusOf(error));
+        return;
+      }
+      const connection = deps.connectionOf(call.getPeer());
+      if (connection === undefined) {
+        refuse({ code: grpc.status.PERMISSION_DENIED, details: NO_IDENTITY });
+        return;
+      }
+      const refusal = admission.admitCall(connection.uid);
+      if (refusal !== undefined) {
+        refuse(refusal);
+        return;
+      }
+      uid = connection.uid;
+      state = 'receiving';
+      timer = setTimeout(() => {
+        if (state !== 'receiving') return;
+        refuse({
+          code: grpc.status.DEADLINE_EXCEEDED,
+          details: 'the request message did not arrive in time',
+        });
+      }, deps.receiveMs);
+      timer.unref();
+      next(metadata);
+    };
+    const onReceiveMessage = (message: unknown, next: (message: unknown) => void): void => {
+      if (state === 'receiving') {
+        admission.received(uid);
+        state = 'open';
+        clearTimeout(timer);
+        deps.connectionOf(call.getPeer())?.called();
+      }
+      next(message);
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) => next({ onReceiveMetadata, onReceiveMessage, onCancel: release }),
+      sendStatus: (status, next) => {
+        release();
+        next(status);
+      },
+    });
+  };
+}

@@ -1,0 +1,242 @@
+// What one local user can make the node agent hold (review 10 F1-F4): request messages that never
+// complete, idle connections, streams never read and streams of one uid. The abusers are child
+// processes (abuse-client.mjs), most of them run as nobody (65534) without any entry.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createFakeNode } from '../helpers/workload-node.js';
+import { openStream, unaryCall } from '../helpers/workload-client.js';
+import {
+  UID,
+  child,
+  client,
+  node,
+  server,
+  socket,
+  start,
+  useWorkloadApiWorld,
+} from './workload-api-fixture.js';
+
+useWorkloadApiWorld();
+
+const NOBODY = 65534;
+const SCRIPT = new URL('./abuse-client.mjs', import.meta.url).pathname;
+const MiB = 1024 * 1024;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Counts {
+  open: number;
+  closedByServer: number;
+  errors: number;
+  responses: number;
+  flushed: number;
+  statuses: Record<string, number>;
+}
+
+const abusers: ChildProcess[] = [];
+afterEach(() => {
+  for (const p of abusers.splice(0)) p.kill('SIGKILL');
+});
+
+/** Starts abuse-client.mjs; `counts()` is its latest report. */
+function abuse(args: string[], uid?: number): { counts: () => Counts | undefined } {
+  const proc = spawn(process.execPath, [SCRIPT, args[0]!, socket, ...args.slice(1)], {
+    ...(uid === undefined ? {} : { uid, gid: uid }),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  abusers.push(proc);
+  let last: Counts | undefined;
+  let buffer = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    if (lines.length > 0) last = JSON.parse(lines[lines.length - 1]!) as Counts;
+  });
+  return { counts: () => last };
+}
+
+async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); await sleep(100)) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Buffers held now (after a full collection): what grpc-js and node:http2 keep for callers. */
+const heldBytes = async (): Promise<number> => {
+  // Buffers are freed by finalizers after a collection: collect, let them run, collect again.
+  gc();
+  await sleep(50);
+  gc();
+  const m = process.memoryUsage();
+  return m.external + m.arrayBuffers;
+};
+
+describe('Workload API limits per local user (review 10)', () => {
+  it('F1: partial request messages of a uid without entry hold at most maxReceivingPerUid x maxMessageBytes', async () => {
+    await start();
+    node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
+    const before = await heldBytes();
+    // 40 connections x 100 streams, each 67,000 bytes (under the largest valid request) but one.
+    const attacker = abuse(['partial', '40', '100', '67000', '1'], NOBODY);
+    await until(
+      'the attacker to be answered',
+      () => {
+        const c = attacker.counts();
+        return c !== undefined && (c.statuses['8'] ?? 0) >= 4000 - 256;
+      },
+      20_000,
+    );
+    await sleep(1000);
+    const grown = (await heldBytes()) - before;
+    console.log(`F1: ${JSON.stringify(attacker.counts())}; held ${Math.round(grown / MiB)} MiB`);
+    expect(grown).toBeLessThan(32 * MiB);
+    const served = await unaryCall<{ svids: unknown[] }>(client(), 'FetchJWTSVID', {
+      audience: ['x'],
+    });
+    expect(served.svids).toHaveLength(1);
+  }, 120_000);
+
+  it('maxMessageBytes fits the largest valid requests (32 x 1,024 audience characters; a 65,536-character token)', async () => {
+    await start();
+    node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
+    const c = client();
+    const audience = Array.from({ length: 32 }, (_, i) => `${i}`.padEnd(1024, 'a'));
+    const jwt = await unaryCall<{ svids: unknown[] }>(c, 'FetchJWTSVID', {
+      audience,
+      spiffe_id: 'spiffe://node.test/'.padEnd(2048, 'x'),
+    }).catch((e: grpc.ServiceError) => e.code);
+    expect(jwt).toBe(grpc.status.PERMISSION_DENIED); // no such ID here: the request was read
+    const validate = (svid: string, aud: string): Promise<unknown> =>
+      unaryCall(c, 'ValidateJWTSVID', { audience: aud, svid }).catch(
+        (e: grpc.ServiceError) => e.code,
+      );
+    const longest = `${'a'.repeat(65_534)}.b`;
+    expect(await validate(longest, 'x'.repeat(1024))).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(await validate('a.b.c', 'x'.repeat(1025))).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(await validate(`${longest}${'a'.repeat(2048)}`, 'x')).toBe(
+      grpc.status.RESOURCE_EXHAUSTED,
+    );
+  });
+
+  it('F1: without the security header a call is InvalidArgument at its headers; a message left incomplete is DeadlineExceeded after receiveMs', async () => {
+    await start(undefined, { receiveMs: 1000 });
+    const bare = abuse(['partial', '1', '50', '60000', '0'], NOBODY);
+    await until('50 refusals', () => bare.counts()?.statuses['3'] === 50);
+    const slow = abuse(['partial', '1', '10', '60000', '1'], NOBODY);
+    await until('10 deadlines', () => slow.counts()?.statuses['4'] === 10, 10_000);
+  });
+
+  it('F2: a uid holds at most maxConnectionsPerUid; silent ones are closed; a registered workload still connects', async () => {
+    await start(undefined, { maxConnections: 300, firstCallMs: 2000 });
+    node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
+    const attacker = abuse(['idle', '400'], NOBODY);
+    await until('400 connections tried', () => {
+      const c = attacker.counts();
+      return c !== undefined && c.open + c.closedByServer + c.errors >= 400;
+    });
+    await sleep(300);
+    expect(attacker.counts()!.open).toBeLessThanOrEqual(128);
+    const served = await unaryCall<{ svids: unknown[] }>(client(), 'FetchJWTSVID', {
+      audience: ['x'],
+    });
+    expect(served.svids).toHaveLength(1);
+    await until('silent connections closed', () => attacker.counts()!.open === 0, 10_000);
+  }, 60_000);
+
+  it('F2: a connection without calls for idleMs is closed (grpc.max_connection_idle_ms)', async () => {
+    await start(undefined, { idleMs: 500 });
+    node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
+    const c = client();
+    await unaryCall(c, 'FetchJWTSVID', { audience: ['x'] });
+    expect(c.getChannel().getConnectivityState(false)).toBe(grpc.connectivityState.READY);
+    await until(
+      'the server to close the idle connection',
+      () => c.getChannel().getConnectivityState(false) !== grpc.connectivityState.READY,
+      5000,
+    );
+    await unaryCall(c, 'FetchJWTSVID', { audience: ['x'] }); // the client reconnects
+  });
+
+  it('F3: a stream that is never read holds at most one waiting message, and a reader gets the latest state', async () => {
+    await start();
+    const partners = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => createFakeNode({ trustDomain: `p${i}.test` })),
+    );
+    try {
+      node.setEntries([
+        { selectors: [`unix:uid:${UID}`], federatesWith: partners.map((_, i) => `p${i}.test`) },
+      ]);
+      node.setPartners(partners.map((p) => p.ca.localBundle()));
+      abuse(['noread', 'FetchX509Bundles', '120']);
+      await until('120 streams', () => server.openStreams === 120);
+      const reader = openStream<{ bundles: Record<string, Buffer> }>(client(), 'FetchX509Bundles');
+      await reader.next();
+      await sleep(1000);
+      const before = await heldBytes();
+      for (let i = 0; i < 30; i += 1) {
+        // one partner bundle more or less each time, as a rotation or an entry edit would do
+        node.setPartners(partners.slice(i % 2).map((p) => p.ca.localBundle()));
+        await sleep(100);
+      }
+      node.setPartners(partners.slice(5).map((p) => p.ca.localBundle()));
+      await sleep(2000);
+      const grown = (await heldBytes()) - before;
+      console.log(`F3: 31 changes x 120 unread streams held ${Math.round(grown / MiB)} MiB`);
+      expect(grown).toBeLessThan(24 * MiB);
+      const last = reader.messages[reader.messages.length - 1]!;
+      expect(Object.keys(last.bundles)).toHaveLength(1 + 35);
+    } finally {
+      for (const p of partners) await p.close();
+    }
+  }, 120_000);
+
+  it('F4: one uid holds at most maxCallsPerUid streams; another registered workload is served', async () => {
+    await start(undefined, { maxStreams: 30, maxCallsPerUid: 20 });
+    node.setEntries([
+      { spiffeId: 'spiffe://node.test/hog', selectors: [`unix:uid:${UID}`] },
+      { spiffeId: 'spiffe://node.test/victim', selectors: [`unix:uid:${NOBODY}`] },
+    ]);
+    const c = client();
+    const streams = Array.from({ length: 30 }, () => openStream(c, 'FetchX509Bundles'));
+    const ends = await Promise.all(
+      streams.map((s) => Promise.race([s.next().then(() => 'open'), s.ended.then((e) => e?.code)])),
+    );
+    expect(ends.filter((e) => e === 'open')).toHaveLength(20);
+    expect(ends.filter((e) => e === grpc.status.RESOURCE_EXHAUSTED)).toHaveLength(10);
+    expect(await child(['x509'], { uid: NOBODY })).toEqual([
+      { ids: ['spiffe://node.test/victim'] },
+    ]);
+  }, 60_000);
+
+  it('F6: FetchJWTSVID calls with distinct audiences reach the broker at most 16 at a time', async () => {
+    await start();
+    node.setEntries([{ spiffeId: 'spiffe://node.test/a', selectors: [`unix:uid:${UID}`] }]);
+    let inFlight = 0;
+    let peak = 0;
+    const sign = node.signJwt.bind(node);
+    node.signJwt = async (request) => {
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      try {
+        await sleep(50); // a broker round trip
+        return await sign(request);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    const c = client();
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        unaryCall<{ svids: unknown[] }>(c, 'FetchJWTSVID', { audience: [`aud-${i}`] }),
+      ),
+    );
+    expect(results.every((r) => r.svids.length === 1)).toBe(true);
+    expect(peak).toBe(16);
+  });
+});
