@@ -40,7 +40,7 @@ export interface RefreshDeps {
     'getBundle' | 'putBundle' | 'deleteBundle' | 'putRefreshStatus' | 'deleteRefreshStatus'
   >;
   readonly records: RelationshipRecords;
-  readonly view: Pick<TrustView, 'reload' | 'digestOf'>;
+  readonly view: Pick<TrustView, 'reload' | 'digestOf' | 'getBundleForTrustDomain'>;
   readonly notifications: Pick<Notifications, 'bundleChanged' | 'followBundle'>;
   readonly now: Clock;
   readonly random: () => number;
@@ -205,7 +205,14 @@ async function fetchPartner(deps: RefreshDeps, relationship: Relationship): Prom
         `no bundle to authenticate "${endpointId.toString()}"`,
       );
     }
-    endpointBundle = parseBundleOrPem(raw, endpointId.trustDomain);
+    // The trust view holds that bundle parsed when it holds exactly the stored bytes: a large
+    // partner bundle is not parsed once more per refresh for this.
+    const td = endpointId.trustDomain;
+    const inView =
+      stored !== undefined && deps.view.digestOf(td.name) === stored.digest
+        ? deps.view.getBundleForTrustDomain(td)
+        : undefined;
+    endpointBundle = inView ?? parseBundleOrPem(raw, td);
   }
   return fetchBundle(
     {
