@@ -19,7 +19,7 @@ import type {
   PutBundleOptions,
   PutBundleResult,
 } from '../store.js';
-import { scanCollection, type RedisContext } from './scan.js';
+import { readInChunks, scanCollection, type RedisContext } from './scan.js';
 import { PUT_BUNDLE, PUT_LOCAL_BUNDLE } from './scripts.js';
 
 async function putBundle(
@@ -89,7 +89,7 @@ export function redisBundleStore(
     listBundles: async () =>
       conn.call('list bundles', async () => {
         const found = await scanCollection(context, 'bundle');
-        const raws = await Promise.all(found.map(({ key }) => client.hget(key, 'r')));
+        const raws = await readInChunks(found, (key) => client.hget(key, 'r'));
         return raws.filter((raw): raw is string => raw !== null).map(decodeBundle);
       }),
 

@@ -60,6 +60,20 @@ export interface Built {
   readonly target: string;
 }
 
+/**
+ * ioredis (5.x) keeps a connection's socket-timeout timer when the connection closes for another
+ * reason (a reset, a Redis restart): the timer then destroys the next, healthy connection, and
+ * while it is set no timer watches that one. Cleared whenever a connection closes.
+ */
+function clearSocketTimerOnClose(redis: Redis): void {
+  redis.on('close', () => {
+    const held = redis as unknown as { socketTimeoutTimer?: NodeJS.Timeout | undefined };
+    if (held.socketTimeoutTimer === undefined) return;
+    clearTimeout(held.socketTimeoutTimer);
+    held.socketTimeoutTimer = undefined;
+  });
+}
+
 export function buildClient(
   options: RedisStoreOptions,
   commandTimeoutMs: number,
@@ -93,7 +107,9 @@ export function buildClient(
   };
   if (options.url !== undefined) {
     const target = describeUrl(options.url);
-    return { client: new Redis(options.url, common), mode: 'standalone', target };
+    const client = new Redis(options.url, common);
+    clearSocketTimerOnClose(client);
+    return { client, mode: 'standalone', target };
   }
   if (options.sentinel !== undefined) {
     const sentinels = options.sentinel.nodes.map((node) => parseHostPort(node, 26379));
@@ -107,6 +123,7 @@ export function buildClient(
       name: options.sentinel.name,
       sentinelRetryStrategy: retryDelayMs,
     });
+    clearSocketTimerOnClose(client);
     return {
       client,
       mode: 'sentinel',
@@ -125,8 +142,11 @@ export function buildClient(
     slotsRefreshTimeout: connectTimeoutMs,
     redisOptions: { ...nodeOptions, ...credentials },
   };
+  const cluster = new Cluster(nodes, clusterOptions);
+  // Each node's connection is its own Redis instance, with its own socket-timeout timer.
+  cluster.on('+node', (node: Redis) => clearSocketTimerOnClose(node));
   return {
-    client: new Cluster(nodes, clusterOptions),
+    client: cluster,
     mode: 'cluster',
     target: (options.cluster?.nodes ?? []).join(','),
   };

@@ -16,7 +16,7 @@ import type {
   TokenInput,
   TokenStore,
 } from '../store.js';
-import { scanCollection, type RedisContext } from './scan.js';
+import { readInChunks, scanCollection, type RedisContext } from './scan.js';
 import { CONSUME_TOKEN } from './scripts.js';
 
 /** Redis keeps a token this long after it expired (GC only; consumption checks `expiresAt`). */
@@ -57,7 +57,7 @@ export function redisTokenStore(context: RedisContext, nowMs: Clock): TokenStore
       checkTime('now', at);
       return conn.call('list tokens', async () => {
         const found = await scanCollection(context, 'token');
-        const texts = await Promise.all(found.map(({ key }) => client.get(key)));
+        const texts = await readInChunks(found, (key) => client.get(key));
         return texts
           .filter((text): text is string => text !== null)
           .map(decodeToken)
@@ -74,7 +74,7 @@ async function listObjects(
   collection: 'refreshStatus' | 'replicaAuthorities',
 ): Promise<{ id: string; value: JsonObject }[]> {
   const found = await scanCollection(context, collection);
-  const texts = await Promise.all(found.map(({ key }) => context.conn.client.get(key)));
+  const texts = await readInChunks(found, (key) => context.conn.client.get(key));
   const out: { id: string; value: JsonObject }[] = [];
   texts.forEach((text, i) => {
     const id = found[i]?.id;

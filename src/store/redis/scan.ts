@@ -5,6 +5,8 @@ import type { ScannedCollection, StoreKeys } from '../keys.js';
 import type { RedisConnection } from './connection.js';
 
 const SCAN_COUNT = 500;
+/** Reads a listing sends at once: a large collection never fills the connection's in-flight cap. */
+export const LIST_READ_CHUNK = 500;
 
 /** What every Redis record concern works with: the connection and the key names. */
 export interface RedisContext {
@@ -33,4 +35,21 @@ export async function scanCollection(
     } while (cursor !== '0');
   }
   return [...found].map(([key, id]) => ({ key, id }));
+}
+
+/**
+ * Reads every scanned key with `read`, LIST_READ_CHUNK at a time (each chunk answered before the
+ * next is sent), in order. A listing of 20,000 entries sent all at once held 20,000 commands in
+ * flight and tripped the connection's cap (maxCommandsInFlight), refusing unrelated calls meanwhile.
+ */
+export async function readInChunks<T>(
+  found: readonly { key: string }[],
+  read: (key: string) => Promise<T>,
+): Promise<T[]> {
+  const out: T[] = [];
+  for (let start = 0; start < found.length; start += LIST_READ_CHUNK) {
+    const chunk = found.slice(start, start + LIST_READ_CHUNK);
+    out.push(...(await Promise.all(chunk.map(({ key }) => read(key)))));
+  }
+  return out;
 }

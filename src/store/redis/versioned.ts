@@ -10,7 +10,7 @@ import type {
   RelationshipStore,
   Versioned,
 } from '../store.js';
-import { scanCollection, type RedisContext } from './scan.js';
+import { readInChunks, scanCollection, type RedisContext } from './scan.js';
 import { DELETE_VERSIONED, PUT_VERSIONED } from './scripts.js';
 
 function decodeVersioned(
@@ -47,7 +47,7 @@ async function listVersioned(
   collection: 'relationship' | 'entry' | 'admin' | 'session',
 ): Promise<(Versioned & { id: string })[]> {
   const found = await scanCollection(context, collection);
-  const values = await Promise.all(found.map(({ key }) => getVersioned(context, what, key)));
+  const values = await readInChunks(found, (key) => getVersioned(context, what, key));
   const out: (Versioned & { id: string })[] = [];
   values.forEach((value, i) => {
     const id = found[i]?.id;
