@@ -30,16 +30,23 @@ function hasControl(text: string): boolean {
   return false;
 }
 
-/** A canonical absolute socket path: no empty, `.` or `..` segments, no control character. */
+/**
+ * An absolute socket path, with runs of `/` collapsed to one (`unix://$DIR/agent.sock` with `$DIR`
+ * ending in `/` gives `//`; go-spiffe accepts that, and so do we). Refused: a relative path, a
+ * control character, a trailing `/` (a directory, never a socket), and `.` or `..` segments, which
+ * go-spiffe accepts but which name a socket other than the one written (a hardening choice).
+ */
 function checkSocketPath(address: string, path: string): string {
   if (!path.startsWith('/')) throw invalid(address, 'a unix socket path must be absolute');
   if (hasControl(path)) throw invalid(address, 'the path holds a control character');
   if (path.length > 4096) throw invalid(address, 'the path is too long');
-  const segments = path.slice(1).split('/');
-  if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
-    throw invalid(address, 'the path has an empty, "." or ".." segment');
+  const socket = path.replace(/\/{2,}/g, '/');
+  if (socket.endsWith('/')) throw invalid(address, 'the path ends in "/" (a directory)');
+  const segments = socket.slice(1).split('/');
+  if (segments.some((segment) => segment === '.' || segment === '..')) {
+    throw invalid(address, 'the path has a "." or ".." segment');
   }
-  return path;
+  return socket;
 }
 
 function parseUnix(address: string, rest: string): WorkloadEndpoint {
