@@ -1,6 +1,7 @@
 // The first step of every Workload API call, at its request headers (a grpc-js server
 // interceptor), before grpc-js reads a byte of the request message: the security header (WAPI-5),
-// then the caller uid's quotas; a request message that has not arrived within receiveMs is refused.
+// then the caller uid's quotas; a request (its message and the client's half-close) that has not
+// arrived within receiveMs is refused.
 import * as grpc from '@grpc/grpc-js';
 import type { Admission } from './admission.js';
 import { NO_IDENTITY, checkHeader, statusOf, type CallStatus } from './call-status.js';
@@ -67,17 +68,20 @@ export function callGate(deps: CallGateDeps): grpc.ServerInterceptor {
       timer.unref();
       next(metadata);
     };
-    const onReceiveMessage = (message: unknown, next: (message: unknown) => void): void => {
+    // Every Workload API request is one message followed by the client's half-close, and grpc-js
+    // holds the parsed message until that half-close before any handler runs: a request counts as
+    // arriving, under its deadline, until then (a message sent without the half-close is held too).
+    const onReceiveHalfClose = (next: () => void): void => {
       if (state === 'receiving') {
         admission.received(uid);
         state = 'open';
         clearTimeout(timer);
         deps.connectionOf(call.getPeer())?.called();
       }
-      next(message);
+      next();
     };
     return new grpc.ServerInterceptingCall(call, {
-      start: (next) => next({ onReceiveMetadata, onReceiveMessage, onCancel: release }),
+      start: (next) => next({ onReceiveMetadata, onReceiveHalfClose, onCancel: release }),
       sendStatus: (status, next) => {
         release();
         next(status);

@@ -58,3 +58,73 @@ export function structOf(object: Record<string, JsonValue>): {
   for (const [name, value] of Object.entries(object)) fields[name] = structValueOf(value);
   return { fields };
 }
+
+/**
+ * Top-level occurrences of field `field` (length-delimited) in a protobuf message, counted on the
+ * wire without decoding; stops counting past `stopAt`. Undefined when the bytes are not a well
+ * formed message (the real decoder then refuses them).
+ */
+export function countRepeatedField(
+  bytes: Uint8Array,
+  field: number,
+  stopAt: number,
+): number | undefined {
+  let pos = 0;
+  let count = 0;
+  const varint = (): number | undefined => {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const byte = bytes[pos++];
+      if (byte === undefined) return undefined;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+    return undefined;
+  };
+  while (pos < bytes.length) {
+    const tag = varint();
+    if (tag === undefined) return undefined;
+    const wireType = tag % 8;
+    if (wireType === 0) {
+      if (varint() === undefined) return undefined;
+    } else if (wireType === 2) {
+      const length = varint();
+      if (length === undefined || pos + length > bytes.length) return undefined;
+      pos += length;
+      if (Math.floor(tag / 8) === field && ++count > stopAt) return count;
+    } else if (wireType === 1 || wireType === 5) {
+      pos += wireType === 1 ? 8 : 4;
+    } else {
+      return undefined;
+    }
+  }
+  return count;
+}
+
+/**
+ * The service definition with FetchJWTSVID's request decoder bounded: a request carrying more than
+ * `maxAudiences` audience values (66 KiB fit about 16,000 short ones) is not decoded into as many
+ * strings, held while the call waits; it decodes to `maxAudiences + 1` empty values, which the
+ * handler refuses (InvalidArgument) as it refuses any request over the limit.
+ */
+export function withBoundedAudiences(
+  definition: grpc.ServiceDefinition,
+  maxAudiences: number,
+): grpc.ServiceDefinition {
+  const method = definition['FetchJWTSVID'];
+  if (method === undefined) return definition;
+  const decode = method.requestDeserialize;
+  return {
+    ...definition,
+    FetchJWTSVID: {
+      ...method,
+      requestDeserialize: (bytes: Buffer): unknown => {
+        const count = countRepeatedField(bytes, 1, maxAudiences);
+        if (count !== undefined && count > maxAudiences) {
+          return { audience: new Array<string>(maxAudiences + 1).fill(''), spiffe_id: '' };
+        }
+        return decode(bytes);
+      },
+    },
+  };
+}

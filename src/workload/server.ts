@@ -10,7 +10,7 @@ import { NO_IDENTITY, Refusal, type Caller } from './call-status.js';
 import { bundlesFor, jwtBundleJson, x509BundleDer } from './messages.js';
 import { instanceOf, isTemplateEntry, matchEntries, needsBinaryHash } from './node-state.js';
 import type { PeerCredReader } from './peercred.js';
-import { workloadServiceDefinition } from './proto.js';
+import { withBoundedAudiences, workloadServiceDefinition } from './proto.js';
 import { workloadApiHandlers } from './rpcs.js';
 import { closeUnix, listenUnix } from './socket.js';
 import { createAdmission } from './admission.js';
@@ -230,7 +230,10 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
     maxAudienceLength: limits.maxAudienceLength,
     ...(logger === undefined ? {} : { logWarn: logger.warn.bind(logger) }),
   });
-  grpcServer.addService(workloadServiceDefinition(), handlers);
+  grpcServer.addService(
+    withBoundedAudiences(workloadServiceDefinition(), limits.maxAudiences),
+    handlers,
+  );
 
   const unsubscribe = followAuthorityChanges(source, cache, () => hub.broadcast());
 

@@ -8,6 +8,8 @@ import type { BundleSet } from '../bundle/index.js';
 import { verifyX509Svid } from '../svid/index.js';
 import type { Clock } from '../clock.js';
 import { WorkloadError } from '../errors.js';
+import * as grpc from '@grpc/grpc-js';
+import { Refusal } from './call-status.js';
 import { createGate } from './gate.js';
 import { INSTANCE_PLACEHOLDER, type NodeEntry } from './node-state.js';
 import type { IssuedJwt, NodeSource, WorkloadInfo } from './source.js';
@@ -48,11 +50,17 @@ export interface SvidCacheOptions {
   readonly now?: Clock;
   /** Most cached SVIDs of each kind; the oldest goes first. Default 10,000. */
   readonly maxEntries?: number;
-  /** Broker signings (X.509 and JWT) in flight at once; the others wait in order. Default 16. */
+  /**
+   * Broker signings (X.509 and JWT) in flight at once; the others wait in order, X.509 first.
+   * Default 16.
+   */
   readonly maxConcurrentSignings?: number;
+  /** New JWT-SVID audience sets one uid may have waiting or signing at once. Default 32. */
+  readonly maxJwtSigningsPerUid?: number;
 }
 
 export const DEFAULT_MAX_CONCURRENT_SIGNINGS = 16;
+export const DEFAULT_MAX_JWT_SIGNINGS_PER_UID = 32;
 
 export function expectedId(entry: NodeEntry, instance: string | undefined): string {
   return instance === undefined
@@ -139,6 +147,9 @@ export function createSvidCache(
   // Each new audience set is a new signing: without a bound, one caller's burst of distinct
   // audiences became as many broker requests at once (review 10 F6).
   const signing = createGate(options.maxConcurrentSignings ?? DEFAULT_MAX_CONCURRENT_SIGNINGS);
+  const maxJwtSigningsPerUid = options.maxJwtSigningsPerUid ?? DEFAULT_MAX_JWT_SIGNINGS_PER_UID;
+  /** New JWT-SVID audience sets waiting or signing, per caller uid. */
+  const jwtSigningsOf = new Map<number, number>();
 
   return {
     get size() {
@@ -153,7 +164,7 @@ export function createSvidCache(
       let pending = x509Pending.get(key);
       if (pending === undefined) {
         pending = signing
-          .run(() => signX509(signDeps, entry, instance, workload))
+          .run(() => signX509(signDeps, entry, instance, workload), true)
           .finally(() => x509Pending.delete(key));
         x509Pending.set(key, pending);
       }
@@ -182,7 +193,27 @@ export function createSvidCache(
           ...(instance === undefined ? {} : { instance }),
           workload,
         };
-        pending = signing.run(() => source.signJwt(request)).finally(() => jwtPending.delete(key));
+        // A caller that gives up does not take its signing back: each uid may have only so many
+        // new audience sets waiting or signing at once (review 14 F3), beyond that it is refused.
+        const uid = workload.uid;
+        const held = jwtSigningsOf.get(uid) ?? 0;
+        if (held >= maxJwtSigningsPerUid) {
+          // A token still valid (past its refresh time) is better than a refusal.
+          if (cached !== undefined && now() < cached.svid.expiresAt.getTime()) return cached.svid;
+          throw new Refusal(
+            grpc.status.RESOURCE_EXHAUSTED,
+            `more than ${maxJwtSigningsPerUid} JWT-SVID signings in progress for this uid; retry later`,
+          );
+        }
+        jwtSigningsOf.set(uid, held + 1);
+        pending = signing
+          .run(() => source.signJwt(request))
+          .finally(() => {
+            jwtPending.delete(key);
+            const left = (jwtSigningsOf.get(uid) ?? 1) - 1;
+            if (left > 0) jwtSigningsOf.set(uid, left);
+            else jwtSigningsOf.delete(uid);
+          });
         jwtPending.set(key, pending);
       }
       try {

@@ -4,6 +4,8 @@
 //                                             all but its last byte (HEADER 1: with workload.spiffe.io)
 //   idle SOCKET N                             N connections that never send a byte
 //   noread SOCKET METHOD STREAMS              server streams whose responses are never read
+//   held SOCKET STREAMS AUDIENCES             FetchJWTSVID streams each sending a complete request
+//                                             of AUDIENCES 2-character audiences, never half-closed
 import http2 from 'node:http2';
 import net from 'node:net';
 import { setInterval } from 'node:timers';
@@ -74,6 +76,18 @@ if (mode === 'partial') {
     const stream = request(s, method, true);
     stream.end(Buffer.alloc(5));
     stream.pause();
+  }
+} else if (mode === 'held') {
+  const [streams, audiences] = args.map(Number);
+  const one = Buffer.from([0x0a, 0x02, 0x61, 0x62]); // field 1 (audience): "ab"
+  const message = Buffer.concat(Array.from({ length: audiences }, () => one));
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(message.length, 1);
+  const s = session();
+  for (let i = 0; i < streams; i += 1) {
+    const stream = request(s, 'FetchJWTSVID', true);
+    stream.on('data', () => {});
+    stream.write(Buffer.concat([prefix, message]), () => (counts.flushed += 1));
   }
 } else {
   console.error(`unknown mode ${mode}`);

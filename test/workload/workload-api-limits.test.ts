@@ -7,7 +7,7 @@ import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFakeNode } from '../helpers/workload-node.js';
-import { openStream, unaryCall } from '../helpers/workload-client.js';
+import { header, openStream, unaryCall } from '../helpers/workload-client.js';
 import {
   UID,
   child,
@@ -132,6 +132,38 @@ describe('Workload API limits per local user (review 10)', () => {
     await until('10 deadlines', () => slow.counts()?.statuses['4'] === 10, 10_000);
   });
 
+  it('review 14 F1: a complete request never half-closed is DeadlineExceeded after receiveMs, and many audiences are never decoded', async () => {
+    await start(undefined, { receiveMs: 1000 });
+    node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
+    const before = await heldBytes();
+    const heapBefore = process.memoryUsage().heapUsed;
+    // 100 streams, each a complete 16,000-audience FetchJWTSVID request (64 KB), never half-closed.
+    const held = abuse(['held', '100', '16000'], NOBODY);
+    await until('100 deadlines', () => held.counts()?.statuses['4'] === 100, 15_000);
+    gc();
+    const heapGrown = process.memoryUsage().heapUsed - heapBefore;
+    const grown = (await heldBytes()) - before;
+    console.log(
+      `held: heap +${Math.round(heapGrown / MiB)} MiB, buffers +${Math.round(grown / MiB)} MiB`,
+    );
+    expect(heapGrown).toBeLessThan(64 * MiB);
+    // The uid's slots came back: a call of a registered uid is served.
+    const served = await unaryCall<{ svids: unknown[] }>(client(), 'FetchJWTSVID', {
+      audience: ['x'],
+    });
+    expect(served.svids).toHaveLength(1);
+  }, 60_000);
+
+  it('review 14 F1: more than maxAudiences audience values are refused as before, without decoding them', async () => {
+    await start();
+    node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
+    const many = Array.from({ length: 5000 }, () => 'ab');
+    const code = await unaryCall(client(), 'FetchJWTSVID', { audience: many }).catch(
+      (e: grpc.ServiceError) => e.code,
+    );
+    expect(code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+
   it('F2: a uid holds at most maxConnectionsPerUid; silent ones are closed; a registered workload still connects', async () => {
     await start(undefined, { maxConnections: 300, firstCallMs: 2000 });
     node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
@@ -214,6 +246,53 @@ describe('Workload API limits per local user (review 10)', () => {
     ]);
   }, 60_000);
 
+  it('review 14 F3: calls that give up do not queue signings without bound; X.509 goes first', async () => {
+    await start();
+    node.setEntries([
+      { spiffeId: 'spiffe://node.test/a', selectors: [`unix:uid:${UID}`] },
+      { spiffeId: 'spiffe://node.test/victim', selectors: [`unix:uid:${NOBODY}`] },
+    ]);
+    let signings = 0;
+    for (const kind of ['signJwt', 'signX509'] as const) {
+      const sign = node[kind].bind(node) as (request: never) => Promise<never>;
+      node[kind] = (async (request: never) => {
+        signings += 1;
+        await sleep(50); // a broker round trip
+        return sign(request);
+      }) as never;
+    }
+    // 600 FetchJWTSVID calls of distinct audiences, each giving up after 300 ms.
+    const c = client();
+    const codes = new Map<number | string, number>();
+    const flood = Array.from(
+      { length: 600 },
+      (_, i) =>
+        new Promise<void>((resolve) => {
+          c['FetchJWTSVID']!(
+            { audience: [`aud-${i}`] },
+            header(),
+            { deadline: Date.now() + 300 },
+            (error: grpc.ServiceError | null) => {
+              const code = error === null ? 'ok' : error.code;
+              codes.set(code, (codes.get(code) ?? 0) + 1);
+              resolve();
+            },
+          );
+        }),
+    );
+    const startedMs = Date.now();
+    const victim = await child(['x509'], { uid: NOBODY });
+    const victimMs = Date.now() - startedMs;
+    await Promise.all(flood);
+    console.log(`F3: ${JSON.stringify([...codes])}; victim ${victimMs} ms; signings ${signings}`);
+    expect(victim).toEqual([{ ids: ['spiffe://node.test/victim'] }]);
+    // Past 32 per uid a new audience set is refused at once (the rest of the 600 wait in the
+    // client for a stream of the connection and give up there): about 32 signings, not hundreds
+    // queued 16 at a time behind which the victim's X.509-SVID would wait.
+    expect(codes.get(grpc.status.RESOURCE_EXHAUSTED) ?? 0).toBeGreaterThan(0);
+    expect(signings).toBeLessThanOrEqual(2 * 32 + 1);
+  }, 60_000);
+
   it('F6: FetchJWTSVID calls with distinct audiences reach the broker at most 16 at a time', async () => {
     await start();
     node.setEntries([{ spiffeId: 'spiffe://node.test/a', selectors: [`unix:uid:${UID}`] }]);
@@ -231,8 +310,9 @@ describe('Workload API limits per local user (review 10)', () => {
       }
     };
     const c = client();
+    // 32: as many new audience sets as one uid may have in progress (review 14 F3).
     const results = await Promise.all(
-      Array.from({ length: 100 }, (_, i) =>
+      Array.from({ length: 32 }, (_, i) =>
         unaryCall<{ svids: unknown[] }>(c, 'FetchJWTSVID', { audience: [`aud-${i}`] }),
       ),
     );
