@@ -1,7 +1,7 @@
 // A TCP proxy in front of a real redis-server that can hold back what a client sends from a marked
 // command on (a script's SHA), until released: the command reaches Redis late, after its caller has
 // given up, exactly like one that sat in a stalled server's socket buffer, while the commands before
-// it were answered normally.
+// it were answered normally. It can also drop what clients send and reset every connection.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 export interface HoldProxy {
@@ -12,6 +12,10 @@ export interface HoldProxy {
   holding(): boolean;
   /** Sends everything held, in order, and stops holding. */
   release(): void;
+  /** Drops what every client sends from now on (a request lost in a dying link), until `reset`. */
+  swallow(): void;
+  /** Resets every open connection (as a Redis restart would) and lets new ones through. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -19,11 +23,13 @@ export async function startHoldProxy(targetPort: number): Promise<HoldProxy> {
   const sockets = new Set<Socket>();
   let marker: string | undefined;
   let held: { upstream: Socket; chunks: Buffer[] } | undefined;
+  let swallowing = false;
   const server: Server = createServer((client) => {
     const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
     sockets.add(client);
     sockets.add(upstream);
     client.on('data', (chunk: Buffer) => {
+      if (swallowing) return;
       if (held?.upstream === upstream) {
         held.chunks.push(chunk);
       } else if (marker !== undefined && chunk.includes(marker)) {
@@ -57,6 +63,14 @@ export async function startHoldProxy(targetPort: number): Promise<HoldProxy> {
       const last = held;
       held = undefined;
       if (last !== undefined) for (const chunk of last.chunks) last.upstream.write(chunk);
+    },
+    swallow() {
+      swallowing = true;
+    },
+    reset() {
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+      swallowing = false;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,61 +1,20 @@
 // Review 15 F3 on a real redis-server: ioredis's socket timeout (the store's 2 x commandTimeout)
 // kept the timer of a connection that closed for another reason, and that timer then destroyed the
 // reconnected, healthy connection. The store clears it when a connection closes.
-import { createConnection, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStore, type Store } from '../../src/store/index.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { startHoldProxy, type HoldProxy } from './redis-hold-proxy.js';
 
 const COMMAND_TIMEOUT_MS = 500;
 
-/** A proxy that can swallow what clients send, and reset every open connection. */
-async function startCutProxy(targetPort: number) {
-  const sockets = new Set<Socket>();
-  let swallow = false;
-  const server = createServer((client) => {
-    const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
-    sockets.add(client);
-    sockets.add(upstream);
-    client.on('data', (chunk: Buffer) => {
-      if (!swallow) upstream.write(chunk);
-    });
-    upstream.pipe(client);
-    const done = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    for (const socket of [client, upstream]) {
-      socket.on('error', done);
-      socket.on('close', done);
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    swallow: () => (swallow = true),
-    reset() {
-      for (const socket of sockets) socket.destroy();
-      sockets.clear();
-      swallow = false;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 let server: RedisServer;
-let proxy: Awaited<ReturnType<typeof startCutProxy>>;
+let proxy: HoldProxy;
 let store: Store;
 
 beforeAll(async () => {
   server = await startRedisServer();
-  proxy = await startCutProxy(server.port);
+  proxy = await startHoldProxy(server.port);
   store = await createRedisStore({
     url: proxy.url,
     keyPrefix: 'timer:',
