@@ -37,11 +37,14 @@ export interface WorkloadApiLimits {
   readonly maxConnectionsPerUid: number;
   /** Calls (streams and unary) in flight from one uid; more get RESOURCE_EXHAUSTED. */
   readonly maxCallsPerUid: number;
-  /** Calls of one uid whose request message has not fully arrived (buffered by grpc-js). */
+  /** Calls of one uid whose request (message and half-close) has not fully arrived. */
   readonly maxReceivingPerUid: number;
   /** The same across all uids. */
   readonly maxReceiving: number;
-  /** A request message not complete this long after its headers is DEADLINE_EXCEEDED. */
+  /**
+   * A request (message and half-close) not complete this long after its headers is
+   * DEADLINE_EXCEEDED.
+   */
   readonly receiveMs: number;
   /** A connection whose first call has not arrived this long after accept is closed. */
   readonly firstCallMs: number;
@@ -55,8 +58,9 @@ export interface WorkloadApiLimits {
  * 66,567 bytes; a FetchJWTSVID (32 x 1,024 audience characters and a SPIFFE ID of up to 2,048)
  * is about 35 KiB.
  *
- * Memory a local user can make the agent hold for request messages that never complete (grpc-js
- * buffers each in full before any handler runs; a stream refused at its headers holds nothing):
+ * Memory a local user can make the agent hold for requests that never complete (grpc-js buffers
+ * each message in full, and holds it until the half-close, before any handler runs; a stream
+ * refused at its headers holds nothing):
  * maxReceivingPerUid x maxMessageBytes = 128 x 66 KiB = 8.3 MiB of messages per uid, 33 MiB for
  * all uids together (maxReceiving 512), each for at most receiveMs (then the call is refused and
  * its buffer released). node:http2 and grpc-js hold about twice that: review 10's attacker (4,000

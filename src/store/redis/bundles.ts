@@ -77,13 +77,7 @@ export function redisBundleStore(
     deleteBundle: async (td) => {
       const current = keys.bundleCurrent(td);
       const history = keys.bundleHistory(td);
-      return (
-        Number(
-          await conn.call('delete bundle', () =>
-            conn.writeBeforeDeadline('DEL', [current, history]),
-          ),
-        ) > 0
-      );
+      return conn.deleteKeys('delete bundle', [current, history]);
     },
 
     listBundles: async () =>

@@ -155,6 +155,11 @@ export class RedisConnection {
     return this.runBeforeDeadline(WRITE_COMMAND, commandKeys, [command, ...args]);
   }
 
+  /** DEL of `commandKeys` as a call named `what`, under a write deadline; true when one existed. */
+  async deleteKeys(what: string, commandKeys: string[]): Promise<boolean> {
+    return Number(await this.call(what, () => this.writeBeforeDeadline('DEL', commandKeys))) > 0;
+  }
+
   async run(s: Script, scriptKeys: string[], args: (string | number)[]): Promise<unknown> {
     const client = this.client;
     try {

@@ -49,9 +49,7 @@ export function redisTokenStore(context: RedisContext, nowMs: Clock): TokenStore
     },
     deleteToken: async (hash) => {
       const key = keys.token(hash);
-      return (
-        Number(await conn.call('delete token', () => conn.writeBeforeDeadline('DEL', [key]))) > 0
-      );
+      return conn.deleteKeys('delete token', [key]);
     },
     listTokens: async (at) => {
       checkTime('now', at);
@@ -101,11 +99,7 @@ export function redisObjectStore(
     },
     deleteRefreshStatus: async (td) => {
       const key = keys.refreshStatus(td);
-      return (
-        Number(
-          await conn.call('delete refresh status', () => conn.writeBeforeDeadline('DEL', [key])),
-        ) > 0
-      );
+      return conn.deleteKeys('delete refresh status', [key]);
     },
     listRefreshStatuses: async () =>
       conn.call('list refresh statuses', async () =>
@@ -124,13 +118,7 @@ export function redisObjectStore(
     },
     deleteReplicaAuthorities: async (replicaId) => {
       const key = keys.replicaAuthorities(replicaId);
-      return (
-        Number(
-          await conn.call('delete replica authorities', () =>
-            conn.writeBeforeDeadline('DEL', [key]),
-          ),
-        ) > 0
-      );
+      return conn.deleteKeys('delete replica authorities', [key]);
     },
     listReplicaAuthorities: async () =>
       conn.call('list replica authorities', async () =>
