@@ -123,6 +123,27 @@ describe('parseConfig', () => {
         },
       },
     ],
+    [
+      'FED-1 X509-2 an endpoint id without a path',
+      {
+        trustDomain: 'acme.example',
+        federation: {
+          relationships: [
+            {
+              trustDomain: 'b.example',
+              url: 'https://b/',
+              profile: 'https_spiffe',
+              endpointSpiffeId: 'spiffe://b.example',
+              bundleFile: 'b.json',
+            },
+          ],
+        },
+      },
+    ],
+    [
+      'X509-2 our bundle endpoint id without a path',
+      { trustDomain: 'acme.example', bundleEndpoint: { spiffeId: 'spiffe://acme.example' } },
+    ],
     ['no CSR check worker', { trustDomain: 'acme.example', ca: { csrCheckWorkers: 0 } }],
     ['65 CSR check workers', { trustDomain: 'acme.example', ca: { csrCheckWorkers: 65 } }],
     ['1.5 CSR check workers', { trustDomain: 'acme.example', ca: { csrCheckWorkers: 1.5 } }],

@@ -20,6 +20,20 @@ const spiffeIdText = z.string().superRefine((value, ctx) => {
   }
 });
 
+/** A SPIFFE ID an X509-SVID can carry: one with a path (X509-2), not a trust domain ID. */
+const svidIdText = z.string().superRefine((value, ctx) => {
+  try {
+    if (parseSpiffeId(value).isTrustDomainId) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${value}" has no path; an X509-SVID's SPIFFE ID always has one (X509-2)`,
+      });
+    }
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+});
+
 /** `host:port`, host an IP literal or a name; port 0 asks the OS for a free one (tests). */
 const listenAddress = z
   .string()
@@ -186,7 +200,7 @@ export const relationshipSchema = z
     url: httpsUrl,
     profile: z.enum(['https_web', 'https_spiffe']),
     /** https_spiffe: the SPIFFE ID the endpoint must present (FED-23). */
-    endpointSpiffeId: spiffeIdText.optional(),
+    endpointSpiffeId: svidIdText.optional(),
     /** https_spiffe: bootstrap bundle file (SPIFFE JSON or PEM), FED-1. */
     bundleFile: z.string().optional(),
     /** https_web: extra CA certificates (PEM) for a private Web PKI, FED-22. */
@@ -261,7 +275,7 @@ export const configSchema = z
         /** The public URL partners fetch, advertised in invitations. */
         url: httpsUrl.optional(),
         /** https_spiffe: our endpoint's SPIFFE ID (default spiffe://<td>/spiffe/bundle-endpoint). */
-        spiffeId: spiffeIdText.optional(),
+        spiffeId: svidIdText.optional(),
         /** https_web: certificate chain and key files (PEM), reloaded when they change. */
         certFile: z.string().optional(),
         keyFile: z.string().optional(),

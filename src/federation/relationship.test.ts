@@ -80,6 +80,11 @@ describe('createRelationship', () => {
       'ERR_FEDERATION_RELATIONSHIP_INVALID',
     ],
     [
+      'FED-1 X509-2 an endpoint SPIFFE ID without a path (no SVID can carry it)',
+      { ...spiffe, endpointSpiffeId: 'spiffe://b.test' },
+      'ERR_FEDERATION_RELATIONSHIP_INVALID',
+    ],
+    [
       'ID-7 invalid endpoint SPIFFE ID',
       { ...spiffe, endpointSpiffeId: 'spiffe://b.test/a/../b' },
       'ERR_SPIFFEID_PATH_SEGMENT',

@@ -110,6 +110,12 @@ export function createRelationship(
     if (input.endpointSpiffeId === undefined)
       throw invalid('https_spiffe needs the endpoint SPIFFE ID (FED-1)');
     const id = parseSpiffeId(input.endpointSpiffeId);
+    if (id.isTrustDomainId) {
+      // No X509-SVID can carry a trust domain ID (X509-2): every fetch would fail.
+      throw invalid(
+        `endpoint SPIFFE ID "${id.toString()}" has no path; an X509-SVID always has one (FED-1, X509-2)`,
+      );
+    }
     endpointSpiffeId = id.toString();
     const selfServing = id.trustDomain.equals(trustDomain);
     if (selfServing && input.bootstrapBundle === undefined) {
