@@ -1,10 +1,15 @@
-// Fair shares of the Workload API's pools (review 14 F2) and audience bounds in bytes (review 14
-// F4). Abusers are child processes run as uids 65534, 65533, ... without any entry; the
-// registered workload is this process's uid.
+// Fair shares of the Workload API's pools (review 14 F2), audience bounds in bytes (review 14 F4)
+// and limits an operator sets with `agent serve` flags. Abusers are child processes run as uids
+// 65534, 65533, ... without any entry; the registered workload is this process's uid.
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
+import { parseCommandArgs } from '../../src/cli/args.js';
+import {
+  WORKLOAD_LIMIT_OPTIONS,
+  workloadLimitsFromArgs,
+} from '../../src/cli/commands/workload-limit-options.js';
 import { header, unaryCall } from '../helpers/workload-client.js';
-import { UID, client, node, start, useWorkloadApiWorld } from './workload-api-fixture.js';
+import { UID, client, node, server, start, useWorkloadApiWorld } from './workload-api-fixture.js';
 import { NOBODY, abuse, sleep, until, useAbusers } from './abusers.js';
 
 useWorkloadApiWorld();
@@ -92,5 +97,47 @@ describe('audience limits count UTF-8 bytes, as the message cap does (review 14 
       );
     expect(await validate(within(5))).toBe('ok');
     expect(await validate(`${within(5)}a`)).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+});
+
+describe('limits an operator sets (agent serve flags)', () => {
+  const limitsOf = (argv: string[]) =>
+    workloadLimitsFromArgs(parseCommandArgs(argv, WORKLOAD_LIMIT_OPTIONS));
+
+  /** Open streams of this uid after 9 connections x 128 streams asked, and how many refused. */
+  async function streamsAdmitted(argv: string[]): Promise<{ open: number; refused: number }> {
+    await start(undefined, limitsOf(argv));
+    node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
+    const children = Array.from({ length: 9 }, () => abuse(['noread', 'FetchX509Bundles', '128']));
+    const refused = (): number =>
+      children.reduce((sum, c) => sum + (c.counts()?.statuses['8'] ?? 0), 0);
+    await until('every stream open or refused', () => server.openStreams + refused() === 1152);
+    await sleep(300);
+    return { open: server.openStreams, refused: refused() };
+  }
+
+  it('by default one uid holds 1,024 calls of the 1,152 it asks for', async () => {
+    expect(await streamsAdmitted([])).toEqual({ open: 1024, refused: 128 });
+  }, 60_000);
+
+  it('--max-calls-per-uid 2048 admits all 1,152 calls of one uid', async () => {
+    expect(await streamsAdmitted(['--max-calls-per-uid', '2048'])).toEqual({
+      open: 1152,
+      refused: 0,
+    });
+  }, 60_000);
+
+  it.each([
+    [['--max-arriving-per-uid', '600'], '--max-arriving-per-uid: 600 is above --max-arriving'],
+    [['--max-connections-per-uid', '5000'], '--max-connections-per-uid: 5000 is above'],
+    [['--max-calls-per-uid', '12x'], '--max-calls-per-uid: expected a whole number'],
+    [['--max-streams', '0'], '--max-streams: must be at least 1'],
+  ])('%j is ERR_CONFIG_INVALID naming the flag', (argv, message) => {
+    expect(() => limitsOf(argv)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_CONFIG_INVALID',
+        message: expect.stringContaining(message) as string,
+      }) as Error,
+    );
   });
 });
