@@ -10,6 +10,8 @@ export type {
 export { ENV_VARS, adminTokenFile, loadConfig, parseConfig } from './load.js';
 export type { LoadedConfig } from './load.js';
 export { loadAdminToken, loadReplicaId, readConfiguredFile } from './startup-files.js';
+export { WORKLOAD_API_LIMIT_FLAGS, parseWorkloadApiLimits } from './workload-limits.js';
+export type { WorkloadApiLimitSettings } from './workload-limits.js';
 export { durationSeconds, formatDuration, parseDurationSeconds } from './duration.js';
 export {
   checkPathPermissions,

@@ -3,7 +3,7 @@
 // then the caller uid's quotas; a request (its message and the client's half-close) that has not
 // arrived within receiveMs is refused.
 import * as grpc from '@grpc/grpc-js';
-import type { Admission } from './admission.js';
+import type { Admission, Holder } from './admission.js';
 import { NO_IDENTITY, checkHeader, statusOf, type CallStatus } from './call-status.js';
 
 /** What the gate needs of an accepted connection. */
@@ -28,13 +28,23 @@ export function callGate(deps: CallGateDeps): grpc.ServerInterceptor {
     let timer: NodeJS.Timeout | undefined;
     const release = (): void => {
       if (state === 'receiving' || state === 'open')
-        admission.releaseCall(uid, state === 'receiving');
+        admission.releaseCall(uid, holder, state === 'receiving');
       state = 'done';
       clearTimeout(timer);
     };
     const refuse = (status: CallStatus): void => {
       release();
       call.sendStatus({ ...status, metadata: new grpc.Metadata() });
+    };
+    // The arriving pool was full and another uid held less: this uid held the most (review 14 F2).
+    const holder: Holder = {
+      evict: () => {
+        if (state !== 'receiving') return;
+        refuse({
+          code: grpc.status.RESOURCE_EXHAUSTED,
+          details: 'too many requests still arriving',
+        });
+      },
     };
     const onReceiveMetadata = (
       metadata: grpc.Metadata,
@@ -51,7 +61,7 @@ export function callGate(deps: CallGateDeps): grpc.ServerInterceptor {
         refuse({ code: grpc.status.PERMISSION_DENIED, details: NO_IDENTITY });
         return;
       }
-      const refusal = admission.admitCall(connection.uid);
+      const refusal = admission.admitCall(connection.uid, holder);
       if (refusal !== undefined) {
         refuse(refusal);
         return;
@@ -73,7 +83,7 @@ export function callGate(deps: CallGateDeps): grpc.ServerInterceptor {
     // arriving, under its deadline, until then (a message sent without the half-close is held too).
     const onReceiveHalfClose = (next: () => void): void => {
       if (state === 'receiving') {
-        admission.received(uid);
+        admission.received(uid, holder);
         state = 'open';
         clearTimeout(timer);
         deps.connectionOf(call.getPeer())?.called();

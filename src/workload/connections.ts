@@ -1,6 +1,6 @@
 // The Workload API's accepted connections: the peer's credentials (SO_PEERCRED) and start time read
-// at accept, a per-uid connection quota checked there, a connection id grpc-js reports as the
-// call's peer, and a deadline for the first call (a socket that never sends one is closed).
+// at accept, the uid's fair share of connections checked there (admission.ts), a connection id
+// grpc-js reports as the call's peer, and a deadline for the first call.
 import type { Socket } from 'node:net';
 import type { Admission, WarnFn } from './admission.js';
 import type { Attestor } from './attest.js';
@@ -44,7 +44,9 @@ export function createConnectionTable(options: {
         socket.destroy();
         return false;
       }
-      if (!admission.admitConnection(cred.uid)) {
+      // Taken back when the pool is full and another uid holds fewer (the newest of this uid's).
+      const holder = { evict: () => socket.destroy() };
+      if (!admission.admitConnection(cred.uid, holder)) {
         socket.destroy();
         return false;
       }
@@ -68,7 +70,7 @@ export function createConnectionTable(options: {
       socket.once('close', () => {
         clearTimeout(firstCall);
         table.delete(id);
-        admission.releaseConnection(cred.uid);
+        admission.releaseConnection(cred.uid, holder);
       });
       return true;
     },

@@ -43,6 +43,14 @@ async function x509Svids(deps: RpcDeps, caller: Caller): Promise<CachedX509Svid[
   return svids;
 }
 
+/**
+ * An audience value's length is counted in UTF-8 bytes, as the message cap is (review 14 F4): the
+ * largest valid request then fits maxMessageBytes whatever characters it holds.
+ */
+function fitsAudience(deps: RpcDeps, value: string): boolean {
+  return Buffer.byteLength(value, 'utf8') <= deps.maxAudienceLength;
+}
+
 function checkAudience(deps: RpcDeps, value: unknown): string[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw new Refusal(grpc.status.INVALID_ARGUMENT, 'audience must be specified');
@@ -54,7 +62,7 @@ function checkAudience(deps: RpcDeps, value: unknown): string[] {
     );
   }
   for (const item of value) {
-    if (typeof item !== 'string' || item === '' || item.length > deps.maxAudienceLength) {
+    if (typeof item !== 'string' || item === '' || !fitsAudience(deps, item)) {
       throw new Refusal(grpc.status.INVALID_ARGUMENT, 'audience values must be non-empty strings');
     }
   }
@@ -134,7 +142,7 @@ function validateJwt(deps: RpcDeps, call: Unary, callback: grpc.sendUnaryData<un
     if (typeof audience !== 'string' || audience === '') {
       throw new Refusal(grpc.status.INVALID_ARGUMENT, 'audience must be specified');
     }
-    if (audience.length > deps.maxAudienceLength) {
+    if (!fitsAudience(deps, audience)) {
       throw new Refusal(grpc.status.INVALID_ARGUMENT, 'the audience is too long');
     }
     if (typeof svid !== 'string' || svid === '') {

@@ -27,11 +27,13 @@ export interface WorkloadApiLimits {
   readonly maxMessageBytes: number;
   /** Most audience values in one FetchJWTSVID. */
   readonly maxAudiences: number;
+  /** Longest audience value, in UTF-8 bytes (as maxMessageBytes counts). */
   readonly maxAudienceLength: number;
   /** Open streams across all connections; more get RESOURCE_EXHAUSTED. */
   readonly maxStreams: number;
   /** HTTP/2 concurrent streams of one connection (a client queues the rest). */
   readonly maxStreamsPerConnection: number;
+  /** Connections of all uids; shared fairly (a full pool closes a connection of the heaviest uid). */
   readonly maxConnections: number;
   /** Connections of one uid, counted at accept; more are closed at once. */
   readonly maxConnectionsPerUid: number;
@@ -39,7 +41,7 @@ export interface WorkloadApiLimits {
   readonly maxCallsPerUid: number;
   /** Calls of one uid whose request (message and half-close) has not fully arrived. */
   readonly maxReceivingPerUid: number;
-  /** The same across all uids. */
+  /** The same across all uids; shared fairly (a full pool refuses the heaviest uid's oldest). */
   readonly maxReceiving: number;
   /**
    * A request (message and half-close) not complete this long after its headers is
@@ -54,20 +56,24 @@ export interface WorkloadApiLimits {
 
 /**
  * The largest valid request is a ValidateJWTSVID: a token of up to MAX_JWT_SVID_LENGTH (65,536)
- * characters and an audience of up to maxAudienceLength (1,024), with protobuf tags and lengths
- * 66,567 bytes; a FetchJWTSVID (32 x 1,024 audience characters and a SPIFFE ID of up to 2,048)
- * is about 35 KiB.
+ * characters (a JWS is ASCII: as many bytes) and an audience of up to maxAudienceLength (1,024
+ * UTF-8 bytes), with protobuf tags and lengths 66,567 bytes; a FetchJWTSVID (32 audiences of
+ * 1,024 bytes and a SPIFFE ID of up to 2,048) is about 35 KiB.
  *
  * Memory a local user can make the agent hold for requests that never complete (grpc-js buffers
  * each message in full, and holds it until the half-close, before any handler runs; a stream
  * refused at its headers holds nothing):
- * maxReceivingPerUid x maxMessageBytes = 128 x 66 KiB = 8.3 MiB of messages per uid, 33 MiB for
- * all uids together (maxReceiving 512), each for at most receiveMs (then the call is refused and
- * its buffer released). node:http2 and grpc-js hold about twice that: review 10's attacker (4,000
- * streams of one uid, test/workload/workload-api-limits.test.ts) leaves 17-18 MiB of buffers
- * after collection, so about 70 MiB for all uids. maxReceivingPerUid equals one connection's
- * streams: a client that opens them all at once sends every request's headers before the first
- * message, and is not refused for it.
+ * maxReceivingPerUid x maxMessageBytes = 128 x 66 KiB = 8.3 MiB of messages per uid, and
+ * maxReceiving x maxMessageBytes = 512 x 66 KiB = 33 MiB for all uids together, each for at most
+ * receiveMs (then the call is refused and its buffer released). node:http2 and grpc-js hold about
+ * twice that: review 10's attacker (4,000 streams of one uid, test/workload/
+ * workload-api-limits.test.ts) leaves 17-18 MiB of buffers after collection, so about 70 MiB for
+ * all uids. maxReceivingPerUid equals one connection's streams: a client that opens them all at
+ * once sends every request's headers before the first message, and is not refused for it.
+ * The pools (maxReceiving, maxConnections) are shared fairly (fair-pool.ts): when one is full, a
+ * uid holding nothing, or two fewer than the uid holding the most, takes a slot back from that
+ * uid, so no set of uids can hold a pool against another uid (review 14 F2). The bounds above
+ * hold as they did: a slot is taken back before another is given.
  */
 export const DEFAULT_WORKLOAD_API_LIMITS: WorkloadApiLimits = {
   maxMessageBytes: 66 * 1024,
@@ -84,6 +90,13 @@ export const DEFAULT_WORKLOAD_API_LIMITS: WorkloadApiLimits = {
   firstCallMs: 10_000,
   idleMs: 120_000,
 };
+
+/**
+ * Sockets the listener accepts beyond maxConnections: a socket is accepted before its uid is
+ * known, and refused or evicted ones take a turn of the event loop to close. Without this margin
+ * net.Server.maxConnections would drop a newcomer before the fair pool could make room for it.
+ */
+const ACCEPT_MARGIN = 64;
 
 export type WorkloadApiLogger = Pick<Logger, 'info' | 'warn'>;
 
@@ -247,7 +260,11 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
     },
     cache,
     async listen() {
-      netServer = await listenUnix(options.socketPath, onConnection, limits.maxConnections);
+      netServer = await listenUnix(
+        options.socketPath,
+        onConnection,
+        limits.maxConnections + ACCEPT_MARGIN,
+      );
       logger?.info('serving the SPIFFE Workload API', { socket: options.socketPath });
     },
     async close() {

@@ -6,9 +6,11 @@
 //   noread SOCKET METHOD STREAMS              server streams whose responses are never read
 //   held SOCKET STREAMS AUDIENCES             FetchJWTSVID streams each sending a complete request
 //                                             of AUDIENCES 2-character audiences, never half-closed
+//   headers SOCKET STREAMS                    STREAMS FetchJWTSVID streams sending headers only (review
+//                                             14 F2), each reopened when it ends, the session when it closes
 import http2 from 'node:http2';
 import net from 'node:net';
-import { setInterval } from 'node:timers';
+import { setImmediate, setInterval, setTimeout } from 'node:timers';
 
 const [mode, socketPath, ...args] = process.argv.slice(2);
 const counts = { open: 0, closedByServer: 0, errors: 0, responses: 0, flushed: 0, statuses: {} };
@@ -89,6 +91,27 @@ if (mode === 'partial') {
     stream.on('data', () => {});
     stream.write(Buffer.concat([prefix, message]), () => (counts.flushed += 1));
   }
+} else if (mode === 'headers') {
+  const streams = Number(args[0]);
+  let s;
+  const one = () => {
+    if (s.closed || s.destroyed) return;
+    const stream = request(s, 'FetchJWTSVID', true);
+    counts.open += 1;
+    stream.on('close', () => {
+      counts.open -= 1;
+      setImmediate(one);
+    });
+  };
+  const connect = () => {
+    s = session();
+    s.on('close', () => {
+      counts.closedByServer += 1;
+      setTimeout(connect, 10);
+    });
+    for (let i = 0; i < streams; i += 1) one();
+  };
+  connect();
 } else {
   console.error(`unknown mode ${mode}`);
   process.exit(2);

@@ -323,6 +323,18 @@ describe('fedbroker agent serve refuses to start', () => {
       ],
       'ERR_CLI_USAGE',
     ],
+    [
+      'a per-uid share above its pool (--max-arriving-per-uid 600, --max-arriving 512)',
+      [
+        '--broker',
+        'https://127.0.0.1:9',
+        '--socket',
+        join(root, 'x.sock'),
+        '--max-arriving-per-uid',
+        '600',
+      ],
+      'ERR_CONFIG_INVALID',
+    ],
   ])('%s', async (_name, args, code) => {
     const result = await runBuilt(['agent', 'serve', ...args]);
     expect(result.code).not.toBe(0);

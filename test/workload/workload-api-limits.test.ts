@@ -1,11 +1,10 @@
 // What one local user can make the node agent hold (review 10 F1-F4): request messages that never
 // complete, idle connections, streams never read and streams of one uid. The abusers are child
 // processes (abuse-client.mjs), most of them run as nobody (65534) without any entry.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFakeNode } from '../helpers/workload-node.js';
 import { header, openStream, unaryCall } from '../helpers/workload-client.js';
 import {
@@ -14,55 +13,15 @@ import {
   client,
   node,
   server,
-  socket,
   start,
   useWorkloadApiWorld,
 } from './workload-api-fixture.js';
+import { NOBODY, abuse, sleep, until, useAbusers } from './abusers.js';
 
 useWorkloadApiWorld();
+useAbusers();
 
-const NOBODY = 65534;
-const SCRIPT = new URL('./abuse-client.mjs', import.meta.url).pathname;
 const MiB = 1024 * 1024;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface Counts {
-  open: number;
-  closedByServer: number;
-  errors: number;
-  responses: number;
-  flushed: number;
-  statuses: Record<string, number>;
-}
-
-const abusers: ChildProcess[] = [];
-afterEach(() => {
-  for (const p of abusers.splice(0)) p.kill('SIGKILL');
-});
-
-/** Starts abuse-client.mjs; `counts()` is its latest report. */
-function abuse(args: string[], uid?: number): { counts: () => Counts | undefined } {
-  const proc = spawn(process.execPath, [SCRIPT, args[0]!, socket, ...args.slice(1)], {
-    ...(uid === undefined ? {} : { uid, gid: uid }),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  abusers.push(proc);
-  let last: Counts | undefined;
-  let buffer = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    buffer += d.toString();
-    const lines = buffer.split('\n');
-    buffer = lines.pop()!;
-    if (lines.length > 0) last = JSON.parse(lines[lines.length - 1]!) as Counts;
-  });
-  return { counts: () => last };
-}
-
-async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; !ok(); await sleep(100)) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-  }
-}
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -19,6 +19,11 @@ import {
   stderrLogger,
 } from './agent-options.js';
 import { waitForSignal } from './common.js';
+import {
+  WORKLOAD_LIMIT_FLAG_HELP,
+  WORKLOAD_LIMIT_OPTIONS,
+  workloadLimitsFromArgs,
+} from './workload-limit-options.js';
 
 /** Where the node keeps its key and SVID when --data-dir is not given. */
 export const DEFAULT_NODE_DATA_DIR = '/var/lib/fedbroker/node-agent';
@@ -26,7 +31,7 @@ export const DEFAULT_NODE_DATA_DIR = '/var/lib/fedbroker/node-agent';
 export const agentServeCommand: CommandSpec = {
   words: ['agent', 'serve'],
   usage:
-    'fedbroker agent serve --broker URL (--join-token T | --join-token-file FILE) (--bundle FILE | --bundle-digest SHA256) --socket PATH [--data-dir DIR]',
+    'fedbroker agent serve --broker URL (--join-token T | --join-token-file FILE) (--bundle FILE | --bundle-digest SHA256) --socket PATH [--data-dir DIR] [--max-connections N --max-connections-per-uid N --max-calls-per-uid N --max-arriving N --max-arriving-per-uid N --max-streams N]',
   summary:
     'node agent: serve the SPIFFE Workload API on a Unix socket to local workloads, attested by the kernel',
   flags: {
@@ -37,6 +42,7 @@ export const agentServeCommand: CommandSpec = {
     'bundle-digest': 'the bundle sha256 token generate printed, instead of --bundle',
     socket: 'the Unix socket path workloads connect to (SPIFFE_ENDPOINT_SOCKET)',
     'data-dir': 'where the node SVID and state are kept across restarts',
+    ...WORKLOAD_LIMIT_FLAG_HELP,
   },
   example:
     'fedbroker agent serve --broker https://broker.logistics.example:8444 --join-token-file node.token --bundle-digest 3f1a... --socket /run/spiffe/agent.sock',
@@ -45,6 +51,7 @@ export const agentServeCommand: CommandSpec = {
       ...ENROLMENT_OPTIONS,
       socket: { type: 'string' },
       'data-dir': { type: 'string' },
+      ...WORKLOAD_LIMIT_OPTIONS,
     });
     const brokerUrl = requireString(args, 'broker');
     const socketPath = resolve(requireString(args, 'socket'));
@@ -54,6 +61,7 @@ export const agentServeCommand: CommandSpec = {
     if (bundleFile !== undefined && digest !== undefined) {
       throw new CliError('ERR_CLI_USAGE', 'give at most one of --bundle and --bundle-digest');
     }
+    const limits = workloadLimitsFromArgs(args);
     // Never serves unattested: without peer credentials nothing starts (not even enrolment).
     const peerCred = loadPeerCred();
     const bundle = readBundleOption(args);
@@ -73,6 +81,7 @@ export const agentServeCommand: CommandSpec = {
       peerCred,
       attestor: createAttestor(),
       bootId: readBootId(),
+      limits,
       logger,
     });
     try {
