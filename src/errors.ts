@@ -81,6 +81,7 @@ export const CA_ERROR_CODES = [
   'ERR_CA_KEY_UNSUPPORTED',
   'ERR_CA_STATE',
   'ERR_CA_CLAIMS',
+  'ERR_CA_REVOKE_UPSTREAM',
 ] as const;
 
 export const REGISTRATION_ERROR_CODES = [

@@ -29,6 +29,8 @@ const EXPLICIT: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   ERR_CA_STATE: 500,
   ERR_CA_CONFIG: 500,
   ERR_CA_UPSTREAM: 500,
+  // FailedPrecondition, as SPIRE answers: the request is fine, upstream mode rules it out.
+  ERR_CA_REVOKE_UPSTREAM: 409,
   ERR_CONFIG_INVALID: 500,
   ERR_CONFIG_FILE: 500,
 };

@@ -19,6 +19,7 @@ import type { ResolvedCaOptions } from './options.js';
 import { keyName, type CaPersistence } from './persistence.js';
 import { keyIdentifier, spkiKeyBits } from './subject-key.js';
 import type { UpstreamCa } from './upstream.js';
+import { verifyUpstreamPath } from './upstream-chain.js';
 import {
   caSubjectName,
   encodeCaTbs,
@@ -102,6 +103,22 @@ export async function createX509Authority(
       trustDomainUri: trustDomain.idString,
     }),
   );
+  if (upstream !== undefined) {
+    // X509-26: what this CA signs must verify up to the anchor we publish, or it is not made.
+    verifyUpstreamPath(
+      upstream,
+      {
+        certificateDer,
+        privateKey,
+        subjectNameDer,
+        keyIdentifier: ski,
+        notBeforeMs: notBefore,
+        notAfterMs: notAfter,
+      },
+      trustDomain,
+      t,
+    );
+  }
   const chainDer = upstream?.chainDer ?? [];
   const anchor = x509AuthorityFromDer(upstream?.anchorDer ?? certificateDer);
   await writeKey(deps, keyName('x509', id), privateKey);

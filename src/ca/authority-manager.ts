@@ -1,6 +1,7 @@
 // Authority management, one change at a time: prepare, activate (after the FED-50 lead time),
 // retire, taint, revoke (FED-53) and the planned rotation. Each change ends with the bundle rebuilt,
 // the state written, dropped keys deleted, and the authority listeners told (FED-50..53).
+import type { Bundle } from '../bundle/index.js';
 import { CaError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isAuthorityKind, type AuthorityKind, type AuthorityMetadata } from './authority.js';
@@ -112,20 +113,26 @@ export class AuthorityManager {
 
   revoke(kind: AuthorityKind, id: string, t: () => number): Promise<AuthorityMetadata> {
     return this.exclusive(async () => {
-      const record = this.deps.journal.find(kind, id);
+      const { journal, publisher, logger } = this.deps;
+      const record = journal.find(kind, id);
       if (record.state === 'revoked') {
         throw new CaError('ERR_CA_AUTHORITY_STATE', `${kind} authority "${id}" is already revoked`);
       }
+      refuseUpstreamRevoke(record);
       const at = t();
+      const wasPublished = publishes(publisher.current(at), record);
       record.state = 'revoked';
       record.revokedAt = at;
-      this.deps.journal.leaveActive(record);
+      journal.leaveActive(record);
       // FED-53: removed from the bundle now (sequence + 1); the key is deleted.
       await this.afterMutation(at);
-      this.deps.logger.warn(`ca: revoked ${kind} authority; removed from the bundle`, {
-        authorityId: id,
-        sequence: this.deps.journal.sequence.toString(),
-      });
+      const removed = wasPublished && !publishes(publisher.current(at), record);
+      logger.warn(
+        removed
+          ? `ca: revoked ${kind} authority; removed from the bundle`
+          : `ca: revoked ${kind} authority; it was not in the bundle`,
+        { authorityId: id, sequence: journal.sequence.toString() },
+      );
       return toMetadata(record);
     });
   }
@@ -340,6 +347,29 @@ export class AuthorityManager {
       }
     });
   }
+}
+
+/**
+ * FED-53 in upstream mode (as SPIRE refuses it): every upstream-signed authority publishes the same
+ * anchor, the upstream root, so revoking one here would leave the bundle unchanged and the SVIDs it
+ * signed valid everywhere. The upstream CA must revoke it (or be replaced).
+ */
+function refuseUpstreamRevoke(record: AuthorityRecord): void {
+  if (record.kind !== 'x509' || !record.upstream) return;
+  throw new CaError(
+    'ERR_CA_REVOKE_UPSTREAM',
+    `x509 authority "${record.id}" is signed by the upstream ca, whose root is what our bundle publishes: revoking it here cannot remove it from the bundle; revoke it at the upstream ca (taint it here to stop it signing)`,
+  );
+}
+
+/** Whether `bundle` publishes the anchor or JWT key of `record`. */
+function publishes(bundle: Bundle, record: AuthorityRecord): boolean {
+  const fingerprint = record.anchor?.fingerprintSha256;
+  if (fingerprint !== undefined) {
+    return bundle.x509Authorities.some((a) => a.fingerprintSha256 === fingerprint);
+  }
+  const kid = record.jwtAuthority?.kid;
+  return kid !== undefined && bundle.jwtAuthorities.has(kid);
 }
 
 /** One prepared authority per kind at a time. */

@@ -56,7 +56,7 @@ export async function createCa(deps: CaDeps, options: CaOptions): Promise<Ca> {
   const upstream: UpstreamCa | undefined =
     config.upstream === undefined
       ? undefined
-      : await loadUpstreamCa(config.upstream, now(), (message, fields) =>
+      : await loadUpstreamCa(config.upstream, trustDomain, now(), (message, fields) =>
           logger.warn(message, fields),
         );
   const journal = new AuthorityJournal(

@@ -37,7 +37,12 @@ import {
   checkTtl,
   checkWorkloadId,
 } from './request-checks.js';
-import { keyIdentifier, subjectKeyFromKeyObject, type SubjectKey } from './subject-key.js';
+import {
+  keyForCertificate,
+  keyIdentifier,
+  subjectKeyFromKeyObject,
+  type SubjectKey,
+} from './subject-key.js';
 import type { HashName } from './key-type.js';
 import {
   assemble,
@@ -158,6 +163,20 @@ function checkThenSign(csr: ParsedCsr, ecdsa: EcdsaChecker, pool: CsrCheckPool):
   };
 }
 
+/**
+ * The leaf's key: an EC point uncompressed (Go's crypto/x509 parses no other), with the SKI over
+ * what the leaf carries; the CSR's own proof of possession is checked on the key as it came. A
+ * compressed point off the curve, not yet checked when a busy CA signs and checks together, is
+ * refused as the check would (ERR_CA_CSR_INVALID).
+ */
+function certificateKeyOf(subjectKey: SubjectKey): SubjectKey {
+  try {
+    return keyForCertificate(subjectKey);
+  } catch (cause) {
+    throw new CaError('ERR_CA_CSR_INVALID', 'csr public key is not a valid key', { cause });
+  }
+}
+
 /** The keys of the CSRs an issuer's checkCsr has checked, by the handle it gave for each. */
 type CheckedCsrs = WeakMap<CheckedCsr, SubjectKey>;
 
@@ -252,12 +271,13 @@ export function createIssuer(given: IssuerDeps): Issuer {
       );
     }
     const serial = randomSerial();
+    const leafKey = certificateKeyOf(subjectKey);
     const tbs = encodeLeafTbs(template, {
       serial,
       notBeforeMs,
       notAfterMs,
-      spkiDer: subjectKey.spkiDer,
-      subjectKeyId: keyIdentifier(subjectKey.keyBits),
+      spkiDer: leafKey.spkiDer,
+      subjectKeyId: keyIdentifier(leafKey.keyBits),
       uri: spiffeId.toString(),
       dnsNames,
     });

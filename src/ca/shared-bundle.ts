@@ -3,6 +3,7 @@
 // the union of all of them, with one `spiffe_sequence` that the store only lets go up (BUNDLE-31).
 // Private keys stay with their replica; only certificates and public JWKs are recorded.
 import { createHash, type JsonWebKey } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Bundle,
   bundleContentEquals,
@@ -49,15 +50,20 @@ export interface SharedBundleDeps {
   readonly channel: string;
   /** How often to merge again without a notification (missed messages, expiry pruning). */
   readonly resyncMs?: number;
+  /** Waits between attempts of the first merge at start (default 1 s, 2 s, 4 s). */
+  readonly startRetryDelaysMs?: readonly number[];
 }
 
 export interface SharedLocalBundle {
-  /** The bundle to serve now: the union of every replica's authorities. */
+  /** The bundle to serve now: the union of every replica's authorities (after the first merge). */
   current(): Bundle;
   onChange(listener: (bundle: Bundle) => void): () => void;
   /** Records our authorities and merges once more; resolves with the bundle now served. */
   sync(): Promise<Bundle>;
-  /** First merge, then follows the CA, notifications and a timer until `signal` aborts. */
+  /**
+   * First merge (retried, then rejects with the store's error), then follows the CA,
+   * notifications and a timer until `signal` aborts.
+   */
   start(signal: AbortSignal): Promise<void>;
 }
 
@@ -74,6 +80,8 @@ interface ReplicaRecord {
 
 const MAX_WRITE_ATTEMPTS = 5;
 const DEFAULT_RESYNC_MS = 30_000;
+/** Waits between the first merge's attempts at start; then the start fails with the last error. */
+const DEFAULT_START_RETRY_DELAYS_MS: readonly number[] = [1000, 2000, 4000];
 
 function readRecord(value: JsonObject): ReplicaRecord | undefined {
   const { refreshHintSeconds, x509, jwt } = value;
@@ -310,6 +318,35 @@ async function publishBundle(
   return true;
 }
 
+/**
+ * BUNDLE-31, FED-12: the first merge must succeed before anything is served. Our CA's own bundle
+ * is never served in its place (with replicas it has a lower sequence and lacks their CAs), so a
+ * store that stays unreachable fails the start: nothing listens, partners and agents keep the
+ * bundle they have.
+ */
+async function firstMerge(
+  sync: () => Promise<Bundle>,
+  deps: Pick<SharedBundleDeps, 'logger' | 'startRetryDelaysMs'>,
+  signal: AbortSignal,
+): Promise<void> {
+  const delaysMs = deps.startRetryDelaysMs ?? DEFAULT_START_RETRY_DELAYS_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await sync();
+      return;
+    } catch (error) {
+      const delayMs = delaysMs[attempt];
+      if (delayMs === undefined || signal.aborted) throw error;
+      deps.logger.warn('could not merge the shared local bundle at start; retrying', {
+        attempt: attempt + 1,
+        retryInMs: delayMs,
+        error: (error as Error).message,
+      });
+      await sleep(delayMs, undefined, { signal });
+    }
+  }
+}
+
 export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBundle {
   const { ca, store, replicaId, logger } = deps;
   const trustDomain = ca.trustDomain;
@@ -396,22 +433,19 @@ export function createSharedLocalBundle(deps: SharedBundleDeps): SharedLocalBund
   };
 
   return {
-    current: () => served ?? ca.localBundle(),
+    current: () => {
+      if (served === undefined) {
+        throw new TypeError('no shared local bundle merged yet: start() or sync() first');
+      }
+      return served;
+    },
     onChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     sync,
     async start(signal) {
-      try {
-        await sync();
-      } catch (error) {
-        // The store is unreachable: serve our own authorities until a merge succeeds.
-        logger.warn('could not merge the shared local bundle at start; serving our own', {
-          error: (error as Error).message,
-        });
-        serve(ca.localBundle());
-      }
+      await firstMerge(sync, deps, signal);
       const stopCa = ca.onBundleChange(() => syncQuietly('our authorities changed'));
       const unsubscribe = await store.subscribe(deps.channel, () =>
         syncQuietly('another replica published'),

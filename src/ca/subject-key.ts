@@ -4,6 +4,7 @@ import { createPublicKey, hash, KeyObject, webcrypto } from 'node:crypto';
 import { CaError } from '../errors.js';
 import {
   bitLength,
+  bitString,
   bitStringBytes,
   children,
   content,
@@ -12,8 +13,10 @@ import {
   MAX_RSA_BITS,
   MIN_RSA_BITS,
   oidText,
+  raw,
   readTlv,
   rsaExponentAccepted,
+  sequence,
   stripLeadingZeros,
 } from '../encoding/index.js';
 
@@ -21,7 +24,7 @@ export type SubjectKeyFamily = 'ec' | 'rsa' | 'ed25519';
 
 /** A parsed, policy-checked SubjectPublicKeyInfo. */
 export interface SubjectKey {
-  /** The SPKI DER exactly as received; copied verbatim into the certificate. */
+  /** The SPKI DER exactly as received (keyForCertificate gives the one a certificate carries). */
   readonly spkiDer: Buffer;
   readonly family: SubjectKeyFamily;
   /** Web Crypto curve name for EC keys. */
@@ -155,6 +158,32 @@ export async function importSubjectKey(key: SubjectKey): Promise<KeyObject> {
     key: { kty: 'OKP', crv: 'Ed25519', x: key.keyBits.toString('base64url') },
     format: 'jwk',
   });
+}
+
+/**
+ * The key as the certificate carries it: an EC point is always uncompressed (04 || X || Y), since
+ * Go's crypto/x509 (go-spiffe, SPIRE) cannot parse a compressed one (BUNDLE-30's aim: what we
+ * publish and issue must be usable by go-spiffe peers). Any other key is returned as it is, with
+ * no work (the hot path). A compressed point that does not decode (not on the curve) throws.
+ */
+export function keyForCertificate(key: SubjectKey): SubjectKey {
+  if (key.family !== 'ec' || key.keyBits[0] === 4) return key;
+  const jwk = createPublicKey({ key: key.spkiDer, format: 'der', type: 'spki' }).export({
+    format: 'jwk',
+  });
+  const point = Buffer.concat([
+    Buffer.from([4]),
+    Buffer.from(jwk.x ?? '', 'base64url'),
+    Buffer.from(jwk.y ?? '', 'base64url'),
+  ]);
+  if (point.length !== 2 * key.keyBits.length - 1) throw new DerError('malformed ec point');
+  const spki = expectTlv(key.spkiDer, 0, 0x30);
+  const algorithm = readTlv(key.spkiDer, spki.contentStart, spki.end);
+  return {
+    ...key,
+    spkiDer: sequence(raw(key.spkiDer, algorithm), bitString(point)),
+    keyBits: point,
+  };
 }
 
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. */

@@ -4,12 +4,15 @@ import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } fr
 import { readFile, stat } from 'node:fs/promises';
 import { CaError } from '../errors.js';
 import { certificatesFromPem } from '../encoding/index.js';
+import type { TrustDomain } from '../spiffeid/index.js';
 import { readCertificateParts } from './cert-reader.js';
 import { signingProfileOf } from './key-type.js';
+import { checkUpstreamChain, probeUpstream, type ChainValidity } from './upstream-chain.js';
 import type { CertificateSigner } from './x509-encoder.js';
 
 export interface UpstreamCa {
   readonly signer: CertificateSigner;
+  /** When every certificate of the upstream chain is valid (our CA's notAfter is capped by it). */
   readonly notBeforeMs: number;
   readonly notAfterMs: number;
   /** Certificates to send after our intermediate in an SVID chain (upstream CA and its parents, root excluded). */
@@ -27,12 +30,13 @@ export interface UpstreamWarning {
 }
 
 /**
- * Loads and checks the upstream CA: the first certificate of `certFile` must be a CA allowed to sign
- * CA certificates (cA true, keyCertSign when keyUsage is present, pathLen absent or >= 1), match the
- * key in `keyFile`, and be valid at `nowMs`.
+ * Loads and checks the upstream CA: the first certificate of `certFile` must match the key in
+ * `keyFile`; the whole chain up to the anchor we publish (the last certificate) must hold
+ * (checkUpstreamChain), and an SVID signed under it must verify against that anchor (probeUpstream).
  */
 export async function loadUpstreamCa(
   files: { readonly certFile: string; readonly keyFile: string },
+  trustDomain: TrustDomain,
   nowMs: number,
   warn: UpstreamWarning,
 ): Promise<UpstreamCa> {
@@ -66,12 +70,12 @@ export async function loadUpstreamCa(
       'upstream ca key type not supported (EC P-256/384/521, RSA >= 2048, Ed25519)',
     );
   }
-  let x509: X509Certificate;
   let parts: ReturnType<typeof readCertificateParts>;
+  let selfSigned: boolean;
   try {
-    x509 = new X509Certificate(first);
     parts = readCertificateParts(first);
-    for (const der of certificates.slice(1)) new X509Certificate(der);
+    const parsed = certificates.map((der) => new X509Certificate(der));
+    selfSigned = parsed.length === 1 && parsed[0]?.checkIssued(parsed[0]) === true;
   } catch (cause) {
     throw upstreamError(`"${files.certFile}" holds a certificate that cannot be parsed`, cause);
   }
@@ -79,30 +83,25 @@ export async function loadUpstreamCa(
   if (!derivedSpki.equals(parts.spkiDer)) {
     throw upstreamError('the upstream ca key does not match the first certificate of the file');
   }
-  if (!parts.isCa)
-    throw upstreamError('the upstream certificate is not a CA (basicConstraints cA)');
-  if (parts.keyUsage !== undefined && !parts.keyUsage.keyCertSign) {
-    throw upstreamError('the upstream certificate lacks keyCertSign');
+  let validity: ChainValidity;
+  try {
+    validity = checkUpstreamChain(certificates, nowMs);
+  } catch (error) {
+    if (error instanceof CaError) throw error;
+    throw upstreamError(`"${files.certFile}" holds a certificate that cannot be parsed`, error);
   }
-  if (parts.pathLen === 0) {
-    throw upstreamError('the upstream certificate has pathLenConstraint 0: it cannot sign our CA');
-  }
-  const notBeforeMs = Date.parse(x509.validFrom);
-  const notAfterMs = Date.parse(x509.validTo);
-  if (nowMs >= notAfterMs || nowMs < notBeforeMs) {
-    throw upstreamError(`the upstream certificate is not valid now (valid to ${x509.validTo})`);
-  }
-  const selfSigned = certificates.length === 1 && x509.checkIssued(x509);
-  return {
+  const upstream: UpstreamCa = {
     signer: {
       privateKey,
       profile,
       subjectNameDer: parts.subjectNameDer,
       keyIdentifier: parts.keyIdentifier,
     },
-    notBeforeMs,
-    notAfterMs,
+    // Our CA certificates end no later than the first certificate of the chain to expire.
+    ...validity,
     chainDer: selfSigned ? [] : certificates.slice(0, -1),
     anchorDer,
   };
+  probeUpstream(upstream, trustDomain, nowMs);
+  return upstream;
 }
