@@ -24,6 +24,7 @@ export interface RpcDeps {
   readonly now: Clock;
   readonly maxAudiences: number;
   readonly maxAudienceLength: number;
+  readonly maxFetchAudienceLength: number;
   readonly logWarn?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -47,8 +48,8 @@ async function x509Svids(deps: RpcDeps, caller: Caller): Promise<CachedX509Svid[
  * An audience value's length is counted in UTF-8 bytes, as the message cap is (review 14 F4): the
  * largest valid request then fits maxMessageBytes whatever characters it holds.
  */
-function fitsAudience(deps: RpcDeps, value: string): boolean {
-  return Buffer.byteLength(value, 'utf8') <= deps.maxAudienceLength;
+function fitsAudience(value: string, maxBytes: number): boolean {
+  return Buffer.byteLength(value, 'utf8') <= maxBytes;
 }
 
 function checkAudience(deps: RpcDeps, value: unknown): string[] {
@@ -62,8 +63,14 @@ function checkAudience(deps: RpcDeps, value: unknown): string[] {
     );
   }
   for (const item of value) {
-    if (typeof item !== 'string' || item === '' || !fitsAudience(deps, item)) {
+    if (typeof item !== 'string' || item === '') {
       throw new Refusal(grpc.status.INVALID_ARGUMENT, 'audience values must be non-empty strings');
+    }
+    if (!fitsAudience(item, deps.maxFetchAudienceLength)) {
+      throw new Refusal(
+        grpc.status.INVALID_ARGUMENT,
+        `audience values are at most ${deps.maxFetchAudienceLength} bytes (UTF-8)`,
+      );
     }
   }
   return value as string[];
@@ -142,7 +149,7 @@ function validateJwt(deps: RpcDeps, call: Unary, callback: grpc.sendUnaryData<un
     if (typeof audience !== 'string' || audience === '') {
       throw new Refusal(grpc.status.INVALID_ARGUMENT, 'audience must be specified');
     }
-    if (!fitsAudience(deps, audience)) {
+    if (!fitsAudience(audience, deps.maxAudienceLength)) {
       throw new Refusal(grpc.status.INVALID_ARGUMENT, 'the audience is too long');
     }
     if (typeof svid !== 'string' || svid === '') {

@@ -27,8 +27,14 @@ export interface WorkloadApiLimits {
   readonly maxMessageBytes: number;
   /** Most audience values in one FetchJWTSVID. */
   readonly maxAudiences: number;
-  /** Longest audience value, in UTF-8 bytes (as maxMessageBytes counts). */
+  /** Longest ValidateJWTSVID audience value, in UTF-8 bytes (as maxMessageBytes counts). */
   readonly maxAudienceLength: number;
+  /**
+   * Longest FetchJWTSVID audience value, in UTF-8 bytes: what the broker signs (its node API takes
+   * values of at most 256 characters, src/api/node-app.ts), so a longer one is InvalidArgument
+   * here instead of a broker refusal that would reach the caller as Unavailable and be retried.
+   */
+  readonly maxFetchAudienceLength: number;
   /** Open streams across all connections; more get RESOURCE_EXHAUSTED. */
   readonly maxStreams: number;
   /** HTTP/2 concurrent streams of one connection (a client queues the rest). */
@@ -58,7 +64,7 @@ export interface WorkloadApiLimits {
  * The largest valid request is a ValidateJWTSVID: a token of up to MAX_JWT_SVID_LENGTH (65,536)
  * characters (a JWS is ASCII: as many bytes) and an audience of up to maxAudienceLength (1,024
  * UTF-8 bytes), with protobuf tags and lengths 66,567 bytes; a FetchJWTSVID (32 audiences of
- * 1,024 bytes and a SPIFFE ID of up to 2,048) is about 35 KiB.
+ * 256 bytes and a SPIFFE ID of up to 2,048) is about 10 KiB.
  *
  * Memory a local user can make the agent hold for requests that never complete (grpc-js buffers
  * each message in full, and holds it until the half-close, before any handler runs; a stream
@@ -79,6 +85,7 @@ export const DEFAULT_WORKLOAD_API_LIMITS: WorkloadApiLimits = {
   maxMessageBytes: 66 * 1024,
   maxAudiences: 32,
   maxAudienceLength: 1024,
+  maxFetchAudienceLength: 256,
   maxStreams: 4096,
   maxStreamsPerConnection: 128,
   maxConnections: 4096,
@@ -245,6 +252,7 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
     now,
     maxAudiences: limits.maxAudiences,
     maxAudienceLength: limits.maxAudienceLength,
+    maxFetchAudienceLength: limits.maxFetchAudienceLength,
     ...(logger === undefined ? {} : { logWarn: logger.warn.bind(logger) }),
   });
   grpcServer.addService(

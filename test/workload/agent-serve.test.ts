@@ -195,6 +195,16 @@ describe('fedbroker agent serve against a real broker (issue 17)', () => {
       new grpc.Metadata(),
     ).catch((e: unknown) => e)) as grpc.ServiceError;
     expect(missing.code).toBe(grpc.status.INVALID_ARGUMENT);
+    // The agent takes the audience values the broker signs (256 bytes) and refuses longer ones
+    // itself: a broker refusal would come back as Unavailable, which clients retry for ever.
+    const longest = await unaryCall<{ svids: unknown[] }>(c, 'FetchJWTSVID', {
+      audience: ['a'.repeat(256)],
+    });
+    expect(longest.svids).toHaveLength(1);
+    const tooLong = (await unaryCall(c, 'FetchJWTSVID', { audience: ['a'.repeat(257)] }).catch(
+      (e: unknown) => e,
+    )) as grpc.ServiceError;
+    expect(tooLong.code).toBe(grpc.status.INVALID_ARGUMENT);
   });
 
   it("activating a prepared X.509 authority re-signs the open stream's SVID with it at once (issue 17 activation gap)", async () => {

@@ -77,10 +77,12 @@ describe('audience limits count UTF-8 bytes, as the message cap does (review 14 
       (r) => r,
       (e: grpc.ServiceError) => e.code,
     );
-  // '€' is 3 bytes in UTF-8: 341 of them and 1 ASCII character are 1,024 bytes (342 characters).
-  const within = (i: number): string => `${'€'.repeat(341)}${i % 10}`;
+  // '€' is 3 bytes in UTF-8: 85 of them and 1 ASCII character are 256 bytes (86 characters), what
+  // the broker signs; 341 and 1 are 1,024 bytes (342 characters), what ValidateJWTSVID takes.
+  const within = (i: number): string => `${'€'.repeat(85)}${i % 10}`;
+  const withinValidate = (i: number): string => `${'€'.repeat(341)}${i % 10}`;
 
-  it('32 audiences of 1,024 bytes are served; one of 1,025 bytes (343 characters) is InvalidArgument', async () => {
+  it('32 FetchJWTSVID audiences of 256 bytes are served, one of 257 bytes (87 characters) is InvalidArgument; ValidateJWTSVID takes 1,024 bytes', async () => {
     await start();
     node.setEntries([{ selectors: [`unix:uid:${UID}`] }]);
     const audience = Array.from({ length: 32 }, (_, i) => within(i));
@@ -93,10 +95,16 @@ describe('audience limits count UTF-8 bytes, as the message cap does (review 14 
     const validate = (aud: string): Promise<unknown> =>
       unaryCall(client(), 'ValidateJWTSVID', { audience: aud, svid: served.svids[0]!.svid }).then(
         () => 'ok',
-        (e: grpc.ServiceError) => e.code,
+        (e: grpc.ServiceError) => `${e.code} ${e.details}`,
       );
     expect(await validate(within(5))).toBe('ok');
-    expect(await validate(`${within(5)}a`)).toBe(grpc.status.INVALID_ARGUMENT);
+    // 1,024 bytes: read, and the token judged (it is not for that audience); 1,025: too long.
+    expect(await validate(withinValidate(5))).toMatch(
+      new RegExp(`^${grpc.status.INVALID_ARGUMENT} invalid JWT-SVID: ERR_`),
+    );
+    expect(await validate(`${withinValidate(5)}a`)).toBe(
+      `${grpc.status.INVALID_ARGUMENT} the audience is too long`,
+    );
   });
 });
 
