@@ -8,7 +8,12 @@ import { marshalBundle } from '../bundle/index.js';
 import type { Ca, CheckedCsr } from '../ca/index.js';
 import { ApiError, isBrokerError } from '../errors.js';
 import type { Federation } from '../federation/index.js';
-import { idPatternText, type Entry, type Registration } from '../registration/index.js';
+import {
+  idPatternText,
+  type Enrolment,
+  type Entry,
+  type Registration,
+} from '../registration/index.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffeid/index.js';
 import { validateJwtSvid } from '../svid/index.js';
 import { createFailedAuthLimiter, type FailedAuthLimiter } from './auth-limit.js';
@@ -197,6 +202,43 @@ function x509Issuer(deps: AgentDeps): IssueX509 {
   };
 }
 
+/**
+ * An enrolment's durable steps, the join token's spend last: token.used and svid.issued are
+ * appended side by side (they may share a group commit), the SVID is signed meanwhile, and the
+ * token is spent only once both records are durable. A failure before the spend (a store or audit
+ * log that cannot answer: 503) leaves the token for a retry; nothing is handed out unless the
+ * spend succeeds (an enrolment that lost it to another replica is refused like a used token).
+ */
+async function enrolAndIssue(
+  deps: AgentDeps,
+  issueX509: IssueX509,
+  enrolment: Enrolment,
+  csr: CheckedCsr,
+): Promise<Awaited<ReturnType<IssueX509>>> {
+  const used = deps.audit({
+    type: 'token.used',
+    actor: 'agent:join-token',
+    details: {
+      tokenId: enrolment.tokenId,
+      entryId: enrolment.entry.id,
+      spiffeId: enrolment.spiffeId.toString(),
+      instanceId: enrolment.instanceId ?? null,
+    },
+  });
+  // Awaited below; this only keeps a failure that comes first from counting as unhandled.
+  used.catch(() => undefined);
+  const issued = await issueX509(
+    enrolment.spiffeId,
+    enrolment.entry,
+    csr,
+    enrolment.instanceId,
+    'attest',
+  );
+  await used;
+  await enrolment.spend();
+  return issued;
+}
+
 /** The routes open to anyone: our bundle, and enrolment with a join token. */
 function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void {
   // Our bundle, public as on the bundle endpoint: an agent given only the bundle's SHA-256 digest
@@ -208,8 +250,8 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
   );
 
   // Enrolment: the join token is the only credential; the CSR's proof of possession is checked
-  // before the token is spent, so a broken client does not burn it, and only then (issuance uses the
-  // checked key: one signature check per enrolment).
+  // before the token is looked up, so a broken client does not use it (issuance uses the checked
+  // key: one signature check per enrolment), and the token is spent last (enrolAndIssue).
   const limiter = deps.enrolLimiter ?? createFailedAuthLimiter({ now: deps.now });
   app.post('/v1/agent/attest', async (c) => {
     // The connection's own address: a header such as x-forwarded-for is the caller's to choose.
@@ -219,28 +261,12 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
     const body = await parseJsonBody(c, attestSchema);
     const csr = await checkCsrCounted(deps, limiter, source, csrDer(body.csr));
     const enrolment = await enrolCounted(deps, limiter, source, body.joinToken);
-    // token.used is appended before svid.issued, but the two durable writes overlap (they may share
-    // a group commit): nothing is answered until both are durable, and a failed one answers 503.
-    const used = deps.audit({
-      type: 'token.used',
-      actor: 'agent:join-token',
-      details: {
-        tokenId: enrolment.tokenId,
-        entryId: enrolment.entry.id,
-        spiffeId: enrolment.spiffeId.toString(),
-        instanceId: enrolment.instanceId ?? null,
-      },
-    });
-    // Awaited below; this only keeps a failure that comes first from counting as unhandled.
-    used.catch(() => undefined);
-    const issued = await issueX509(
-      enrolment.spiffeId,
-      enrolment.entry,
-      csr,
-      enrolment.instanceId,
-      'attest',
-    );
-    await used;
+    let issued: Awaited<ReturnType<IssueX509>>;
+    try {
+      issued = await enrolAndIssue(deps, issueX509, enrolment, csr);
+    } finally {
+      enrolment.release();
+    }
     return c.body(
       jsonText(
         x509Body(issued, {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { RegistrationError, isBrokerError } from '../errors.js';
 import type { Clock } from '../clock.js';
 import type { SpiffeId } from '../spiffeid/index.js';
-import type { Store } from '../store/index.js';
+import type { Store, TokenRecord } from '../store/index.js';
 import { isWorkloadEntry, type Entry } from './entry.js';
 import { fillIdPattern, newInstanceId } from './template.js';
 
@@ -38,14 +38,31 @@ export interface Enrolment {
   /** The per-instance segment for template entries; undefined for fixed IDs. */
   readonly instanceId: string | undefined;
   readonly tokenId: string;
+  /**
+   * Spends the join token (one use, even across replicas): the last step of an enrolment, once
+   * everything else has succeeded, so a failure before it leaves the token for a retry.
+   * ERR_REGISTRATION_TOKEN_INVALID when another enrolment spent it first (or it expired meanwhile).
+   */
+  spend(): Promise<void>;
+  /** Ends the enrolment, spent or not: another may use the token here again (idempotent). */
+  release(): void;
 }
 
 export interface JoinTokenDeps {
-  readonly store: Pick<Store, 'putToken' | 'consumeToken' | 'deleteToken' | 'listTokens'>;
+  readonly store: Pick<
+    Store,
+    'putToken' | 'readToken' | 'consumeToken' | 'deleteToken' | 'listTokens'
+  >;
   readonly now: Clock;
   readonly randomBytes: (size: number) => Buffer;
   /** The stored entry `id`, or ERR_REGISTRATION_ENTRY_NOT_FOUND. */
   readonly getEntry: (id: string) => Promise<Entry>;
+  /**
+   * Hashes of the tokens an enrolment on this broker is using now: one at a time per token, so a
+   * holder of one token cannot have many SVIDs signed here for one use (other replicas may each run
+   * one; the spend lets only one of them answer).
+   */
+  readonly enrolling: Set<string>;
 }
 
 function tokenHash(token: string): string {
@@ -123,12 +140,49 @@ export async function deleteJoinToken(
   return { entryId: typeof entryId === 'string' ? entryId : null };
 }
 
-/** Consumes a join token (one time) and fills the entry's ID; `ERR_REGISTRATION_TOKEN_INVALID`. */
+/**
+ * Looks a join token up (without spending it: `spend()` does, last) and fills the entry's ID;
+ * `ERR_REGISTRATION_TOKEN_INVALID`.
+ */
 export async function enrolWithToken(deps: JoinTokenDeps, token: string): Promise<Enrolment> {
   if (typeof token !== 'string' || !TOKEN_RE.test(token)) throw tokenInvalid();
   const hash = tokenHash(token);
-  const record = await deps.store.consumeToken(hash, deps.now());
+  const record = await deps.store.readToken(hash, deps.now());
   if (record === undefined) throw tokenInvalid();
+  if (deps.enrolling.has(hash)) {
+    throw new RegistrationError(
+      'ERR_REGISTRATION_TOKEN_INVALID',
+      'join token is in use by another enrolment; retry once that one has ended',
+    );
+  }
+  // Held from here (no await between the check and this) until release().
+  deps.enrolling.add(hash);
+  const release = (): void => {
+    deps.enrolling.delete(hash);
+  };
+  try {
+    const { entry, instanceId } = await enrolmentEntry(deps, record);
+    return {
+      entry,
+      spiffeId: fillIdPattern(entry.pattern, instanceId),
+      instanceId,
+      tokenId: hash.slice(0, 16),
+      spend: async () => {
+        if ((await deps.store.consumeToken(hash, deps.now())) === undefined) throw tokenInvalid();
+      },
+      release,
+    };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/** The agent or node entry a token grants, and a new instance id for a template. */
+async function enrolmentEntry(
+  deps: JoinTokenDeps,
+  record: TokenRecord,
+): Promise<{ entry: Entry; instanceId: string | undefined }> {
   const entryId = record.data['entryId'];
   if (typeof entryId !== 'string') throw tokenInvalid();
   let entry: Entry;
@@ -143,10 +197,5 @@ export async function enrolWithToken(deps: JoinTokenDeps, token: string): Promis
   if (isWorkloadEntry(entry)) throw tokenInvalid();
   const instanceId =
     entry.pattern.kind === 'template' ? newInstanceId(deps.randomBytes) : undefined;
-  return {
-    entry,
-    spiffeId: fillIdPattern(entry.pattern, instanceId),
-    instanceId,
-    tokenId: hash.slice(0, 16),
-  };
+  return { entry, instanceId };
 }

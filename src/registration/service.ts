@@ -41,6 +41,7 @@ export type RegistrationStore = Pick<
   | 'putEntry'
   | 'deleteEntry'
   | 'putToken'
+  | 'readToken'
   | 'consumeToken'
   | 'deleteToken'
   | 'listTokens'
@@ -89,7 +90,10 @@ export interface Registration {
   listTokens(): Promise<TokenView[]>;
   /** Revokes an unused join token; says which entry it was for. */
   deleteToken(tokenId: string): Promise<{ entryId: string | null }>;
-  /** Consumes a join token (one time) and fills the entry's ID; `ERR_REGISTRATION_TOKEN_INVALID`. */
+  /**
+   * Looks a join token up and fills the entry's ID (`ERR_REGISTRATION_TOKEN_INVALID`); the token is
+   * spent by the enrolment's `spend()`, its last step.
+   */
   enrol(token: string): Promise<Enrolment>;
   /**
    * The agent or node entry granting `id` (at most one: they never overlap), or undefined. Workload
@@ -169,7 +173,13 @@ export function createRegistration(deps: RegistrationDeps): Registration {
     if (record === undefined) throw notFound(id);
     return decodeEntry(record.value, ownTrustDomain, reserved);
   };
-  const tokens: JoinTokenDeps = { store, now: deps.now, randomBytes: deps.randomBytes, getEntry };
+  const tokens: JoinTokenDeps = {
+    store,
+    now: deps.now,
+    randomBytes: deps.randomBytes,
+    getEntry,
+    enrolling: new Set(),
+  };
 
   return {
     async createEntry(input, actor) {

@@ -158,6 +158,8 @@ export interface TokenInput {
 export interface TokenStore {
   /** Stores a new token; `ERR_STORE_CONFLICT` if the hash is already present. */
   putToken(input: TokenInput): Promise<void>;
+  /** The token if it is there and not expired at `now`, left in place (not consumed). */
+  readToken(hash: string, now: number): Promise<TokenRecord | undefined>;
   /** One-time use: exactly one concurrent caller gets the record; expired tokens give undefined. */
   consumeToken(hash: string, now: number): Promise<TokenRecord | undefined>;
   deleteToken(hash: string): Promise<boolean>;

@@ -254,6 +254,53 @@ describe('POST /v1/agent/attest', () => {
     expect(written).toEqual(['svid.issued']);
   });
 
+  it('a token is spent last: an enrolment answered 503 (an audit record not written) leaves it for a retry, which enrols', async () => {
+    const failing = createAgentApp(
+      deps({
+        audit: async (event) => {
+          if (event.type === 'svid.issued') {
+            throw new StoreError('ERR_STORE_UNAVAILABLE', 'audit log unavailable');
+          }
+        },
+      }),
+    );
+    const token = await newToken(solo);
+    const body = (): { joinToken: string; csr: string } => ({
+      joinToken: token,
+      csr: csrPem(newKeyAndCsr().csrDer),
+    });
+    const refused = await call('/v1/agent/attest', { app: failing, body: body() });
+    expect(refused.status, await refused.text()).toBe(503);
+    const retried = await call('/v1/agent/attest', { body: body() });
+    expect(retried.status, await retried.clone().text()).toBe(200);
+    expect((await json<{ spiffeId: string }>(retried)).spiffeId).toBe(`spiffe://${TD}/agents/solo`);
+    // Spent by that enrolment now.
+    await expectError(
+      await call('/v1/agent/attest', { body: body() }),
+      401,
+      'ERR_REGISTRATION_TOKEN_INVALID',
+    );
+  });
+
+  it('concurrent enrolments with one token: exactly one SVID is handed out, the others are refused', async () => {
+    const token = await newToken(solo);
+    const before = auditEvents.length;
+    const app = createAgentApp(deps()); // its own limit on refusals per address
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        call('/v1/agent/attest', {
+          app,
+          body: { joinToken: token, csr: csrPem(newKeyAndCsr().csrDer) },
+        }),
+      ),
+    );
+    const statuses = responses.map((r) => r.status).sort();
+    expect(statuses).toEqual([200, ...Array.from({ length: 9 }, () => 401)]);
+    // The others were refused before any record or signature: one enrolment of a token at a time.
+    const events = auditEvents.slice(before).map((event) => event.type);
+    expect(events.sort()).toEqual(['svid.issued', 'token.used']);
+  });
+
   it('a token whose entry was deleted → 401 ERR_REGISTRATION_TOKEN_INVALID', async () => {
     const entry = await createEntry('agents/gone');
     const token = await newToken(entry);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 // The registration service on real stores: the embedded file store and a real redis-server.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -110,7 +111,21 @@ describe('registration on the file store', () => {
     expect(a.instanceId).toBeDefined();
     expect(a.instanceId).not.toBe(b.instanceId);
     expect(a.spiffeId.toString()).toBe(`spiffe://logistics.example/agents/planner/${a.instanceId}`);
+    // One enrolment of a token at a time; it is spent by spend(), the enrolment's last step.
     expect(await codeOf(reg.enrol(first.token))).toBe('ERR_REGISTRATION_TOKEN_INVALID');
+    await a.spend();
+    a.release();
+    expect(await codeOf(reg.enrol(first.token))).toBe('ERR_REGISTRATION_TOKEN_INVALID');
+    expect(await codeOf(a.spend())).toBe('ERR_REGISTRATION_TOKEN_INVALID');
+    // An enrolment that ends without spending (it failed) leaves the token for the next one.
+    b.release();
+    const again = await reg.enrol(second.token);
+    expect(again.entry.id).toBe(entry.id);
+    await again.spend();
+    again.release();
+    expect(
+      await store.readToken(createHash('sha256').update(second.token).digest('hex'), clock.nowMs()),
+    ).toBeUndefined();
 
     const found = await reg.entryFor(a.spiffeId);
     expect(found?.entry.id).toBe(entry.id);
@@ -201,10 +216,16 @@ describe('registration on a real redis-server shared by two replicas', () => {
       'admin',
     );
     const token = await a.createToken(entry.id, { actor: 'admin' });
-    const results = await Promise.allSettled([a.enrol(token.token), b.enrol(token.token)]);
+    // Each replica may run an enrolment of the token; only one of them spends it.
+    const [onA, onB] = await Promise.all([a.enrol(token.token), b.enrol(token.token)]);
+    const results = await Promise.allSettled([onA.spend(), onB.spend()]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const failed = results.find((r) => r.status === 'rejected');
+    expect((failed as PromiseRejectedResult).reason).toMatchObject({
+      code: 'ERR_REGISTRATION_TOKEN_INVALID',
+    });
 
-    const enrolled = results.find((r) => r.status === 'fulfilled')!.value;
+    const enrolled = results[0].status === 'fulfilled' ? onA : onB;
     expect((await b.entryFor(enrolled.spiffeId))?.entry.id).toBe(entry.id); // now cached on b
     // The clock does not move, so only the pub/sub notification can empty b's cache: wait for it.
     // (Re-checked on every change b hears of, in case an earlier notification is still in flight.)

@@ -35,6 +35,18 @@ export function describeJoinTokens({ fresh }: ContractContext): void {
       expect(await store.listTokens(0)).toEqual([]);
     });
 
+    it('reads a token without consuming it; an expired or consumed one reads as nothing', async () => {
+      const store = await fresh();
+      await store.putToken({ hash: 'h5', expiresAt: 5_000, data: { entryId: 'e1' } });
+      const record = { hash: 'h5', expiresAt: 5_000, data: { entryId: 'e1' } };
+      expect(await store.readToken('h5', 1_000)).toEqual(record);
+      expect(await store.readToken('h5', 1_000)).toEqual(record);
+      expect(await store.readToken('h5', 5_000)).toBeUndefined();
+      expect(await store.readToken('unknown', 1_000)).toBeUndefined();
+      expect(await store.consumeToken('h5', 1_000)).toEqual(record);
+      expect(await store.readToken('h5', 1_000)).toBeUndefined();
+    });
+
     it('gives a token to exactly one of many concurrent consumers', async () => {
       const store = await fresh();
       await store.putToken({ hash: 'h4', expiresAt: 5_000, data: {} });

@@ -28,6 +28,13 @@ export function fileTokenStore({ journal, checkOpen }: FileRecordContext): Token
         };
       });
     },
+    readToken: async (hash, at) => {
+      checkKeyComponent('token hash', hash);
+      checkTime('now', at);
+      checkOpen();
+      const token = state.token.get(hash);
+      return token !== undefined && token.expiresAt > at ? token : undefined;
+    },
     consumeToken: async (hash, at) => {
       checkKeyComponent('token hash', hash);
       checkTime('now', at);

@@ -37,6 +37,14 @@ export function redisTokenStore(context: RedisContext, nowMs: Clock): TokenStore
         throw new StoreError('ERR_STORE_CONFLICT', 'a token with this hash already exists');
       }
     },
+    readToken: async (hash, at) => {
+      const key = keys.token(hash);
+      checkTime('now', at);
+      const text = await conn.call('read token', () => client.get(key));
+      if (typeof text !== 'string') return undefined;
+      const token = decodeToken(text);
+      return token.expiresAt > at ? token : undefined;
+    },
     consumeToken: async (hash, at) => {
       const key = keys.token(hash);
       checkTime('now', at);
