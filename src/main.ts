@@ -344,6 +344,7 @@ async function startCa(
       maxJwtSvidTtlSeconds: config.ca.maxJwtSvidTtl,
       refreshHintSeconds: config.bundleEndpoint.refreshHint,
       csrCheckWorkers: config.ca.csrCheckWorkers ?? defaultCsrCheckWorkers(),
+      uriNameConstraints: config.ca.uriNameConstraints,
       ...(config.ca.upstream === undefined
         ? {}
         : {

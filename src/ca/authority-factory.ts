@@ -101,6 +101,7 @@ export async function createX509Authority(
       spkiDer,
       subjectKeyId: ski,
       trustDomainUri: trustDomain.idString,
+      ...(config.uriNameConstraints ? { uriNameConstraint: trustDomain.name } : {}),
     }),
   );
   if (upstream !== undefined) {

@@ -28,6 +28,11 @@ export interface CaOptions {
    * `ca.csrCheckWorkers` in the config schema), keeping a core for the event loop that serves TLS.
    */
   readonly csrCheckWorkers?: number;
+  /**
+   * X509-14: our CA certificates carry URI name constraints permitting the trust domain only.
+   * Off by default: many X.509 stacks refuse certificates with URI name constraints.
+   */
+  readonly uriNameConstraints?: boolean;
 }
 
 export interface ResolvedCaOptions {
@@ -43,6 +48,7 @@ export interface ResolvedCaOptions {
   readonly refreshHintSeconds: number;
   readonly upstream: { readonly certFile: string; readonly keyFile: string } | undefined;
   readonly csrCheckWorkers: number;
+  readonly uriNameConstraints: boolean;
 }
 
 export const CA_DEFAULTS = Object.freeze({
@@ -158,5 +164,6 @@ export function resolveCaOptions(options: CaOptions): ResolvedCaOptions {
     refreshHintSeconds,
     upstream: options.upstream === undefined ? undefined : { ...options.upstream },
     csrCheckWorkers,
+    uriNameConstraints: options.uriNameConstraints === true,
   });
 }

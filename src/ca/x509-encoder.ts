@@ -34,6 +34,7 @@ const OID_EXT_KEY_USAGE = oid('2.5.29.37');
 const OID_SUBJECT_KEY_ID = oid('2.5.29.14');
 const OID_AUTHORITY_KEY_ID = oid('2.5.29.35');
 const OID_SUBJECT_ALT_NAME = oid('2.5.29.17');
+const OID_NAME_CONSTRAINTS = oid('2.5.29.30');
 const OID_ORGANIZATION = '2.5.4.10';
 const OID_COMMON_NAME = '2.5.4.3';
 /** RFC 5280 upper bound for O and CN. */
@@ -149,6 +150,22 @@ export interface CaCertificateFields {
   readonly subjectKeyId: Buffer;
   /** `spiffe://<td>`: a signing certificate is itself an SVID without path (X509-13). */
   readonly trustDomainUri: string;
+  /**
+   * X509-14: a critical nameConstraints permitting URI names of this host only (the trust domain
+   * name), so that nothing below this CA can carry a SPIFFE ID of another trust domain.
+   */
+  readonly uriNameConstraint?: string;
+}
+
+/**
+ * nameConstraints { permittedSubtrees [0] { GeneralSubtree { uniformResourceIdentifier [6] host } } }
+ * (RFC 5280 4.2.1.10: for URIs the constraint is the host part; critical, as CAs must mark it).
+ */
+function uriNameConstraintsExtension(host: string): Buffer {
+  const subtree = sequence(implicitPrimitive(6, Buffer.from(host, 'latin1')));
+  // permittedSubtrees is [0] IMPLICIT SEQUENCE OF: a constructed [0] around the subtrees, as
+  // explicit(0, ...) encodes it.
+  return extension(OID_NAME_CONSTRAINTS, true, sequence(explicit(0, subtree)));
 }
 
 /** TBSCertificate of a CA certificate: X509-10, X509-11, X509-13; no EKU (X509-15). */
@@ -173,6 +190,9 @@ export function encodeCaTbs(signer: CertificateSigner, fields: CaCertificateFiel
           false,
           sequence(implicitPrimitive(6, Buffer.from(fields.trustDomainUri, 'latin1'))),
         ),
+        ...(fields.uriNameConstraint === undefined
+          ? []
+          : [uriNameConstraintsExtension(fields.uriNameConstraint)]),
       ),
     ),
   );

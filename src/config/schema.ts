@@ -257,6 +257,11 @@ export const configSchema = z
          * (at least 1), leaving a core for the event loop that serves TLS and HTTP.
          */
         csrCheckWorkers: z.number().int().min(1).max(64).optional(),
+        /**
+         * X509-14: our CA certificates permit URI names of our trust domain only (critical
+         * nameConstraints). Off by default: many X.509 stacks refuse URI name constraints.
+         */
+        uriNameConstraints: z.boolean().default(false),
       })
       .strict()
       .default({
@@ -267,6 +272,7 @@ export const configSchema = z
         maxX509SvidTtl: 86400,
         jwtSvidTtl: 300,
         maxJwtSvidTtl: 3600,
+        uriNameConstraints: false,
       }),
     bundleEndpoint: z
       .object({
