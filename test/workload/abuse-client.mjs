@@ -13,7 +13,15 @@ import net from 'node:net';
 import { setImmediate, setInterval, setTimeout } from 'node:timers';
 
 const [mode, socketPath, ...args] = process.argv.slice(2);
-const counts = { open: 0, closedByServer: 0, errors: 0, responses: 0, flushed: 0, statuses: {} };
+const counts = {
+  open: 0,
+  closedByServer: 0,
+  errors: 0,
+  responses: 0,
+  flushed: 0,
+  streamsClosed: 0,
+  statuses: {},
+};
 const status = (code) => (counts.statuses[code] = (counts.statuses[code] ?? 0) + 1);
 setInterval(() => console.log(JSON.stringify(counts)), 200);
 
@@ -40,6 +48,7 @@ function request(s, method, header) {
   });
   stream.on('trailers', (trailers) => status(trailers['grpc-status']));
   stream.on('error', () => {});
+  stream.on('close', () => (counts.streamsClosed += 1));
   return stream;
 }
 

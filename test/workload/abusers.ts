@@ -16,6 +16,8 @@ export interface Counts {
   errors: number;
   responses: number;
   flushed: number;
+  /** Streams closed, by either side (the abuser never ends or resets one itself). */
+  streamsClosed: number;
   statuses: Record<string, number>;
 }
 

@@ -83,12 +83,15 @@ describe('Workload API limits per local user (review 10)', () => {
     );
   });
 
-  it('F1: without the security header a call is InvalidArgument at its headers; a message left incomplete is DeadlineExceeded after receiveMs', async () => {
+  it('F1: without the security header a call is InvalidArgument at its headers; a message left incomplete is DeadlineExceeded after receiveMs; review 17 F1: the timed-out streams are closed, not left holding the message', async () => {
     await start(undefined, { receiveMs: 1000 });
     const bare = abuse(['partial', '1', '50', '60000', '0'], NOBODY);
     await until('50 refusals', () => bare.counts()?.statuses['3'] === 50);
     const slow = abuse(['partial', '1', '10', '60000', '1'], NOBODY);
     await until('10 deadlines', () => slow.counts()?.statuses['4'] === 10, 10_000);
+    // The abuser never ends a stream: only the agent's RST_STREAM closes one whose message had
+    // begun to arrive (before, each stayed open holding it: review 17 measured 117 MiB for a uid).
+    await until('the timed-out streams closed', () => slow.counts()?.streamsClosed === 10, 5_000);
   });
 
   it('review 14 F1: a complete request never half-closed is DeadlineExceeded after receiveMs, and many audiences are never decoded', async () => {
