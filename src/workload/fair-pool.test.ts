@@ -59,13 +59,32 @@ describe('fair pool', () => {
     expect(p.held(1)).toBe(1);
   });
 
-  it('newest: among equal holders the newest slot of all is taken back', () => {
+  it('newest: among equal holders the uid that got there first gives up its newest slot; the last to get there keeps its own', () => {
     const { p, evicted } = pool('newest', 4, 2);
     p.take(1, 'a0');
     p.take(2, 'b0');
     p.take(1, 'a1');
     p.take(2, 'b1');
     expect(p.take(3, 'c0')).toBe('taken');
-    expect(evicted).toEqual([[2, 'b1']]);
+    expect(evicted).toEqual([[1, 'a1']]);
+    // uid 1 comes back to 2 slots after uid 2: uid 2 is taken from next.
+    p.give(3, 'c0');
+    expect(p.take(1, 'a2')).toBe('taken');
+    expect(p.take(4, 'd0')).toBe('taken');
+    expect(evicted[1]).toEqual([2, 'b1']);
+  });
+
+  it('given-back slots are never chosen, and the pool keeps its count through churn', () => {
+    const { p, evicted } = pool('newest', 3, 3);
+    for (let i = 0; i < 1000; i += 1) {
+      expect(p.take(1, `a${i}`)).toBe('taken');
+      if (i > 1) p.give(1, `a${i - 1}`);
+    }
+    // uid 1 holds a0 and a999; a newcomer takes the newest back, never a given-back one.
+    expect(p.held(1)).toBe(2);
+    expect(p.take(2, 'b0')).toBe('taken');
+    expect(p.take(3, 'c0')).toBe('taken');
+    expect(evicted).toEqual([[1, 'a999']]);
+    expect(p.size).toBe(3);
   });
 });

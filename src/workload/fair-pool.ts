@@ -27,73 +27,99 @@ export interface FairPool<T> {
   readonly size: number;
 }
 
-/** The slot to take back from one uid: its first (oldest) or last (newest) with its number. */
-function victimOf<T>(items: Map<T, number>, victim: 'oldest' | 'newest'): [T, number] | undefined {
-  if (victim === 'oldest') return items.entries().next().value;
-  let last: [T, number] | undefined;
-  for (const entry of items) last = entry;
-  return last;
+/** One uid's slots: in the order taken (a Set keeps it: its first is the oldest), and a stack. */
+interface UidSlots<T> {
+  readonly items: Set<T>;
+  /** Items in the order taken; given-back ones are skipped lazily and compacted away. */
+  order: T[];
+}
+
+/** The newest slot still held: the top of the stack, past given-back items (amortised O(1)). */
+function newestOf<T>(slots: UidSlots<T>): T | undefined {
+  while (slots.order.length > 0) {
+    const item = slots.order[slots.order.length - 1] as T;
+    if (slots.items.has(item)) return item;
+    slots.order.pop();
+  }
+  return undefined;
 }
 
 export function createFairPool<T>(options: FairPoolOptions<T>): FairPool<T> {
-  // Each uid's slots in the order taken, numbered; a newer slot has a higher number.
-  const byUid = new Map<number, Map<T, number>>();
+  const byUid = new Map<number, UidSlots<T>>();
+  // Uids by how many slots they hold, each set in the order its uids reached that count; and the
+  // highest count held. Counts move by one at a time, so keeping these costs O(1) per change, and
+  // so does finding whom to take a slot back from (review 17 F2: no scan of the pool).
+  const buckets = new Map<number, Set<number>>();
+  let maxHeld = 0;
   let size = 0;
-  let taken = 0;
+
+  function recount(uid: number, from: number, to: number): void {
+    const old = buckets.get(from);
+    old?.delete(uid);
+    if (old?.size === 0) buckets.delete(from);
+    if (to > 0) {
+      let bucket = buckets.get(to);
+      if (bucket === undefined) {
+        bucket = new Set();
+        buckets.set(to, bucket);
+      }
+      bucket.add(uid);
+    }
+    if (to > maxHeld) maxHeld = to;
+    while (maxHeld > 0 && !buckets.has(maxHeld)) maxHeld -= 1;
+  }
 
   /**
-   * The uid holding the most and the slot to take back from it; among equals the uid whose victim
-   * is oldest (or newest) of all, so a newcomer's fresh request is not the one taken back.
+   * The uid holding the most and the slot to take back from it: its oldest or newest. Among equal
+   * holders, the uid that reached that count first, so a newcomer that just got there keeps its slot.
    */
   function choose(): { uid: number; item: T } | undefined {
-    let best: { uid: number; item: T; seq: number; held: number } | undefined;
-    for (const [uid, items] of byUid) {
-      if (best !== undefined && items.size < best.held) continue;
-      const victim = victimOf(items, options.victim);
-      if (victim === undefined) continue;
-      const better =
-        best === undefined ||
-        items.size > best.held ||
-        (options.victim === 'oldest' ? victim[1] < best.seq : victim[1] > best.seq);
-      if (better) best = { uid, item: victim[0], seq: victim[1], held: items.size };
-    }
-    return best;
+    const uid = buckets.get(maxHeld)?.values().next().value;
+    const slots = uid === undefined ? undefined : byUid.get(uid);
+    if (uid === undefined || slots === undefined) return undefined;
+    const item = options.victim === 'oldest' ? slots.items.values().next().value : newestOf(slots);
+    return item === undefined ? undefined : { uid, item };
   }
 
   function remove(uid: number, item: T): boolean {
-    const items = byUid.get(uid);
-    if (items === undefined || !items.delete(item)) return false;
-    if (items.size === 0) byUid.delete(uid);
+    const slots = byUid.get(uid);
+    if (slots === undefined || !slots.items.delete(item)) return false;
+    const held = slots.items.size;
+    if (held === 0) byUid.delete(uid);
+    else if (slots.order.length > 2 * held + 16) slots.order = [...slots.items];
+    recount(uid, held + 1, held);
     size -= 1;
     return true;
   }
 
   return {
     take(uid, item) {
-      const mine = byUid.get(uid)?.size ?? 0;
+      const mine = byUid.get(uid)?.items.size ?? 0;
       if (mine >= options.maxPerUid) return 'per-uid';
       if (size >= options.max) {
         const victim = choose();
         // Holding nothing always gets a slot; otherwise only from a uid at least two ahead, so two
         // uids near their share do not take a slot back and forth.
         if (victim === undefined) return 'full';
-        if (mine > 0 && (byUid.get(victim.uid)?.size ?? 0) < mine + 2) return 'full';
+        if (mine > 0 && maxHeld < mine + 2) return 'full';
         remove(victim.uid, victim.item);
         options.evict(victim.uid, victim.item);
       }
-      let items = byUid.get(uid);
-      if (items === undefined) {
-        items = new Map();
-        byUid.set(uid, items);
+      let slots = byUid.get(uid);
+      if (slots === undefined) {
+        slots = { items: new Set(), order: [] };
+        byUid.set(uid, slots);
       }
-      items.set(item, (taken += 1));
+      slots.items.add(item);
+      slots.order.push(item);
+      recount(uid, slots.items.size - 1, slots.items.size);
       size += 1;
       return 'taken';
     },
     give(uid, item) {
       remove(uid, item);
     },
-    held: (uid) => byUid.get(uid)?.size ?? 0,
+    held: (uid) => byUid.get(uid)?.items.size ?? 0,
     get size() {
       return size;
     },
