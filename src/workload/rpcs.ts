@@ -52,6 +52,14 @@ function fitsAudience(value: string, maxBytes: number): boolean {
   return Buffer.byteLength(value, 'utf8') <= maxBytes;
 }
 
+/**
+ * Control characters the broker's API refuses in any request string (all but tab, LF and CR:
+ * src/api/validate.ts): an audience holding one is refused here, as InvalidArgument, rather than
+ * by the broker, whose refusal would reach the caller as Unavailable and be retried (review 17 F3).
+ */
+// eslint-disable-next-line no-control-regex
+const BROKER_REFUSED_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
 function checkAudience(deps: RpcDeps, value: unknown): string[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw new Refusal(grpc.status.INVALID_ARGUMENT, 'audience must be specified');
@@ -71,6 +79,9 @@ function checkAudience(deps: RpcDeps, value: unknown): string[] {
         grpc.status.INVALID_ARGUMENT,
         `audience values are at most ${deps.maxFetchAudienceLength} bytes (UTF-8)`,
       );
+    }
+    if (BROKER_REFUSED_CONTROL.test(item)) {
+      throw new Refusal(grpc.status.INVALID_ARGUMENT, 'audience values hold no control characters');
     }
   }
   return value as string[];

@@ -205,6 +205,15 @@ describe('fedbroker agent serve against a real broker (issue 17)', () => {
       (e: unknown) => e,
     )) as grpc.ServiceError;
     expect(tooLong.code).toBe(grpc.status.INVALID_ARGUMENT);
+    // Nor a control character the broker's API refuses (review 17 F3); tab and LF it takes.
+    const control = (await unaryCall(c, 'FetchJWTSVID', { audience: ['aud\u0001x'] }).catch(
+      (e: unknown) => e,
+    )) as grpc.ServiceError;
+    expect(control.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const tabbed = await unaryCall<{ svids: unknown[] }>(c, 'FetchJWTSVID', {
+      audience: ['aud\tx\ny'],
+    });
+    expect(tabbed.svids).toHaveLength(1);
   });
 
   it("activating a prepared X.509 authority re-signs the open stream's SVID with it at once (issue 17 activation gap)", async () => {
