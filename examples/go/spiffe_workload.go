@@ -131,10 +131,15 @@ func (s *svidSet) verifyPeer(raw [][]byte, allowed string) (string, error) {
 		}
 		certs[i] = cert
 	}
-	if len(certs[0].URIs) != 1 {
+	leaf := certs[0]
+	if len(leaf.URIs) != 1 {
 		return "", errors.New("peer leaf must have exactly one URI SAN")
 	}
-	id := certs[0].URIs[0].String()
+	// An X509-SVID leaf is not a CA and cannot sign certificates or CRLs.
+	if leaf.IsCA || leaf.KeyUsage&(x509.KeyUsageCertSign|x509.KeyUsageCRLSign) != 0 {
+		return "", errors.New("peer leaf is a CA certificate")
+	}
+	id := leaf.URIs[0].String()
 	domain, err := trustDomainOf(id)
 	if err != nil {
 		return "", err
@@ -150,7 +155,7 @@ func (s *svidSet) verifyPeer(raw [][]byte, allowed string) (string, error) {
 	for _, cert := range certs[1:] {
 		intermediates.AddCert(cert)
 	}
-	_, err = certs[0].Verify(x509.VerifyOptions{
+	_, err = leaf.Verify(x509.VerifyOptions{
 		Roots:         pool,
 		Intermediates: intermediates,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},

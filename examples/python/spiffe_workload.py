@@ -160,9 +160,25 @@ def tls_context(server, paths):
     return context
 
 
+def is_ca(cert):
+    """An X509-SVID leaf is not a CA and cannot sign certificates or CRLs."""
+    try:
+        if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return True
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        return usage.key_cert_sign or usage.crl_sign
+    except x509.ExtensionNotFound:
+        return False
+
+
 def peer_id(tls_socket):
-    sans = uri_sans(x509.load_der_x509_certificate(tls_socket.getpeercert(binary_form=True)))
-    return sans[0] if len(sans) == 1 else None
+    """The peer's SPIFFE ID: its leaf's one URI SAN; None for anything else, or a CA leaf."""
+    leaf = x509.load_der_x509_certificate(tls_socket.getpeercert(binary_form=True))
+    sans = uri_sans(leaf)
+    return sans[0] if len(sans) == 1 and not is_ca(leaf) else None
 
 
 def serve_once(listener, paths, peer, own_id):
