@@ -372,7 +372,12 @@ describe('two replicas of one organisation on one redis-server (issue 6)', () =>
       '/v1/admin/authorities/x509/prepare',
     );
     expect(prepared.status, JSON.stringify(prepared.body)).toBe(201);
-    const wanted = fingerprints(partner.ca.localBundle());
+    // The partner's published bundle follows its CA's prepare (an asynchronous merge).
+    let wanted = fingerprints(partner.ca.localBundle());
+    for (let waited = 0; wanted.length < 2 && waited < 5_000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      wanted = fingerprints(partner.ca.localBundle());
+    }
     expect(wanted).toHaveLength(2);
     expect(fingerprints(a.federation.trustedBundles([PARTNER]).bundles()[0])).toHaveLength(1);
 
