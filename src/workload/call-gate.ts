@@ -115,8 +115,15 @@ export function callGate(deps: CallGateDeps): grpc.ServerInterceptor {
       }
       next();
     };
+    // grpc-js ends some calls itself, past this gate's sendStatus (the client's grpc-timeout, a
+    // message it cannot decode), then cancels them: one still arriving is reset too (review 18 F1).
+    const onCancel = (): void => {
+      const arriving = state === 'none' || state === 'receiving';
+      release();
+      if (arriving) closeRequestStream(call);
+    };
     return new grpc.ServerInterceptingCall(call, {
-      start: (next) => next({ onReceiveMetadata, onReceiveHalfClose, onCancel: release }),
+      start: (next) => next({ onReceiveMetadata, onReceiveHalfClose, onCancel }),
       sendStatus: (status, next) => {
         release();
         next(status);

@@ -1,7 +1,9 @@
 // Child-process abuser of the Workload API socket for test/workload/workload-api-limits.test.ts
 // (after review 10's attackers), run as another uid. Prints a JSON line of counts every 200 ms:
-//   partial SOCKET CONNS STREAMS LEN HEADER   each stream declares a LEN-byte message and sends
-//                                             all but its last byte (HEADER 1: with workload.spiffe.io)
+//   partial SOCKET CONNS STREAMS LEN HEADER [TIMEOUT]
+//                                             each stream declares a LEN-byte message and sends
+//                                             all but its last byte (HEADER 1: with workload.spiffe.io;
+//                                             TIMEOUT: a grpc-timeout header, e.g. 300m)
 //   idle SOCKET N                             N connections that never send a byte
 //   noread SOCKET METHOD STREAMS              server streams whose responses are never read
 //   held SOCKET STREAMS AUDIENCES             FetchJWTSVID streams each sending a complete request
@@ -34,13 +36,14 @@ function session() {
   return s;
 }
 
-function request(s, method, header) {
+function request(s, method, header, timeout) {
   const stream = s.request({
     ':method': 'POST',
     ':path': `/SpiffeWorkloadAPI/${method}`,
     'content-type': 'application/grpc',
     te: 'trailers',
     ...(header ? { 'workload.spiffe.io': 'true' } : {}),
+    ...(timeout ? { 'grpc-timeout': timeout } : {}),
   });
   stream.on('response', (headers) => {
     counts.responses += 1;
@@ -53,14 +56,15 @@ function request(s, method, header) {
 }
 
 if (mode === 'partial') {
-  const [conns, streams, len, header] = args.map(Number);
+  const [conns, streams, len, header] = args.slice(0, 4).map(Number);
+  const timeout = args[4];
   const prefix = Buffer.alloc(5);
   prefix.writeUInt32BE(len, 1);
   const body = Buffer.concat([prefix, Buffer.alloc(len - 1, 0x41)]);
   for (let c = 0; c < conns; c += 1) {
     const s = session();
     for (let i = 0; i < streams; i += 1) {
-      request(s, 'ValidateJWTSVID', header === 1).write(body, () => (counts.flushed += 1));
+      request(s, 'ValidateJWTSVID', header === 1, timeout).write(body, () => (counts.flushed += 1));
     }
   }
 } else if (mode === 'idle') {

@@ -92,6 +92,10 @@ describe('Workload API limits per local user (review 10)', () => {
     // The abuser never ends a stream: only the agent's RST_STREAM closes one whose message had
     // begun to arrive (before, each stayed open holding it: review 17 measured 117 MiB for a uid).
     await until('the timed-out streams closed', () => slow.counts()?.streamsClosed === 10, 5_000);
+    // Review 18 F1: ended by grpc-js itself (the client's own grpc-timeout), not by this gate.
+    const own = abuse(['partial', '1', '10', '60000', '1', '300m'], NOBODY);
+    await until('10 client deadlines', () => own.counts()?.statuses['4'] === 10, 5_000);
+    await until('those streams closed', () => own.counts()?.streamsClosed === 10, 5_000);
   });
 
   it('review 14 F1: a complete request never half-closed is DeadlineExceeded after receiveMs, and many audiences are never decoded', async () => {
