@@ -244,7 +244,13 @@ export function createWorkloadApiServer(options: WorkloadApiServerOptions): Work
   const callerOf = (peer: string): Promise<Caller> =>
     attestCaller(options, connections.get(peer), onHashRefused);
 
-  const hub = createStreamHub({ maxStreams: limits.maxStreams, now, callerOf });
+  const hub = createStreamHub({
+    maxStreams: limits.maxStreams,
+    maxStreamsPerUid: limits.maxCallsPerUid,
+    now,
+    callerOf,
+    uidOf: (peer) => connections.get(peer)?.uid,
+  });
   const handlers = workloadApiHandlers({
     cache,
     hub,

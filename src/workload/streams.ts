@@ -2,6 +2,7 @@
 // state never re-sent, at most one message waiting behind a write, a timer for renewals and
 // expiry, and a bound on open streams counted as they open.
 import * as grpc from '@grpc/grpc-js';
+import { createFairPool } from './fair-pool.js';
 import { checkHeader, failStream, statusOf, type Caller, type CallerOf } from './call-status.js';
 import type { Clock } from '../clock.js';
 
@@ -26,11 +27,24 @@ export interface StreamHub {
 
 export function createStreamHub(options: {
   readonly maxStreams: number;
+  /** Streams one uid may hold (its calls in flight bound them too). */
+  readonly maxStreamsPerUid: number;
   readonly now: Clock;
   readonly callerOf: CallerOf;
+  /** The uid of a connection (SO_PEERCRED at accept); undefined for one not accepted by us. */
+  readonly uidOf: (peer: string) => number | undefined;
 }): StreamHub {
   const listeners = new Set<() => void>();
   let open = 0;
+  // Open streams are shared fairly between uids, as connections and arriving requests are: when all
+  // are held, a uid holding fewer takes the newest stream of the uid holding the most, which ends
+  // ResourceExhausted (clients retry) (review 14 F2's shape, left for streams until review 17).
+  const streams = createFairPool<{ evict(): void }>({
+    max: options.maxStreams,
+    maxPerUid: options.maxStreamsPerUid,
+    victim: 'newest',
+    evict: (_uid, stream) => stream.evict(),
+  });
 
   function serve(
     call: grpc.ServerWritableStream<unknown, unknown>,
@@ -42,8 +56,17 @@ export function createStreamHub(options: {
       failStream(call, statusOf(error));
       return;
     }
-    if (open >= options.maxStreams) {
-      failStream(call, { code: grpc.status.RESOURCE_EXHAUSTED, details: 'too many open streams' });
+    const uid = options.uidOf(call.getPeer());
+    const tooMany = { code: grpc.status.RESOURCE_EXHAUSTED, details: 'too many open streams' };
+    const slot = {
+      evict: () => {
+        if (ended) return;
+        end();
+        failStream(call, tooMany);
+      },
+    };
+    if (uid === undefined || streams.take(uid, slot) !== 'taken') {
+      failStream(call, tooMany);
       return;
     }
     open += 1;
@@ -72,6 +95,7 @@ export function createStreamHub(options: {
       if (ended) return;
       ended = true;
       open -= 1;
+      streams.give(uid, slot);
       clearTimeout(timer);
       listeners.delete(push);
       waiting = undefined;

@@ -8,8 +8,16 @@ import {
   WORKLOAD_LIMIT_OPTIONS,
   workloadLimitsFromArgs,
 } from '../../src/cli/commands/workload-limit-options.js';
-import { header, unaryCall } from '../helpers/workload-client.js';
-import { UID, client, node, server, start, useWorkloadApiWorld } from './workload-api-fixture.js';
+import { header, openStream, unaryCall } from '../helpers/workload-client.js';
+import {
+  UID,
+  child,
+  client,
+  node,
+  server,
+  start,
+  useWorkloadApiWorld,
+} from './workload-api-fixture.js';
 import { NOBODY, abuse, sleep, until, useAbusers } from './abusers.js';
 
 useWorkloadApiWorld();
@@ -68,6 +76,31 @@ describe('fair shares of the pools every uid draws from (review 14 F2)', () => {
     await sleep(500);
     console.log(`F2 connections: the server closed ${closed()} of the attackers' 256`);
     expect(closed()).toBe(1);
+  }, 60_000);
+});
+
+describe('open streams are shared fairly too (review 17, left from review 14 F2)', () => {
+  it('a uid holding every open stream gives its newest up to a registered workload of another uid', async () => {
+    await start(undefined, { maxStreams: 20, maxCallsPerUid: 20 });
+    node.setEntries([
+      { spiffeId: 'spiffe://node.test/hog', selectors: [`unix:uid:${UID}`] },
+      { spiffeId: 'spiffe://node.test/victim', selectors: [`unix:uid:${NOBODY}`] },
+    ]);
+    const c = client();
+    const streams = Array.from({ length: 20 }, () => openStream(c, 'FetchX509Bundles'));
+    await Promise.all(streams.map((s) => s.next()));
+    expect(server.openStreams).toBe(20);
+    // Before: ResourceExhausted for every other uid while one held them all.
+    expect(await child(['x509'], { uid: NOBODY })).toEqual([
+      { ids: ['spiffe://node.test/victim'] },
+    ]);
+    const ended = await Promise.all(
+      streams.map((s) =>
+        Promise.race([s.ended.then((e) => e?.code), sleep(500).then(() => 'open')]),
+      ),
+    );
+    expect(ended.filter((e) => e === grpc.status.RESOURCE_EXHAUSTED)).toHaveLength(1);
+    expect(ended.at(-1)).toBe(grpc.status.RESOURCE_EXHAUSTED); // the newest
   }, 60_000);
 });
 
