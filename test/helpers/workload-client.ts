@@ -26,7 +26,8 @@ export interface X509SvidResponseMsg {
   federated_bundles: Record<string, Buffer>;
 }
 
-export function workloadClient(socketPath: string): Client {
+/** `options`: more grpc-js channel options (e.g. a connection of its own). */
+export function workloadClient(socketPath: string, options: object = {}): Client {
   const definition = loadSync(WORKLOAD_PROTO, {
     keepCase: true,
     longs: String,
@@ -44,6 +45,7 @@ export function workloadClient(socketPath: string): Client {
   ).SpiffeWorkloadAPI;
   return new Service(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    ...options,
   });
 }
 
