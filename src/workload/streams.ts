@@ -2,6 +2,7 @@
 // state never re-sent, at most one message waiting behind a write, a timer for renewals and
 // expiry, and a bound on open streams counted as they open.
 import * as grpc from '@grpc/grpc-js';
+import type { Holder } from './admission.js';
 import { createFairPool } from './fair-pool.js';
 import { checkHeader, failStream, statusOf, type Caller, type CallerOf } from './call-status.js';
 import type { Clock } from '../clock.js';
@@ -35,11 +36,10 @@ export function createStreamHub(options: {
   readonly uidOf: (peer: string) => number | undefined;
 }): StreamHub {
   const listeners = new Set<() => void>();
-  let open = 0;
   // Open streams are shared fairly between uids, as connections and arriving requests are: when all
   // are held, a uid holding fewer takes the newest stream of the uid holding the most, which ends
   // ResourceExhausted (clients retry) (review 14 F2's shape, left for streams until review 17).
-  const streams = createFairPool<{ evict(): void }>({
+  const streams = createFairPool<Holder>({
     max: options.maxStreams,
     maxPerUid: options.maxStreamsPerUid,
     victim: 'newest',
@@ -58,7 +58,7 @@ export function createStreamHub(options: {
     }
     const uid = options.uidOf(call.getPeer());
     const tooMany = { code: grpc.status.RESOURCE_EXHAUSTED, details: 'too many open streams' };
-    const slot = {
+    const slot: Holder = {
       evict: () => {
         if (ended) return;
         end();
@@ -69,7 +69,6 @@ export function createStreamHub(options: {
       failStream(call, tooMany);
       return;
     }
-    open += 1;
     let ended = false;
     let last: string | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -94,7 +93,6 @@ export function createStreamHub(options: {
     const end = (): void => {
       if (ended) return;
       ended = true;
-      open -= 1;
       streams.give(uid, slot);
       clearTimeout(timer);
       listeners.delete(push);
@@ -138,7 +136,7 @@ export function createStreamHub(options: {
       for (const listener of listeners) listener();
     },
     get open() {
-      return open;
+      return streams.size;
     },
     clear() {
       listeners.clear();
