@@ -54,18 +54,22 @@ export function callGate(deps: CallGateDeps): grpc.ServerInterceptor {
       state = 'done';
       clearTimeout(timer);
     };
-    const refuse = (status: CallStatus): void => {
-      // Refused before its half-close (at the headers, or while its message arrives).
+    /**
+     * Ends the call here (refused, with `status`) or after grpc-js ended it (cancelled): one ended
+     * before its request fully arrived (at the headers, or while its message arrives; grpc-js also
+     * ends some itself: the client's grpc-timeout, a message it cannot decode) has its stream reset.
+     */
+    const finish = (status?: CallStatus): void => {
       const arriving = state === 'none' || state === 'receiving';
       release();
-      call.sendStatus({ ...status, metadata: new grpc.Metadata() });
+      if (status !== undefined) call.sendStatus({ ...status, metadata: new grpc.Metadata() });
       if (arriving) closeRequestStream(call);
     };
     // The arriving pool was full and another uid held less: this uid held the most (review 14 F2).
     const holder: Holder = {
       evict: () => {
         if (state !== 'receiving') return;
-        refuse({
+        finish({
           code: grpc.status.RESOURCE_EXHAUSTED,
           details: 'too many requests still arriving',
         });
@@ -78,24 +82,24 @@ export function callGate(deps: CallGateDeps): grpc.ServerInterceptor {
       try {
         checkHeader(metadata);
       } catch (error) {
-        refuse(statusOf(error));
+        finish(statusOf(error));
         return;
       }
       const connection = deps.connectionOf(call.getPeer());
       if (connection === undefined) {
-        refuse({ code: grpc.status.PERMISSION_DENIED, details: NO_IDENTITY });
+        finish({ code: grpc.status.PERMISSION_DENIED, details: NO_IDENTITY });
         return;
       }
       const refusal = admission.admitCall(connection.uid, holder);
       if (refusal !== undefined) {
-        refuse(refusal);
+        finish(refusal);
         return;
       }
       uid = connection.uid;
       state = 'receiving';
       timer = setTimeout(() => {
         if (state !== 'receiving') return;
-        refuse({
+        finish({
           code: grpc.status.DEADLINE_EXCEEDED,
           details: 'the request message did not arrive in time',
         });
@@ -115,13 +119,8 @@ export function callGate(deps: CallGateDeps): grpc.ServerInterceptor {
       }
       next();
     };
-    // grpc-js ends some calls itself, past this gate's sendStatus (the client's grpc-timeout, a
-    // message it cannot decode), then cancels them: one still arriving is reset too (review 18 F1).
-    const onCancel = (): void => {
-      const arriving = state === 'none' || state === 'receiving';
-      release();
-      if (arriving) closeRequestStream(call);
-    };
+    // Review 18 F1: a call grpc-js ends itself, past this gate's sendStatus, is cancelled then.
+    const onCancel = (): void => finish();
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => next({ onReceiveMetadata, onReceiveHalfClose, onCancel }),
       sendStatus: (status, next) => {
