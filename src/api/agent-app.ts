@@ -208,6 +208,7 @@ function x509Issuer(deps: AgentDeps): IssueX509 {
  * token is spent only once both records are durable. A failure before the spend (a store or audit
  * log that cannot answer: 503) leaves the token for a retry; nothing is handed out unless the
  * spend succeeds (an enrolment that lost it to another replica is refused like a used token).
+ * The token is free for another enrolment here once this one ends, however it ends.
  */
 async function enrolAndIssue(
   deps: AgentDeps,
@@ -215,28 +216,32 @@ async function enrolAndIssue(
   enrolment: Enrolment,
   csr: CheckedCsr,
 ): Promise<Awaited<ReturnType<IssueX509>>> {
-  const used = deps.audit({
-    type: 'token.used',
-    actor: 'agent:join-token',
-    details: {
-      tokenId: enrolment.tokenId,
-      entryId: enrolment.entry.id,
-      spiffeId: enrolment.spiffeId.toString(),
-      instanceId: enrolment.instanceId ?? null,
-    },
-  });
-  // Awaited below; this only keeps a failure that comes first from counting as unhandled.
-  used.catch(() => undefined);
-  const issued = await issueX509(
-    enrolment.spiffeId,
-    enrolment.entry,
-    csr,
-    enrolment.instanceId,
-    'attest',
-  );
-  await used;
-  await enrolment.spend();
-  return issued;
+  try {
+    const used = deps.audit({
+      type: 'token.used',
+      actor: 'agent:join-token',
+      details: {
+        tokenId: enrolment.tokenId,
+        entryId: enrolment.entry.id,
+        spiffeId: enrolment.spiffeId.toString(),
+        instanceId: enrolment.instanceId ?? null,
+      },
+    });
+    // Awaited below; this only keeps a failure that comes first from counting as unhandled.
+    used.catch(() => undefined);
+    const issued = await issueX509(
+      enrolment.spiffeId,
+      enrolment.entry,
+      csr,
+      enrolment.instanceId,
+      'attest',
+    );
+    await used;
+    await enrolment.spend();
+    return issued;
+  } finally {
+    enrolment.release();
+  }
 }
 
 /** The routes open to anyone: our bundle, and enrolment with a join token. */
@@ -261,12 +266,7 @@ function openRoutes(app: Hono<Env>, deps: AgentDeps, issueX509: IssueX509): void
     const body = await parseJsonBody(c, attestSchema);
     const csr = await checkCsrCounted(deps, limiter, source, csrDer(body.csr));
     const enrolment = await enrolCounted(deps, limiter, source, body.joinToken);
-    let issued: Awaited<ReturnType<IssueX509>>;
-    try {
-      issued = await enrolAndIssue(deps, issueX509, enrolment, csr);
-    } finally {
-      enrolment.release();
-    }
+    const issued = await enrolAndIssue(deps, issueX509, enrolment, csr);
     return c.body(
       jsonText(
         x509Body(issued, {

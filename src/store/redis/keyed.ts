@@ -14,6 +14,7 @@ import type {
   RefreshStatusStore,
   ReplicaAuthorityStore,
   TokenInput,
+  TokenRecord,
   TokenStore,
 } from '../store.js';
 import { readInChunks, scanCollection, type RedisContext } from './scan.js';
@@ -21,6 +22,13 @@ import { CONSUME_TOKEN } from './scripts.js';
 
 /** Redis keeps a token this long after it expired (GC only; consumption checks `expiresAt`). */
 const TOKEN_GC_GRACE_MS = 3600_000;
+
+/** A stored token's text as its record, unless missing or expired at `at` (never consumable). */
+function unexpiredToken(text: unknown, at: number): TokenRecord | undefined {
+  if (typeof text !== 'string') return undefined;
+  const token = decodeToken(text);
+  return token.expiresAt > at ? token : undefined;
+}
 
 export function redisTokenStore(context: RedisContext, nowMs: Clock): TokenStore {
   const { conn, keys } = context;
@@ -40,10 +48,7 @@ export function redisTokenStore(context: RedisContext, nowMs: Clock): TokenStore
     readToken: async (hash, at) => {
       const key = keys.token(hash);
       checkTime('now', at);
-      const text = await conn.call('read token', () => client.get(key));
-      if (typeof text !== 'string') return undefined;
-      const token = decodeToken(text);
-      return token.expiresAt > at ? token : undefined;
+      return unexpiredToken(await conn.call('read token', () => client.get(key)), at);
     },
     consumeToken: async (hash, at) => {
       const key = keys.token(hash);
@@ -51,9 +56,7 @@ export function redisTokenStore(context: RedisContext, nowMs: Clock): TokenStore
       const text = await conn.call('consume token', () =>
         conn.runBeforeDeadline(CONSUME_TOKEN, [key], []),
       );
-      if (typeof text !== 'string') return undefined;
-      const token = decodeToken(text);
-      return token.expiresAt > at ? token : undefined;
+      return unexpiredToken(text, at);
     },
     deleteToken: async (hash) => {
       const key = keys.token(hash);
